@@ -1,0 +1,473 @@
+"""The collection side of Docket: projects, prompts, responses, items,
+annotators, assignments (leases) and annotations.
+
+Invariants the database itself enforces (see ``Meta.constraints``):
+
+* one annotation per (item, annotator), and one per idempotency key;
+* the choice of an annotation is valid for its kind (pairwise A/B/tie/both_bad
+  with an optional strength 1-3, thumb up/down, none for ranking and judgment);
+* one assignment per (item, annotator), so an item never reaches the same
+  annotator twice, even after a skip;
+* a prompt or response is stored once per content hash.
+
+Pairwise choices are canonical: ``A`` is the item's response at position 0
+and ``B`` the one at position 1, whatever side of the screen each was shown
+on; the displayed order is recorded on the assignment and the annotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+new_uuid = uuid.uuid4
+
+
+def content_hash(value) -> str:
+    """A stable sha256 of any JSON-serialisable value (used for de-duplication)."""
+    payload = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class Kind(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise A/B"
+    THUMB = "thumb", "Thumbs up/down"
+    RANKING = "ranking", "Ranking"
+    JUDGMENT = "judgment", "Written judgment"
+
+
+# How many responses an item of each kind holds (min, max).
+KIND_RESPONSES = {
+    Kind.PAIRWISE: (2, 2),
+    Kind.THUMB: (1, 1),
+    Kind.RANKING: (3, 20),
+    Kind.JUDGMENT: (1, 1),
+}
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    CURATOR = "curator", "Curator"
+    ANNOTATOR = "annotator", "Annotator"
+    RESEARCHER = "researcher", "Researcher"
+
+
+# What each role may do in its project.
+CURATE_ROLES = {Role.OWNER, Role.CURATOR}
+ANNOTATE_ROLES = {Role.OWNER, Role.CURATOR, Role.ANNOTATOR}
+READ_DATA_ROLES = {Role.OWNER, Role.CURATOR, Role.RESEARCHER}
+
+
+def default_kinds() -> list[str]:
+    return [k.value for k in Kind]
+
+
+class ProjectQuerySet(models.QuerySet):
+    def for_user(self, user):
+        """Projects the user is a member of (any role)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user).distinct()
+
+    def with_role(self, user, roles):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(memberships__user=user, memberships__role__in=list(roles)).distinct()
+
+
+class Project(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators in a side panel.")
+    kinds = models.JSONField(default=default_kinds, help_text="Enabled feedback kinds.")
+    overlap = models.PositiveSmallIntegerField(default=3, help_text="Distinct annotators wanted per item.")
+    max_overlap = models.PositiveSmallIntegerField(
+        default=0, help_text="Adaptive overlap: hand low-agreement items out again up to this many (0 = off)."
+    )
+    agreement_threshold = models.FloatField(
+        default=0.0, help_text="Adaptive overlap: items whose agreement stays under this get more judgments."
+    )
+    lease_seconds = models.PositiveIntegerField(default=900, help_text="How long an item is reserved for an annotator.")
+    probe_rate = models.FloatField(default=0.0, help_text="Share of repeat / A-B-swapped probe items per annotator.")
+    randomize_order = models.BooleanField(default=True, help_text="Shuffle response positions per annotator.")
+    model_name = models.CharField(max_length=500, blank=True, help_text="Local model for this project's jobs.")
+    options = models.JSONField(default=dict, blank=True, help_text="Per-project options for jobs.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_seconds__gte=10), name="project_lease_min"),
+            models.CheckConstraint(
+                condition=Q(probe_rate__gte=0) & Q(probe_rate__lte=0.5), name="project_probe_rate_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def role_of(self, user) -> str | None:
+        if not user.is_authenticated:
+            return None
+        membership = self.memberships.filter(user=user).only("role").first()
+        return membership.role if membership else None
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, related_name="memberships", on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, related_name="memberships", on_delete=models.CASCADE)
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.role} of {self.project}"
+
+
+class Principle(models.Model):
+    project = models.ForeignKey(Project, related_name="principles", on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="principle_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Source(models.TextChoices):
+    IMPORT = "import", "Imported"
+    SYNTHESIZED = "synthesized", "Synthesized"
+    GENERATED = "generated", "Generated by a model"
+    API = "api", "API"
+    DEMO = "demo", "Demo"
+    HUMAN = "human", "Written by a person"
+
+
+class Prompt(models.Model):
+    """A conversation in TRL's conversational form: ``[{"role", "content"}, ...]``."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, related_name="prompts", on_delete=models.CASCADE)
+    messages = models.JSONField()
+    content_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.IMPORT)
+    tags = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "content_hash"], name="prompt_unique_content")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+    @property
+    def text(self) -> str:
+        """The last user message (what a plain-text export calls the prompt)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "user":
+                return message.get("content", "")
+        return self.messages[-1].get("content", "") if self.messages else ""
+
+
+class Response(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    prompt = models.ForeignKey(Prompt, related_name="responses", on_delete=models.CASCADE)
+    text = models.TextField()
+    content_hash = models.CharField(max_length=64)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.IMPORT)
+    model_name = models.CharField(max_length=500, blank=True)
+    generation_params = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prompt", "content_hash"], name="response_unique_content")]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class ItemQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(project=project)
+
+    def assignable(self):
+        """Items that still want judgments (neither excluded nor full)."""
+        return self.filter(status=Item.Status.OPEN, excluded=False)
+
+
+class Item(models.Model):
+    """What one annotator sees once: a prompt and one or more of its responses."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, related_name="items", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    prompt = models.ForeignKey(Prompt, related_name="items", on_delete=models.CASCADE)
+    responses = models.ManyToManyField(Response, through="ItemResponse", related_name="items")
+    external_id = models.CharField(max_length=200, blank=True)
+    content_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    # Leases held plus annotations submitted; kept in step by the assignment
+    # service under the item's row lock so next-item never over-assigns.
+    slots_taken = models.PositiveIntegerField(default=0)
+    annotation_count = models.PositiveIntegerField(default=0)
+    # 0 = the project's overlap; adaptive overlap raises it per item.
+    target_overlap = models.PositiveSmallIntegerField(default=0)
+    excluded = models.BooleanField(default=False)
+    resolution = models.JSONField(null=True, blank=True, help_text="A curator's verdict overriding the consensus.")
+    # Probes: a hidden repeat (optionally A/B-swapped) of another item, shown
+    # only to one annotator to measure their consistency.
+    probe_of = models.ForeignKey("self", null=True, blank=True, related_name="probes", on_delete=models.CASCADE)
+    probe_for = models.ForeignKey(
+        "Annotator", null=True, blank=True, related_name="probe_items", on_delete=models.CASCADE
+    )
+    probe_swapped = models.BooleanField(default=False)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ItemQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="item_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=["open", "done"]), name="item_status_valid"),
+            models.UniqueConstraint(fields=["project", "content_hash"], name="item_unique_content"),
+            models.UniqueConstraint(
+                fields=["project", "external_id"], condition=~Q(external_id=""), name="item_unique_external_id"
+            ),
+        ]
+        indexes = [
+            # next-item: open, not excluded items of a project, oldest first.
+            models.Index(fields=["project", "status", "excluded", "id"], name="item_next_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} item {self.uuid}"
+
+    def ordered_responses(self) -> list[Response]:
+        return [link.response for link in self.links.select_related("response").order_by("position")]
+
+
+class ItemResponse(models.Model):
+    item = models.ForeignKey(Item, related_name="links", on_delete=models.CASCADE)
+    response = models.ForeignKey(Response, related_name="links", on_delete=models.CASCADE)
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "position"], name="itemresponse_unique_position"),
+            models.UniqueConstraint(fields=["item", "response"], name="itemresponse_unique_response"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id}[{self.position}] = {self.response_id}"
+
+
+class Annotator(models.Model):
+    """Someone or something that judges items: a person, an algorithmic judge
+    (a model and its prompt), or the source of an imported preference dataset.
+    All three are stored alike so their annotations are audited alike."""
+
+    class Type(models.TextChoices):
+        HUMAN = "human", "Human"
+        MODEL = "model", "Algorithmic judge"
+        IMPORTED = "imported", "Imported labels"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.HUMAN)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="annotator", on_delete=models.CASCADE
+    )
+    name = models.CharField(max_length=200)
+    model_name = models.CharField(max_length=500, blank=True)
+    judge_prompt = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    flagged = models.BooleanField(default=False, help_text="Flagged by a curator; exports may leave it out.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(type__in=["human", "model", "imported"]), name="annotator_type_valid"),
+            models.CheckConstraint(condition=~Q(type="human") | Q(user__isnull=False), name="annotator_human_has_user"),
+            models.CheckConstraint(
+                condition=~Q(type="model") | ~Q(model_name=""), name="annotator_model_has_model_name"
+            ),
+            models.UniqueConstraint(
+                fields=["type", "name", "model_name"], condition=~Q(type="human"), name="annotator_unique_nonhuman"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_human(self) -> bool:
+        return self.type == self.Type.HUMAN
+
+
+class Assignment(models.Model):
+    """A lease of an item to one annotator, with an expiry."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(Item, related_name="assignments", on_delete=models.CASCADE)
+    annotator = models.ForeignKey(Annotator, related_name="assignments", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LEASED)
+    # Response uuids (as strings) in the order they were shown, left to right.
+    display_order = models.JSONField(default=list)
+    leased_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="assignment_unique_item_annotator"),
+            models.CheckConstraint(
+                condition=Q(status__in=["leased", "submitted", "skipped", "expired"]), name="assignment_status_valid"
+            ),
+        ]
+        indexes = [
+            # reclaim: leased rows past their expiry.
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry_idx"),
+            # the annotator's current lease.
+            models.Index(fields=["annotator", "status"], name="assignment_annotator_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item} → {self.annotator} ({self.status})"
+
+
+class PairwiseChoice(models.TextChoices):
+    A = "A", "A is better"
+    B = "B", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+class ThumbChoice(models.TextChoices):
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
+class AnnotationQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(item__project=project)
+
+    def by_humans(self):
+        return self.filter(annotator__type=Annotator.Type.HUMAN)
+
+
+class Annotation(models.Model):
+    """One annotator's judgment of one item, written once."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(Item, related_name="annotations", on_delete=models.CASCADE)
+    annotator = models.ForeignKey(Annotator, related_name="annotations", on_delete=models.PROTECT)
+    assignment = models.OneToOneField(
+        Assignment, null=True, blank=True, related_name="annotation", on_delete=models.SET_NULL
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # pairwise: A/B/tie/both_bad (canonical positions); thumb: up/down.
+    choice = models.CharField(max_length=16, blank=True)
+    strength = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Pairwise: 1 slight … 3 strong.")
+    # ranking: groups of response uuids, best first; a group of several is a tie.
+    ranking = models.JSONField(null=True, blank=True)
+    critique = models.TextField(blank=True)
+    corrected_response = models.TextField(blank=True)
+    rationale = models.TextField(blank=True)
+    display_order = models.JSONField(default=list)
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.UUIDField(default=new_uuid)
+    # Algorithmic judges: token probabilities, order consistency.
+    probabilities = models.JSONField(null=True, blank=True)
+    consistent = models.BooleanField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AnnotationQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "annotator"], name="annotation_unique_item_annotator"),
+            models.UniqueConstraint(fields=["annotator", "idempotency_key"], name="annotation_unique_idempotency"),
+            models.CheckConstraint(condition=Q(kind__in=Kind.values), name="annotation_kind_valid"),
+            models.CheckConstraint(
+                condition=(
+                    (Q(kind="pairwise") & Q(choice__in=PairwiseChoice.values))
+                    | (Q(kind="thumb") & Q(choice__in=ThumbChoice.values))
+                    | (Q(kind__in=["ranking", "judgment"]) & Q(choice=""))
+                ),
+                name="annotation_choice_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | (Q(kind="pairwise") & Q(strength__gte=1) & Q(strength__lte=3)),
+                name="annotation_strength_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="ranking") | Q(ranking__isnull=False), name="annotation_ranking_present"
+            ),
+            models.CheckConstraint(condition=~Q(kind="judgment") | ~Q(critique=""), name="annotation_critique_present"),
+        ]
+        indexes = [models.Index(fields=["annotator", "created_at"], name="annotation_annotator_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.item}: {self.choice or self.kind}"
+
+
+class Verdict(models.TextChoices):
+    A = "A", "Favours A"
+    B = "B", "Favours B"
+    NEITHER = "neither", "Neither"
+    NA = "na", "Not applicable"
+
+
+class PrincipleVerdict(models.Model):
+    """Which response a principle favours, in the annotator's view.
+
+    For single-response kinds (thumb, judgment) and rankings, ``A`` means the
+    (top) response upholds the principle and ``neither`` that it violates it.
+    """
+
+    annotation = models.ForeignKey(Annotation, related_name="verdicts", on_delete=models.CASCADE)
+    principle = models.ForeignKey(Principle, related_name="verdicts", on_delete=models.CASCADE)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotation", "principle"], name="verdict_unique"),
+            models.CheckConstraint(condition=Q(verdict__in=Verdict.values), name="verdict_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principle_id}: {self.verdict}"

@@ -1,0 +1,1 @@
+"""Writes of the collection side. Views, API, commands and tasks call these."""

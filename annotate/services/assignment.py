@@ -1,0 +1,347 @@
+"""Handing items out and taking annotations in, without losing or duplicating any.
+
+Next item (``assignment_next``)
+    Candidate items are read ``FOR UPDATE SKIP LOCKED`` so concurrent requests
+    never wait on each other, and a slot is then taken with a conditional
+    ``UPDATE item SET slots_taken = slots_taken + 1 WHERE slots_taken < limit``
+    whose row count says who won (the same guard works on SQLite, where row
+    locks do not exist). ``slots_taken`` counts live leases plus submitted
+    annotations, so an item never reaches more than its overlap. The unique
+    (item, annotator) assignment row means an item never reaches the same
+    annotator twice, even after a skip.
+
+Expiry
+    A lease past ``expires_at`` is reclaimed (status ``expired``, slot given
+    back) by ``assignments_reclaim_expired``, which next-item runs at most
+    every few seconds and Celery beat runs every minute. Each reclaim is its
+    own short transaction that locks the assignment, then the item: the same
+    order as submit and skip, so they cannot deadlock.
+
+Submit (``annotation_submit``)
+    Locks the assignment row, so a double submit (same or different
+    idempotency key) stores one annotation and returns it to both callers.
+    A late submit on a reclaimed lease is accepted if the item still has a
+    free slot; otherwise it is refused with ``LeaseLost`` (nothing is stored,
+    and the annotator is told).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from annotate.models import (
+    Annotation,
+    Annotator,
+    Assignment,
+    Item,
+    Kind,
+    PairwiseChoice,
+    PrincipleVerdict,
+    Project,
+    ThumbChoice,
+    Verdict,
+)
+
+RECLAIM_EVERY_SECONDS = 5
+CANDIDATE_BATCH = 8
+
+
+class LeaseLost(Exception):
+    """The lease expired and the item was completed by others meanwhile."""
+
+
+def annotator_for_user(user) -> Annotator:
+    """The annotator row of a person, created on first use."""
+    try:
+        return user.annotator
+    except Annotator.DoesNotExist:
+        pass
+    annotator, _ = Annotator.objects.get_or_create(
+        user=user, defaults={"type": Annotator.Type.HUMAN, "name": user.get_username()}
+    )
+    return annotator
+
+
+def _overlap_limit(project: Project):
+    """SQL expression: how many annotators an item may reach."""
+    return Greatest(F("target_overlap"), Value(project.overlap))
+
+
+def assignments_reclaim_expired(*, project: Project | None = None, now=None, limit: int = 500) -> int:
+    """Give back the slots of leases past their expiry. Returns how many."""
+    now = now or timezone.now()
+    expired = Assignment.objects.filter(status=Assignment.Status.LEASED, expires_at__lte=now)
+    if project is not None:
+        expired = expired.filter(item__project=project)
+    reclaimed = 0
+    for pk, item_id in expired.values_list("pk", "item_id")[:limit]:
+        with transaction.atomic():
+            won = Assignment.objects.filter(pk=pk, status=Assignment.Status.LEASED, expires_at__lte=now).update(
+                status=Assignment.Status.EXPIRED, finished_at=now
+            )
+            if won:
+                Item.objects.filter(pk=item_id).update(slots_taken=F("slots_taken") - 1)
+                reclaimed += 1
+    return reclaimed
+
+
+def _maybe_reclaim(project: Project, now) -> None:
+    # Reclaiming is cheap but not free; one request every few seconds per
+    # project is enough (beat sweeps every minute as well).
+    if cache.add(f"docket:reclaim:{project.pk}", 1, timeout=RECLAIM_EVERY_SECONDS):
+        assignments_reclaim_expired(project=project, now=now)
+
+
+def _display_order(item: Item, project: Project, annotator: Annotator) -> list[str]:
+    order = [str(u) for u in item.links.order_by("position").values_list("response__uuid", flat=True)]
+    if item.probe_swapped and len(order) == 2:
+        return order[::-1]
+    if project.randomize_order and len(order) > 1 and not item.probe_of_id:
+        random.shuffle(order)
+    return order
+
+
+def assignment_current(*, project: Project, annotator: Annotator, now=None) -> Assignment | None:
+    """The annotator's live lease in this project, if any (e.g. after a reload)."""
+    now = now or timezone.now()
+    return (
+        Assignment.objects.filter(
+            annotator=annotator, item__project=project, status=Assignment.Status.LEASED, expires_at__gt=now
+        )
+        .select_related("item")
+        .order_by("leased_at")
+        .first()
+    )
+
+
+def assignment_next(*, project: Project, annotator: Annotator, kind: str | None = None, now=None) -> Assignment | None:
+    """Lease the next item to an annotator, or return the lease they hold.
+
+    Returns ``None`` when nothing is left for this annotator.
+    """
+    now = now or timezone.now()
+    current = assignment_current(project=project, annotator=annotator, now=now)
+    if current is not None and (kind is None or current.item.kind == kind):
+        return current
+    _maybe_reclaim(project, now)
+
+    limit = _overlap_limit(project)
+    candidates = (
+        Item.objects.assignable()
+        .filter(project=project)
+        .filter(Q(probe_for__isnull=True) | Q(probe_for=annotator))
+        .exclude(assignments__annotator=annotator)
+        .annotate(limit=limit)
+        .filter(slots_taken__lt=F("limit"))
+    )
+    if kind:
+        candidates = candidates.filter(kind=kind)
+    candidates = candidates.order_by("id")
+    for _attempt in range(5):
+        with transaction.atomic():
+            batch = list(
+                candidates.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[
+                    :CANDIDATE_BATCH
+                ]
+            )
+            if not batch:
+                return None
+            for item_id in batch:
+                won = (
+                    Item.objects.filter(pk=item_id, status=Item.Status.OPEN, excluded=False)
+                    .annotate(limit=limit)
+                    .filter(slots_taken__lt=F("limit"))
+                    .update(slots_taken=F("slots_taken") + 1)
+                )
+                if not won:
+                    continue
+                item = Item.objects.select_related("project").get(pk=item_id)
+                try:
+                    with transaction.atomic():
+                        return Assignment.objects.create(
+                            item=item,
+                            annotator=annotator,
+                            status=Assignment.Status.LEASED,
+                            display_order=_display_order(item, project, annotator),
+                            leased_at=now,
+                            expires_at=now + timedelta(seconds=project.lease_seconds),
+                        )
+                except IntegrityError:
+                    # The same annotator won this item in a parallel request
+                    # (two tabs): give the slot back and try the next one.
+                    Item.objects.filter(pk=item_id).update(slots_taken=F("slots_taken") - 1)
+    return None
+
+
+def assignment_skip(*, assignment: Assignment, annotator: Annotator, now=None) -> bool:
+    """Give the item back to the pool for others. The same annotator never gets it again."""
+    now = now or timezone.now()
+    if assignment.annotator_id != annotator.pk:
+        raise ValidationError("This assignment is not yours.")
+    with transaction.atomic():
+        won = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.LEASED).update(
+            status=Assignment.Status.SKIPPED, finished_at=now
+        )
+        if won:
+            Item.objects.filter(pk=assignment.item_id).update(slots_taken=F("slots_taken") - 1)
+    return bool(won)
+
+
+@dataclass
+class AnnotationInput:
+    """What an annotator submits, in canonical terms (A = position 0)."""
+
+    choice: str = ""
+    strength: int | None = None
+    ranking: list[list[str]] | None = None
+    critique: str = ""
+    corrected_response: str = ""
+    rationale: str = ""
+    verdicts: dict[int, str] = field(default_factory=dict)  # principle id -> Verdict
+    display_order: list[str] = field(default_factory=list)
+    time_spent_ms: int | None = None
+    probabilities: dict | None = None
+    consistent: bool | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
+    """Raise ``ValidationError`` naming the field when ``data`` does not fit the item."""
+    errors: dict[str, str] = {}
+    if item.kind == Kind.PAIRWISE:
+        if data.choice not in PairwiseChoice.values:
+            errors["choice"] = f"choose one of {', '.join(PairwiseChoice.values)}"
+        if data.strength is not None:
+            if data.strength not in (1, 2, 3):
+                errors["strength"] = "strength must be 1, 2 or 3"
+            elif data.choice not in (PairwiseChoice.A, PairwiseChoice.B):
+                errors["strength"] = "strength only applies when A or B is preferred"
+    elif item.kind == Kind.THUMB:
+        if data.choice not in ThumbChoice.values:
+            errors["choice"] = "choose up or down"
+    else:
+        if data.choice:
+            errors["choice"] = f"{item.kind} items take no choice"
+    if item.kind != Kind.PAIRWISE and data.strength is not None:
+        errors["strength"] = "strength only applies to pairwise items"
+    if item.kind == Kind.RANKING:
+        expected = {str(u) for u in item.links.values_list("response__uuid", flat=True)}
+        groups = data.ranking or []
+        flat = [str(r) for group in groups for r in group]
+        if any(not group for group in groups):
+            errors["ranking"] = "a rank group cannot be empty"
+        elif len(flat) != len(set(flat)) or set(flat) != expected:
+            errors["ranking"] = "rank every response exactly once"
+    elif data.ranking:
+        errors["ranking"] = "only ranking items take a ranking"
+    if item.kind == Kind.JUDGMENT:
+        if not data.critique.strip():
+            errors["critique"] = "write a critique"
+    elif data.critique or data.corrected_response:
+        errors["critique"] = "only judgment items take a critique or correction"
+    if data.verdicts:
+        valid_principles = set(item.project.principles.values_list("pk", flat=True))
+        for principle_id, verdict in data.verdicts.items():
+            if principle_id not in valid_principles:
+                errors["verdicts"] = f"unknown principle {principle_id}"
+            elif verdict not in Verdict.values:
+                errors["verdicts"] = f"verdict must be one of {', '.join(Verdict.values)}"
+    if data.time_spent_ms is not None and data.time_spent_ms < 0:
+        errors["time_spent_ms"] = "time spent cannot be negative"
+    if errors:
+        raise ValidationError(errors)
+
+
+def annotation_create(
+    *,
+    item: Item,
+    annotator: Annotator,
+    data: AnnotationInput,
+    assignment: Assignment | None = None,
+    idempotency_key: uuid.UUID | None = None,
+) -> Annotation:
+    """Write one annotation and its verdicts; the caller holds the locks it needs.
+
+    Used by human submissions (through ``annotation_submit``), algorithmic
+    judges and the API for external annotators.
+    """
+    annotation_validate(item=item, data=data)
+    annotation = Annotation.objects.create(
+        item=item,
+        annotator=annotator,
+        assignment=assignment,
+        kind=item.kind,
+        choice=data.choice,
+        strength=data.strength,
+        ranking=[[str(r) for r in group] for group in data.ranking] if data.ranking else None,
+        critique=data.critique.strip(),
+        corrected_response=data.corrected_response.strip(),
+        rationale=data.rationale.strip(),
+        display_order=data.display_order or (assignment.display_order if assignment else []),
+        time_spent_ms=data.time_spent_ms,
+        idempotency_key=idempotency_key or uuid.uuid4(),
+        probabilities=data.probabilities,
+        consistent=data.consistent,
+        metadata=data.metadata,
+    )
+    if data.verdicts:
+        PrincipleVerdict.objects.bulk_create(
+            PrincipleVerdict(annotation=annotation, principle_id=pid, verdict=v) for pid, v in data.verdicts.items()
+        )
+    limit = Greatest(F("target_overlap"), Value(item.project.overlap))
+    Item.objects.filter(pk=item.pk).update(
+        annotation_count=F("annotation_count") + 1,
+        status=Case(When(annotation_count__gte=limit - 1, then=Value(Item.Status.DONE)), default=F("status")),
+    )
+    return annotation
+
+
+def annotation_submit(
+    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, idempotency_key: uuid.UUID, now=None
+) -> tuple[Annotation, bool]:
+    """Store a submission exactly once. Returns ``(annotation, created)``.
+
+    A repeat of the same submission (same idempotency key, or a second submit
+    on the same assignment) returns the first annotation with ``created=False``.
+    """
+    now = now or timezone.now()
+    if assignment.annotator_id != annotator.pk:
+        raise ValidationError("This assignment is not yours.")
+    existing = Annotation.objects.filter(annotator=annotator, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().select_related("item__project").get(pk=assignment.pk)
+        if locked.status == Assignment.Status.SUBMITTED:
+            return Annotation.objects.get(item_id=locked.item_id, annotator=annotator), False
+        if locked.status == Assignment.Status.SKIPPED:
+            raise ValidationError("This item was skipped.")
+        item = locked.item
+        annotation_validate(item=item, data=data)
+        if locked.status == Assignment.Status.EXPIRED:
+            # The slot was given back: take one again if there is room.
+            retaken = (
+                Item.objects.filter(pk=item.pk, excluded=False)
+                .annotate(limit=_overlap_limit(item.project))
+                .filter(slots_taken__lt=F("limit"))
+                .update(slots_taken=F("slots_taken") + 1)
+            )
+            if not retaken:
+                raise LeaseLost("Your time on this item ran out and others have completed it.")
+        annotation = annotation_create(
+            item=item, annotator=annotator, data=data, assignment=locked, idempotency_key=idempotency_key
+        )
+        locked.status = Assignment.Status.SUBMITTED
+        locked.finished_at = now
+        locked.save(update_fields=["status", "finished_at"])
+    return annotation, True
