@@ -1,0 +1,159 @@
+"""The curation side's tables: background jobs and the record of what
+candidate generation produced for each prompt.
+
+Job life cycle (see ``curation.jobs``)::
+
+    queued --(a worker wins the conditional UPDATE)--> running --> succeeded
+       \\                                                 |  \\-> failed (traceback tail in ``error``)
+        \\-> cancelled (cancel before start)             \\---> cancelled (cancel honoured between batches)
+
+A running job holds a lease: ``lease_token`` names the current run and
+``heartbeat_at`` is refreshed every few seconds by a heartbeat thread. A
+worker that dies (SIGKILL, OOM, machine lost) stops heartbeating; the job is
+then taken over by the next ``run_job`` of it (a redelivered task, the
+recovery sweep at worker start-up or by beat) with a new lease token, and the
+dead run's writes, should it come back, are refused because they name the old
+token.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class JobKind(models.TextChoices):
+    GENERATE = "generate", "Generate candidates"
+    JUDGE = "judge", "Algorithmic judge"
+    ENCODE = "encode", "Encode (hidden states)"
+    AUDIT = "audit", "Audit"
+    SYNTHESIZE = "synthesize", "Synthesize prompts"
+    EXPORT = "export", "Export dataset"
+
+
+# Kinds whose runner loads a model: they go to the 'model' queue, whose
+# workers run one task at a time with the model cached in memory.
+MODEL_KINDS = frozenset({JobKind.GENERATE, JobKind.JUDGE, JobKind.ENCODE, JobKind.SYNTHESIZE})
+
+
+class JobQuerySet(models.QuerySet):
+    def for_project(self, project):
+        return self.filter(project=project)
+
+    def active(self):
+        return self.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING])
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ENDED = ("succeeded", "failed", "cancelled")
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey("annotate.Project", related_name="jobs", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=JobKind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=500, blank=True)
+    log_tail = models.TextField(blank=True, help_text="The last lines of the job's log.")
+    result = models.JSONField(default=dict, blank=True)
+    # Runner-owned state that survives a crash (e.g. the fixed list of
+    # prompts a generation job works through), so a resumed run continues
+    # the same plan instead of starting a new one.
+    checkpoint = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    worker = models.CharField(max_length=300, blank=True, help_text="host:pid:start-time of the current run.")
+    cancel_requested = models.BooleanField(default=False)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed", "cancelled"]),
+                name="job_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["generate", "judge", "encode", "audit", "synthesize", "export"]),
+                name="job_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_total=0) | Q(progress_done__lte=models.F("progress_total")),
+                name="job_progress_within_total",
+            ),
+        ]
+        indexes = [
+            # the project's recent jobs, newest first.
+            models.Index(fields=["project", "-created_at"], name="job_project_recent_idx"),
+            # recovery sweep: running jobs by heartbeat age.
+            models.Index(fields=["status", "heartbeat_at"], name="job_status_heartbeat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.uuid} ({self.status})"
+
+    @property
+    def ended(self) -> bool:
+        return self.status in self.ENDED
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.progress_total:
+            return 0
+        return min(100, int(100 * self.progress_done / self.progress_total))
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        end = self.finished_at or self.heartbeat_at or self.started_at
+        return end - self.started_at
+
+
+class PromptGeneration(models.Model):
+    """What one generation run produced for one prompt, written in the same
+    transaction as its responses: the K samples in order, each pointing at
+    its (possibly de-duplicated) ``Response``.
+
+    Its presence marks the prompt as done for these parameters
+    (``fingerprint``), which makes generation idempotent: a re-run or a
+    resumed job skips the prompt and builds items from this record.
+    """
+
+    prompt = models.ForeignKey("annotate.Prompt", related_name="generations", on_delete=models.CASCADE)
+    job = models.ForeignKey(Job, null=True, blank=True, related_name="generations", on_delete=models.SET_NULL)
+    fingerprint = models.CharField(max_length=64)
+    model_name = models.CharField(max_length=500)
+    params = models.JSONField(default=dict)
+    # Response primary keys in sample order; a duplicate sample repeats the id.
+    response_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "fingerprint"], name="promptgeneration_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"generation {self.fingerprint[:8]} of prompt {self.prompt_id}"
