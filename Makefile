@@ -11,6 +11,8 @@ PORT ?= 8000
 # Tests and benchmarks use the local PostgreSQL and Redis unless told otherwise.
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/docket)
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
+# Tests clear the cache between tests: keep it apart from the broker's database.
+TEST_CACHE_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
 
 .PHONY: install run worker test lint checks chromium clean
@@ -51,7 +53,7 @@ checks: install
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 test: install chromium lint checks
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DOCKET_CACHE_URL=$(TEST_CACHE_URL) \
 	$(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 clean:

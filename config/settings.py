@@ -6,6 +6,7 @@ an error naming the variable.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -104,8 +105,13 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
 
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# The cache (throttling, login lock-outs, reclaim pacing) may live in its own
+# Redis database so clearing it never touches the Celery queues.
+CACHE_URL = env_str("DOCKET_CACHE_URL", REDIS_URL)
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"DOCKET_CACHE_URL={CACHE_URL!r} must start with redis://, rediss:// or unix://")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -225,7 +231,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("DOCKET_THROTTLE_ANON", "60/minute"),
         "user": env_str("DOCKET_THROTTLE_USER", "6000/minute"),
+        "login": env_str("DOCKET_THROTTLE_LOGIN", "20/minute"),
     },
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+}
+# API tokens (django-rest-knox): stored as SHA-512 digests, expiring.
+DOCKET_API_TOKEN_TTL_HOURS = env_int("DOCKET_API_TOKEN_TTL_HOURS", 24 * 7, minimum=1)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=DOCKET_API_TOKEN_TTL_HOURS),
+    "AUTO_REFRESH": False,
+    "TOKEN_PREFIX": "dkt_",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Docket API",

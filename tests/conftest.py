@@ -1,9 +1,20 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 
 from annotate.models import Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing_and_clean_cache(settings):
+    """Cheap password hashing (tests create many users) and no throttle or
+    lock-out state carried from one test to the next."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

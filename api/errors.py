@@ -1,0 +1,64 @@
+"""One JSON error shape for every API failure.
+
+    {"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"name": ["…"]}}}
+
+``fields`` appears for validation errors and names each bad field (or, for
+imports, each bad line).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return "; ".join(_flatten(value) for value in detail)
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    detail = response.data
+    code = getattr(exc, "default_code", "error")
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        if isinstance(codes, str):
+            code = codes
+    body = {"status": response.status_code, "code": code}
+    if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict):
+        body["message"] = "Invalid input: " + _flatten(detail)
+        body["fields"] = detail
+    elif isinstance(detail, dict) and "detail" in detail:
+        body["message"] = str(detail["detail"])
+    else:
+        body["message"] = _flatten(detail)
+    response.data = {"error": body}
+    return response
+
+
+def error_response(status_code: int, code: str, message: str, fields=None) -> Response:
+    body = {"status": status_code, "code": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return Response({"error": body}, status=status_code)
+
+
+__all__ = ["api_exception_handler", "error_response", "status"]

@@ -1,0 +1,467 @@
+"""The researchers' REST API, under ``/api/v1/``.
+
+One class per operation, each with nested ``InputSerializer`` /
+``OutputSerializer`` and no logic beyond parsing and calling a service or
+selector (HackSoft style). Every project-scoped endpoint resolves the project
+through ``project_for_api`` so a project the caller has no role in is a 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import django_filters
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
+from knox.models import AuthToken
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from annotate.models import (
+    CURATE_ROLES,
+    READ_DATA_ROLES,
+    Annotation,
+    Annotator,
+    Item,
+    Membership,
+    Project,
+    Prompt,
+)
+from annotate.services.assignment import AnnotationInput, annotation_create
+
+from .errors import error_response
+
+
+def project_for_api(request, slug: str, roles=READ_DATA_ROLES) -> Project:
+    """The project if the caller holds one of ``roles`` in it; 404 otherwise."""
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(project__slug=slug, user=request.user, role__in=list(roles))
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such project.")
+    return membership.project
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = inline_serializer(
+        "ErrorBody",
+        fields={
+            "status": serializers.IntegerField(),
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(required=False),
+        },
+    )
+
+
+ERRORS = {
+    401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+    404: OpenApiResponse(ErrorSerializer, description="No such project (or no role in it)"),
+}
+
+
+class TokenCreateApi(APIView):
+    """Exchange a username and password for an expiring API token.
+
+    Tokens are stored hashed (django-rest-knox); the plain token is shown
+    once, in this response. Send it as ``Authorization: Token <token>``.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema_serializer(component_name="TokenRequest")
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(style={"input_type": "password"})
+        ttl_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 90)
+
+    @extend_schema_serializer(component_name="Token")
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        expiry = serializers.DateTimeField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 400: ErrorSerializer}, auth=[])
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+        if user is None or not user.is_active:
+            return error_response(400, "invalid_credentials", "Wrong username or password.")
+        from datetime import timedelta
+
+        hours = data.validated_data.get("ttl_hours") or settings.DOCKET_API_TOKEN_TTL_HOURS
+        instance, token = AuthToken.objects.create(user=user, expiry=timedelta(hours=hours))
+        return Response(self.OutputSerializer({"token": token, "expiry": instance.expiry}).data, status=201)
+
+
+class TokenDeleteApi(APIView):
+    """Revoke the token used for this request."""
+
+    @extend_schema(request=None, responses={204: None, **ERRORS})
+    def post(self, request):
+        if isinstance(request.auth, AuthToken):
+            request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectOutput(serializers.ModelSerializer):
+    principles = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    role = serializers.CharField()
+    item_count = serializers.IntegerField()
+    annotation_count = serializers.IntegerField()
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "guidelines",
+            "kinds",
+            "overlap",
+            "principles",
+            "role",
+            "item_count",
+            "annotation_count",
+            "created_at",
+        ]
+
+
+def _projects_for(user):
+    return (
+        Project.objects.filter(memberships__user=user, memberships__role__in=list(READ_DATA_ROLES))
+        .annotate(
+            item_count=Count("items", distinct=True),
+            annotation_count=Count("items__annotations", distinct=True),
+        )
+        .prefetch_related("principles")
+        .order_by("slug")
+    )
+
+
+def _with_roles(projects, user):
+    roles = dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+    for project in projects:
+        project.role = roles.get(project.pk, "")
+    return projects
+
+
+class ProjectListApi(generics.ListAPIView):
+    """Projects the caller can read (owner, curator or researcher)."""
+
+    serializer_class = ProjectOutput
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Project.objects.none()
+        return _projects_for(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(_with_roles(page, request.user), many=True).data)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses={200: ProjectOutput, **ERRORS})
+    def get(self, request, slug):
+        project_for_api(request, slug)
+        project = _projects_for(request.user).get(slug=slug)
+        return Response(ProjectOutput(_with_roles([project], request.user)[0]).data)
+
+
+class PromptOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+
+    class Meta:
+        model = Prompt
+        fields = ["id", "messages", "source", "tags", "metadata", "created_at"]
+
+
+class PromptFilter(django_filters.FilterSet):
+    source = django_filters.CharFilter()
+
+    class Meta:
+        model = Prompt
+        fields = ["source"]
+
+
+class PromptListApi(generics.ListAPIView):
+    """A project's prompts (conversations), oldest first."""
+
+    serializer_class = PromptOutput
+    filterset_class = PromptFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Prompt.objects.none()
+        project = project_for_api(self.request, self.kwargs["slug"])
+        return Prompt.objects.filter(project=project).order_by("id")
+
+
+class ItemOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+    prompt_id = serializers.UUIDField(source="prompt.uuid")
+    responses = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Item
+        fields = [
+            "id",
+            "kind",
+            "external_id",
+            "prompt_id",
+            "responses",
+            "status",
+            "annotation_count",
+            "excluded",
+            "resolution",
+            "metadata",
+            "created_at",
+        ]
+
+    def get_responses(self, item) -> list[dict]:
+        return [
+            {
+                "id": str(link.response.uuid),
+                "position": link.position,
+                "text": link.response.text,
+                "model_name": link.response.model_name,
+                "source": link.response.source,
+            }
+            for link in item.links.all()
+        ]
+
+
+class ItemFilter(django_filters.FilterSet):
+    kind = django_filters.CharFilter()
+    status = django_filters.CharFilter()
+    excluded = django_filters.BooleanFilter()
+
+    class Meta:
+        model = Item
+        fields = ["kind", "status", "excluded"]
+
+
+class ItemListApi(generics.ListAPIView):
+    """A project's items with their responses in canonical order (A = position 0)."""
+
+    serializer_class = ItemOutput
+    filterset_class = ItemFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Item.objects.none()
+        project = project_for_api(self.request, self.kwargs["slug"])
+        return (
+            Item.objects.filter(project=project, probe_of__isnull=True)
+            .select_related("prompt")
+            .prefetch_related("links__response")
+            .order_by("id")
+        )
+
+
+class AnnotationOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+    item_id = serializers.UUIDField(source="item.uuid")
+    annotator = serializers.SerializerMethodField()
+    verdicts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Annotation
+        fields = [
+            "id",
+            "item_id",
+            "kind",
+            "annotator",
+            "choice",
+            "strength",
+            "ranking",
+            "critique",
+            "corrected_response",
+            "rationale",
+            "verdicts",
+            "display_order",
+            "time_spent_ms",
+            "probabilities",
+            "consistent",
+            "created_at",
+        ]
+
+    def get_annotator(self, annotation) -> dict:
+        a = annotation.annotator
+        return {
+            "id": str(a.uuid),
+            "type": a.type,
+            "name": a.name if a.type != "human" else "",
+            "model_name": a.model_name,
+        }
+
+    def get_verdicts(self, annotation) -> dict:
+        return {v.principle.name: v.verdict for v in annotation.verdicts.all()}
+
+
+class AnnotationFilter(django_filters.FilterSet):
+    kind = django_filters.CharFilter()
+    annotator_type = django_filters.CharFilter(field_name="annotator__type")
+    item = django_filters.UUIDFilter(field_name="item__uuid")
+
+    class Meta:
+        model = Annotation
+        fields = ["kind"]
+
+
+class AnnotationListApi(generics.ListAPIView):
+    """A project's annotations. Human annotators appear by an opaque id only."""
+
+    serializer_class = AnnotationOutput
+    filterset_class = AnnotationFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Annotation.objects.none()
+        project = project_for_api(self.request, self.kwargs["slug"])
+        return (
+            Annotation.objects.filter(item__project=project)
+            .select_related("item", "annotator")
+            .prefetch_related("verdicts__principle")
+            .order_by("id")
+        )
+
+
+class ImportApi(APIView):
+    """Bulk import a JSONL file (same validation as the CLI and the upload page)."""
+
+    @extend_schema(
+        request={
+            "multipart/form-data": inline_serializer(
+                "ImportUpload",
+                fields={"file": serializers.FileField(), "source_name": serializers.CharField(required=False)},
+            )
+        },
+        responses={201: OpenApiResponse(description="Import report"), 400: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request, slug):
+        from annotate.services.importing import ImportFailed, items_import
+
+        project = project_for_api(request, slug, CURATE_ROLES)
+        upload = request.FILES.get("file")
+        if upload is None:
+            return error_response(400, "invalid", "Invalid input: file: attach a JSONL file", {"file": ["required"]})
+        try:
+            report = items_import(
+                project=project,
+                fileobj=upload,
+                source_name=request.data.get("source_name", "") or upload.name,
+                user=request.user,
+            )
+        except ImportFailed as failure:
+            fields = {f"line {line}": [f"{field}: {message}"] for line, field, message in failure.errors}
+            return error_response(400, "import_failed", str(failure), fields)
+        return Response(report.__dict__, status=201)
+
+
+class AnnotationCreateApi(APIView):
+    """Submit an annotation from an external algorithmic annotator.
+
+    The annotator is identified by ``annotator.name`` and ``annotator.model_name``
+    and stored like any judge. The same ``idempotency_key`` (or a second
+    annotation of the same item by the same annotator) returns the first one
+    with 200 instead of 201.
+    """
+
+    @extend_schema_serializer(component_name="AnnotationSubmission")
+    class InputSerializer(serializers.Serializer):
+        class AnnotatorInput(serializers.Serializer):
+            name = serializers.CharField(max_length=200)
+            model_name = serializers.CharField(max_length=500)
+            prompt = serializers.CharField(required=False, allow_blank=True, default="")
+
+        annotator = AnnotatorInput()
+        idempotency_key = serializers.UUIDField(required=False)
+        choice = serializers.CharField(required=False, allow_blank=True, default="")
+        strength = serializers.IntegerField(required=False, allow_null=True, default=None)
+        ranking = serializers.ListField(
+            child=serializers.ListField(child=serializers.UUIDField()), required=False, allow_null=True, default=None
+        )
+        critique = serializers.CharField(required=False, allow_blank=True, default="")
+        corrected_response = serializers.CharField(required=False, allow_blank=True, default="")
+        rationale = serializers.CharField(required=False, allow_blank=True, default="")
+        verdicts = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
+        probabilities = serializers.JSONField(required=False, allow_null=True, default=None)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: AnnotationOutput, 200: AnnotationOutput, 400: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request, slug, item_id):
+        project = project_for_api(request, slug, CURATE_ROLES)
+        item = Item.objects.filter(project=project, uuid=item_id).select_related("project").first()
+        if item is None:
+            raise NotFound("No such item.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        principles = dict(project.principles.values_list("name", "pk"))
+        unknown = [name for name in values["verdicts"] if name not in principles]
+        if unknown:
+            return error_response(
+                400,
+                "invalid",
+                f"Invalid input: verdicts: unknown principle {unknown[0]!r}",
+                {"verdicts": [f"unknown principle {unknown[0]!r}"]},
+            )
+        annotator, _ = Annotator.objects.get_or_create(
+            type=Annotator.Type.MODEL,
+            name=values["annotator"]["name"],
+            model_name=values["annotator"]["model_name"],
+            defaults={"judge_prompt": values["annotator"]["prompt"]},
+        )
+        key = values.get("idempotency_key") or uuid.uuid4()
+        existing = Annotation.objects.filter(Q(annotator=annotator) & (Q(idempotency_key=key) | Q(item=item))).first()
+        if existing is not None:
+            return Response(AnnotationOutput(existing).data, status=200)
+        payload = AnnotationInput(
+            choice=values["choice"],
+            strength=values["strength"],
+            ranking=[[str(r) for r in group] for group in values["ranking"]] if values["ranking"] else None,
+            critique=values["critique"],
+            corrected_response=values["corrected_response"],
+            rationale=values["rationale"],
+            verdicts={principles[name]: verdict for name, verdict in values["verdicts"].items()},
+            probabilities=values["probabilities"],
+            metadata={"source": "api"},
+        )
+        try:
+            with transaction.atomic():
+                annotation = annotation_create(item=item, annotator=annotator, data=payload, idempotency_key=key)
+        except IntegrityError:
+            existing = Annotation.objects.get(annotator=annotator, item=item)
+            return Response(AnnotationOutput(existing).data, status=200)
+        return Response(AnnotationOutput(annotation).data, status=201)
+
+
+class MeApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Me", fields={"username": serializers.CharField(), "projects": serializers.DictField()}
+            )
+        }
+    )
+    def get(self, request):
+        roles = dict(Membership.objects.filter(user=request.user).values_list("project__slug", "role"))
+        return Response({"username": request.user.get_username(), "projects": roles})

@@ -1,0 +1,166 @@
+"""The researchers' API: tokens, the permission matrix, the error shape,
+external annotations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from annotate.models import Annotation, Annotator
+from tests.factories import PASSWORD, PrincipleFactory, ProjectFactory, make_item
+
+pytestmark = pytest.mark.django_db
+
+
+def token_for(user, hours=None) -> str:
+    client = APIClient()
+    body = {"username": user.username, "password": PASSWORD}
+    if hours:
+        body["ttl_hours"] = hours
+    response = client.post("/api/v1/auth/token/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["token"]
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+    return client
+
+
+def test_token_is_stored_hashed_and_expires(personas):
+    user = personas["researcher"]
+    token = token_for(user)
+    stored = AuthToken.objects.get(user=user)
+    assert token not in (stored.digest, stored.token_key)
+    assert len(stored.digest) == 128  # sha512 hex
+    assert stored.expiry > timezone.now() + timedelta(days=6)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/v1/projects/").status_code == 200
+    AuthToken.objects.filter(pk=stored.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    response = client.get("/api/v1/projects/")
+    assert response.status_code == 401
+    assert response.json()["error"]["status"] == 401
+
+
+def test_wrong_password_gets_error_shape(personas):
+    response = APIClient().post(
+        "/api/v1/auth/token/", {"username": personas["researcher"].username, "password": "nope"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_credentials"
+
+
+def test_logout_revokes_token(personas):
+    token = token_for(personas["researcher"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.post("/api/v1/auth/logout/").status_code == 204
+    assert client.get("/api/v1/projects/").status_code == 401
+
+
+READ_ENDPOINTS = ["", "prompts/", "items/", "annotations/"]
+
+
+@pytest.mark.parametrize("endpoint", READ_ENDPOINTS)
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [("owner", 200), ("curator", 200), ("researcher", 200), ("annotator", 404), ("outsider", 404)],
+)
+def test_read_permission_matrix(project, personas, endpoint, role, expected):
+    make_item(project)
+    response = client_for(personas[role]).get(f"/api/v1/projects/{project.slug}/{endpoint}")
+    assert response.status_code == expected
+    if expected == 404:
+        assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("endpoint", ["projects/", *[f"projects/demo/{e}" for e in READ_ENDPOINTS]])
+def test_anonymous_gets_401(endpoint):
+    response = APIClient().get(f"/api/v1/{endpoint}")
+    assert response.status_code == 401
+    assert set(response.json()["error"]) >= {"status", "code", "message"}
+
+
+def test_researcher_of_another_project_gets_404(project, personas):
+    other = ProjectFactory()
+    make_item(other)
+    client = client_for(personas["researcher"])
+    assert client.get(f"/api/v1/projects/{other.slug}/items/").status_code == 404
+    listed = [p["slug"] for p in client.get("/api/v1/projects/").json()["results"]]
+    assert listed == [project.slug]
+
+
+def test_items_and_annotations_listing(project, personas):
+    item = make_item(project, kind="pairwise")
+    client = client_for(personas["researcher"])
+    body = client.get(f"/api/v1/projects/{project.slug}/items/?kind=pairwise").json()
+    assert body["count"] == 1
+    assert [r["position"] for r in body["results"][0]["responses"]] == [0, 1]
+    assert body["results"][0]["id"] == str(item.uuid)
+    assert client.get(f"/api/v1/projects/{project.slug}/items/?kind=thumb").json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"), [("owner", 201), ("curator", 201), ("researcher", 404), ("annotator", 404)]
+)
+def test_external_annotation_permissions(project, personas, role, expected):
+    item = make_item(project)
+    url = f"/api/v1/projects/{project.slug}/items/{item.uuid}/annotations/"
+    body = {"annotator": {"name": "gpt-judge", "model_name": "gpt-x"}, "choice": "A"}
+    assert client_for(personas[role]).post(url, body, format="json").status_code == expected
+
+
+def test_external_annotation_is_idempotent_and_validated(project, personas):
+    item = make_item(project)
+    principle = PrincipleFactory(project=project, name="honest")
+    client = client_for(personas["curator"])
+    url = f"/api/v1/projects/{project.slug}/items/{item.uuid}/annotations/"
+    key = str(uuid.uuid4())
+    body = {
+        "annotator": {"name": "gpt-judge", "model_name": "gpt-x", "prompt": "Which is better?"},
+        "choice": "B",
+        "idempotency_key": key,
+        "verdicts": {"honest": "B"},
+        "probabilities": {"A": 0.2, "B": 0.8},
+    }
+    first = client.post(url, body, format="json")
+    again = client.post(url, body, format="json")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    annotation = Annotation.objects.get()
+    assert annotation.annotator.type == Annotator.Type.MODEL
+    assert annotation.verdicts.get().principle == principle
+    bad = client.post(
+        url,
+        {
+            **body,
+            "choice": "C",
+            "idempotency_key": str(uuid.uuid4()),
+            "annotator": {"name": "other", "model_name": "m"},
+        },
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert "choice" in bad.json()["error"]["fields"]
+    unknown = client.post(
+        url, {**body, "verdicts": {"kind": "A"}, "annotator": {"name": "third", "model_name": "m"}}, format="json"
+    )
+    assert unknown.status_code == 400
+    assert "verdicts" in unknown.json()["error"]["message"]
+    assert Annotation.objects.count() == 1
+
+
+def test_schema_and_docs_are_served(personas):
+    client = APIClient()
+    client.force_authenticate(personas["researcher"])
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/projects/{slug}/items/" in schema.content
+    assert client.get("/api/docs/").status_code == 200
