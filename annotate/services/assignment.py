@@ -53,7 +53,6 @@ from annotate.models import (
 )
 
 RECLAIM_EVERY_SECONDS = 5
-CANDIDATE_BATCH = 8
 
 
 class LeaseLost(Exception):
@@ -124,10 +123,47 @@ def assignment_current(*, project: Project, annotator: Annotator, now=None) -> A
     )
 
 
+def _lease(*, item: Item, project: Project, annotator: Annotator, now) -> Assignment | None:
+    """Take a slot of ``item`` (locked by the caller) and write the lease; ``None`` if the slot is gone."""
+    won = (
+        Item.objects.filter(pk=item.pk, status=Item.Status.OPEN, excluded=False)
+        .annotate(limit=_overlap_limit(project))
+        .filter(slots_taken__lt=F("limit"))
+        .update(slots_taken=F("slots_taken") + 1)
+    )
+    if not won:
+        return None
+    item.slots_taken += 1
+    item.project = project
+    try:
+        with transaction.atomic():
+            return Assignment.objects.create(
+                item=item,
+                annotator=annotator,
+                status=Assignment.Status.LEASED,
+                display_order=_display_order(item, project, annotator),
+                leased_at=now,
+                expires_at=now + timedelta(seconds=project.lease_seconds),
+            )
+    except IntegrityError:
+        # The same annotator won this item in a parallel request (two tabs):
+        # give the slot back; the caller tries the next item.
+        Item.objects.filter(pk=item.pk).update(slots_taken=F("slots_taken") - 1)
+        return None
+
+
 def assignment_next(*, project: Project, annotator: Annotator, kind: str | None = None, now=None) -> Assignment | None:
     """Lease the next item to an annotator, or return the lease they hold.
 
     Returns ``None`` when nothing is left for this annotator.
+
+    The oldest eligible item is locked ``FOR NO KEY UPDATE SKIP LOCKED``, so
+    parallel requests each take a different item without waiting (and without
+    blocking the foreign-key checks of concurrent submits). When every
+    eligible item is locked at that moment (the last free slots of a nearly
+    finished project), skipping would wrongly report "nothing left": the
+    request then waits on the first eligible item instead, and PostgreSQL
+    re-checks the row (slots, status) once the holder commits.
     """
     now = now or timezone.now()
     current = assignment_current(project=project, annotator=annotator, now=now)
@@ -135,51 +171,30 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
         return current
     _maybe_reclaim(project, now)
 
-    limit = _overlap_limit(project)
     candidates = (
+        # item_next_idx (project, status, excluded, id) serves this scan.
         Item.objects.assignable()
         .filter(project=project)
         .filter(Q(probe_for__isnull=True) | Q(probe_for=annotator))
+        # NOT EXISTS on the unique (item, annotator) index of assignments.
         .exclude(assignments__annotator=annotator)
-        .annotate(limit=limit)
+        .annotate(limit=_overlap_limit(project))
         .filter(slots_taken__lt=F("limit"))
+        .only("pk", "kind", "probe_of", "probe_swapped", "slots_taken")
     )
     if kind:
         candidates = candidates.filter(kind=kind)
     candidates = candidates.order_by("id")
     for _attempt in range(5):
         with transaction.atomic():
-            batch = list(
-                candidates.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[
-                    :CANDIDATE_BATCH
-                ]
-            )
-            if not batch:
-                return None
-            for item_id in batch:
-                won = (
-                    Item.objects.filter(pk=item_id, status=Item.Status.OPEN, excluded=False)
-                    .annotate(limit=limit)
-                    .filter(slots_taken__lt=F("limit"))
-                    .update(slots_taken=F("slots_taken") + 1)
-                )
-                if not won:
-                    continue
-                item = Item.objects.select_related("project").get(pk=item_id)
-                try:
-                    with transaction.atomic():
-                        return Assignment.objects.create(
-                            item=item,
-                            annotator=annotator,
-                            status=Assignment.Status.LEASED,
-                            display_order=_display_order(item, project, annotator),
-                            leased_at=now,
-                            expires_at=now + timedelta(seconds=project.lease_seconds),
-                        )
-                except IntegrityError:
-                    # The same annotator won this item in a parallel request
-                    # (two tabs): give the slot back and try the next one.
-                    Item.objects.filter(pk=item_id).update(slots_taken=F("slots_taken") - 1)
+            item = candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
+            if item is None:
+                item = candidates.select_for_update(no_key=True, of=("self",)).first()
+                if item is None:
+                    return None
+            lease = _lease(item=item, project=project, annotator=annotator, now=now)
+            if lease is not None:
+                return lease
     return None
 
 
@@ -319,9 +334,16 @@ def annotation_submit(
         raise ValidationError("This assignment is not yours.")
     existing = Annotation.objects.filter(annotator=annotator, idempotency_key=idempotency_key).first()
     if existing is not None:
+        if existing.item_id != assignment.item_id:
+            raise ValidationError({"idempotency_key": "This key was already used for another item."})
         return existing, False
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().select_related("item__project").get(pk=assignment.pk)
+        # Lock the assignment row only (of=self): locking the joined item and
+        # project rows too would queue every submit of a project behind one
+        # project row lock. The item is updated atomically further down.
+        locked = (
+            Assignment.objects.select_for_update(of=("self",)).select_related("item__project").get(pk=assignment.pk)
+        )
         if locked.status == Assignment.Status.SUBMITTED:
             return Annotation.objects.get(item_id=locked.item_id, annotator=annotator), False
         if locked.status == Assignment.Status.SKIPPED:
