@@ -1,0 +1,350 @@
+"""Reads behind the curator pages.
+
+Every figure on the curator pages comes from a handful of aggregate queries
+(one per table, grouped), never one query per item or per annotator. Access
+checks live in ``annotate.selectors`` (``project_for_curator`` and friends).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from django.db import connection, models
+from django.db.models import Aggregate, Case, Count, Exists, F, Max, OuterRef, Prefetch, Q, Sum, Value, When
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from annotate.models import (
+    CURATE_ROLES,
+    Annotation,
+    Annotator,
+    Assignment,
+    Item,
+    Kind,
+    Membership,
+    PrincipleVerdict,
+    Project,
+    Role,
+)
+
+
+class ItemState(models.TextChoices):
+    """What a curator sees an item as (derived, not stored)."""
+
+    OPEN = "open", "Open"
+    LEASED = "leased", "Leased"
+    DONE = "done", "Done"
+    EXCLUDED = "excluded", "Excluded"
+
+
+def projects_for_curator(user):
+    """Projects the user owns or curates."""
+    return Project.objects.with_role(user, CURATE_ROLES).order_by("name")
+
+
+def _live_leases(now) -> Q:
+    return Q(status=Assignment.Status.LEASED, expires_at__gt=now)
+
+
+def _target_expr():
+    """How many judgments an item wants: its own target or its project's overlap."""
+    return Greatest(F("target_overlap"), F("project__overlap"))
+
+
+def items_with_state(queryset, *, now=None):
+    """Annotate items with ``state`` (an ``ItemState``) and ``target`` (judgments wanted).
+
+    An item is leased when it is still open and someone holds a live lease on it.
+    """
+    now = now or timezone.now()
+    live = Assignment.objects.filter(_live_leases(now), item=OuterRef("pk"))
+    return queryset.annotate(
+        has_live_lease=Exists(live),
+        target=_target_expr(),
+        state=Case(
+            When(excluded=True, then=Value(ItemState.EXCLUDED)),
+            When(status=Item.Status.DONE, then=Value(ItemState.DONE)),
+            When(has_live_lease=True, then=Value(ItemState.LEASED)),
+            default=Value(ItemState.OPEN),
+            output_field=models.CharField(),
+        ),
+    )
+
+
+@dataclass
+class KindProgress:
+    kind: str
+    total: int = 0
+    open: int = 0
+    leased: int = 0
+    done: int = 0
+    excluded: int = 0
+    live_leases: int = 0
+    annotations: int = 0
+    judgments_wanted: int = 0
+    judgments_given: int = 0
+
+    @property
+    def label(self) -> str:
+        return Kind(self.kind).label if self.kind in Kind.values else self.kind
+
+    @property
+    def active(self) -> int:
+        """Items that count towards progress (all but the excluded)."""
+        return self.total - self.excluded
+
+    def percent(self, part: str) -> float:
+        return 100.0 * getattr(self, part) / self.active if self.active else 0.0
+
+    @property
+    def done_pct(self) -> float:
+        return self.percent("done")
+
+    @property
+    def leased_pct(self) -> float:
+        return self.percent("leased")
+
+    @property
+    def open_pct(self) -> float:
+        return self.percent("open")
+
+    @property
+    def segments(self) -> list[tuple[str, float, float, int]]:
+        """(state, x, width, count) of a stacked bar in percent: done, leased, open."""
+        out, x = [], 0.0
+        for state in ("done", "leased", "open"):
+            width = self.percent(state)
+            out.append((state, x, width, getattr(self, state)))
+            x += width
+        return out
+
+    @property
+    def judgments_pct(self) -> float:
+        return 100.0 * self.judgments_given / self.judgments_wanted if self.judgments_wanted else 0.0
+
+    def add(self, other: KindProgress) -> None:
+        for name in (
+            "total",
+            "open",
+            "leased",
+            "done",
+            "excluded",
+            "live_leases",
+            "annotations",
+            "judgments_wanted",
+            "judgments_given",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def progress_by_kind(*, projects, now=None) -> dict[int, dict[str, KindProgress]]:
+    """Per project id and kind: item counts by state, live leases, judgments given / wanted.
+
+    Two queries whatever the number of projects and items. Each project's
+    mapping also holds an ``"all"`` entry with the totals.
+    """
+    now = now or timezone.now()
+    project_ids = [p.pk for p in projects]
+    result: dict[int, dict[str, KindProgress]] = {pid: {} for pid in project_ids}
+    not_excluded = Q(excluded=False)
+    rows = (
+        items_with_state(Item.objects.filter(project_id__in=project_ids), now=now)
+        .values("project_id", "kind")
+        .annotate(
+            total=Count("pk"),
+            n_open=Count("pk", filter=Q(state=ItemState.OPEN)),
+            n_leased=Count("pk", filter=Q(state=ItemState.LEASED)),
+            n_done=Count("pk", filter=Q(state=ItemState.DONE)),
+            n_excluded=Count("pk", filter=Q(state=ItemState.EXCLUDED)),
+            annotations=Sum("annotation_count"),
+            wanted=Sum("target", filter=not_excluded),
+            given=Sum(
+                Least(F("annotation_count"), F("target"), output_field=models.IntegerField()), filter=not_excluded
+            ),
+        )
+        .order_by()
+    )
+    for row in rows:
+        result[row["project_id"]][row["kind"]] = KindProgress(
+            kind=row["kind"],
+            total=row["total"],
+            open=row["n_open"],
+            leased=row["n_leased"],
+            done=row["n_done"],
+            excluded=row["n_excluded"],
+            annotations=row["annotations"] or 0,
+            judgments_wanted=row["wanted"] or 0,
+            judgments_given=row["given"] or 0,
+        )
+    leases = (
+        Assignment.objects.filter(_live_leases(now), item__project_id__in=project_ids)
+        .values("item__project_id", "item__kind")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in leases:
+        kinds = result[row["item__project_id"]]
+        kinds.setdefault(row["item__kind"], KindProgress(kind=row["item__kind"])).live_leases = row["n"]
+    for kinds in result.values():
+        ordered = {k: kinds[k] for k in Kind.values if k in kinds}
+        total = KindProgress(kind="all")
+        for progress in ordered.values():
+            total.add(progress)
+        kinds.clear()
+        kinds.update(ordered)
+        kinds["all"] = total
+    return result
+
+
+class Median(Aggregate):
+    """PostgreSQL's ``percentile_cont(0.5)``; other databases use ``_median`` in Python."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = models.FloatField()
+
+
+def _median(values: list[int]) -> float | None:
+    return float(statistics.median(values)) if values else None
+
+
+@dataclass
+class AnnotatorStats:
+    annotator_id: int
+    uuid: str
+    name: str
+    type: str
+    role: str | None = None
+    annotations: int = 0
+    total_ms: int = 0
+    median_ms: float | None = None
+    last_active: object = None
+    skipped: int = 0
+    live_leases: int = 0
+
+    @property
+    def type_label(self) -> str:
+        return Annotator.Type(self.type).label
+
+
+def annotator_stats(*, project: Project, now=None) -> list[AnnotatorStats]:
+    """Per annotator of the project: annotations, time spent (total, median),
+    last activity, skips and live leases. Annotator-role members who have not
+    started yet are listed with zeros. Three queries (four on SQLite)."""
+    now = now or timezone.now()
+    annotations = Annotation.objects.filter(item__project=project)
+    aggregates = {
+        "n": Count("pk"),
+        "total_ms": Sum("time_spent_ms"),
+        "last": Max("created_at"),
+    }
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        aggregates["median_ms"] = Median("time_spent_ms")
+    rows = (
+        annotations.values("annotator_id", "annotator__uuid", "annotator__name", "annotator__type")
+        .annotate(**aggregates)
+        .order_by()
+    )
+    people: dict[int, AnnotatorStats] = {}
+    for row in rows:
+        people[row["annotator_id"]] = AnnotatorStats(
+            annotator_id=row["annotator_id"],
+            uuid=str(row["annotator__uuid"]),
+            name=row["annotator__name"],
+            type=row["annotator__type"],
+            annotations=row["n"],
+            total_ms=row["total_ms"] or 0,
+            median_ms=row.get("median_ms"),
+            last_active=row["last"],
+        )
+    if not postgres and people:
+        times: dict[int, list[int]] = {}
+        for annotator_id, ms in annotations.filter(time_spent_ms__isnull=False).values_list(
+            "annotator_id", "time_spent_ms"
+        ):
+            times.setdefault(annotator_id, []).append(ms)
+        for annotator_id, person in people.items():
+            person.median_ms = _median(times.get(annotator_id, []))
+    assignment_rows = (
+        Assignment.objects.filter(item__project=project)
+        .values("annotator_id", "annotator__uuid", "annotator__name", "annotator__type")
+        .annotate(
+            skipped=Count("pk", filter=Q(status=Assignment.Status.SKIPPED)),
+            live=Count("pk", filter=_live_leases(now)),
+        )
+        .order_by()
+    )
+    for row in assignment_rows:
+        person = people.setdefault(
+            row["annotator_id"],
+            AnnotatorStats(
+                annotator_id=row["annotator_id"],
+                uuid=str(row["annotator__uuid"]),
+                name=row["annotator__name"],
+                type=row["annotator__type"],
+            ),
+        )
+        person.skipped = row["skipped"]
+        person.live_leases = row["live"]
+    members = Membership.objects.filter(project=project).values_list(
+        "user__annotator__id", "user__annotator__uuid", "user__username", "role"
+    )
+    for annotator_id, annotator_uuid, username, role in members:
+        if annotator_id in people:
+            people[annotator_id].role = role
+        elif role == Role.ANNOTATOR:
+            # Not started yet: no annotator row, or one with no work here.
+            key = annotator_id if annotator_id is not None else -len(people) - 1
+            people[key] = AnnotatorStats(
+                annotator_id=key,
+                uuid=str(annotator_uuid or ""),
+                name=username,
+                type=Annotator.Type.HUMAN,
+                role=role,
+            )
+    return sorted(people.values(), key=lambda p: (-p.annotations, p.name))
+
+
+def items_for_curator(
+    *,
+    project: Project,
+    kind: str = "",
+    state: str = "",
+    annotator_uuid: str = "",
+    query: str = "",
+    now=None,
+):
+    """The item browser's queryset: filtered, with ``state`` and ``target``, newest first.
+
+    ``query`` matches the prompt's messages (case-insensitive substring of the
+    stored JSON; a plain scan, fine for the tens of thousands of items a
+    project holds) or an item's external id.
+    """
+    items = Item.objects.filter(project=project).select_related("prompt")
+    if kind:
+        items = items.filter(kind=kind)
+    if annotator_uuid:
+        items = items.filter(annotations__annotator__uuid=annotator_uuid)
+    if query:
+        items = items.filter(Q(prompt__messages__icontains=query) | Q(external_id=query))
+    items = items_with_state(items, now=now)
+    if state:
+        items = items.filter(state=state)
+    return items.order_by("-created_at", "-pk")
+
+
+def annotators_of_project(*, project: Project):
+    """Annotators who labelled at least one item of the project (for filters)."""
+    return Annotator.objects.filter(annotations__item__project=project).distinct().order_by("name")
+
+
+def item_annotations(*, item: Item):
+    """Every annotation of an item, oldest first, with annotator and verdicts loaded."""
+    return (
+        Annotation.objects.filter(item=item)
+        .select_related("annotator")
+        .prefetch_related(Prefetch("verdicts", queryset=PrincipleVerdict.objects.select_related("principle")))
+        .order_by("created_at", "pk")
+    )
