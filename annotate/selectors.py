@@ -7,6 +7,7 @@ someone who is not a member (healthchecks' ``_get_check_for_user``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.http import Http404
 
@@ -41,3 +42,42 @@ def item_get_for_curator(user, slug: str, item_uuid) -> Item:
     if item is None:
         raise Http404("No such item")
     return item
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    """One annotator's standing in one project (their own work only: blind)."""
+
+    done: int
+    time_spent_ms: int
+    left: int
+    left_by_kind: dict[str, int]
+
+
+def annotator_progress(*, project: Project, annotator) -> AnnotatorProgress:
+    """How many items this annotator has done, how long it took, and how many
+    open items they could still be given (not seen by them, not full)."""
+    from django.db.models import Count, F, Q, Sum, Value
+    from django.db.models.functions import Greatest
+
+    from annotate.models import Annotation
+
+    mine = Annotation.objects.filter(item__project=project, annotator=annotator).aggregate(
+        done=Count("id"), time=Sum("time_spent_ms")
+    )
+    # Same filter as assignment_next's candidates (uses item_next_idx).
+    open_for_me = (
+        Item.objects.assignable()
+        .filter(project=project)
+        .filter(Q(probe_for__isnull=True) | Q(probe_for=annotator))
+        .exclude(assignments__annotator=annotator)
+        .annotate(limit=Greatest(F("target_overlap"), Value(project.overlap)))
+        .filter(slots_taken__lt=F("limit"))
+    )
+    by_kind = {row["kind"]: row["n"] for row in open_for_me.values("kind").annotate(n=Count("id")).order_by()}
+    return AnnotatorProgress(
+        done=mine["done"] or 0,
+        time_spent_ms=mine["time"] or 0,
+        left=sum(by_kind.values()),
+        left_by_kind=by_kind,
+    )

@@ -1,10 +1,328 @@
+"""Annotator pages: my projects, a project's guidelines, and the next-item loop.
+
+The next-item page is one template (``annotate/annotate.html``) with named
+partials: ``item`` is what htmx swaps after a submit or a skip, ``progress``
+rides along out-of-band so the counter stays right. Without JavaScript the
+same forms post normally and get a 303 back to the next-item page.
+
+The HTTP contract (``bench/annotate_load.py`` relies on it): the item partial's
+root is ``<section id="item" data-assignment="<uuid>" data-kind="<kind>">``,
+every response shown carries ``data-response="<uuid>"``, and the submit form
+holds a fresh ``idempotency_key`` per render. When nothing is left the root is
+``<section id="item" data-done="true">`` with no ``data-assignment``. The fields
+a submit posts are described in ``annotate.forms``.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
-from annotate.models import Project
+from annotate.forms import (
+    PAIRWISE_SCREEN_CHOICES,
+    PAIRWISE_VERDICTS,
+    SINGLE_VERDICTS,
+    STRENGTH_CHOICES,
+    THUMB_CHOICES,
+    SubmitForm,
+)
+from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, Assignment, Kind, Membership, Project, Response
+from annotate.selectors import annotator_progress, project_get_for_user
+from annotate.services.assignment import (
+    LeaseLost,
+    annotation_submit,
+    annotator_for_user,
+    assignment_next,
+    assignment_skip,
+)
+
+# Scripts only from our own origin (htmx and docket.js are served from
+# static/), so a sanitiser slip in model text still could not run script.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+KEYS = {
+    "left": "1",
+    "right": "2",
+    "tie": "t",
+    "both_bad": "b",
+    "up": "↑",
+    "down": "↓",
+}
 
 
+def with_csp(view):
+    """Add the Content-Security-Policy header to a view's responses."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        return response
+
+    return wrapper
+
+
+def _project_for_annotator(request, slug: str) -> tuple[Project, str]:
+    return project_get_for_user(request.user, slug, ANNOTATE_ROLES)
+
+
+def _kind_param(value: str | None) -> str | None:
+    return value if value in Kind.values else None
+
+
+def _annotate_url(project: Project, kind: str | None) -> str:
+    url = reverse("annotate-next", args=[project.slug])
+    return f"{url}?kind={kind}" if kind else url
+
+
+# Pages -------------------------------------------------------------------
+
+
+@require_GET
 @login_required
+@with_csp
 def home(request):
-    projects = Project.objects.for_user(request.user)
-    return render(request, "annotate/home.html", {"projects": projects})
+    """My projects: my role, my progress, links to annotate (and curate)."""
+    rows = []
+    memberships = Membership.objects.filter(user=request.user).select_related("project").order_by("project__name")
+    for membership in memberships:
+        can_annotate = membership.role in ANNOTATE_ROLES
+        progress = None
+        if can_annotate:
+            progress = annotator_progress(project=membership.project, annotator=annotator_for_user(request.user))
+        rows.append(
+            {
+                "project": membership.project,
+                "role": membership.get_role_display(),
+                "can_annotate": can_annotate,
+                "can_curate": membership.role in CURATE_ROLES,
+                "progress": progress,
+            }
+        )
+    return render(request, "annotate/home.html", {"rows": rows})
+
+
+@require_GET
+@login_required
+@with_csp
+def project_page(request, slug):
+    """Guidelines, principles, my progress and a Start button."""
+    project, role = _project_for_annotator(request, slug)
+    progress = annotator_progress(project=project, annotator=annotator_for_user(request.user))
+    kinds = [
+        {"value": kind, "label": Kind(kind).label, "left": progress.left_by_kind.get(kind, 0)}
+        for kind in Kind.values
+        if kind in (project.kinds or Kind.values)
+    ]
+    return render(
+        request,
+        "annotate/project.html",
+        {
+            "project": project,
+            "principles": project.principles.all(),
+            "progress": progress,
+            "kinds": kinds,
+            "can_curate": role in CURATE_ROLES,
+        },
+    )
+
+
+@require_GET
+@login_required
+@with_csp
+def annotate_next(request, slug):
+    """The next item (or the lease I already hold, e.g. after a reload)."""
+    project, _role = _project_for_annotator(request, slug)
+    annotator = annotator_for_user(request.user)
+    kind = _kind_param(request.GET.get("kind"))
+    assignment = assignment_next(project=project, annotator=annotator, kind=kind)
+    context = _item_context(request, project, annotator, assignment, kind=kind)
+    if request.htmx:
+        return _render_partial(request, context)
+    return render(request, "annotate/annotate.html", context)
+
+
+@require_POST
+@login_required
+@with_csp
+def annotate_submit(request, slug, assignment_uuid):
+    project, _role = _project_for_annotator(request, slug)
+    annotator = annotator_for_user(request.user)
+    assignment = _assignment_or_404(project, annotator, assignment_uuid)
+    kind = _kind_param(request.POST.get("next_kind"))
+    principles = list(project.principles.all())
+    form = SubmitForm(request.POST, assignment=assignment, principles=principles)
+    message = None
+    if form.is_valid():
+        try:
+            _annotation, created = annotation_submit(
+                assignment=assignment,
+                annotator=annotator,
+                data=form.to_input(),
+                idempotency_key=form.cleaned_data["idempotency_key"],
+            )
+        except LeaseLost as exc:
+            message = (messages.WARNING, f"{exc} Your answer was not stored; here is the next item.")
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                message = (messages.WARNING, f"{' '.join(exc.messages)} Your answer was not stored.")
+        else:
+            message = (messages.SUCCESS, "Saved." if created else "Already saved.")
+    if form.errors:
+        context = _item_context(request, project, annotator, assignment, kind=kind, form=form)
+        if request.htmx:
+            return _render_partial(request, context, status=422)
+        return render(request, "annotate/annotate.html", context, status=422)
+    return _next_item(request, project, annotator, kind, message)
+
+
+@require_POST
+@login_required
+@with_csp
+def annotate_skip(request, slug, assignment_uuid):
+    """Give the item back to the pool for others; I never get it again."""
+    project, _role = _project_for_annotator(request, slug)
+    annotator = annotator_for_user(request.user)
+    assignment = _assignment_or_404(project, annotator, assignment_uuid)
+    kind = _kind_param(request.POST.get("next_kind"))
+    if assignment_skip(assignment=assignment, annotator=annotator):
+        message = (messages.INFO, "Skipped. The item goes back to the pool for others.")
+    else:
+        message = (messages.INFO, "That item was already finished.")
+    return _next_item(request, project, annotator, kind, message)
+
+
+# Helpers -----------------------------------------------------------------
+
+
+def _assignment_or_404(project: Project, annotator, assignment_uuid) -> Assignment:
+    assignment = (
+        Assignment.objects.select_related("item__prompt", "item__project")
+        .filter(uuid=assignment_uuid, annotator=annotator, item__project=project)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("No such assignment")
+    return assignment
+
+
+def _next_item(request, project, annotator, kind, message):
+    if not request.htmx:
+        if message:
+            messages.add_message(request, *message)
+        return _see_other(project, kind)
+    assignment = assignment_next(project=project, annotator=annotator, kind=kind)
+    context = _item_context(request, project, annotator, assignment, kind=kind, message=message)
+    return _render_partial(request, context)
+
+
+def _see_other(project, kind):
+    """303 See Other: the browser GETs the next-item page after a plain POST."""
+    response = HttpResponse(status=303)
+    response["Location"] = _annotate_url(project, kind)
+    return response
+
+
+def _render_partial(request, context, status=200):
+    html = render_to_string("annotate/annotate.html#item", context, request=request)
+    html += render_to_string("annotate/annotate.html#progress", {**context, "oob": True}, request=request)
+    return HttpResponse(html, status=status)
+
+
+def _options(choices, selected, keys=None):
+    return [
+        {"value": value, "label": label, "checked": value == selected, "key": (keys or {}).get(value, "")}
+        for value, label in choices
+    ]
+
+
+def _item_context(request, project, annotator, assignment, *, kind=None, form=None, message=None) -> dict:
+    progress = annotator_progress(project=project, annotator=annotator)
+    context = {
+        "project": project,
+        "progress": progress,
+        "kind_filter": kind,
+        "kind_label": Kind(kind).label if kind else "",
+        "assignment": assignment,
+        "message": message and {"level": messages.DEFAULT_TAGS.get(message[0], "info"), "text": message[1]},
+        "guidelines": project.guidelines,
+        "principles": list(project.principles.all()),
+    }
+    if assignment is None:
+        return context
+
+    item = assignment.item
+    posted = form.data if form is not None else {}
+    links = list(item.links.select_related("response").order_by("position"))
+    by_uuid: dict[str, Response] = {str(link.response.uuid): link.response for link in links}
+    canonical = [str(link.response.uuid) for link in links]
+    screen = [u for u in (assignment.display_order or canonical) if u in by_uuid]
+    sides = ["left", "right"]
+    panes = []
+    for index, response_uuid in enumerate(screen):
+        panes.append(
+            {
+                "response": by_uuid[response_uuid],
+                "index": index + 1,
+                "label": "AB"[index] if item.kind == Kind.PAIRWISE else str(index + 1),
+                "side": sides[index] if item.kind == Kind.PAIRWISE and index < 2 else "",
+                "rank": posted.get(f"rank_{response_uuid}", "") if posted else "",
+            }
+        )
+    verdict_choices = PAIRWISE_VERDICTS if item.kind == Kind.PAIRWISE else SINGLE_VERDICTS
+    principles = [
+        {
+            "principle": principle,
+            "field": f"verdict_{principle.pk}",
+            "options": _options(verdict_choices, posted.get(f"verdict_{principle.pk}")),
+            "errors": form.errors.get(f"verdict_{principle.pk}") if form is not None else None,
+        }
+        for principle in context["principles"]
+    ]
+    idempotency_key = uuid.uuid4()
+    if form is not None and form.cleaned_data.get("idempotency_key"):
+        # Same submission retried after a fix: keep the key so it stays idempotent.
+        idempotency_key = form.cleaned_data["idempotency_key"]
+    context.update(
+        {
+            "item": item,
+            "conversation": item.prompt.messages,
+            "panes": panes,
+            "form": form,
+            "errors": form.errors if form is not None else {},
+            "non_field_errors": form.non_field_errors() if form is not None else [],
+            "posted": posted,
+            "idempotency_key": idempotency_key,
+            "submit_url": reverse("annotate-submit", args=[project.slug, assignment.uuid]),
+            "skip_url": reverse("annotate-skip", args=[project.slug, assignment.uuid]),
+            "pairwise_choices": _options(PAIRWISE_SCREEN_CHOICES, posted.get("choice"), KEYS),
+            "thumb_choices": _options(THUMB_CHOICES, posted.get("choice"), KEYS),
+            "strength_choices": _options(STRENGTH_CHOICES, posted.get("strength"), {"1": "⇧1", "2": "⇧2", "3": "⇧3"}),
+            "verdict_rows": principles,
+            "single_response": item.kind in (Kind.THUMB, Kind.JUDGMENT),
+        }
+    )
+    return context

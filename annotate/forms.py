@@ -1,0 +1,176 @@
+"""The annotator's submission form: screen terms in, canonical ``AnnotationInput`` out.
+
+What the browser posts is in *screen* terms: for a pairwise item ``left`` and
+``right`` are the two sides of the screen, and which response sat on which
+side is the assignment's ``display_order``. The canonical terms the database
+stores are positional on the item: ``A`` is the item's response at position 0,
+``B`` the one at position 1. ``SubmitForm`` does the mapping, so a shuffled
+screen never leaks into the stored choice.
+
+Posted fields (the HTTP contract bench/annotate_load.py relies on):
+
+``idempotency_key``   a uuid rendered by the server with each lease
+``choice``            pairwise ``left``/``right``/``tie``/``both_bad``; thumb ``up``/``down``
+``strength``          pairwise, optional ``1``-``3`` (only with left/right)
+``ranking``           JSON list of groups of response uuids, best first
+                      (a flat list of uuids means no ties); without JavaScript
+                      the form posts ``rank_<response uuid>`` numbers instead
+``critique``, ``corrected_response``  judgment
+``rationale``         every kind, optional
+``verdict_<principle id>``  pairwise ``left``/``right``/``neither``/``na``;
+                      other kinds ``A`` (upholds) / ``neither`` (violates) / ``na``
+``time_spent_ms``     measured in the browser
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from annotate.models import Assignment, Kind, Principle, Verdict
+from annotate.services.assignment import AnnotationInput
+
+PAIRWISE_SCREEN_CHOICES = [
+    ("left", "A (left) is better"),
+    ("right", "B (right) is better"),
+    ("tie", "Tie"),
+    ("both_bad", "Both bad"),
+]
+THUMB_CHOICES = [("up", "Thumbs up"), ("down", "Thumbs down")]
+STRENGTH_CHOICES = [("1", "Slightly"), ("2", "Clearly"), ("3", "Much")]
+PAIRWISE_VERDICTS = [("left", "Favours A"), ("right", "Favours B"), ("neither", "Neither"), ("na", "n/a")]
+SINGLE_VERDICTS = [("A", "Upholds"), ("neither", "Violates"), ("na", "n/a")]
+MAX_TIME_SPENT_MS = 24 * 3600 * 1000
+
+
+class SubmitForm(forms.Form):
+    idempotency_key = forms.UUIDField()
+    choice = forms.CharField(required=False)
+    strength = forms.TypedChoiceField(choices=STRENGTH_CHOICES, coerce=int, required=False, empty_value=None)
+    ranking = forms.CharField(required=False)
+    critique = forms.CharField(required=False, max_length=50_000, strip=True)
+    corrected_response = forms.CharField(required=False, max_length=200_000, strip=True)
+    rationale = forms.CharField(required=False, max_length=20_000, strip=True)
+    time_spent_ms = forms.IntegerField(required=False, min_value=0)
+
+    def __init__(self, *args, assignment: Assignment, principles: list[Principle], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assignment = assignment
+        self.item = assignment.item
+        self.kind = self.item.kind
+        self.principles = principles
+        # Response uuids in the item's canonical order (position 0 = A).
+        self.canonical = [str(u) for u in self.item.links.order_by("position").values_list("response__uuid", flat=True)]
+        self.screen = [str(u) for u in (assignment.display_order or self.canonical)]
+        if self.kind == Kind.PAIRWISE:
+            self.fields["choice"] = forms.ChoiceField(
+                choices=PAIRWISE_SCREEN_CHOICES,
+                error_messages={"required": "Choose left, right, tie or both bad."},
+            )
+        elif self.kind == Kind.THUMB:
+            self.fields["choice"] = forms.ChoiceField(
+                choices=THUMB_CHOICES, error_messages={"required": "Choose thumbs up or down."}
+            )
+        if self.kind == Kind.JUDGMENT:
+            self.fields["critique"].required = True
+            self.fields["critique"].error_messages["required"] = "Write a critique of the response."
+        verdict_choices = PAIRWISE_VERDICTS if self.kind == Kind.PAIRWISE else SINGLE_VERDICTS
+        for principle in principles:
+            self.fields[f"verdict_{principle.pk}"] = forms.ChoiceField(
+                choices=verdict_choices, required=False, label=principle.name
+            )
+        if self.kind == Kind.RANKING:
+            for uuid in self.screen:
+                self.fields[f"rank_{uuid}"] = forms.IntegerField(
+                    required=False, min_value=1, max_value=len(self.screen)
+                )
+
+    # Screen -> canonical -------------------------------------------------
+
+    def _canonical_side(self, screen_side: str) -> str:
+        """'left'/'right' -> 'A'/'B' via the display order of this lease."""
+        uuid = self.screen[0 if screen_side == "left" else 1]
+        return "A" if self.canonical.index(uuid) == 0 else "B"
+
+    def clean_time_spent_ms(self):
+        value = self.cleaned_data.get("time_spent_ms")
+        return None if value is None else min(value, MAX_TIME_SPENT_MS)
+
+    def clean_ranking(self):
+        if self.kind != Kind.RANKING:
+            if self.cleaned_data.get("ranking"):
+                raise forms.ValidationError("Only ranking items take a ranking.")
+            return None
+        raw = self.cleaned_data.get("ranking") or ""
+        if not raw.strip():
+            return None  # maybe posted as rank_<uuid> fields; see clean()
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Ranking is not valid JSON ({exc.msg}).") from exc
+        if not isinstance(value, list):
+            raise forms.ValidationError("Ranking must be a list of groups of response ids, best first.")
+        groups = []
+        for entry in value:
+            group = entry if isinstance(entry, list) else [entry]
+            if not all(isinstance(r, str) for r in group):
+                raise forms.ValidationError("Ranking must hold response ids (strings).")
+            groups.append(group)
+        return groups
+
+    def _ranking_from_numbers(self) -> list[list[str]] | None:
+        ranks = {uuid: self.cleaned_data.get(f"rank_{uuid}") for uuid in self.screen}
+        if all(rank is None for rank in ranks.values()):
+            return None
+        missing = [i + 1 for i, uuid in enumerate(self.screen) if ranks[uuid] is None]
+        if missing:
+            raise forms.ValidationError(
+                {"ranking": f"Give every response a rank (missing: response {', '.join(map(str, missing))})."}
+            )
+        by_rank: dict[int, list[str]] = {}
+        for uuid in self.screen:
+            by_rank.setdefault(ranks[uuid], []).append(uuid)
+        return [by_rank[rank] for rank in sorted(by_rank)]
+
+    def clean(self):
+        data = super().clean()
+        if self.kind == Kind.RANKING and not self.errors.get("ranking"):
+            if data.get("ranking") is None:
+                data["ranking"] = self._ranking_from_numbers()
+            if not data.get("ranking"):
+                self.add_error("ranking", "Rank every response (1 = best; equal numbers are ties).")
+            else:
+                flat = [r for group in data["ranking"] for r in group]
+                if sorted(flat) != sorted(self.screen):
+                    self.add_error("ranking", "Rank every response exactly once.")
+        strength = data.get("strength")
+        if strength is not None and (self.kind != Kind.PAIRWISE or data.get("choice") not in ("left", "right")):
+            self.add_error("strength", "Strength only applies when one side is preferred.")
+        return data
+
+    def to_input(self) -> AnnotationInput:
+        """The canonical submission (call after ``is_valid()``)."""
+        data = self.cleaned_data
+        choice = data.get("choice") or ""
+        if self.kind == Kind.PAIRWISE and choice in ("left", "right"):
+            choice = self._canonical_side(choice)
+        verdicts: dict[int, str] = {}
+        for principle in self.principles:
+            value = data.get(f"verdict_{principle.pk}")
+            if not value:
+                continue
+            if self.kind == Kind.PAIRWISE and value in ("left", "right"):
+                value = self._canonical_side(value)
+            verdicts[principle.pk] = Verdict(value).value
+        return AnnotationInput(
+            choice=choice if self.kind in (Kind.PAIRWISE, Kind.THUMB) else "",
+            strength=data.get("strength") if self.kind == Kind.PAIRWISE else None,
+            ranking=data.get("ranking") if self.kind == Kind.RANKING else None,
+            critique=data.get("critique", "") if self.kind == Kind.JUDGMENT else "",
+            corrected_response=data.get("corrected_response", "") if self.kind == Kind.JUDGMENT else "",
+            rationale=data.get("rationale", ""),
+            verdicts=verdicts,
+            display_order=list(self.screen),
+            time_spent_ms=data.get("time_spent_ms"),
+        )

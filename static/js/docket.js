@@ -1,0 +1,279 @@
+/* Docket annotator pages: keyboard shortcuts, the time-spent timer, ranking
+ * by keys or drag. Everything here is an enhancement: the forms post and the
+ * pages work without it. Served from static/ (CSP script-src 'self'). */
+(function () {
+  "use strict";
+
+  // --- time spent on the current item -------------------------------------
+  let currentAssignment = null;
+  let startedAt = performance.now();
+  let hiddenSince = null;
+  let hiddenTotal = 0;
+
+  function itemEl() {
+    return document.getElementById("item");
+  }
+
+  function resetTimerIfNewItem() {
+    const item = itemEl();
+    const assignment = item ? item.dataset.assignment || null : null;
+    if (assignment !== currentAssignment) {
+      currentAssignment = assignment;
+      startedAt = performance.now();
+      hiddenTotal = 0;
+      hiddenSince = document.hidden ? performance.now() : null;
+    }
+  }
+
+  function elapsedMs() {
+    const now = performance.now();
+    const hidden = hiddenTotal + (hiddenSince !== null ? now - hiddenSince : 0);
+    return Math.max(0, Math.round(now - startedAt - hidden));
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    // Time with the tab in the background is not time spent on the item.
+    if (document.hidden) {
+      hiddenSince = performance.now();
+    } else if (hiddenSince !== null) {
+      hiddenTotal += performance.now() - hiddenSince;
+      hiddenSince = null;
+    }
+  });
+
+  // Capture phase: runs before htmx reads the form's values.
+  document.addEventListener(
+    "submit",
+    function (event) {
+      const form = event.target;
+      if (form && form.elements && form.elements.time_spent_ms) {
+        form.elements.time_spent_ms.value = String(elapsedMs());
+      }
+      if (form && form.classList && form.classList.contains("submit-form")) {
+        syncRanking(form);
+      }
+    },
+    true,
+  );
+
+  // --- ranking ------------------------------------------------------------
+  let pendingResponse = null; // a rank card chosen by its number key
+
+  function rankCards(root) {
+    return Array.from((root || document).querySelectorAll(".rank-card"));
+  }
+
+  function rankInput(card) {
+    return card.querySelector("input[type='number']");
+  }
+
+  // The hidden `ranking` field: JSON groups of response uuids, best first.
+  // Left empty until every response has a rank (the server then names what
+  // is missing from the rank_<uuid> fields).
+  function syncRanking(form) {
+    const hidden = form.querySelector("input[name='ranking']");
+    if (!hidden) return;
+    const byRank = new Map();
+    for (const card of rankCards(form)) {
+      const value = parseInt(rankInput(card).value, 10);
+      if (!Number.isFinite(value)) {
+        hidden.value = "";
+        markRanks(form);
+        return;
+      }
+      if (!byRank.has(value)) byRank.set(value, []);
+      byRank.get(value).push(card.dataset.response);
+    }
+    const ranks = Array.from(byRank.keys()).sort(function (a, b) {
+      return a - b;
+    });
+    hidden.value = JSON.stringify(
+      ranks.map(function (r) {
+        return byRank.get(r);
+      }),
+    );
+    markRanks(form);
+  }
+
+  function markRanks(form) {
+    for (const card of rankCards(form)) {
+      card.dataset.rank = rankInput(card).value || "";
+    }
+  }
+
+  function setRank(card, rank) {
+    rankInput(card).value = String(rank);
+    const form = card.closest("form");
+    if (form) syncRanking(form);
+  }
+
+  function choosePending(card) {
+    for (const other of rankCards()) other.classList.remove("pending");
+    pendingResponse = card;
+    if (card) card.classList.add("pending");
+  }
+
+  let dragged = null;
+  document.addEventListener("dragstart", function (event) {
+    const card = event.target.closest && event.target.closest(".rank-card");
+    if (!card) return;
+    dragged = card;
+    card.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", card.dataset.response);
+  });
+  document.addEventListener("dragover", function (event) {
+    if (!dragged) return;
+    const card = event.target.closest && event.target.closest(".rank-card");
+    if (!card || card === dragged) return;
+    event.preventDefault();
+    const box = card.getBoundingClientRect();
+    const after = event.clientY > box.top + box.height / 2;
+    card.parentNode.insertBefore(dragged, after ? card.nextSibling : card);
+  });
+  document.addEventListener("drop", function (event) {
+    if (dragged) event.preventDefault();
+  });
+  document.addEventListener("dragend", function () {
+    if (!dragged) return;
+    const list = dragged.parentNode;
+    dragged.classList.remove("dragging");
+    dragged = null;
+    // The order on screen is the ranking (no ties when dragging).
+    rankCards(list).forEach(function (card, i) {
+      rankInput(card).value = String(i + 1);
+    });
+    const form = list.closest("form");
+    if (form) syncRanking(form);
+  });
+  document.addEventListener("input", function (event) {
+    if (event.target.closest && event.target.closest(".rank-card")) {
+      const form = event.target.closest("form");
+      if (form) syncRanking(form);
+    }
+  });
+
+  // --- keyboard -----------------------------------------------------------
+  function isTyping(el) {
+    if (!el) return false;
+    if (el.isContentEditable) return true;
+    const tag = el.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    if (tag === "INPUT") {
+      const type = (el.type || "text").toLowerCase();
+      return !["radio", "checkbox", "button", "submit", "reset"].includes(type);
+    }
+    return false;
+  }
+
+  function check(form, name, value) {
+    const input = form.querySelector(
+      "input[name='" + name + "'][value='" + value + "']",
+    );
+    if (!input) return false;
+    input.checked = true;
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+    return true;
+  }
+
+  function submit(form) {
+    if (!form || form.classList.contains("htmx-request")) return;
+    if (typeof form.requestSubmit === "function") form.requestSubmit();
+    else form.submit();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    const item = itemEl();
+    if (!item || !item.dataset.assignment) return;
+    const form = item.querySelector("form.submit-form");
+    const skipForm = item.querySelector("form.skip-form");
+    if (!form) return;
+
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+      event.preventDefault();
+      submit(form);
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (isTyping(event.target)) return;
+
+    const kind = item.dataset.kind;
+    const key = event.key;
+    let handled = false;
+
+    if (key === "Escape" && pendingResponse) {
+      choosePending(null);
+      handled = true;
+    } else if (key === "s" || key === "S" || key === "Escape") {
+      submit(skipForm);
+      handled = true;
+    } else if (kind === "pairwise") {
+      const digit = /^Digit([0-3])$/.exec(event.code || "");
+      if (event.shiftKey && digit) {
+        handled = check(form, "strength", digit[1] === "0" ? "" : digit[1]);
+      } else if (!event.shiftKey) {
+        const choice = { 1: "left", 2: "right", t: "tie", b: "both_bad" }[key.toLowerCase()];
+        if (choice) handled = check(form, "choice", choice);
+      }
+    } else if (kind === "thumb") {
+      if (key === "ArrowUp") handled = check(form, "choice", "up");
+      else if (key === "ArrowDown") handled = check(form, "choice", "down");
+    } else if (kind === "ranking" && /^[1-9]$/.test(key)) {
+      const n = parseInt(key, 10);
+      const cards = rankCards(form);
+      if (pendingResponse && n <= cards.length) {
+        setRank(pendingResponse, n);
+        choosePending(null);
+        handled = true;
+      } else {
+        const card = cards.find(function (c) {
+          return c.dataset.index === String(n);
+        });
+        if (card) {
+          choosePending(card);
+          handled = true;
+        }
+      }
+    }
+    if (handled) event.preventDefault();
+  });
+
+  // --- after each swap ----------------------------------------------------
+  function onNewContent() {
+    resetTimerIfNewItem();
+    pendingResponse = null;
+    const form = document.querySelector("#item form.submit-form");
+    if (form) syncRanking(form);
+  }
+
+  document.addEventListener("DOMContentLoaded", onNewContent);
+  document.addEventListener("htmx:afterSettle", function () {
+    onNewContent();
+    const item = itemEl();
+    // Keyboard focus goes to the new item, not to a button that is gone.
+    if (item && !isTyping(document.activeElement)) item.focus({ preventScroll: true });
+  });
+
+  // Remember whether the guidelines panel is open.
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      if (event.target.id === "guidelines") {
+        try {
+          localStorage.setItem("docket.guidelines", event.target.open ? "open" : "closed");
+        } catch (_e) {
+          /* storage may be disabled */
+        }
+      }
+    },
+    true,
+  );
+  document.addEventListener("DOMContentLoaded", function () {
+    const panel = document.getElementById("guidelines");
+    try {
+      if (panel && localStorage.getItem("docket.guidelines") === "closed") panel.open = false;
+    } catch (_e) {
+      /* storage may be disabled */
+    }
+  });
+})();
