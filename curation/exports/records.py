@@ -1,0 +1,225 @@
+"""Plain records that feed the exports (no ORM here).
+
+The ORM layer reads a project's items and turns each into one :class:`ItemRec`
+holding its prompt, its responses in position order and every annotation as a
+:class:`JudgmentRec`. Everything below works on these records only, so the
+formats, filters and writers are tested without a database.
+
+Conventions (the same as ``annotate.models``):
+
+* pairwise choices are canonical: ``A`` is ``responses[0]``, ``B`` is
+  ``responses[1]``, whatever side of the screen each was shown on;
+* a ranking is a list of groups of response ids, best group first; a group of
+  several ids is a tie;
+* ``annotator_type`` is ``human``, ``model`` (an algorithmic judge) or
+  ``imported``;
+* ``consistent`` is what an algorithmic judge's position-swap check said
+  (``None`` when not checked); a judgment with ``consistent=False`` is never
+  counted as a vote (see :mod:`curation.exports.aggregate`);
+* ``resolution`` is a curator's verdict that overrides the consensus, a dict
+  with one of the keys ``choice`` (pairwise ``A``/``B``/``tie``/``both_bad`` or
+  thumb ``up``/``down``), ``ranking`` (groups best first) or
+  ``corrected_response`` / ``critique`` (judgment items). A bare string is read
+  as ``{"choice": string}``.
+* ``ches`` / ``ln_ches`` are the item's CHES scores for the pair oriented as the
+  consensus (chosen = the winner), as stored by the audit; ``agreement`` is the
+  audit's per-item agreement (``None``: not audited, the filters then use the
+  share of votes for the consensus).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("pairwise", "thumb", "ranking", "judgment")
+ANNOTATOR_TYPES = ("human", "model", "imported")
+PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
+THUMB_CHOICES = ("up", "down")
+
+
+class ExportInputError(ValueError):
+    """A record handed to the exports is malformed; the message names the field."""
+
+
+def _check(condition: bool, where: str, message: str) -> None:
+    if not condition:
+        raise ExportInputError(f"{where}: {message}")
+
+
+def _opt_float(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ExportInputError(f"{where}: expected a number or None, got {value!r}") from None
+    return None if math.isnan(number) else number
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRec:
+    """A conversation in TRL's conversational form: ``[{"role", "content"}, ...]``."""
+
+    id: str
+    messages: tuple[dict, ...]
+
+    def __post_init__(self) -> None:
+        where = f"prompt {self.id}"
+        _check(isinstance(self.id, str) and self.id != "", where, "id must be a non-empty string")
+        msgs = tuple(self.messages)
+        _check(len(msgs) > 0, where, "messages must not be empty")
+        for i, m in enumerate(msgs):
+            _check(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str),
+                where,
+                f"messages[{i}] must be a dict with string 'role' and 'content'",
+            )
+        object.__setattr__(self, "messages", msgs)
+
+    @property
+    def text(self) -> str:
+        """The last user message (what ``Prompt.text`` returns too)."""
+        for message in reversed(self.messages):
+            if message["role"] == "user":
+                return message["content"]
+        return self.messages[-1]["content"]
+
+    @property
+    def joined(self) -> str:
+        """The whole conversation as ``role: content`` blocks separated by a blank line."""
+        return "\n\n".join(f"{m['role']}: {m['content']}" for m in self.messages)
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRec:
+    id: str
+    text: str
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.id, str) and self.id != "", "response", "id must be a non-empty string")
+        _check(isinstance(self.text, str), f"response {self.id}", "text must be a string")
+
+
+@dataclass(frozen=True, slots=True)
+class JudgmentRec:
+    """One annotation of one item by one annotator."""
+
+    id: str
+    annotator_id: str
+    annotator_type: str = "human"
+    choice: str = ""  # pairwise A/B/tie/both_bad, thumb up/down, "" otherwise
+    strength: int | None = None  # pairwise 1..3
+    ranking: tuple[tuple[str, ...], ...] | None = None  # groups of response ids, best first
+    critique: str = ""
+    corrected_response: str = ""
+    rationale: str = ""
+    display_order: tuple[str, ...] = ()  # response ids left to right as shown
+    time_spent_ms: int | None = None
+    consistent: bool | None = None
+    created_at: str | None = None  # ISO 8601, only the raw export shows it
+
+    def __post_init__(self) -> None:
+        where = f"judgment {self.id}"
+        _check(isinstance(self.id, str) and self.id != "", "judgment", "id must be a non-empty string")
+        _check(isinstance(self.annotator_id, str) and self.annotator_id != "", where, "annotator_id must be set")
+        _check(
+            self.annotator_type in ANNOTATOR_TYPES,
+            where,
+            f"annotator_type must be one of {ANNOTATOR_TYPES}, got {self.annotator_type!r}",
+        )
+        _check(
+            self.strength is None or (isinstance(self.strength, int) and 1 <= self.strength <= 3),
+            where,
+            f"strength must be None or 1..3, got {self.strength!r}",
+        )
+        if self.ranking is not None:
+            groups = tuple(tuple(str(r) for r in g) for g in self.ranking)
+            _check(all(groups), where, "ranking groups must not be empty")
+            object.__setattr__(self, "ranking", groups)
+        object.__setattr__(self, "display_order", tuple(self.display_order))
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRec:
+    """One item with everything the exports need about it."""
+
+    id: str
+    kind: str
+    prompt: PromptRec
+    responses: tuple[ResponseRec, ...]
+    judgments: tuple[JudgmentRec, ...] = ()
+    excluded: bool = False
+    resolution: dict | None = None
+    agreement: float | None = None
+    ches: float | None = None
+    ln_ches: float | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = f"item {self.id}"
+        _check(isinstance(self.id, str) and self.id != "", "item", "id must be a non-empty string")
+        _check(self.kind in KINDS, where, f"kind must be one of {KINDS}, got {self.kind!r}")
+        _check(isinstance(self.prompt, PromptRec), where, "prompt must be a PromptRec")
+        responses = tuple(self.responses)
+        low, high = {"pairwise": (2, 2), "thumb": (1, 1), "ranking": (2, 20), "judgment": (1, 1)}[self.kind]
+        _check(
+            low <= len(responses) <= high,
+            where,
+            f"a {self.kind} item needs {low}..{high} responses, got {len(responses)}",
+        )
+        ids = [r.id for r in responses]
+        _check(len(set(ids)) == len(ids), where, "response ids must be distinct")
+        judgments = tuple(self.judgments)
+        for j in judgments:
+            self._check_judgment(j, set(ids))
+        object.__setattr__(self, "responses", responses)
+        object.__setattr__(self, "judgments", judgments)
+        object.__setattr__(self, "agreement", _opt_float(self.agreement, f"{where} agreement"))
+        object.__setattr__(self, "ches", _opt_float(self.ches, f"{where} ches"))
+        object.__setattr__(self, "ln_ches", _opt_float(self.ln_ches, f"{where} ln_ches"))
+        object.__setattr__(self, "resolution", self._normalise_resolution(self.resolution, set(ids)))
+
+    def _check_judgment(self, j: JudgmentRec, ids: set[str]) -> None:
+        where = f"item {self.id} judgment {j.id}"
+        _check(isinstance(j, JudgmentRec), f"item {self.id}", "judgments must be JudgmentRec")
+        if self.kind == "pairwise":
+            _check(j.choice in PAIRWISE_CHOICES, where, f"choice must be one of {PAIRWISE_CHOICES}, got {j.choice!r}")
+        elif self.kind == "thumb":
+            _check(j.choice in THUMB_CHOICES, where, f"choice must be one of {THUMB_CHOICES}, got {j.choice!r}")
+        elif self.kind == "ranking":
+            _check(j.ranking is not None, where, "a ranking judgment needs ranking")
+            flat = [r for g in j.ranking for r in g]
+            _check(len(set(flat)) == len(flat), where, "ranking names a response twice")
+            _check(set(flat) <= ids, where, f"ranking names responses not in the item: {sorted(set(flat) - ids)}")
+
+    def _normalise_resolution(self, value: Any, ids: set[str]) -> dict | None:
+        if value is None or value == {}:
+            return None
+        where = f"item {self.id} resolution"
+        if isinstance(value, str):
+            value = {"choice": value}
+        _check(isinstance(value, dict), where, f"expected a dict or a string, got {type(value).__name__}")
+        value = dict(value)
+        if "choice" in value and value["choice"] not in (None, ""):
+            allowed = PAIRWISE_CHOICES if self.kind == "pairwise" else THUMB_CHOICES
+            _check(self.kind in ("pairwise", "thumb"), where, f"'choice' does not apply to a {self.kind} item")
+            _check(value["choice"] in allowed, where, f"choice must be one of {allowed}, got {value['choice']!r}")
+        if value.get("ranking") is not None:
+            _check(self.kind == "ranking", where, f"'ranking' does not apply to a {self.kind} item")
+            groups = tuple(tuple(str(r) for r in g) for g in value["ranking"])
+            flat = [r for g in groups for r in g]
+            _check(all(groups) and len(set(flat)) == len(flat) and set(flat) <= ids, where, "invalid ranking")
+            value["ranking"] = groups
+        return value
+
+    @property
+    def response_ids(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.responses)
+
+    def response(self, response_id: str) -> ResponseRec:
+        for r in self.responses:
+            if r.id == response_id:
+                return r
+        raise ExportInputError(f"item {self.id}: no response {response_id!r}")

@@ -1,0 +1,150 @@
+"""``export_run``: filter, build rows, split, write, describe, in one pass over the items."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import groupby
+from pathlib import Path
+
+from .base import ExportOptions, Format
+from .dpo import DpoFormat
+from .filters import FilterSpec
+from .judgment import JudgmentFormat
+from .kto import KtoFormat, kto_weights
+from .manifest import build_manifest, dataset_card, write_json
+from .ranking import RankingFormat
+from .raw import RawFormat
+from .records import ExportInputError, ItemRec
+from .sft import SftFormat
+from .writers import FILE_TYPES, FileInfo, SplitWriters
+
+FORMATS: dict[str, type[Format]] = {
+    cls.name: cls for cls in (DpoFormat, KtoFormat, RankingFormat, JudgmentFormat, SftFormat, RawFormat)
+}
+# Formats that combine several items of one prompt (thumb pairs, de-duplication).
+GROUPED_FORMATS = frozenset({"dpo", "kto", "sft"})
+
+
+def make_format(fmt: str, options: ExportOptions, *, salt: str | bytes | None = None) -> Format:
+    try:
+        cls = FORMATS[fmt]
+    except KeyError:
+        raise ExportInputError(f"format: {fmt!r} is not one of {sorted(FORMATS)}") from None
+    return cls(options, salt=salt)
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    manifest: dict
+    files: list[FileInfo]
+    rows: dict[str, int]
+
+    @property
+    def rows_total(self) -> int:
+        return sum(self.rows.values())
+
+
+def export_run(
+    items: Iterable[ItemRec],
+    *,
+    fmt: str,
+    out_dir: str | os.PathLike,
+    options: ExportOptions | dict | None = None,
+    filters: FilterSpec | dict | None = None,
+    salt: str | bytes | None = None,
+    project: str | None = None,
+    ches_scores: Iterable[tuple[str, float | None]] | None = None,
+    file_types: tuple[str, ...] = FILE_TYPES,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 1000,
+    created_at: datetime | None = None,
+) -> ExportResult:
+    """Export ``items`` in format ``fmt`` to ``out_dir`` (which must be empty or missing).
+
+    ``items`` is read once. Items must come grouped by prompt (``ORDER BY
+    prompt``) for the formats that combine the items of a prompt (dpo: thumbs
+    up vs down; kto and sft: de-duplication); a prompt seen again after another
+    one raises :class:`ExportInputError`. ``ches_scores`` (``(item_id, value)``
+    for every pairwise item) is needed only by the CHES filter. ``salt`` is
+    needed only by the raw format and is not written anywhere. ``progress`` is
+    called with the number of items read every ``progress_every`` items and at
+    the end. ``created_at`` fixes the manifest's time (tests).
+    """
+    options = options if isinstance(options, ExportOptions) else ExportOptions.from_dict(options)
+    spec = filters if isinstance(filters, FilterSpec) else FilterSpec.from_dict(filters)
+    fmt_obj = make_format(fmt, options, salt=salt)
+    pipeline = spec.build(ches_scores=ches_scores)
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise ExportInputError(f"out_dir: {out} is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+
+    writers = SplitWriters(
+        out, splits=spec.splits, schema=fmt_obj.schema(), row_group_size=options.row_group_size, file_types=file_types
+    )
+    labels: dict[str, Counter] = {split: Counter() for split in spec.splits}
+    seen_prompts: set[str] | None = set() if fmt in GROUPED_FORMATS else None
+    read = 0
+    try:
+        for prompt_id, group in groupby(items, key=_prompt_id):
+            if seen_prompts is not None:
+                if prompt_id in seen_prompts:
+                    raise ExportInputError(
+                        f"items: prompt {prompt_id} came again after other prompts; "
+                        "pass the items grouped by prompt (order them by prompt)"
+                    )
+                seen_prompts.add(prompt_id)
+            kept = []
+            for item in group:
+                read += 1
+                if progress is not None and read % progress_every == 0:
+                    progress(read)
+                out_item = pipeline(item)
+                if out_item is not None:
+                    kept.append(out_item)
+            if not kept:
+                continue
+            split = spec.split(prompt_id)
+            for row in fmt_obj.rows(kept):
+                writers.write(split, row)
+                if fmt == "kto":
+                    labels[split][row["label"]] += 1
+    finally:
+        files = writers.close()
+    if progress is not None:
+        progress(read)
+
+    extra = {}
+    if fmt == "kto":
+        extra["kto_balance"] = {s: kto_weights(c[True], c[False]) for s, c in labels.items()}
+    if fmt == "raw":
+        extra["pseudonymisation"] = "annotator = first 16 hex digits of HMAC-SHA256(salt, annotator id); salt private"
+    manifest = build_manifest(
+        project=project,
+        fmt=fmt,
+        options=options.to_dict(),
+        filters=spec.to_dict(),
+        filter_report=pipeline.report(),
+        dropped=dict(fmt_obj.dropped),
+        drop_reasons=fmt_obj.drop_reasons,
+        rows=writers.rows,
+        files=files,
+        items_in=pipeline.items_in,
+        items_kept=pipeline.items_out,
+        extra=extra,
+        created_at=created_at,
+    )
+    (out / "README.md").write_text(dataset_card(manifest), encoding="utf-8")
+    write_json(out / "manifest.json", manifest)
+    return ExportResult(out_dir=out, manifest=manifest, files=files, rows=dict(writers.rows))
+
+
+def _prompt_id(item: ItemRec) -> str:
+    if not isinstance(item, ItemRec):
+        raise ExportInputError(f"items: expected ItemRec, got {type(item).__name__}")
+    return item.prompt.id
