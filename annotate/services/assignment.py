@@ -135,21 +135,16 @@ def _lease(*, item: Item, project: Project, annotator: Annotator, now) -> Assign
         return None
     item.slots_taken += 1
     item.project = project
-    try:
-        with transaction.atomic():
-            return Assignment.objects.create(
-                item=item,
-                annotator=annotator,
-                status=Assignment.Status.LEASED,
-                display_order=_display_order(item, project, annotator),
-                leased_at=now,
-                expires_at=now + timedelta(seconds=project.lease_seconds),
-            )
-    except IntegrityError:
-        # The same annotator won this item in a parallel request (two tabs):
-        # give the slot back; the caller tries the next item.
-        Item.objects.filter(pk=item.pk).update(slots_taken=F("slots_taken") - 1)
-        return None
+    # An IntegrityError here (the same annotator won this item in a parallel
+    # request, e.g. two tabs) rolls the caller's transaction back, slot included.
+    return Assignment.objects.create(
+        item=item,
+        annotator=annotator,
+        status=Assignment.Status.LEASED,
+        display_order=_display_order(item, project, annotator),
+        leased_at=now,
+        expires_at=now + timedelta(seconds=project.lease_seconds),
+    )
 
 
 def assignment_next(*, project: Project, annotator: Annotator, kind: str | None = None, now=None) -> Assignment | None:
@@ -186,15 +181,25 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
         candidates = candidates.filter(kind=kind)
     candidates = candidates.order_by("id")
     for _attempt in range(5):
-        with transaction.atomic():
-            item = candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
-            if item is None:
-                item = candidates.select_for_update(no_key=True, of=("self",)).first()
+        try:
+            with transaction.atomic():
+                item = candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
                 if item is None:
-                    return None
-            lease = _lease(item=item, project=project, annotator=annotator, now=now)
-            if lease is not None:
-                return lease
+                    item = candidates.select_for_update(no_key=True, of=("self",)).first()
+                    if item is None:
+                        break
+                lease = _lease(item=item, project=project, annotator=annotator, now=now)
+                if lease is not None:
+                    return lease
+        except IntegrityError:
+            # A parallel request of this annotator leased the same item; the
+            # NOT EXISTS above now skips it.
+            continue
+    # Nothing left to lease; a parallel request of this annotator (another
+    # tab) may just have leased the last item for them: hand out the same.
+    current = assignment_current(project=project, annotator=annotator, now=now)
+    if current is not None and (kind is None or current.item.kind == kind):
+        return current
     return None
 
 

@@ -206,3 +206,20 @@ def test_concurrent_double_submits_of_one_assignment_store_one_annotation():
     assert (item.annotation_count, item.slots_taken) == (1, 1)
     lease.refresh_from_db()
     assert lease.status == Assignment.Status.SUBMITTED
+
+
+def test_one_annotator_in_many_tabs_gets_one_lease_of_the_only_item():
+    project = ProjectFactory(overlap=3, lease_seconds=600)
+    (item,) = bulk_items(project, 1)
+    (annotator,) = make_annotators(1)
+
+    def open_tab(_i: int, barrier: threading.Barrier):
+        barrier.wait()
+        lease = assignment_next(project=project, annotator=annotator)
+        return lease.pk if lease else None
+
+    results = run_threads(12, open_tab)
+    only = Assignment.objects.get()
+    assert set(results) == {only.pk}
+    item.refresh_from_db()
+    assert item.slots_taken == 1

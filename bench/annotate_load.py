@@ -1,0 +1,342 @@
+"""Load test of the annotator flow over HTTP: gunicorn + PostgreSQL, N simulated annotators.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/docket REDIS_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/annotate_load.py [--quick] [--users 50] [--seconds 30] [--runs 3]
+
+What it does:
+
+1. builds a fresh bench project (items of all four kinds, overlap 3, bulk
+   inserts) and ``--users`` annotators with real passwords;
+2. serves the app with gunicorn (gthread) on a free port of 127.0.0.1 with
+   production settings (``DJANGO_DEBUG=False``, plain HTTP allowed), so DEBUG
+   overhead is not measured;
+3. each simulated annotator logs in through the login form (GET for the CSRF
+   cookie, POST the credentials), then for ``--seconds`` loops the htmx flow a
+   browser runs: GET ``/p/<slug>/annotate/`` once, then POST the answer to the
+   item's submit URL with ``HX-Request: true``; the response is the next item's
+   partial, so each further item costs one request (``--no-htmx`` instead
+   posts a plain form, expects a 303 and GETs the page again);
+4. after each run, checks the database: every submission that got a 2xx/3xx is
+   stored exactly once (counted by idempotency key), none is lost, no
+   (item, annotator) pair twice, no item beyond its overlap, and
+   ``slots_taken`` equals live leases + annotations on every item;
+5. prints per-run figures, the medians over ``--runs``, and a final line
+   ``RESULT submissions_per_s=… p95_ms=… lost=… duplicated=…``, where
+   ``p95_ms`` is the p95 of the submit request (which, in the htmx flow, also
+   leases and renders the next item: the latency an annotator waits for);
+   next-item (GET) percentiles are printed separately.
+
+Issue target on the 2-core machine: >= 150 submissions/s, p95 < 150 ms,
+0 lost, 0 duplicated. The bench project and its users are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402
+    ROOT,
+    bench_cleanup,
+    bench_project_create,
+    bench_users_create,
+    collectstatic,
+    django_setup,
+    free_port,
+    gunicorn_start,
+    gunicorn_stop,
+    median,
+    percentile,
+    production_env,
+    require_postgresql,
+)
+
+PASSWORD = "bench-annotator-passphrase-7"  # noqa: S105
+
+ITEM_TAG = re.compile(r"<[a-z]+\b[^>]*\bid=\"item\"[^>]*>", re.S)
+ATTR = re.compile(r"([a-zA-Z_:-]+)=\"([^\"]*)\"")
+RESPONSE_UUID = re.compile(r"data-response=\"([0-9a-f-]{36})\"")
+KEY_INPUT = re.compile(r"<input\b[^>]*\bname=\"idempotency_key\"[^>]*>", re.S)
+SUBMIT_FORM = re.compile(r"<form\b[^>]*\bid=\"submit-form\"[^>]*>", re.S)
+
+
+@dataclass
+class Page:
+    assignment: str
+    kind: str
+    responses: list[str]
+    key: str
+    action: str
+
+
+def parse_item(html: str, slug: str) -> Page | None:
+    """The item partial's contract: ``id="item"`` with data-assignment/data-kind, responses, a key."""
+    tag = ITEM_TAG.search(html)
+    if tag is None:
+        return None
+    attrs = dict(ATTR.findall(tag.group(0)))
+    key_tag = KEY_INPUT.search(html, tag.end())
+    if key_tag is None or "data-assignment" not in attrs:
+        raise ValueError("item partial without data-assignment or idempotency_key input")
+    key = dict(ATTR.findall(key_tag.group(0)))["value"]
+    form = SUBMIT_FORM.search(html, tag.end())
+    action = dict(ATTR.findall(form.group(0))).get("action") if form else None
+    assignment = attrs["data-assignment"]
+    return Page(
+        assignment=assignment,
+        kind=attrs.get("data-kind", ""),
+        responses=list(dict.fromkeys(RESPONSE_UUID.findall(html, tag.end()))),
+        key=key,
+        action=action or f"/p/{slug}/annotate/{assignment}/submit/",
+    )
+
+
+def answer(page: Page, rng: random.Random) -> dict[str, str]:
+    data = {"idempotency_key": page.key, "time_spent_ms": str(rng.randint(2000, 40000)), "rationale": ""}
+    if page.kind == "pairwise":
+        data["choice"] = rng.choice(["left", "right", "tie", "both_bad"])
+    elif page.kind == "thumb":
+        data["choice"] = rng.choice(["up", "down"])
+    elif page.kind == "ranking":
+        order = page.responses[:]
+        rng.shuffle(order)
+        groups = [[order[0], order[1]], *[[r] for r in order[2:]]] if rng.random() < 0.2 else [[r] for r in order]
+        data["ranking"] = json.dumps(groups)
+    elif page.kind == "judgment":
+        data["critique"] = "Accurate but terse; the code sample needs a comment."
+    if rng.random() < 0.3:
+        data["rationale"] = "Clearer and more complete."
+    return data
+
+
+@dataclass
+class Stats:
+    next_ms: list[float] = field(default_factory=list)
+    submit_ms: list[float] = field(default_factory=list)
+    ok_keys: list[str] = field(default_factory=list)
+    errors: Counter = field(default_factory=Counter)
+    ran_out: int = 0
+
+
+class Annotator:
+    def __init__(self, base: str, slug: str, username: str, seed: int, htmx: bool):
+        self.base, self.slug, self.username, self.htmx = base, slug, username, htmx
+        self.session = requests.Session()
+        self.rng = random.Random(seed)
+
+    def login(self) -> None:
+        url = f"{self.base}/accounts/login/"
+        self.session.get(url, timeout=30).raise_for_status()
+        response = self.session.post(
+            url,
+            data={
+                "username": self.username,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": self.session.cookies["csrftoken"],
+            },
+            headers={"Referer": url},
+            allow_redirects=False,
+            timeout=60,
+        )
+        if response.status_code != 302:
+            raise RuntimeError(f"login of {self.username} failed: HTTP {response.status_code}")
+
+    def get_item(self, stats: Stats) -> Page | None:
+        start = time.perf_counter()
+        response = self.session.get(f"{self.base}/p/{self.slug}/annotate/", timeout=30)
+        stats.next_ms.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200:
+            stats.errors[f"GET {response.status_code}"] += 1
+            return None
+        return parse_item(response.text, self.slug)
+
+    def run(self, stats: Stats, barrier: threading.Barrier, seconds: float) -> None:
+        barrier.wait()
+        deadline = time.perf_counter() + seconds
+        page = None
+        while time.perf_counter() < deadline:
+            try:
+                if page is None:
+                    page = self.get_item(stats)
+                    if page is None:
+                        stats.ran_out += 1
+                        return
+                data = answer(page, self.rng)
+                headers = {"X-CSRFToken": self.session.cookies["csrftoken"], "Referer": self.base + "/"}
+                if self.htmx:
+                    headers["HX-Request"] = "true"
+                start = time.perf_counter()
+                response = self.session.post(
+                    self.base + page.action, data=data, headers=headers, allow_redirects=False, timeout=30
+                )
+                stats.submit_ms.append((time.perf_counter() - start) * 1000)
+                if not 200 <= response.status_code < 400:
+                    stats.errors[f"POST {response.status_code}"] += 1
+                    page = None
+                    continue
+                following = parse_item(response.text, self.slug) if self.htmx and response.status_code == 200 else None
+                if following is not None and following.assignment == page.assignment:
+                    # The same item came back: the form was re-rendered with errors.
+                    stats.errors["POST re-rendered with errors"] += 1
+                    page = None
+                    continue
+                stats.ok_keys.append(page.key)
+                page = following
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                stats.errors[type(exc).__name__] += 1
+                page = None
+
+
+def check_database(project, ok_keys: list[str]) -> dict[str, int]:
+    """Lost, duplicated and over-assigned submissions, read from PostgreSQL."""
+    from django.db.models import Count, F, Q, Value
+    from django.db.models.functions import Greatest
+
+    from annotate.models import Annotation, Assignment, Item
+
+    annotations = Annotation.objects.filter(item__project=project)
+    stored = Counter(str(k) for k in annotations.values_list("idempotency_key", flat=True))
+    pairs = Counter(annotations.values_list("item_id", "annotator_id"))
+    ok = Counter(ok_keys)
+    items = Item.objects.filter(project=project).annotate(
+        n=Count("annotations", distinct=True),
+        leased=Count("assignments", filter=Q(assignments__status=Assignment.Status.LEASED), distinct=True),
+        limit=Greatest(F("target_overlap"), Value(project.overlap)),
+    )
+    return {
+        "lost": sum(1 for k in ok if stored[k] == 0),
+        "duplicated": sum(c - 1 for c in stored.values() if c > 1)
+        + sum(c - 1 for c in pairs.values() if c > 1)
+        + sum(c - 1 for c in ok.values() if c > 1),
+        "over_overlap": items.filter(n__gt=F("limit")).count(),
+        "slots_out_of_step": items.exclude(slots_taken=F("leased") + F("n")).count(),
+        "stored_unacknowledged": sum(1 for k in stored if k not in ok),
+    }
+
+
+def one_run(annotators: list[Annotator], seconds: float) -> tuple[Stats, float]:
+    stats = [Stats() for _ in annotators]
+    barrier = threading.Barrier(len(annotators) + 1)
+    threads = [
+        threading.Thread(target=a.run, args=(s, barrier, seconds), daemon=True) for a, s in zip(annotators, stats)
+    ]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    total = Stats()
+    for s in stats:
+        total.next_ms += s.next_ms
+        total.submit_ms += s.submit_ms
+        total.ok_keys += s.ok_keys
+        total.errors.update(s.errors)
+        total.ran_out += s.ran_out
+    return total, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10 s, 20 users, 1 run (under a minute)")
+    parser.add_argument("--users", type=int, help="simulated annotators (default 50; quick 20)")
+    parser.add_argument("--seconds", type=float, help="length of a run (default 30; quick 10)")
+    parser.add_argument("--runs", type=int, help="runs; medians are reported (default 3; quick 1)")
+    parser.add_argument("--items", type=int, help="items in the bench project (default 20000; quick 4000)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--no-htmx", action="store_true", help="plain form posts: 303, then GET the next item")
+    parser.add_argument("--keep", action="store_true", help="keep the bench project and users")
+    args = parser.parse_args()
+    users = args.users or (20 if args.quick else 50)
+    seconds = args.seconds or (10 if args.quick else 30)
+    runs = args.runs or (1 if args.quick else 3)
+    n_items = args.items or (4000 if args.quick else 20000)
+
+    require_postgresql()
+    django_setup()
+    data_dir = ROOT / "var" / "bench"
+    env = production_env(data_dir)
+    collectstatic(env)
+
+    t0 = time.perf_counter()
+    project = bench_project_create(n_items=n_items, overlap=3)
+    accounts = bench_users_create(project=project, n=users, password=PASSWORD)
+    print(f"bench project {project.slug}: {n_items} items, {users} annotators ({time.perf_counter() - t0:.1f} s)")
+
+    port = free_port()
+    server = gunicorn_start(workers=args.workers, threads=args.threads, port=port, env=env)
+    base = f"http://127.0.0.1:{port}"
+    print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} on {base}")
+    per_run = []
+    try:
+        annotators = [
+            Annotator(base, project.slug, u.username, seed=i, htmx=not args.no_htmx) for i, u in enumerate(accounts)
+        ]
+        t0 = time.perf_counter()
+        for a in annotators:  # serial: logins hash a password (slow by design), not what we measure
+            a.login()
+        print(f"{users} logins in {time.perf_counter() - t0:.1f} s")
+        all_keys: list[str] = []
+        for run in range(1, runs + 1):
+            stats, elapsed = one_run(annotators, seconds)
+            all_keys += stats.ok_keys
+            checks = check_database(project, all_keys)
+            row = {
+                "submissions_per_s": len(stats.ok_keys) / elapsed,
+                "submissions": len(stats.ok_keys),
+                "next_p50": percentile(stats.next_ms, 50),
+                "next_p95": percentile(stats.next_ms, 95),
+                "next_p99": percentile(stats.next_ms, 99),
+                "submit_p50": percentile(stats.submit_ms, 50),
+                "submit_p95": percentile(stats.submit_ms, 95),
+                "submit_p99": percentile(stats.submit_ms, 99),
+                "errors": sum(stats.errors.values()),
+                **checks,
+            }
+            per_run.append(row)
+            print(
+                f"run {run}: {row['submissions']} submissions in {elapsed:.1f} s = {row['submissions_per_s']:.1f}/s; "
+                f"next-item p50/p95/p99 {row['next_p50']:.0f}/{row['next_p95']:.0f}/{row['next_p99']:.0f} ms "
+                f"(n={len(stats.next_ms)}); submit p50/p95/p99 {row['submit_p50']:.0f}/{row['submit_p95']:.0f}/"
+                f"{row['submit_p99']:.0f} ms; errors {dict(stats.errors) or 0}; lost {checks['lost']}, "
+                f"duplicated {checks['duplicated']}, over overlap {checks['over_overlap']}, "
+                f"slots out of step {checks['slots_out_of_step']}, stored unacknowledged "
+                f"{checks['stored_unacknowledged']}; annotators who ran out of items {stats.ran_out}"
+            )
+    finally:
+        gunicorn_stop(server)
+        if not args.keep:
+            bench_cleanup(project=project, users=accounts)
+
+    med = {k: median([r[k] for r in per_run]) for k in per_run[0]}
+    # lost/duplicated are cumulative over the runs (the checks cover every run so far): report the last.
+    last = per_run[-1]
+    print(
+        f"median of {runs} run(s): {med['submissions_per_s']:.1f} submissions/s; next-item p50/p95/p99 "
+        f"{med['next_p50']:.0f}/{med['next_p95']:.0f}/{med['next_p99']:.0f} ms; submit p50/p95/p99 "
+        f"{med['submit_p50']:.0f}/{med['submit_p95']:.0f}/{med['submit_p99']:.0f} ms; errors {med['errors']:.0f}"
+    )
+    # p95_ms: the submit request's p95 (in the htmx flow it also leases and renders the next item).
+    print(
+        f"RESULT submissions_per_s={med['submissions_per_s']:.1f} p95_ms={med['submit_p95']:.0f} "
+        f"next_p95_ms={med['next_p95']:.0f} lost={last['lost']} duplicated={last['duplicated']} "
+        f"over_overlap={last['over_overlap']} errors={sum(r['errors'] for r in per_run)}"
+    )
+
+
+if __name__ == "__main__":
+    main()
