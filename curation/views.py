@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.models import CURATE_ROLES, Annotator, Assignment, Kind, Membership, PairwiseChoice, Role, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator, project_get_for_user
+from annotate.views import with_csp
 from curation import services
 from curation.forms import ExcludeForm, ImportForm, ItemFilterForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
 from curation.selectors import (
@@ -38,6 +39,7 @@ MAX_ERRORS_SHOWN = 100
 
 
 @login_required
+@with_csp
 def projects(request):
     mine = list(projects_for_curator(request.user))
     progress = progress_by_kind(projects=mine)
@@ -46,6 +48,7 @@ def projects(request):
 
 
 @login_required
+@with_csp
 def overview(request, slug):
     project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
     kinds = progress_by_kind(projects=[project])[project.pk]
@@ -62,6 +65,7 @@ def overview(request, slug):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@with_csp
 def members(request, slug):
     project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
     is_owner = role == Role.OWNER
@@ -114,6 +118,7 @@ def members(request, slug):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@with_csp
 def import_items(request, slug):
     project = project_for_curator(request.user, slug)
     # Imported here so the curator pages load even while the importer is
@@ -139,7 +144,7 @@ def import_items(request, slug):
             except ImportFailed as failure:
                 status = 400
                 found = list(getattr(failure, "errors", None) or [])
-                error_count = len(found)
+                error_count = max(getattr(failure, "error_count", 0) or 0, len(found))
                 errors = [
                     {"line": line, "field": field, "message": message}
                     for line, field, message in found[:MAX_ERRORS_SHOWN]
@@ -164,6 +169,7 @@ def import_items(request, slug):
 
 
 @login_required
+@with_csp
 def items(request, slug):
     project = project_for_curator(request.user, slug)
     annotators = list(annotators_of_project(project=project))
@@ -207,6 +213,7 @@ def _ranking_text(ranking, label_of: dict[str, str]) -> str:
 
 
 @login_required
+@with_csp
 def item_detail(request, slug, item_uuid):
     item = item_get_for_curator(request.user, slug, item_uuid)
     project = item.project
@@ -247,6 +254,7 @@ def item_detail(request, slug, item_uuid):
 
 @login_required
 @require_POST
+@with_csp
 def item_exclude(request, slug, item_uuid):
     item = item_get_for_curator(request.user, slug, item_uuid)
     form = ExcludeForm(request.POST)

@@ -344,6 +344,7 @@ def test_item_detail_shows_every_annotation_in_canonical_terms(client, project, 
     assert html.index("Hi there") < html.index("Hello! How can I help?") < html.index("Tell me a joke")
     assert '<div class="response" id="response-A">' in html and "<strong>bold</strong>" in html
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "script-src 'self'" in response["Content-Security-Policy"]
     table = re.search(r'<table id="annotations">(.*?)</table>', html, re.S).group(1)
     rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
     assert len(rows) == 2
