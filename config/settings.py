@@ -201,6 +201,11 @@ else:
     }
 CELERY_TASK_DEFAULT_QUEUE = "light"
 CELERY_TASK_ROUTES = {"curation.tasks.model_*": {"queue": "model"}}
+# Periodic work (run a worker with -B, or a separate `celery beat`).
+CELERY_BEAT_SCHEDULE = {
+    # Leases past their expiry give their slot back (next-item also sweeps every few seconds).
+    "reclaim-expired-leases": {"task": "annotate.tasks.reclaim_expired_leases", "schedule": 60.0},
+}
 
 # The model every job uses unless a project names its own: a local Hugging
 # Face folder or GGUF file; unset means SmolLM2-135M-Instruct from the

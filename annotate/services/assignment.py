@@ -95,9 +95,12 @@ def assignments_reclaim_expired(*, project: Project | None = None, now=None, lim
 
 
 def _maybe_reclaim(project: Project, now) -> None:
-    # Reclaiming is cheap but not free; one request every few seconds per
-    # project is enough (beat sweeps every minute as well).
-    if cache.add(f"docket:reclaim:{project.pk}", 1, timeout=RECLAIM_EVERY_SECONDS):
+    # Reclaiming is cheap but not free; one request per project in each
+    # window of a few seconds is enough (beat sweeps every minute as well).
+    # The window is taken from ``now`` so a caller passing a frozen clock
+    # (tests, replays) sees the sweep its clock calls for.
+    window = int(now.timestamp()) // RECLAIM_EVERY_SECONDS
+    if cache.add(f"docket:reclaim:{project.uuid}:{window}", 1, timeout=RECLAIM_EVERY_SECONDS * 2):
         assignments_reclaim_expired(project=project, now=now)
 
 
