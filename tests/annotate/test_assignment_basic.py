@@ -70,3 +70,21 @@ def test_invalid_choice_names_field(project):
         )
     assert "choice" in err.value.message_dict
     assert Item.objects.get().annotation_count == 0
+
+
+@pytest.mark.django_db
+def test_an_idempotency_key_reused_for_another_item_is_refused(project):
+    make_item(project)
+    make_item(project)
+    annotator = annotator_for_user(UserFactory())
+    key = uuid.uuid4()
+    first = assignment_next(project=project, annotator=annotator)
+    annotation_submit(assignment=first, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=key)
+    second = assignment_next(project=project, annotator=annotator)
+    assert second.item_id != first.item_id
+    with pytest.raises(ValidationError) as err:
+        annotation_submit(assignment=second, annotator=annotator, data=AnnotationInput(choice="B"), idempotency_key=key)
+    assert "idempotency_key" in err.value.message_dict
+    assert Annotation.objects.count() == 1
+    second.refresh_from_db()
+    assert second.status == Assignment.Status.LEASED
