@@ -133,7 +133,8 @@ class Format:
         return {}
 
     def drop(self, reason: str, n: int = 1) -> None:
-        self.dropped[reason] += n
+        if n:
+            self.dropped[reason] += n
 
     @property
     def text_type(self) -> pa.DataType:
