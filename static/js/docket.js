@@ -195,13 +195,21 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    if (isTyping(event.target)) return;
+    if (isTyping(event.target)) {
+      // Esc leaves a text box, so the other shortcuts work again.
+      if (event.key === "Escape") event.target.blur();
+      return;
+    }
 
     const kind = item.dataset.kind;
     const key = event.key;
     let handled = false;
 
-    if (key === "Escape" && pendingResponse) {
+    const focusTarget = { c: "critique", r: "rationale" }[key];
+    if (focusTarget && form.elements[focusTarget]) {
+      form.elements[focusTarget].focus();
+      handled = true;
+    } else if (key === "Escape" && pendingResponse) {
       choosePending(null);
       handled = true;
     } else if (key === "s" || key === "S" || key === "Escape") {
@@ -246,12 +254,25 @@
     if (form) syncRanking(form);
   }
 
-  document.addEventListener("DOMContentLoaded", onNewContent);
-  document.addEventListener("htmx:afterSettle", function () {
-    onNewContent();
+  // Where the keyboard starts on a new item: the critique box of a judgment
+  // (writing is the task), otherwise the item itself.
+  function focusItem() {
     const item = itemEl();
+    if (!item) return;
+    const critique = item.querySelector("textarea[name='critique']");
+    if (critique && !critique.value) critique.focus({ preventScroll: true });
+    else if (!isTyping(document.activeElement)) item.focus({ preventScroll: true });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    onNewContent();
+    focusItem();
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    const before = currentAssignment;
+    onNewContent();
     // Keyboard focus goes to the new item, not to a button that is gone.
-    if (item && !isTyping(document.activeElement)) item.focus({ preventScroll: true });
+    if (currentAssignment !== before) focusItem();
   });
 
   // Remember whether the guidelines panel is open.

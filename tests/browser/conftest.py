@@ -1,0 +1,32 @@
+"""Browser tests: pytest-playwright driving Debian's Chromium against
+pytest-django's ``live_server`` (static files served by staticfiles' handler).
+
+Playwright's sync API runs an event loop in the test thread, so Django's
+"no ORM calls from async context" guard must be lifted for the test's own
+database reads and writes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    return {
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    }
