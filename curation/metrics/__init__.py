@@ -1,0 +1,128 @@
+"""Pure-maths curation metrics (numpy/scipy only; no ORM, no Django settings).
+
+Definitions, defaults and worked numbers: ``shared/ALGORITHMS.md``. Every function is tested
+against a reference package (krippendorff, crowd-kit, choix, scikit-learn, scipy) or a
+hand-worked case in ``tests/metrics/``.
+
+Public API
+----------
+``agreement`` (§6.1–§6.3) — raters × units matrices, NaN = missing
+    krippendorff_alpha(data, level="nominal"|"ordinal"|"interval"|"ratio", value_domain=None) -> float
+    krippendorff_alpha_from_counts(counts, value_domain=None, level=...) -> float
+    value_counts(data, value_domain=None) -> (units × values counts, domain)
+    item_agreement(data) -> ItemAgreement(majority_value, majority_share, entropy, n_ratings)
+    fleiss_kappa(counts, method="fleiss"|"randolph") -> float
+    kendall_w(ranks, ties=True) -> float ; kendall_w_chi2(w, n_raters, n_objects) -> (χ², p)
+    cohen_kappa(a, b, weights=None) -> float
+    annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
+``aggregation`` (§6.4, §6.6)
+    majority_vote(data, ties="nan"|"smallest") -> MajorityVoteResult(label, share, n)
+    bradley_terry(n_items, comparisons[(winner, loser)], alpha=0, max_iter, tol) -> BradleyTerryResult(p, log_strength, ...)
+    dawid_skene(tasks, workers, labels, n_classes, n_iter=100, tol=1e-5) -> DawidSkeneResult
+``consistency`` (§5) — signed labels: +1 = A, −1 = B, 0 = tie; a swap maps x -> −x
+    retest_agreement(first, second, swapped=None) -> RetestResult(agreement, kappa, n, ...)
+    swap_consistency(verdict_ab, verdict_ba) / judge_order_consistency -> SwapConsistency(rate, combined, ...)
+    transitivity_violations(edges, ties=(), mode="weak_order"|"strict_cycles") -> (violations, triads)
+    thumbs_contradictions(choices, thumbs) -> ThumbsCheck(contradictions, comparable, mask)
+    cream_consistency(scores1, scores2) -> C = (τ_b + 1)/2
+``ches`` (§1)
+    ches(s_pos, s_neg), ln_ches(s_pos, n_pos, s_neg, n_neg) -> float
+    ches_batch(S_pos[B,d], S_neg[B,d], n_pos[B], n_neg[B]) -> (ches[B], ln_ches[B])
+    ches_select(scores, keep_fraction=... | drop_above_quantile=..., center_quantile=0) -> keep mask
+``discretion`` (§3) — P: items × principles in {+1, −1, NaN}; a: {+1, −1, 0, NaN}
+    agreement_categories(P) -> AgreementCategories(category, consensus_sign)
+    discretion_arbitrariness(P, a) -> float ; discretion_arbitrariness_bootstrap(P, a, n_boot, seed)
+    principle_supremacy(P, a) -> (PS, N)
+    principle_priority(PS, N) -> PrinciplePriority(elo with ±inf, rank, converged)
+    discretion_discrepancy(rank_a, rank_b) -> (1 − τ_b)/2
+``bootstrap``
+    bootstrap(statistic(indices) -> float, n, n_boot=1000, seed=0, level=0.95) -> BootstrapResult
+"""
+
+from .aggregation import (
+    BradleyTerryResult,
+    DawidSkeneResult,
+    MajorityVoteResult,
+    bradley_terry,
+    dawid_skene,
+    majority_vote,
+)
+from .agreement import (
+    ItemAgreement,
+    RaterAgreement,
+    annotator_vs_consensus,
+    cohen_kappa,
+    fleiss_kappa,
+    item_agreement,
+    kendall_w,
+    kendall_w_chi2,
+    krippendorff_alpha,
+    krippendorff_alpha_from_counts,
+    value_counts,
+)
+from .bootstrap import BootstrapResult, bootstrap
+from .ches import ches, ches_batch, ches_select, ln_ches
+from .consistency import (
+    RetestResult,
+    SwapConsistency,
+    ThumbsCheck,
+    cream_consistency,
+    judge_order_consistency,
+    retest_agreement,
+    swap_consistency,
+    thumbs_contradictions,
+    transitivity_violations,
+)
+from .discretion import (
+    AgreementCategories,
+    PrinciplePriority,
+    agreement_categories,
+    discretion_arbitrariness,
+    discretion_arbitrariness_bootstrap,
+    discretion_discrepancy,
+    principle_priority,
+    principle_supremacy,
+)
+
+__all__ = [
+    "AgreementCategories",
+    "BootstrapResult",
+    "BradleyTerryResult",
+    "DawidSkeneResult",
+    "ItemAgreement",
+    "MajorityVoteResult",
+    "PrinciplePriority",
+    "RaterAgreement",
+    "RetestResult",
+    "SwapConsistency",
+    "ThumbsCheck",
+    "agreement_categories",
+    "annotator_vs_consensus",
+    "bootstrap",
+    "bradley_terry",
+    "ches",
+    "ches_batch",
+    "ches_select",
+    "cohen_kappa",
+    "cream_consistency",
+    "dawid_skene",
+    "discretion_arbitrariness",
+    "discretion_arbitrariness_bootstrap",
+    "discretion_discrepancy",
+    "fleiss_kappa",
+    "item_agreement",
+    "judge_order_consistency",
+    "kendall_w",
+    "kendall_w_chi2",
+    "krippendorff_alpha",
+    "krippendorff_alpha_from_counts",
+    "ln_ches",
+    "majority_vote",
+    "principle_priority",
+    "principle_supremacy",
+    "retest_agreement",
+    "swap_consistency",
+    "thumbs_contradictions",
+    "transitivity_violations",
+    "value_counts",
+]

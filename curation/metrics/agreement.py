@@ -1,0 +1,488 @@
+"""Inter-annotator agreement (ALGORITHMS.md §6.1–§6.3).
+
+All functions are pure numpy/scipy. Reliability data is a **raters × units** matrix
+(``data[r, u]`` = the value rater ``r`` gave unit ``u``) with ``NaN`` for a missing rating,
+the layout of the ``krippendorff`` package. String/object matrices are accepted for the
+nominal level (missing = ``None``, ``NaN`` or ``"nan"``).
+
+Our Krippendorff α is an independent implementation of the coincidence-matrix form in
+ALGORITHMS.md §6.1 (the ``krippendorff`` package is GPL-3 and is only a *test-time*
+reference). It never builds a (units × values × values) tensor: per-unit value counts come
+from one ``bincount`` over ``(unit, value)`` codes and the coincidence matrix is one
+matrix product ``counts.T @ (counts / (m_u − 1))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import rankdata
+
+Level = Literal["nominal", "ordinal", "interval", "ratio"]
+LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
+
+__all__ = [
+    "ItemAgreement",
+    "RaterAgreement",
+    "annotator_vs_consensus",
+    "cohen_kappa",
+    "fleiss_kappa",
+    "item_agreement",
+    "kendall_w",
+    "kendall_w_chi2",
+    "krippendorff_alpha",
+    "krippendorff_alpha_from_counts",
+    "value_counts",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Encoding: raters × units matrix -> integer codes into an ordered value domain
+# --------------------------------------------------------------------------------------------
+
+
+def _as_matrix(data: npt.ArrayLike, name: str = "data") -> np.ndarray:
+    arr = np.asarray(data)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D raters × units matrix, got shape {arr.shape}")
+    return arr
+
+
+def _missing_mask(arr: np.ndarray) -> np.ndarray:
+    kind = arr.dtype.kind
+    if kind == "f":
+        return np.isnan(arr)
+    if kind in "biu":
+        return np.zeros(arr.shape, dtype=bool)
+    if kind in "US":
+        return (arr == "nan") | (arr == "") if kind == "U" else (arr == b"nan")
+    if kind == "O":
+        flat = arr.ravel()
+        miss = np.fromiter(
+            (v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v == "nan") for v in flat),
+            dtype=bool,
+            count=flat.size,
+        )
+        return miss.reshape(arr.shape)
+    raise ValueError(f"data: unsupported dtype {arr.dtype} (use numbers with NaN for missing, or strings)")
+
+
+def _encode_present(present: np.ndarray, value_domain: npt.ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+    """Map the present (non-missing) values to indices into an ordered domain.
+
+    Returns ``(domain, idx)`` with ``domain[idx] == present``.
+    """
+    if value_domain is not None:
+        domain = np.asarray(value_domain)
+        if domain.ndim != 1:
+            raise ValueError("value_domain must be 1-D")
+        if present.dtype.kind == "O" or domain.dtype.kind == "O":
+            lookup = {v: i for i, v in enumerate(domain.tolist())}
+            try:
+                idx = np.fromiter((lookup[v] for v in present.tolist()), dtype=np.intp, count=present.size)
+            except KeyError as exc:
+                raise ValueError(f"data contains a value outside value_domain: {exc.args[0]!r}") from None
+            return domain, idx
+        sorter = np.argsort(domain, kind="stable")
+        sorted_domain = domain[sorter]
+        pos = np.searchsorted(sorted_domain, present)
+        pos_c = np.minimum(pos, len(domain) - 1) if len(domain) else pos
+        if len(domain) == 0 or not np.array_equal(sorted_domain[pos_c], present):
+            bad = present[(pos >= len(domain)) | (sorted_domain[pos_c] != present)] if len(domain) else present
+            raise ValueError(f"data contains a value outside value_domain: {bad[:1].tolist()[0]!r}")
+        return domain, sorter[pos_c]
+
+    if present.dtype.kind == "f" and present.size:
+        lo = present.min()
+        hi = present.max()
+        # Fast path for integer-coded ratings (the common case): O(n) bincount instead of a sort.
+        if hi - lo <= 1_000_000 and np.array_equal(present, np.floor(present)):
+            offs = (present - lo).astype(np.intp)
+            seen = np.bincount(offs) > 0
+            domain = (np.flatnonzero(seen) + lo).astype(present.dtype)
+            lut = np.cumsum(seen) - 1
+            return domain, lut[offs]
+    if present.dtype.kind == "O":
+        present = present.astype(str)
+    domain, idx = np.unique(present, return_inverse=True)
+    return domain, idx.reshape(-1)
+
+
+def _wide_counts(
+    data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-unit value counts in a "wide" layout that avoids copies on the hot path.
+
+    Returns ``(wide, cols, domain)``: ``wide`` is float64 (units × W) with
+    ``wide[:, cols[c]]`` = number of raters who gave ``domain[c]`` to the unit; the other
+    columns hold missing entries or unseen codes and must be ignored.
+    """
+    arr = _as_matrix(data)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    n_units = arr.shape[1]
+    unit_offsets = np.arange(n_units, dtype=np.intp)
+
+    if arr.dtype.kind == "f" and value_domain is None and arr.size:
+        miss = np.isnan(arr)
+        lo = np.fmin.reduce(arr, axis=None)
+        hi = np.fmax.reduce(arr, axis=None)
+        if np.isnan(lo):  # nothing rated at all
+            return np.zeros((n_units, 0)), np.zeros(0, dtype=np.intp), np.zeros(0)
+        span = hi - lo
+        if span <= 1_000_000:
+            filled = np.where(miss, lo, arr)
+            if np.array_equal(filled, np.floor(filled)):
+                # Integer-coded ratings (the common case): O(n) bincounts, no sort.
+                off = (filled - lo).astype(np.intp)
+                n_raw = int(span) + 1
+                if n_raw <= 32:
+                    width = n_raw + 1  # last column = missing
+                    off[miss] = n_raw
+                    off += unit_offsets * width
+                    wide = np.bincount(off.ravel(), minlength=n_units * width).reshape(n_units, width)
+                    wide = wide.astype(np.float64)
+                    seen = (np.ones(n_units) @ wide)[:n_raw] > 0
+                    cols = np.flatnonzero(seen)
+                    return wide, cols, (cols + lo).astype(np.float64)
+                seen = np.bincount(off[~miss], minlength=n_raw) > 0
+                lut = np.cumsum(seen) - 1
+                n_values = int(seen.sum())
+                codes = lut[off]
+                codes[miss] = n_values
+                domain = (np.flatnonzero(seen) + lo).astype(np.float64)
+                return _bincount_codes(codes, n_values, unit_offsets), np.arange(n_values), domain
+
+    missing = _missing_mask(arr)
+    present_mask = ~missing
+    domain, idx = _encode_present(arr[present_mask], value_domain)
+    n_values = len(domain)
+    codes = np.full(arr.shape, n_values, dtype=np.intp)
+    codes[present_mask] = idx
+    return _bincount_codes(codes, n_values, unit_offsets), np.arange(n_values), domain
+
+
+def _bincount_codes(codes: np.ndarray, n_values: int, unit_offsets: np.ndarray) -> np.ndarray:
+    width = n_values + 1  # last column collects missing entries
+    keys = codes + unit_offsets * width
+    n_units = len(unit_offsets)
+    return np.bincount(keys.ravel(), minlength=n_units * width).reshape(n_units, width).astype(np.float64)
+
+
+def value_counts(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit value counts of a raters × units matrix (§6.1 ``n_uc``).
+
+    Returns ``(counts, domain)``: ``counts[u, c]`` = number of raters who gave ``domain[c]`` to
+    unit ``u`` (float64, shape units × values), ``domain`` the ordered value domain (the sorted
+    distinct values when ``value_domain`` is None).
+    """
+    wide, cols, domain = _wide_counts(data, value_domain)
+    return wide[:, cols], domain
+
+
+# --------------------------------------------------------------------------------------------
+# Krippendorff's alpha (§6.1)
+# --------------------------------------------------------------------------------------------
+
+
+def _distance_matrix(level: str, domain: np.ndarray, n_v: np.ndarray) -> np.ndarray:
+    """δ² between every pair of domain values (§6.1)."""
+    n_values = len(domain)
+    if level == "nominal":
+        return 1.0 - np.eye(n_values)
+    if level == "ordinal":
+        cum = np.concatenate(([0.0], np.cumsum(n_v)))
+        i = np.arange(n_values)
+        lo = np.minimum(i[:, None], i[None, :])
+        hi = np.maximum(i[:, None], i[None, :])
+        between = cum[hi + 1] - cum[lo]
+        return (between - (n_v[lo] + n_v[hi]) / 2.0) ** 2
+    if domain.dtype.kind not in "biuf":
+        raise ValueError(f"level={level!r} needs a numeric value_domain, got dtype {domain.dtype}")
+    v = domain.astype(np.float64)
+    diff = v[:, None] - v[None, :]
+    if level == "interval":
+        return diff**2
+    if level == "ratio":
+        total = v[:, None] + v[None, :]
+        out = np.zeros_like(diff)
+        np.divide(diff, total, out=out, where=total != 0)
+        return out**2
+    raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+
+
+def krippendorff_alpha_from_counts(
+    counts: npt.ArrayLike, value_domain: npt.ArrayLike | None = None, level: Level = "nominal"
+) -> float:
+    """Krippendorff's α from a units × values count matrix (§6.1 coincidence form).
+
+    ``value_domain`` defaults to ``0..V-1`` (only matters for interval/ratio; ordinal uses
+    the column order). Useful for bootstrapping over units without re-encoding.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 2:
+        raise ValueError(f"counts must be 2-D units × values, got shape {c.shape}")
+    domain = np.arange(c.shape[1]) if value_domain is None else np.asarray(value_domain)
+    if len(domain) != c.shape[1]:
+        raise ValueError(f"value_domain has {len(domain)} values but counts has {c.shape[1]} columns")
+    return _alpha_wide(c, np.arange(c.shape[1]), domain, level)
+
+
+def _alpha_wide(wide: np.ndarray, cols: np.ndarray, domain: np.ndarray, level: str) -> float:
+    if len(domain) < 2:
+        raise ValueError("Krippendorff's alpha needs at least 2 values in the value domain")
+    valid = np.zeros(wide.shape[1])
+    valid[cols] = 1.0
+    m_u = wide @ valid  # ratings per unit (BLAS; faster than a row reduction over few columns)
+    # Units with fewer than 2 ratings contribute nothing (weight 0).
+    weight = np.zeros_like(m_u)
+    np.divide(1.0, m_u - 1.0, out=weight, where=m_u >= 2)
+    if not weight.any():
+        raise ValueError("Krippendorff's alpha needs at least one unit rated by two or more raters")
+    weighted = wide * weight[:, None]
+    o = (weighted.T @ wide)[np.ix_(cols, cols)]  # Σ_u n_uc n_uk / (m_u − 1)
+    o[np.diag_indices_from(o)] -= (np.ones(len(m_u)) @ weighted)[cols]  # − δ_ck n_uc / (m_u − 1)
+    n_v = o.sum(axis=0)
+    n = n_v.sum()
+    e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
+    d = _distance_matrix(level, domain, n_v)
+    return float(1.0 - (o * d).sum() / (e * d).sum())
+
+
+def krippendorff_alpha(
+    data: npt.ArrayLike, level: Level = "nominal", value_domain: npt.ArrayLike | None = None
+) -> float:
+    """Krippendorff's α of a raters × units matrix with NaN for missing (§6.1).
+
+    ``level``: ``"nominal"`` (A/B/tie labels), ``"ordinal"``, ``"interval"`` or ``"ratio"``.
+    ``value_domain``: the ordered possible values (defaults to the sorted distinct values in
+    ``data``); needed for ordinal data whose order is not the natural sort order.
+
+    Equals ``krippendorff.alpha(data, level_of_measurement=level, value_domain=...)``.
+    Note our default level is **nominal** (the package defaults to interval).
+
+    Raises ValueError when the domain has fewer than 2 values, when no unit has two or more
+    ratings, for a value outside ``value_domain`` or an unknown level.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    arr = _as_matrix(data)
+    if arr.dtype.kind in "USO" and level != "nominal" and value_domain is None:
+        raise ValueError("string data needs an ordered value_domain for levels other than 'nominal'")
+    wide, cols, domain = _wide_counts(arr, value_domain)
+    return _alpha_wide(wide, cols, domain, level)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-item agreement
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemAgreement:
+    """Per-unit agreement (arrays of length n_units).
+
+    ``majority_value``: most frequent value (NaN when tied or unrated; object array for
+    string data), ``majority_share``: share of ratings that equal the most frequent value
+    (NaN when unrated), ``entropy``: Shannon entropy of the unit's value distribution in
+    ``base`` (0 = unanimous), ``n_ratings``: number of ratings.
+    """
+
+    majority_value: np.ndarray
+    majority_share: np.ndarray
+    entropy: np.ndarray
+    n_ratings: np.ndarray
+
+
+def item_agreement(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None, base: float = 2.0) -> ItemAgreement:
+    """Majority share and entropy per unit of a raters × units matrix (§6, §4 ``A(s)``, ``H(s)``)."""
+    counts, domain = value_counts(data, value_domain)
+    m = counts.sum(axis=1)
+    top = counts.max(axis=1) if counts.shape[1] else np.zeros(len(m))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(m > 0, top / np.where(m > 0, m, 1), np.nan)
+        p = counts / np.where(m > 0, m, 1)[:, None]
+        logs = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), 0.0)
+        entropy = -(p * logs).sum(axis=1) / np.log(base)
+    entropy = np.where(m > 0, entropy, np.nan)
+    entropy = np.where(np.abs(entropy) < 1e-15, 0.0, entropy)
+    tied = (counts == top[:, None]).sum(axis=1) > 1
+    arg = counts.argmax(axis=1) if counts.shape[1] else np.zeros(len(m), dtype=int)
+    if domain.dtype.kind in "biuf":
+        majority = domain.astype(np.float64)[arg] if len(domain) else np.full(len(m), np.nan)
+        majority = np.where(tied | (m == 0), np.nan, majority)
+    else:
+        majority = domain.astype(object)[arg] if len(domain) else np.full(len(m), None, dtype=object)
+        majority[tied | (m == 0)] = None
+    return ItemAgreement(majority, share, entropy, m.astype(np.int64))
+
+
+# --------------------------------------------------------------------------------------------
+# Fleiss' kappa (§6.2)
+# --------------------------------------------------------------------------------------------
+
+
+def fleiss_kappa(counts: npt.ArrayLike, method: Literal["fleiss", "randolph"] = "fleiss") -> float:
+    """Fleiss' κ from a units × categories count table (§6.2; statsmodels ``fleiss_kappa``).
+
+    Every unit must have the same number ``n ≥ 2`` of ratings. ``method="randolph"`` uses the
+    free-marginal chance agreement ``1/k``.
+    """
+    table = np.asarray(counts, dtype=np.float64)
+    if table.ndim != 2 or table.shape[0] == 0 or table.shape[1] < 2:
+        raise ValueError(f"counts must be a units × categories table with ≥ 2 categories, got shape {table.shape}")
+    if (table < 0).any():
+        raise ValueError("counts must be non-negative")
+    n_per = table.sum(axis=1)
+    n = n_per[0]
+    if not np.all(n_per == n):
+        bad = int(np.flatnonzero(n_per != n)[0])
+        raise ValueError(
+            f"Fleiss' kappa needs the same number of ratings per unit (row {bad} has {n_per[bad]:g}, row 0 has {n:g})"
+        )
+    if n < 2:
+        raise ValueError("Fleiss' kappa needs at least 2 ratings per unit")
+    n_units = table.shape[0]
+    p_j = table.sum(axis=0) / (n_units * n)
+    p_i = ((table**2).sum(axis=1) - n) / (n * (n - 1))
+    p_bar = p_i.mean()
+    if method == "fleiss":
+        p_e = float((p_j**2).sum())
+    elif method == "randolph":
+        p_e = 1.0 / table.shape[1]
+    else:
+        raise ValueError(f"method must be 'fleiss' or 'randolph', got {method!r}")
+    if p_e == 1.0:
+        return float("nan")
+    return float((p_bar - p_e) / (1.0 - p_e))
+
+
+# --------------------------------------------------------------------------------------------
+# Kendall's W (§6.3)
+# --------------------------------------------------------------------------------------------
+
+
+def kendall_w(ranks: npt.ArrayLike, ties: bool = True) -> float:
+    """Kendall's coefficient of concordance W of a raters × objects matrix (§6.3).
+
+    Each row is re-ranked with mid-ranks (``scipy.stats.rankdata(method="average")``), so
+    rows may hold ranks (1 = first) or any scores ranked in the same direction; a tie written
+    as ``[1, 1, 3, 4]`` becomes ``[1.5, 1.5, 3, 4]``. ``ties=True`` applies the tie correction
+    ``m Σ_r T_r``, ``T_r = Σ (t³ − t)`` over the tie groups of rater ``r``.
+    """
+    r = np.asarray(ranks, dtype=np.float64)
+    if r.ndim != 2:
+        raise ValueError(f"ranks must be 2-D raters × objects, got shape {r.shape}")
+    m, n = r.shape
+    if m < 2 or n < 2:
+        raise ValueError("Kendall's W needs at least 2 raters and 2 objects")
+    if np.isnan(r).any():
+        raise ValueError("ranks must not contain NaN (Kendall's W needs complete rankings)")
+    mid = rankdata(r, method="average", axis=1)
+    totals = mid.sum(axis=0)
+    s = float(((totals - totals.mean()) ** 2).sum())
+    denom = m**2 * (n**3 - n)
+    if ties:
+        t_sum = 0.0
+        for row in r:
+            _, cnt = np.unique(row, return_counts=True)
+            t_sum += float((cnt**3 - cnt).sum())
+        denom -= m * t_sum
+    if denom == 0:
+        return float("nan")
+    return 12.0 * s / denom
+
+
+def kendall_w_chi2(w: float, n_raters: int, n_objects: int) -> tuple[float, float]:
+    """Friedman χ² = m (n − 1) W with n − 1 degrees of freedom and its p-value (§6.3)."""
+    from scipy.stats import chi2
+
+    stat = n_raters * (n_objects - 1) * w
+    return float(stat), float(chi2.sf(stat, n_objects - 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Cohen's kappa
+# --------------------------------------------------------------------------------------------
+
+
+def cohen_kappa(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    weights: Literal["linear", "quadratic"] | None = None,
+    labels: npt.ArrayLike | None = None,
+) -> float:
+    """Cohen's κ between two raters over the units both rated (NaN = missing).
+
+    Matches ``sklearn.metrics.cohen_kappa_score`` on the jointly rated units (``weights``
+    as there: None, "linear" or "quadratic"; ``labels`` fixes the label set and order).
+    Returns NaN when fewer than one jointly rated unit exists or chance agreement is 1.
+    """
+    x = np.asarray(a)
+    y = np.asarray(b)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"a and b must be 1-D of equal length, got shapes {x.shape} and {y.shape}")
+    both = ~(_missing_mask(x[None, :])[0] | _missing_mask(y[None, :])[0])
+    x = x[both]
+    y = y[both]
+    if x.size == 0:
+        return float("nan")
+    if labels is None:
+        domain = np.unique(np.concatenate([x, y]))
+    else:
+        domain = np.asarray(labels)
+    _, xi = _encode_present(x, domain)
+    _, yi = _encode_present(y, domain)
+    k = len(domain)
+    confusion = np.bincount(xi * k + yi, minlength=k * k).reshape(k, k).astype(np.float64)
+    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / confusion.sum()
+    idx = np.arange(k)
+    if weights is None:
+        w = 1.0 - np.eye(k)
+    elif weights == "linear":
+        w = np.abs(idx[:, None] - idx[None, :]).astype(np.float64)
+    elif weights == "quadratic":
+        w = (idx[:, None] - idx[None, :]).astype(np.float64) ** 2
+    else:
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
+    denom = (w * expected).sum()
+    if denom == 0:
+        return float("nan")
+    return float(1.0 - (w * confusion).sum() / denom)
+
+
+# --------------------------------------------------------------------------------------------
+# Agreement of each rater with the consensus
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RaterAgreement:
+    """Per rater: ``share`` of their ratings equal to the consensus (NaN when none overlap)
+    and ``n`` = number of units they rated that have a consensus."""
+
+    share: np.ndarray
+    n: np.ndarray
+
+
+def annotator_vs_consensus(data: npt.ArrayLike, consensus: npt.ArrayLike) -> RaterAgreement:
+    """Share of each rater's ratings that agree with the per-unit ``consensus`` (NaN = none)."""
+    arr = _as_matrix(data)
+    cons = np.asarray(consensus)
+    if cons.shape != (arr.shape[1],):
+        raise ValueError(f"consensus must have one value per unit ({arr.shape[1]}), got shape {cons.shape}")
+    rated = ~_missing_mask(arr) & ~_missing_mask(cons[None, :])
+    if arr.dtype.kind in "biuf" and cons.dtype.kind in "biuf":
+        equal = arr == cons[None, :]
+    else:
+        equal = arr.astype(object) == cons.astype(object)[None, :]
+    n = rated.sum(axis=1)
+    hits = (equal & rated).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(n > 0, hits / np.where(n > 0, n, 1), np.nan)
+    return RaterAgreement(share=share, n=n.astype(np.int64))
