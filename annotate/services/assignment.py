@@ -292,11 +292,14 @@ def annotation_create(
     data: AnnotationInput,
     assignment: Assignment | None = None,
     idempotency_key: uuid.UUID | None = None,
+    count_towards_overlap: bool = True,
 ) -> Annotation:
     """Write one annotation and its verdicts; the caller holds the locks it needs.
 
     Used by human submissions (through ``annotation_submit``), algorithmic
-    judges and the API for external annotators.
+    judges and the API for external annotators. ``count_towards_overlap=False``
+    (algorithmic judges) stores the annotation without counting it in the
+    item's ``annotation_count`` / status, so judges never take human slots.
     """
     annotation_validate(item=item, data=data)
     annotation = Annotation.objects.create(
@@ -321,6 +324,8 @@ def annotation_create(
         PrincipleVerdict.objects.bulk_create(
             PrincipleVerdict(annotation=annotation, principle_id=pid, verdict=v) for pid, v in data.verdicts.items()
         )
+    if not count_towards_overlap:
+        return annotation
     limit = Greatest(F("target_overlap"), Value(item.project.overlap))
     Item.objects.filter(pk=item.pk).update(
         annotation_count=F("annotation_count") + 1,
