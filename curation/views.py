@@ -23,7 +23,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from annotate.models import CURATE_ROLES, Annotator, Assignment, Kind, Membership, PairwiseChoice, Role, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator, project_get_for_user
 from annotate.views import with_csp
-from curation import services
 from curation.forms import ExcludeForm, ImportForm, ItemFilterForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
 from curation.selectors import (
     annotator_stats,
@@ -33,6 +32,7 @@ from curation.selectors import (
     progress_by_kind,
     projects_for_curator,
 )
+from curation.services import curators as services
 
 ITEMS_PER_PAGE = 50
 MAX_ERRORS_SHOWN = 100

@@ -1,4 +1,4 @@
-"""Writes the curator pages make: members and roles, excluding items.
+"""Writes the curator pages make: members and roles, excluding items (``curation.services.curators``).
 
 Each is keyword-only and named ``<entity>_<action>``; views, commands and the
 API call these, never the ORM directly.
