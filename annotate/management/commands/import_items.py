@@ -7,6 +7,7 @@ the line and the field, re-importing adds nothing.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -33,8 +34,18 @@ class _Progress:
             for other in self.bars.values():
                 other.close()
             label, unit = ("reading", "B") if stage == "read" else ("writing", "item")
+            size = shutil.get_terminal_size()
             bar = self.bars[stage] = tqdm(
-                total=total, desc=label, unit=unit, unit_scale=True, file=self.stream, leave=False
+                total=total,
+                desc=label,
+                unit=unit,
+                unit_scale=True,
+                file=self.stream,
+                leave=False,
+                # a pseudo-terminal may report a 0x0 size, which hides the bar;
+                # shutil falls back to $COLUMNS/$LINES or 80x24
+                ncols=size.columns,
+                nrows=size.lines,
             )
         bar.update(done - bar.n)
 
