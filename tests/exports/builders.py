@@ -72,3 +72,43 @@ def rows_of(fmt_cls, items, salt="salt", **options):
     for _, group in itertools.groupby(items, key=lambda it: it.prompt.id):
         out.extend(f.rows(list(group)))
     return out, f
+
+
+def corpus() -> list[ItemRec]:
+    """A small mixed project, grouped by prompt: every kind, ties, both-bad, corrections, a judge.
+
+    Identical (judgment ids included) on every call.
+    """
+    global _ids
+    _ids = itertools.count(1)
+    items: list[ItemRec] = []
+    for k in range(12):
+        p = prompt(
+            f"p{k:02d}", f"Question number {k}: explain ünïcode {k}?", system="Answer briefly." if k % 3 else None
+        )
+        items.append(
+            pairwise(f"pw{k}a", p, f"good answer {k}", f"poor answer {k}", ["A", "A", "B"], ln_ches=k / 10, ches=k)
+        )
+        items.append(
+            pairwise(
+                f"pw{k}b",
+                p,
+                f"meh {k}",
+                f"fine {k}",
+                [judgment("h1", "B", strength=2), judgment("m1", "A", annotator_type="model", consistent=False)],
+            )
+        )
+        if k % 4 == 0:
+            items.append(pairwise(f"pw{k}t", p, f"same {k}", f"equal {k}", ["tie"]))
+            items.append(pairwise(f"pw{k}x", p, f"bad {k}", f"worse {k}", ["both_bad", "both_bad"]))
+        if k % 3 == 0:
+            texts = {f"r{k}-{n}": f"ranked {k}.{n}" for n in range(4)}
+            order = list(texts)
+            items.append(
+                ranking(f"rk{k}", p, texts, [[[order[0]], order[1:3], [order[3]]], [[order[0]], [order[1]], order[2:]]])
+            )
+        items.append(thumb(f"tu{k}", p, f"thumbs up {k}", ["up", "up"]))
+        if k % 2 == 0:
+            items.append(thumb(f"td{k}", p, f"thumbs down {k}", ["down"]))
+        items.append(judged(f"jd{k}", p, f"draft {k}", [(f"critique {k}", f"fixed {k}" if k % 2 else "")]))
+    return items
