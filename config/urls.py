@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("", include("curation.urls")),
+    path("", include("curation.urls_jobs")),
     path("", include("annotate.urls")),
 ]

@@ -64,7 +64,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
-from django.db.models import F
+from django.db.models import Case, F, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -265,8 +265,7 @@ def job_finish(*, job: Job, token: uuid.UUID, result: dict | None = None, messag
     now = timezone.now()
     fields = {"status": Job.Status.SUCCEEDED, "finished_at": now, "heartbeat_at": now, "message": message}
     fields["result"] = {**(job.result or {}), **(result or {})}
-    if job.progress_total:
-        fields["progress_done"] = job.progress_total
+    fields["progress_done"] = Case(When(progress_total__gt=0, then=F("progress_total")), default=F("progress_done"))
     return bool(_owned(job, token).update(**fields))
 
 

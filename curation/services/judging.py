@@ -1,0 +1,299 @@
+"""Algorithmic judges: a model annotates items the way a person does.
+
+``items_judge`` is the job runner (``@job_runner("judge")``); the command
+``manage.py judge`` and the judge page create the job.
+
+The judge
+    An ``Annotator`` of type ``model`` named ``judge: <model name>`` with the
+    model name and the judge's prompt template recorded (``get_or_create``,
+    so every run of the same model is the same annotator). Decisions come
+    from next-token probabilities (``curation.llm.judge``), never from
+    parsing free text.
+
+Pairwise items
+    Asked in both presentation orders (A/B and B/A). When both orders prefer
+    the same response the annotation is ``A`` or ``B`` with
+    ``consistent=True``. When they disagree (position bias) the annotation is
+    stored with ``choice='tie'`` and ``consistent=False``: it records the
+    judge's inconsistency and is **not a vote** — agreement metrics,
+    aggregation and exports must leave out annotations with
+    ``consistent=False``. ``probabilities`` keeps, per order, the
+    renormalised P(A) and P(B) of the letters as shown and the preference
+    mapped back to the canonical responses::
+
+        {"orders": [{"shown": "AB", "p_a": .., "p_b": .., "prefers": "A"},
+                    {"shown": "BA", "p_a": .., "p_b": .., "prefers": "B"}],
+         "p_first": .., "p_second": .., "consistent": true}
+
+    where ``p_first``/``p_second`` are P(canonical A)/P(canonical B)
+    averaged over the two orders. ``display_order`` lists the responses as
+    first shown and ``metadata["swap"]`` says both orders were asked.
+
+    With ``principles``: for each project principle the judge answers A, B
+    or NA (ALGORITHMS.md §3: NA when P(NA) is largest or P(A) = P(B),
+    otherwise the larger of P(A), P(B)), asked in the canonical order only as
+    in the discretion paper's analysis; stored as ``PrincipleVerdict`` rows
+    (NA → ``na``) with the probabilities under ``probabilities["principles"]``.
+
+Thumb items
+    ``up`` when P(yes) > P(no), else ``down``; both kept in ``probabilities``.
+
+Ranking items
+    Every pair of the item's responses judged in both orders; each
+    response's score is the number of pairwise wins (an inconsistent pair
+    gives each side half a win); responses with equal scores form a tied
+    group. ``probabilities["pairs"]`` keeps every pair's numbers.
+
+Judgment items (free-text critiques) are not judged.
+
+Judges do not take human slots: their annotations are written with
+``count_towards_overlap=False``, so an item's ``annotation_count``, status
+and assignment to people are unchanged. Each item is its own transaction,
+and items this judge has already annotated are skipped, so a re-run or a
+resumed job judges only what is left.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+
+from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict
+from annotate.services.assignment import AnnotationInput, annotation_create
+from curation.jobs import JobProgress, job_runner
+from curation.models import Job
+
+logger = logging.getLogger(__name__)
+
+JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    limit: int | None = None
+    kinds: tuple[str, ...] = JUDGE_KINDS
+    principles: bool = False
+    model: str = ""
+
+
+def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
+    """Defaults filled in and values checked; ``ValidationError`` names the field."""
+    errors: dict[str, str] = {}
+    unknown = set(data) - set(JudgeParams.__dataclass_fields__)
+    if unknown:
+        errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
+    limit = data.get("limit")
+    if limit not in (None, ""):
+        try:
+            limit = int(limit)
+            if limit < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["limit"] = f"limit must be a whole number of at least 1, got {data.get('limit')!r}"
+            limit = None
+    else:
+        limit = None
+    kinds_value = data.get("kinds") or [k for k in JUDGE_KINDS if k in (project.kinds or JUDGE_KINDS)]
+    if isinstance(kinds_value, str):
+        kinds_value = [k.strip() for k in kinds_value.split(",") if k.strip()]
+    bad = [k for k in kinds_value if k not in JUDGE_KINDS]
+    if bad:
+        errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
+    if errors:
+        raise ValidationError(errors)
+    return JudgeParams(
+        limit=limit,
+        kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
+        principles=bool(data.get("principles")),
+        model=str(data.get("model") or ""),
+    )
+
+
+def _judge_prompt_text() -> str:
+    from curation.llm import judge
+
+    parts = []
+    for name in sorted(vars(judge)):
+        value = getattr(judge, name)
+        if name.isupper() and isinstance(value, str) and ("{" in value or "\n" in value):
+            parts.append(f"## {name}\n{value}")
+    return "\n\n".join(parts)
+
+
+def judge_annotator(*, model_name: str) -> Annotator:
+    """The annotator row of the judge for this model (created on first use)."""
+    annotator, _ = Annotator.objects.get_or_create(
+        type=Annotator.Type.MODEL,
+        name=f"judge: {model_name}"[:200],
+        model_name=model_name,
+        defaults={"judge_prompt": _judge_prompt_text(), "params": {"method": "next-token probabilities"}},
+    )
+    return annotator
+
+
+# ----------------------------------------------------------- model adapters
+# The only place that knows curation.llm.judge's signatures.
+
+
+def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
+    """Both orders of one pair, in canonical terms (see the module docstring)."""
+    from curation.llm import judge
+
+    result = judge.pairwise_judgment_both_orders(loaded, messages, text_a, text_b)
+    return _as_dict(result)
+
+
+def _principle_verdict(loaded, messages, text_a: str, text_b: str, principle: Principle) -> tuple[str, dict]:
+    from curation.llm import judge
+
+    text = principle.name if not principle.description else f"{principle.name}: {principle.description}"
+    probs = _as_dict(judge.pairwise_probs(loaded, messages, text_a, text_b, principle=text))
+    p_a, p_b, p_na = float(probs.get("A", 0.0)), float(probs.get("B", 0.0)), float(probs.get("NA", 0.0))
+    if (p_na > p_a and p_na > p_b) or p_a == p_b:
+        verdict = Verdict.NA
+    else:
+        verdict = Verdict.A if p_a > p_b else Verdict.B
+    return verdict, {"A": p_a, "B": p_b, "NA": p_na}
+
+
+def _thumb(loaded, messages, text: str) -> dict:
+    from curation.llm import judge
+
+    return _as_dict(judge.thumb_probs(loaded, messages, text))
+
+
+def _as_dict(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "_asdict"):
+        return value._asdict()
+    if hasattr(value, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(value)
+    raise TypeError(f"unexpected judge result {value!r}")
+
+
+# ---------------------------------------------------------------- deciding
+
+
+def judge_pairwise(*, loaded, item: Item, principles: list[Principle]) -> AnnotationInput:
+    a, b = item.ordered_responses()
+    pair = _pair_both_orders(loaded, item.prompt.messages, a.text, b.text)
+    consistent = bool(pair["consistent"])
+    data = AnnotationInput(
+        choice=pair["winner"] if consistent else "tie",
+        display_order=[str(a.uuid), str(b.uuid)],
+        probabilities={k: v for k, v in pair.items() if k not in {"winner"}},
+        consistent=consistent,
+        metadata={"swap": True, "judge": "pairwise both orders"},
+    )
+    if principles:
+        verdicts, probs = {}, {}
+        for principle in principles:
+            verdict, p = _principle_verdict(loaded, item.prompt.messages, a.text, b.text, principle)
+            verdicts[principle.pk] = verdict
+            probs[principle.name] = p
+        data.verdicts = verdicts
+        data.probabilities = {**data.probabilities, "principles": probs}
+    return data
+
+
+def judge_thumb(*, loaded, item: Item) -> AnnotationInput:
+    (response,) = item.ordered_responses()
+    probs = _thumb(loaded, item.prompt.messages, response.text)
+    p_yes, p_no = float(probs["yes"]), float(probs["no"])
+    return AnnotationInput(
+        choice="up" if p_yes > p_no else "down",
+        display_order=[str(response.uuid)],
+        probabilities={"yes": p_yes, "no": p_no},
+        consistent=None,
+        metadata={"judge": "thumb P(yes) vs P(no)"},
+    )
+
+
+def ranking_from_wins(uuids: list[str], wins: dict[str, float]) -> list[list[str]]:
+    """Groups of response uuids, most wins first; equal scores are tied."""
+    groups: dict[float, list[str]] = {}
+    for u in uuids:
+        groups.setdefault(wins.get(u, 0.0), []).append(u)
+    return [groups[score] for score in sorted(groups, reverse=True)]
+
+
+def judge_ranking(*, loaded, item: Item) -> AnnotationInput:
+    responses = item.ordered_responses()
+    uuids = [str(r.uuid) for r in responses]
+    wins = dict.fromkeys(uuids, 0.0)
+    pairs = []
+    for (i, ri), (j, rj) in itertools.combinations(enumerate(responses), 2):
+        pair = _pair_both_orders(loaded, item.prompt.messages, ri.text, rj.text)
+        if pair["consistent"]:
+            wins[uuids[i] if pair["winner"] == "A" else uuids[j]] += 1.0
+        else:
+            wins[uuids[i]] += 0.5
+            wins[uuids[j]] += 0.5
+        pairs.append({"a": uuids[i], "b": uuids[j], **{k: v for k, v in pair.items()}})
+    return AnnotationInput(
+        ranking=ranking_from_wins(uuids, wins),
+        display_order=uuids,
+        probabilities={"pairs": pairs, "wins": wins},
+        consistent=all(p["consistent"] for p in pairs),
+        metadata={"judge": "ranking from pairwise wins, both orders"},
+    )
+
+
+def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int | None):
+    judged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    items = (
+        Item.objects.filter(project=project, kind__in=list(kinds), excluded=False, probe_for__isnull=True)
+        .exclude(Exists(judged))
+        .order_by("id")
+        .values_list("pk", flat=True)
+    )
+    return list(items[:limit] if limit else items)
+
+
+@job_runner("judge")
+def items_judge(job: Job, progress: JobProgress) -> dict:
+    """The 'judge' job: see the module docstring."""
+    from curation.llm.runtime import get_model
+
+    project = job.project
+    params = judge_params_clean(project=project, data=job.params)
+    progress.message("Loading the model")
+    loaded = get_model(params.model or project.model_name or None)
+    annotator = judge_annotator(model_name=loaded.name)
+    principles = list(project.principles.all()) if params.principles else []
+    plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
+    progress.set_total(len(plan), message=f"{len(plan)} item(s) to judge")
+    progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if principles else 'off'}")
+    counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
+    for item_id in plan:
+        item = Item.objects.select_related("prompt", "project").filter(pk=item_id).first()
+        if item is None:
+            progress.advance(1)
+            continue
+        if item.kind == Kind.PAIRWISE:
+            data = judge_pairwise(loaded=loaded, item=item, principles=principles)
+        elif item.kind == Kind.THUMB:
+            data = judge_thumb(loaded=loaded, item=item)
+        else:
+            data = judge_ranking(loaded=loaded, item=item)
+        try:
+            with transaction.atomic():
+                annotation_create(item=item, annotator=annotator, data=data, count_towards_overlap=False)
+        except IntegrityError:
+            # Judged meanwhile by another run of the same judge: keep the first.
+            progress.advance(1)
+            continue
+        counts["judged"] += 1
+        counts["by_kind"][item.kind] = counts["by_kind"].get(item.kind, 0) + 1
+        if data.consistent is False:
+            counts["inconsistent"] += 1
+        progress.advance(1, message=f"{counts['judged']} judged, {counts['inconsistent']} inconsistent")
+    return {"annotator": str(annotator.uuid), "model": loaded.name, **counts}
