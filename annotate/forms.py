@@ -135,6 +135,9 @@ class SubmitForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        wanted = {Kind.PAIRWISE: 2, Kind.THUMB: 1, Kind.JUDGMENT: 1}.get(self.kind)
+        if (wanted and len(self.screen) != wanted) or (self.kind == Kind.RANKING and len(self.screen) < 2):
+            raise forms.ValidationError(f"This {self.kind} item has {len(self.screen)} responses; skip it.")
         if self.kind == Kind.RANKING and not self.errors.get("ranking"):
             if data.get("ranking") is None:
                 data["ranking"] = self._ranking_from_numbers()

@@ -35,7 +35,7 @@ from annotate.forms import (
     THUMB_CHOICES,
     SubmitForm,
 )
-from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, Assignment, Kind, Membership, Project, Response
+from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, Assignment, Item, Kind, Membership, Project, Response
 from annotate.selectors import annotator_progress, project_get_for_user
 from annotate.services.assignment import (
     LeaseLost,
@@ -59,6 +59,10 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+# How far "items left" is counted exactly (see annotator_progress).
+PROGRESS_CAP_LOOP = 100
+PROGRESS_CAP_HOME = 1000
 
 KEYS = {
     "left": "1",
@@ -109,7 +113,9 @@ def home(request):
         can_annotate = membership.role in ANNOTATE_ROLES
         progress = None
         if can_annotate:
-            progress = annotator_progress(project=membership.project, annotator=annotator_for_user(request.user))
+            progress = annotator_progress(
+                project=membership.project, annotator=annotator_for_user(request.user), cap=PROGRESS_CAP_HOME
+            )
         rows.append(
             {
                 "project": membership.project,
@@ -128,7 +134,7 @@ def home(request):
 def project_page(request, slug):
     """Guidelines, principles, my progress and a Start button."""
     project, role = _project_for_annotator(request, slug)
-    progress = annotator_progress(project=project, annotator=annotator_for_user(request.user))
+    progress = annotator_progress(project=project, annotator=annotator_for_user(request.user), by_kind=True)
     kinds = [
         {"value": kind, "label": Kind(kind).label, "left": progress.left_by_kind.get(kind, 0)}
         for kind in Kind.values
@@ -260,7 +266,7 @@ def _options(choices, selected, keys=None):
 
 
 def _item_context(request, project, annotator, assignment, *, kind=None, form=None, message=None) -> dict:
-    progress = annotator_progress(project=project, annotator=annotator)
+    progress = annotator_progress(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP)
     context = {
         "project": project,
         "progress": progress,
@@ -269,12 +275,13 @@ def _item_context(request, project, annotator, assignment, *, kind=None, form=No
         "assignment": assignment,
         "message": message and {"level": messages.DEFAULT_TAGS.get(message[0], "info"), "text": message[1]},
         "guidelines": project.guidelines,
-        "principles": list(project.principles.all()),
+        "principles": form.principles if form is not None else list(project.principles.all()),
     }
     if assignment is None:
         return context
 
-    item = assignment.item
+    # One query for the item and its prompt (the lease may hold a partly loaded item).
+    item = Item.objects.select_related("prompt").get(pk=assignment.item_id)
     posted = form.data if form is not None else {}
     links = list(item.links.select_related("response").order_by("position"))
     by_uuid: dict[str, Response] = {str(link.response.uuid): link.response for link in links}

@@ -276,10 +276,15 @@
   });
 
   // Remember whether the guidelines panel is open.
+  let autoToggled = false;
   document.addEventListener(
     "toggle",
     function (event) {
       if (event.target.id === "guidelines") {
+        if (autoToggled) {
+          autoToggled = false; // our own default, not the annotator's choice
+          return;
+        }
         try {
           localStorage.setItem("docket.guidelines", event.target.open ? "open" : "closed");
         } catch (_e) {
@@ -291,8 +296,14 @@
   );
   document.addEventListener("DOMContentLoaded", function () {
     const panel = document.getElementById("guidelines");
+    if (!panel) return;
     try {
-      if (panel && localStorage.getItem("docket.guidelines") === "closed") panel.open = false;
+      const saved = localStorage.getItem("docket.guidelines");
+      // Closed when asked, and by default on narrow screens (it sits above the item there).
+      if (saved === "closed" || (!saved && window.matchMedia("(max-width: 900px)").matches)) {
+        autoToggled = true;
+        panel.open = false;
+      }
     } catch (_e) {
       /* storage may be disabled */
     }

@@ -573,3 +573,24 @@ def test_login_lockout_after_repeated_failures(client, settings, project, person
     response = client.post(reverse("login"), {"username": personas["annotator"].username, "password": PASSWORD})
     assert response.status_code == 429
     assert "Too many failed log-ins" in response.content.decode()
+
+
+def test_progress_counts_left_up_to_a_cap(project, personas):
+    from annotate.selectors import annotator_progress
+
+    for kind in ("thumb", "thumb", "judgment"):
+        make_item(project, kind=kind)
+    me = annotator_for_user(personas["annotator"])
+    capped = annotator_progress(project=project, annotator=me, cap=2)
+    assert (capped.left, capped.left_more) == (2, True)
+    exact = annotator_progress(project=project, annotator=me, by_kind=True)
+    assert (exact.left, exact.left_more, exact.left_by_kind) == (3, False, {"thumb": 2, "judgment": 1})
+    assert annotator_progress(project=project, annotator=me, cap=3).left_more is False
+
+
+def test_progress_counter_shows_plus_beyond_the_cap(client_for, project, personas, monkeypatch):
+    monkeypatch.setattr("annotate.views.PROGRESS_CAP_LOOP", 1)
+    for _ in range(3):
+        make_item(project, kind="thumb")
+    html = client_for(personas["annotator"]).get(next_url(project)).content.decode()
+    assert '<strong data-count="left">1+</strong>' in html
