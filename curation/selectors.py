@@ -217,7 +217,7 @@ class AnnotatorStats:
     type: str
     role: str | None = None
     annotations: int = 0
-    total_ms: int = 0
+    total_ms: int | None = None  # None: no annotation of theirs recorded a time
     median_ms: float | None = None
     last_active: object = None
     skipped: int = 0
@@ -255,7 +255,7 @@ def annotator_stats(*, project: Project, now=None) -> list[AnnotatorStats]:
             name=row["annotator__name"],
             type=row["annotator__type"],
             annotations=row["n"],
-            total_ms=row["total_ms"] or 0,
+            total_ms=row["total_ms"],
             median_ms=row.get("median_ms"),
             last_active=row["last"],
         )

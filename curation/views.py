@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Case, Value, When
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -103,7 +104,10 @@ def members(request, slug):
             for field, problems in error.message_dict.items():
                 for problem in problems:
                     messages.error(request, f"{field}: {problem}")
-    memberships = Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username")
+    role_rank = Case(*(When(role=value, then=Value(rank)) for rank, value in enumerate(Role.values)))
+    memberships = (
+        Membership.objects.filter(project=project).select_related("user").order_by(role_rank, "user__username")
+    )
     context = {
         "project": project,
         "role": role,

@@ -141,6 +141,17 @@ def test_overview_median_of_even_count_and_imported_annotator(client, project, p
     assert "Algorithmic judge" in response.content.decode()
 
 
+def test_median_fallback_without_percentile_cont_agrees(project, personas, campaign, monkeypatch):
+    """SQLite has no percentile_cont: the Python median must give the same figures."""
+    from curation.selectors import annotator_stats
+
+    on_postgres = {a.name: (a.annotations, a.total_ms, a.median_ms) for a in annotator_stats(project=project)}
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    in_python = {a.name: (a.annotations, a.total_ms, a.median_ms) for a in annotator_stats(project=project)}
+    assert in_python == on_postgres
+    assert in_python[campaign["ann2"].username] == (3, 16000, 5000.0)
+
+
 def test_overview_query_count_does_not_grow_with_data(client, project, personas):
     login(client, personas["owner"])
     url = reverse("curation:overview", args=[project.slug])
@@ -167,6 +178,9 @@ def test_members_page_lists_roles(client, project, personas):
     html = response.content.decode()
     for role in Role.values:
         assert f'data-username="{role}-{project.slug}"' in html
+    # Owners first, then curators, annotators, researchers.
+    order = [html.index(f'data-username="{role}-{project.slug}"') for role in Role.values]
+    assert order == sorted(order)
     # Curators see the list but no forms that change it.
     assert 'name="action"' not in html
     assert "Only owners can change members" in html
@@ -466,6 +480,18 @@ def test_import_page_bad_file_shows_line_and_imports_nothing(client, project, pe
     assert Item.objects.filter(project=project).count() == 0
     assert Prompt.objects.filter(project=project).count() == 0
     assert Annotation.objects.count() == 0
+
+
+def test_import_page_lists_many_errors_and_counts_the_rest(client, project, personas):
+    pytest.importorskip("annotate.services.importing")
+    login(client, personas["owner"])
+    bad = b"".join(b'{"id": "x%d", "kind": "thumb", "prompt": "Hi", "responses": 7}\n' % i for i in range(150))
+    response = upload(client, project, bad)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "line 1:" in html and "line 100:" in html and "line 101:" not in html
+    assert "The file has 150 problems" in html and "and 50 more" in html
+    assert Item.objects.filter(project=project).count() == 0
 
 
 def test_import_page_empty_file_is_an_error(client, project, personas):
