@@ -251,7 +251,10 @@ def _alpha_wide(wide: np.ndarray, cols: np.ndarray, domain: np.ndarray, level: s
     n = n_v.sum()
     e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
     d = _distance_matrix(level, domain, n_v)
-    return float(1.0 - (o * d).sum() / (e * d).sum())
+    expected = (e * d).sum()
+    if expected == 0:  # every pairable value identical: α is undefined (the package gives NaN too)
+        return float("nan")
+    return float(1.0 - (o * d).sum() / expected)
 
 
 def krippendorff_alpha(
@@ -267,7 +270,8 @@ def krippendorff_alpha(
     Note our default level is **nominal** (the package defaults to interval).
 
     Raises ValueError when the domain has fewer than 2 values, when no unit has two or more
-    ratings, for a value outside ``value_domain`` or an unknown level.
+    ratings, for a value outside ``value_domain`` or an unknown level. Returns NaN when the
+    expected disagreement is 0 (all pairable values identical).
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
