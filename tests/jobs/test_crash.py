@@ -1,0 +1,217 @@
+"""A real Celery worker on Redis is SIGKILLed in the middle of a generation
+job; a new worker resumes it (its start-up sweep sees the dead run) and the
+job ends with exactly what an uninterrupted run of the same job produces.
+
+Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL) and the default model.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from annotate.models import Item, Prompt, Response, content_hash
+from curation.jobs import job_create
+from curation.models import Job, PromptGeneration
+from tests.factories import ProjectFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+PARAMS = {
+    "per_prompt": 2,
+    "max_new_tokens": 6,
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "seed": 11,
+    "prompts_per_batch": 1,
+    "kinds": ["pairwise", "thumb", "ranking", "judgment"],
+}
+QUESTIONS = [
+    "What is the capital of France?",
+    "Name a prime number.",
+    "Write a haiku about rain.",
+    "How do bees make honey?",
+    "What is 7 times 8?",
+    "Give me a synonym for happy.",
+    "Why is the sky blue?",
+    "Translate 'cat' into Spanish.",
+    "What does a thermometer measure?",
+    "Suggest a name for a goldfish.",
+    "What colour are bananas?",
+    "How many legs does a spider have?",
+]
+
+
+def _project_with_prompts(slug: str):
+    project = ProjectFactory(slug=slug)
+    for q in QUESTIONS:
+        messages = [{"role": "user", "content": q}]
+        Prompt.objects.create(project=project, messages=messages, content_hash=content_hash(messages))
+    return project
+
+
+def _worker_env() -> dict:
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        DOCKET_TORCH_THREADS="1",
+        DOCKET_CELERY_EAGER="false",
+        PYTHONUNBUFFERED="1",
+    )
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = db["PASSWORD"]
+    return env
+
+
+def _start_worker(name: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "-Q", "light,model", "-c", "1", "--pool=solo",
+         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
+        cwd=ROOT,
+        env=_worker_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, killed as a whole
+    )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def _wait(predicate, *, timeout: float, what: str, proc=None, log=None, every=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"worker exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-4000:]}")
+        time.sleep(every)
+    pytest.fail(f"timed out waiting for {what}" + (f":\n{log.read_text()[-4000:]}" if log else ""))
+
+
+def _purge_queues() -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete("light", "model", "unacked", "unacked_index", "unacked_mutex")
+
+
+def _snapshot(project) -> dict:
+    responses = Response.objects.filter(prompt__project=project)
+    return {
+        "responses": responses.count(),
+        "texts": sorted((r.prompt.content_hash, r.text) for r in responses.select_related("prompt")),
+        "generations": PromptGeneration.objects.filter(prompt__project=project).count(),
+        "items": dict(Counter(Item.objects.filter(project=project).values_list("kind", flat=True))),
+        "item_hashes": sorted(Item.objects.filter(project=project).values_list("content_hash", flat=True)),
+    }
+
+
+def _job_state(pk):
+    return Job.objects.filter(pk=pk).values("status", "progress_done", "progress_total").first()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigkilled_worker_job_resumes_with_exact_counts(tmp_path):
+    if not settings.REDIS_URL or connection.vendor != "postgresql":
+        pytest.skip("needs REDIS_URL and PostgreSQL")
+    _purge_queues()
+    crashed_project = _project_with_prompts("crash-a")
+    reference_project = _project_with_prompts("crash-b")
+
+    log1, log2 = tmp_path / "worker1.log", tmp_path / "worker2.log"
+    worker1 = _start_worker("w1", log1)
+    worker2 = None
+    try:
+        job = job_create(project=crashed_project, kind="generate", params=PARAMS)
+        state = _wait(
+            lambda: (s := _job_state(job.pk))["progress_done"] > 0 and s,
+            timeout=400,
+            what="the first batch",
+            proc=worker1,
+            log=log1,
+        )
+        assert state["status"] == "running"
+        assert 0 < state["progress_done"] < state["progress_total"] == len(QUESTIONS)
+        os.killpg(worker1.pid, signal.SIGKILL)
+        worker1.wait(timeout=30)
+        killed_at = _job_state(job.pk)
+        assert killed_at["status"] == "running"
+        assert killed_at["progress_done"] < len(QUESTIONS)
+        partial = PromptGeneration.objects.filter(prompt__project=crashed_project).count()
+        assert 0 < partial < len(QUESTIONS)
+
+        # A new worker: its start-up sweep re-enqueues the job (the broker
+        # would redeliver the unacknowledged task only after the visibility
+        # timeout, hours away) and it resumes where the dead one stopped.
+        worker2 = _start_worker("w2", log2)
+        _wait(
+            lambda: _job_state(job.pk)["status"] in Job.ENDED,
+            timeout=400,
+            what="the resumed job",
+            proc=worker2,
+            log=log2,
+        )
+        job.refresh_from_db()
+        assert job.status == "succeeded", job.error
+        assert job.attempts == 2
+        assert "resumed after its worker stopped" in job.log_tail
+        assert "re-enqueued 1 job" in log2.read_text()
+
+        # The same job, uninterrupted, on an identical project.
+        reference = job_create(project=reference_project, kind="generate", params=PARAMS)
+        _wait(
+            lambda: _job_state(reference.pk)["status"] in Job.ENDED,
+            timeout=400,
+            what="the reference job",
+            proc=worker2,
+            log=log2,
+        )
+        reference.refresh_from_db()
+        assert reference.status == "succeeded", reference.error
+        assert reference.attempts == 1
+    finally:
+        _stop(worker1, signal.SIGKILL)
+        if worker2 is not None:
+            _stop(worker2)
+        _purge_queues()
+
+    crashed, expected = _snapshot(crashed_project), _snapshot(reference_project)
+    assert crashed["generations"] == expected["generations"] == len(QUESTIONS)
+    assert crashed["responses"] == expected["responses"]
+    assert crashed["texts"] == expected["texts"]
+    assert crashed["items"] == expected["items"]
+    assert crashed["item_hashes"] == expected["item_hashes"]
+    # K samples per prompt at most, none lost to the crash.
+    per_prompt = Counter(Response.objects.filter(prompt__project=crashed_project).values_list("prompt", flat=True))
+    assert set(per_prompt) == set(Prompt.objects.filter(project=crashed_project).values_list("pk", flat=True))
+    assert max(per_prompt.values()) <= PARAMS["per_prompt"]
+    assert job.result["responses_created"] == expected["responses"]
+    assert job.result["items_created"] == expected["items"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-v"]))
