@@ -127,32 +127,30 @@ def _wide_counts(
     unit_offsets = np.arange(n_units, dtype=np.intp)
 
     if arr.dtype.kind == "f" and value_domain is None and arr.size:
-        miss = np.isnan(arr)
-        lo = np.fmin.reduce(arr, axis=None)
+        lo = np.fmin.reduce(arr, axis=None)  # NaN-ignoring min/max
         hi = np.fmax.reduce(arr, axis=None)
         if np.isnan(lo):  # nothing rated at all
             return np.zeros((n_units, 0)), np.zeros(0, dtype=np.intp), np.zeros(0)
         span = hi - lo
         if span <= 1_000_000:
-            filled = np.where(miss, lo, arr)
-            if np.array_equal(filled, np.floor(filled)):
-                # Integer-coded ratings (the common case): O(n) bincounts, no sort.
-                off = (filled - lo).astype(np.intp)
-                n_raw = int(span) + 1
+            # Integer-coded ratings (the common case): O(n) bincounts, no sort.
+            n_raw = int(span) + 1  # raw codes 0..span; code n_raw = missing
+            shifted = arr - lo
+            np.nan_to_num(shifted, copy=False, nan=n_raw)
+            off = shifted.astype(np.intp)
+            if np.array_equal(off, shifted):
                 if n_raw <= 32:
-                    width = n_raw + 1  # last column = missing
-                    off[miss] = n_raw
+                    width = n_raw + 1
                     off += unit_offsets * width
                     wide = np.bincount(off.ravel(), minlength=n_units * width).reshape(n_units, width)
                     wide = wide.astype(np.float64)
                     seen = (np.ones(n_units) @ wide)[:n_raw] > 0
                     cols = np.flatnonzero(seen)
                     return wide, cols, (cols + lo).astype(np.float64)
-                seen = np.bincount(off[~miss], minlength=n_raw) > 0
-                lut = np.cumsum(seen) - 1
+                seen = np.bincount(off.ravel(), minlength=n_raw + 1)[:n_raw] > 0
+                lut = np.append(np.cumsum(seen) - 1, int(seen.sum()))  # missing -> n_values
                 n_values = int(seen.sum())
                 codes = lut[off]
-                codes[miss] = n_values
                 domain = (np.flatnonzero(seen) + lo).astype(np.float64)
                 return _bincount_codes(codes, n_values, unit_offsets), np.arange(n_values), domain
 
