@@ -13,7 +13,8 @@ Public API
     item_agreement(data) -> ItemAgreement(majority_value, majority_share, entropy, n_ratings)
     fleiss_kappa(counts, method="fleiss"|"randolph") -> float
     kendall_w(ranks, ties=True) -> float ; kendall_w_chi2(w, n_raters, n_objects) -> (χ², p)
-    cohen_kappa(a, b, weights=None) -> float
+    cohen_kappa(a, b, weights=None) -> float ; cohen_kappa_matrix(data) -> (κ per rater pair, overlap)
+    krippendorff_alpha_bootstrap(data, level, n_boot=1000, seed=0) -> BootstrapResult (units resampled)
     annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
 ``aggregation`` (§6.4, §6.6)
     majority_vote(data, ties="nan"|"smallest") -> MajorityVoteResult(label, share, n)
@@ -52,11 +53,13 @@ from .agreement import (
     RaterAgreement,
     annotator_vs_consensus,
     cohen_kappa,
+    cohen_kappa_matrix,
     fleiss_kappa,
     item_agreement,
     kendall_w,
     kendall_w_chi2,
     krippendorff_alpha,
+    krippendorff_alpha_bootstrap,
     krippendorff_alpha_from_counts,
     value_counts,
 )
@@ -104,6 +107,7 @@ __all__ = [
     "ches_batch",
     "ches_select",
     "cohen_kappa",
+    "cohen_kappa_matrix",
     "cream_consistency",
     "dawid_skene",
     "discretion_arbitrariness",
@@ -115,6 +119,7 @@ __all__ = [
     "kendall_w",
     "kendall_w_chi2",
     "krippendorff_alpha",
+    "krippendorff_alpha_bootstrap",
     "krippendorff_alpha_from_counts",
     "ln_ches",
     "majority_vote",

@@ -21,6 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
+from .bootstrap import BootstrapResult, bootstrap
+
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
 
@@ -29,11 +31,13 @@ __all__ = [
     "RaterAgreement",
     "annotator_vs_consensus",
     "cohen_kappa",
+    "cohen_kappa_matrix",
     "fleiss_kappa",
     "item_agreement",
     "kendall_w",
     "kendall_w_chi2",
     "krippendorff_alpha",
+    "krippendorff_alpha_bootstrap",
     "krippendorff_alpha_from_counts",
     "value_counts",
 ]
@@ -280,6 +284,33 @@ def krippendorff_alpha(
     return _alpha_wide(wide, cols, domain, level)
 
 
+def krippendorff_alpha_bootstrap(
+    data: npt.ArrayLike,
+    level: Level = "nominal",
+    value_domain: npt.ArrayLike | None = None,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    confidence: float = 0.95,
+) -> BootstrapResult:
+    """α with a percentile bootstrap interval over units (units resampled with replacement).
+
+    The value domain (and so the ordinal/interval metric) is fixed from the full data;
+    replicates where α is undefined are skipped (see ``BootstrapResult.n_ok``).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    wide, cols, domain = _wide_counts(_as_matrix(data), value_domain)
+    counts = wide[:, cols]
+    all_cols = np.arange(len(cols))
+    return bootstrap(
+        lambda idx: _alpha_wide(counts[idx], all_cols, domain, level),
+        counts.shape[0],
+        n_boot=n_boot,
+        seed=seed,
+        level=confidence,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Per-item agreement
 # --------------------------------------------------------------------------------------------
@@ -456,6 +487,25 @@ def cohen_kappa(
     if denom == 0:
         return float("nan")
     return float(1.0 - (w * confusion).sum() / denom)
+
+
+def cohen_kappa_matrix(data: npt.ArrayLike, min_overlap: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Cohen's κ for every pair of raters of a raters × units matrix.
+
+    Returns ``(kappa, overlap)``, both raters × raters: ``overlap[i, j]`` = units rated by
+    both; ``kappa[i, j]`` = NaN where the overlap is below ``min_overlap`` or κ is undefined;
+    the diagonal is NaN.
+    """
+    arr = _as_matrix(data)
+    rated = ~_missing_mask(arr)
+    overlap = rated.astype(np.int64) @ rated.T.astype(np.int64)
+    m = arr.shape[0]
+    kappa = np.full((m, m), np.nan)
+    for i in range(m):
+        for j in range(i + 1, m):
+            if overlap[i, j] >= max(min_overlap, 1):
+                kappa[i, j] = kappa[j, i] = cohen_kappa(arr[i], arr[j])
+    return kappa, overlap
 
 
 # --------------------------------------------------------------------------------------------

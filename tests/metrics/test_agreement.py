@@ -12,11 +12,13 @@ from sklearn.metrics import cohen_kappa_score
 from curation.metrics.agreement import (
     annotator_vs_consensus,
     cohen_kappa,
+    cohen_kappa_matrix,
     fleiss_kappa,
     item_agreement,
     kendall_w,
     kendall_w_chi2,
     krippendorff_alpha,
+    krippendorff_alpha_bootstrap,
     krippendorff_alpha_from_counts,
     value_counts,
 )
@@ -262,3 +264,47 @@ def test_annotator_vs_consensus():
     assert res.share[0] == 1.0
     assert res.share[1] == pytest.approx(2 / 3)
     assert np.isnan(res.share[2])
+
+
+# ---------------------------------------------------------------- input kinds, bootstrap, kappa matrix
+
+
+def test_alpha_accepts_int_and_object_matrices():
+    rng = np.random.default_rng(12)
+    ints = rng.integers(0, 4, size=(4, 30))
+    expected = krippendorff.alpha(reliability_data=ints.astype(float), level_of_measurement="ordinal")
+    assert krippendorff_alpha(ints, "ordinal") == pytest.approx(expected, abs=1e-12)
+    labels = np.array(["A", "B", "tie"], dtype=object)[rng.integers(0, 3, size=(3, 25))]
+    labels[0, :5] = None
+    as_str = np.where(labels == None, "nan", labels).astype(str)  # noqa: E711 - the package's missing marker
+    expected = krippendorff.alpha(reliability_data=as_str, level_of_measurement="nominal")
+    assert krippendorff_alpha(labels, "nominal") == pytest.approx(expected, abs=1e-12)
+
+
+def test_alpha_bootstrap_interval():
+    rng = np.random.default_rng(13)
+    truth = rng.integers(0, 3, size=400)
+    data = np.where(rng.random((5, 400)) < 0.7, truth, rng.integers(0, 3, size=(5, 400))).astype(float)
+    data[rng.random(data.shape) < 0.2] = nan
+    res = krippendorff_alpha_bootstrap(data, "nominal", n_boot=300, seed=1)
+    assert res.estimate == pytest.approx(krippendorff_alpha(data, "nominal"), abs=1e-12)
+    assert res.low < res.estimate < res.high
+    assert res.n_ok == 300
+    assert res == krippendorff_alpha_bootstrap(data, "nominal", n_boot=300, seed=1)
+
+
+def test_cohen_kappa_matrix_matches_sklearn_pairs():
+    rng = np.random.default_rng(14)
+    data = rng.integers(0, 3, size=(4, 40)).astype(float)
+    data[rng.random(data.shape) < 0.25] = nan
+    data[3, :] = nan
+    data[3, 0] = 1.0
+    kappa, overlap = cohen_kappa_matrix(data)
+    for i in range(3):
+        for j in range(3):
+            both = ~np.isnan(data[i]) & ~np.isnan(data[j])
+            assert overlap[i, j] == both.sum()
+            if i != j:
+                assert kappa[i, j] == pytest.approx(cohen_kappa_score(data[i, both], data[j, both]))
+    assert np.isnan(np.diag(kappa)).all()
+    assert np.isnan(kappa[3, :3]).all()  # overlap of 1 < min_overlap
