@@ -24,6 +24,7 @@ from django.urls.converters import IntConverter, UUIDConverter
 
 from annotate.models import Annotation, Assignment, Item, Membership, Role
 from annotate.services.assignment import annotator_for_user, assignment_next
+from curation.models import Job
 from tests.factories import PASSWORD, UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -34,12 +35,15 @@ LOGIN = "LOGIN"  # expected: 302 to the login page
 
 @pytest.fixture
 def world(project, personas):
-    """Two items; the annotator persona holds a lease on the first."""
+    """Two items; the annotator persona holds a lease on the first; one queued export job."""
+    from curation.jobs import job_create
+
     first = make_item(project, "pairwise")
     make_item(project, "thumb")
     lease = assignment_next(project=project, annotator=annotator_for_user(personas["annotator"]), kind="pairwise")
     assert lease.item == first
-    return {"project": project, "item": first, "lease": lease, "personas": personas}
+    job = job_create(project=project, kind="export", params={}, user=personas["owner"], enqueue=False)
+    return {"project": project, "item": first, "lease": lease, "job": job, "personas": personas}
 
 
 def client_for(personas, who: str, **kwargs) -> Client:
@@ -108,6 +112,18 @@ MATRIX = [
         lambda w: {"excluded": "1"},
         {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
+    # Job pages (curation/urls_jobs.py): curators only.
+    ("jobs:list", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    ("jobs:detail", "get", lambda w: {"slug": w["project"].slug, "job_uuid": w["job"].uuid}, None, CURATE_ONLY),
+    (
+        "jobs:cancel",
+        "post",
+        lambda w: {"slug": w["project"].slug, "job_uuid": w["job"].uuid},
+        lambda w: {},
+        {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    ("jobs:generate", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    ("jobs:judge", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
 ]
 
 ROWS = [pytest.param(*row, id=f"{row[1]}-{row[0]}") for row in MATRIX]
@@ -120,6 +136,7 @@ def _snapshot():
         Annotation.objects.count(),
         sorted(Assignment.objects.values_list("uuid", "status")),
         sorted(Item.objects.values_list("uuid", "excluded")),
+        sorted(Job.objects.values_list("uuid", "status", "cancel_requested")),
     )
 
 
@@ -152,7 +169,7 @@ def test_matrix_covers_every_curator_and_annotator_page():
     (login and logout are public by nature)."""
     covered = {name for name, *_ in MATRIX}
     names = set()
-    for prefix, patterns in (("curation:", "curation.urls"), ("", "annotate.urls")):
+    for prefix, patterns in (("curation:", "curation.urls"), ("jobs:", "curation.urls_jobs"), ("", "annotate.urls")):
         module = __import__(patterns, fromlist=["urlpatterns"])
         names |= {prefix + p.name for p in module.urlpatterns if isinstance(p, URLPattern) and p.name}
     assert names - {"login", "logout"} <= covered, sorted(names - covered - {"login", "logout"})
@@ -204,6 +221,8 @@ def _fill(converters, world, personas):
             kwargs[key] = world["item"].uuid
         elif key == "assignment_uuid":
             kwargs[key] = world["lease"].uuid
+        elif key == "job_uuid":
+            kwargs[key] = world["job"].uuid
         elif isinstance(converter, UUIDConverter):
             kwargs[key] = uuid.uuid4()
         elif isinstance(converter, IntConverter):
