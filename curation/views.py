@@ -96,6 +96,8 @@ def members(request, slug):
             else:
                 services.membership_remove(project=project, username=data["username"], by=request.user)
                 messages.success(request, f"Removed {data['username']}.")
+            if data["username"] == request.user.get_username() and project.role_of(request.user) not in CURATE_ROLES:
+                return redirect("home")  # I stepped down or left: this page is no longer mine.
             return redirect("curation:members", slug=project.slug)
         except ValidationError as error:
             status = 400

@@ -232,8 +232,19 @@ def test_last_owner_cannot_leave_or_be_demoted(client, project, personas):
     # With a second owner, the first may step down.
     client.post(url, {"action": "role", "username": personas["curator"].username, "role": "owner"})
     response = client.post(url, {"action": "role", "username": owner.username, "role": "curator"})
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == url
     assert Membership.objects.get(project=project, user=owner).role == Role.CURATOR
+
+
+def test_owner_who_leaves_is_sent_home(client, project, personas):
+    owner = personas["owner"]
+    login(client, owner)
+    url = reverse("curation:members", args=[project.slug])
+    client.post(url, {"action": "role", "username": personas["curator"].username, "role": "owner"})
+    response = client.post(url, {"action": "remove", "username": owner.username})
+    assert response.status_code == 302 and response["Location"] == reverse("home")
+    assert not Membership.objects.filter(project=project, user=owner).exists()
+    assert client.get(url).status_code == 404
 
 
 @pytest.mark.parametrize("action", ["add", "role", "remove"])
