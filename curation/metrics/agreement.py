@@ -62,7 +62,7 @@ def _missing_mask(arr: np.ndarray) -> np.ndarray:
     if kind in "biu":
         return np.zeros(arr.shape, dtype=bool)
     if kind in "US":
-        return (arr == "nan") | (arr == "") if kind == "U" else (arr == b"nan")
+        return arr == ("nan" if kind == "U" else b"nan")  # np.asarray turns NaN into "nan"
     if kind == "O":
         flat = arr.ravel()
         miss = np.fromiter(
@@ -99,16 +99,6 @@ def _encode_present(present: np.ndarray, value_domain: npt.ArrayLike | None) -> 
             raise ValueError(f"data contains a value outside value_domain: {bad[:1].tolist()[0]!r}")
         return domain, sorter[pos_c]
 
-    if present.dtype.kind == "f" and present.size:
-        lo = present.min()
-        hi = present.max()
-        # Fast path for integer-coded ratings (the common case): O(n) bincount instead of a sort.
-        if hi - lo <= 1_000_000 and np.array_equal(present, np.floor(present)):
-            offs = (present - lo).astype(np.intp)
-            seen = np.bincount(offs) > 0
-            domain = (np.flatnonzero(seen) + lo).astype(present.dtype)
-            lut = np.cumsum(seen) - 1
-            return domain, lut[offs]
     if present.dtype.kind == "O":
         present = present.astype(str)
     domain, idx = np.unique(present, return_inverse=True)
