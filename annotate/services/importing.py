@@ -289,7 +289,7 @@ def _type_name(value) -> str:
 def _text(value, field_name: str) -> str:
     if not isinstance(value, str):
         raise _RowError(field_name, f"expected a string, got {_type_name(value)}")
-    if not value.strip():
+    if not value or value.isspace():
         raise _RowError(field_name, "is empty")
     return value
 
@@ -311,7 +311,7 @@ def _conversation(value, field_name: str) -> list[dict]:
         content = message.get("content")
         if not isinstance(content, str):
             raise _RowError(f"{where}.content", f"expected a string, got {_type_name(content)}")
-        if not content.strip():
+        if not content or content.isspace():
             raise _RowError(f"{where}.content", "is empty")
         messages.append({"role": role, "content": content})
     return messages
@@ -648,57 +648,65 @@ class _Inserter:
         self.use_copy = connection.vendor == "postgresql" if use_copy is None else use_copy
         self.now = timezone.now()
 
-    def insert(self, model, columns: list[str], rows: list[tuple]) -> list[int]:
+    def insert(self, model, columns: list[str], rows: list[tuple], returning: bool = True) -> list[int]:
+        """Insert ``rows`` (values for ``columns``, attnames); return the new
+        ids in order, or ``[]`` when ``returning`` is false."""
         if not rows:
             return []
         if not self.use_copy:
             objs = [model(**dict(zip(columns, row))) for row in rows]
             model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
-            return [obj.pk for obj in objs]
-        return self._copy(model, columns, rows)
+            return [obj.pk for obj in objs] if returning else []
+        return self._copy(model, columns, rows, returning)
 
-    def _copy(self, model, columns: list[str], rows: list[tuple]) -> list[int]:
+    def _copy(self, model, columns: list[str], rows: list[tuple], returning: bool) -> list[int]:
         meta = model._meta
         given = {name: i for i, name in enumerate(columns)}
-        out_columns: list[str] = []
-        getters = []  # per output column: (index in row, is_json) or a constant / per-row factory
+        out_columns = [meta.pk.column] if returning else []
+        template: list = [None] * len(out_columns)  # constants; the rest is filled per row
+        from_row: list[tuple[int, int]] = []  # (output position, index in row)
+        as_json: list[int] = []  # output positions of JSON values from the row
+        per_row_calls: list[tuple[int, Callable]] = []  # (output position, default factory)
         for f in meta.concrete_fields:
             if f.primary_key:
                 continue
+            position = len(out_columns)
             out_columns.append(f.column)
-            is_json = isinstance(f, JSONField)
+            template.append(None)
             if f.attname in given:
-                getters.append(("row", given[f.attname], is_json))
+                from_row.append((position, given[f.attname]))
+                if isinstance(f, JSONField):
+                    as_json.append(position)
             elif getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                getters.append(("const", self.now, False))
+                template[position] = self.now
             elif f.has_default() and callable(f.default) and f.default not in (dict, list):
-                getters.append(("call", f.default, False))  # e.g. a fresh uuid per row
+                per_row_calls.append((position, f.default))  # e.g. a fresh uuid per row
             else:
                 value = f.get_default()  # the default, or "" / None as Django would store
-                getters.append(("const", json.dumps(value) if is_json and value is not None else value, False))
-        table = meta.db_table
+                template[position] = json.dumps(value) if isinstance(f, JSONField) and value is not None else value
+        quote = connection.ops.quote_name
+        sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(c) for c in out_columns)}) FROM STDIN"
+        dumps = json.dumps
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [connection.ops.quote_name(table), meta.pk.column, len(rows)],
-            )
-            ids = [r[0] for r in cursor.fetchall()]
-            dumps = json.dumps
-            sql = "COPY {} ({}) FROM STDIN".format(
-                connection.ops.quote_name(table),
-                ", ".join(connection.ops.quote_name(c) for c in [meta.pk.column, *out_columns]),
-            )
+            ids: list[int] = []
+            if returning:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [quote(meta.db_table), meta.pk.column, len(rows)],
+                )
+                ids = [r[0] for r in cursor.fetchall()]
             with cursor.cursor.copy(sql) as copy:
-                for pk, row in zip(ids, rows):
-                    values = [pk]
-                    for how, arg, is_json in getters:
-                        if how == "row":
-                            value = row[arg]
-                            values.append(dumps(value) if is_json and value is not None else value)
-                        elif how == "const":
-                            values.append(arg)
-                        else:
-                            values.append(arg())
+                for n, row in enumerate(rows):
+                    values = template.copy()
+                    if returning:
+                        values[0] = ids[n]
+                    for position, index in from_row:
+                        values[position] = row[index]
+                    for position in as_json:
+                        if values[position] is not None:
+                            values[position] = dumps(values[position])
+                    for position, factory in per_row_calls:
+                        values[position] = factory()
                     copy.write_row(values)
         return ids
 
@@ -825,8 +833,8 @@ def _write(project, rows: list[_Row], report: ImportReport, source_name: str, pr
                 choice = PairwiseChoice.A if row.responses[0][1] == row.chosen_hash else PairwiseChoice.B
                 annotations.append(_annotation_row(item_id, annotator, choice, row, source_name))
             report.by_kind[row.kind] = report.by_kind.get(row.kind, 0) + 1
-        inserter.insert(ItemResponse, ["item_id", "response_id", "position"], links)
-        inserter.insert(Annotation, ANNOTATION_COLUMNS, annotations)
+        inserter.insert(ItemResponse, ["item_id", "response_id", "position"], links, returning=False)
+        inserter.insert(Annotation, ANNOTATION_COLUMNS, annotations, returning=False)
         report.items_created += len(item_ids)
         report.annotations_created += len(annotations)
         if progress is not None:
@@ -872,7 +880,7 @@ def _label_existing(project, pending: list[tuple[int, _Row]], annotator: Annotat
         labelled.add(item_id)
         choice = PairwiseChoice.A if positions.get(item_id, {}).get(row.chosen_hash) == 0 else PairwiseChoice.B
         annotations.append(_annotation_row(item_id, annotator, choice, row, source_name))
-    inserter.insert(Annotation, ANNOTATION_COLUMNS, annotations)
+    inserter.insert(Annotation, ANNOTATION_COLUMNS, annotations, returning=False)
     done_at = Greatest(F("target_overlap"), Value(project.overlap))
     for chunk in _chunks([a[0] for a in annotations]):
         Item.objects.filter(pk__in=chunk).update(
