@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import product
+from itertools import chain, combinations, product
 from typing import Literal
 
 import numpy as np
@@ -184,10 +184,9 @@ def transitivity_violations(
         i, j = ids[x], ids[y]
         judged[i, j] = judged[j, i] = True
     rel = np.sign(net)
-    idx = np.arange(n)
-    i, j, k = np.meshgrid(idx, idx, idx, indexing="ij")
-    tri = (i < j) & (j < k)
-    i, j, k = i[tri], j[tri], k[tri]
+    n_tri = n * (n - 1) * (n - 2) // 6
+    flat = np.fromiter(chain.from_iterable(combinations(range(n), 3)), dtype=np.intp, count=3 * n_tri)
+    i, j, k = flat.reshape(n_tri, 3).T
     full = judged[i, j] & judged[j, k] & judged[i, k]
     i, j, k = i[full], j[full], k[full]
     a, b, c = rel[i, j], rel[j, k], rel[i, k]
