@@ -187,7 +187,7 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("DOCKET_CELERY_EAGER", False)
 # Longer than the longest task: an unacknowledged task is redelivered only
 # after this, so a slow generation job is never run twice at once.
 CELERY_TASK_TIME_LIMIT = env_int("DOCKET_TASK_TIME_LIMIT", 6 * 3600, minimum=60)
-_VISIBILITY = CELERY_TASK_TIME_LIMIT + 3600
+_VISIBILITY = env_int("DOCKET_BROKER_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600, minimum=10)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
@@ -208,7 +208,14 @@ CELERY_TASK_ROUTES = {"curation.tasks.model_*": {"queue": "model"}}
 CELERY_BEAT_SCHEDULE = {
     # Leases past their expiry give their slot back (next-item also sweeps every few seconds).
     "reclaim-expired-leases": {"task": "annotate.tasks.reclaim_expired_leases", "schedule": 60.0},
+    # Jobs whose worker died are re-enqueued and resume (workers also sweep when they start).
+    "recover-stale-jobs": {"task": "curation.tasks.jobs_recover_stale", "schedule": 60.0},
 }
+# Jobs (curation.jobs): a running job's heartbeat interval, the age after which
+# a silent job counts as dead and is taken over, and how many dead runs it gets.
+DOCKET_JOB_HEARTBEAT_SECONDS = env_int("DOCKET_JOB_HEARTBEAT_SECONDS", 10, minimum=0)
+DOCKET_JOB_STALE_SECONDS = env_int("DOCKET_JOB_STALE_SECONDS", 60, minimum=5)
+DOCKET_JOB_MAX_ATTEMPTS = env_int("DOCKET_JOB_MAX_ATTEMPTS", 3, minimum=1)
 
 # The model every job uses unless a project names its own: a local Hugging
 # Face folder or GGUF file; unset means SmolLM2-135M-Instruct from the

@@ -89,10 +89,7 @@ class JobLost(Exception):
 
 
 def _setting(name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(name) or default
-    return int(value)
+    return int(getattr(settings, name, default))
 
 
 def heartbeat_seconds() -> int:

@@ -10,7 +10,8 @@ does nothing (it ended, or a live run holds it).
 Every worker also sweeps for jobs whose worker died when it starts
 (``worker_ready``), and beat repeats the sweep every minute, so a crashed
 job resumes as soon as any worker is up instead of after the broker's
-visibility timeout.
+visibility timeout. (The beat entry is ``recover-stale-jobs`` in
+``CELERY_BEAT_SCHEDULE``.)
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from celery.signals import worker_ready
 from curation.jobs import jobs_recover_stale, run_job
 
 logger = logging.getLogger(__name__)
-
-RECOVER_EVERY_SECONDS = 60.0
 
 
 @shared_task(name="curation.tasks.model_run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -54,14 +53,3 @@ def _recover_on_worker_start(sender=None, **kwargs) -> None:
     if recovered:
         logger.warning("worker start: re-enqueued %d job(s) whose worker had stopped", len(recovered))
 
-
-def _schedule(sender, **kwargs) -> None:
-    sender.add_periodic_task(RECOVER_EVERY_SECONDS, recover_stale_jobs.s(), name="docket: recover stale jobs")
-
-
-try:  # register the beat entry on the project's app
-    from config.celery import app as _app
-
-    _app.on_after_finalize.connect(_schedule, weak=False)
-except ImportError:  # pragma: no cover - used outside the Docket project
-    pass

@@ -286,3 +286,12 @@ def test_lost_lease_is_detected_by_progress(project):
     job, token = job_start(job_id=job.pk)
     with pytest.raises(JobLost):
         job_progress(job=job, token=uuid.uuid4(), done=1)
+
+
+def test_beat_sweeps_for_stale_jobs_with_a_registered_task(settings):
+    from config.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["recover-stale-jobs"]
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
+    assert entry["schedule"] <= jobs.stale_seconds()
