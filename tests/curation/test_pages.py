@@ -513,3 +513,33 @@ def test_import_page_empty_file_is_an_error(client, project, personas):
     assert response.status_code == 400
     assert "empty" in response.content.decode()
     assert Item.objects.filter(project=project).count() == 0
+
+
+def test_item_pages_query_count_does_not_grow_with_rows(client, project, personas):
+    login(client, personas["curator"])
+    judge = Annotator.objects.create(type=Annotator.Type.MODEL, name="judge", model_name="m")
+    principle = PrincipleFactory(project=project)
+
+    def add(n):
+        for _ in range(n):
+            item = make_item(project, "thumb")
+            annotation_create(
+                item=item, annotator=judge, data=AnnotationInput(choice="up", verdicts={principle.pk: "A"})
+            )
+        return item
+
+    item = add(2)
+    with CaptureQueriesContext(connection) as small_list:
+        client.get(reverse("curation:items", args=[project.slug]))
+    with CaptureQueriesContext(connection) as small_item:
+        client.get(reverse("curation:item", args=[project.slug, item.uuid]))
+    item = add(30)
+    for i in range(3):  # more annotations on one item
+        user = annotator_user(project, f"more-{i}")
+        annotation_create(item=item, annotator=annotator_for_user(user), data=AnnotationInput(choice="down"))
+    with CaptureQueriesContext(connection) as big_list:
+        client.get(reverse("curation:items", args=[project.slug]))
+    with CaptureQueriesContext(connection) as big_item:
+        client.get(reverse("curation:item", args=[project.slug, item.uuid]))
+    assert len(big_list.captured_queries) == len(small_list.captured_queries)
+    assert len(big_item.captured_queries) == len(small_item.captured_queries)
