@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 
 from django.db import connection, models
-from django.db.models import Aggregate, Case, Count, Exists, F, Max, OuterRef, Prefetch, Q, Sum, Value, When
+from django.db.models import Aggregate, Case, Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, Sum, Value, When
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
@@ -25,7 +25,9 @@ from annotate.models import (
     Membership,
     PrincipleVerdict,
     Project,
+    Prompt,
     Role,
+    Source,
 )
 
 
@@ -348,3 +350,27 @@ def item_annotations(*, item: Item):
         .prefetch_related(Prefetch("verdicts", queryset=PrincipleVerdict.objects.select_related("principle")))
         .order_by("created_at", "pk")
     )
+
+
+def recent_imports(*, project: Project, limit: int = 10) -> list[dict]:
+    """Imported prompts grouped by import source and user, latest first.
+
+    The importer records ``{"import": {"source", "by"}}`` in each new prompt's
+    metadata; one grouped query over the project's imported prompts.
+    """
+    rows = (
+        Prompt.objects.filter(project=project, source=Source.IMPORT)
+        .values("metadata__import__source", "metadata__import__by")
+        .annotate(prompts=Count("pk"), first=Min("created_at"), last=Max("created_at"))
+        .order_by("-last")[:limit]
+    )
+    return [
+        {
+            "source": row["metadata__import__source"] or "",
+            "by": row["metadata__import__by"] or "",
+            "prompts": row["prompts"],
+            "first": row["first"],
+            "last": row["last"],
+        }
+        for row in rows
+    ]

@@ -32,6 +32,7 @@ from curation.selectors import (
     items_for_curator,
     progress_by_kind,
     projects_for_curator,
+    recent_imports,
 )
 from curation.services import curators as services
 
@@ -59,6 +60,7 @@ def overview(request, slug):
         "kinds": kinds,
         "total": kinds["all"],
         "annotators": annotator_stats(project=project),
+        "imports": recent_imports(project=project),
         "section": "overview",
     }
     return render(request, "curation/overview.html", context)

@@ -472,6 +472,12 @@ def test_import_page_good_file_shows_report(client, project, personas):
         "pairwise",
         "thumb",
     ]
+    # The overview lists the import by source and user.
+    overview = client.get(reverse("curation:overview", args=[project.slug]))
+    [imported] = overview.context["imports"]
+    assert (imported["source"], imported["by"], imported["prompts"]) == ("tiny", personas["curator"].username, 3)
+    table = re.search(r'<table id="imports">(.*?)</table>', overview.content.decode(), re.S).group(1)
+    assert "tiny" in table and personas["curator"].username in table
     # Re-importing the same file adds nothing.
     response = upload(client, project, GOOD_JSONL)
     assert response.context["report"].items_created == 0
