@@ -153,6 +153,11 @@ def _principle_verdict(loaded, messages, text_a: str, text_b: str, principle: Pr
 
     text = principle.name if not principle.description else f"{principle.name}: {principle.description}"
     probs = _as_dict(judge.pairwise_probs(loaded, messages, text_a, text_b, principle=text))
+    return principle_verdict_from_probs(probs)
+
+
+def principle_verdict_from_probs(probs: dict) -> tuple[str, dict]:
+    """ALGORITHMS.md §3.1: NA when P(NA) is the largest or P(A) = P(B), else the larger of A and B."""
     p_a, p_b, p_na = float(probs.get("A", 0.0)), float(probs.get("B", 0.0)), float(probs.get("NA", 0.0))
     if (p_na > p_a and p_na > p_b) or p_a == p_b:
         verdict = Verdict.NA

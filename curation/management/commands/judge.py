@@ -1,0 +1,39 @@
+"""``python manage.py judge PROJECT_SLUG [--limit N] [--principles] [--kinds …] [--model NAME]``
+
+The algorithmic judge annotates the project's pairwise, thumb and ranking
+items it has not judged yet, from next-token probabilities; see
+``curation.services.judging`` for what is stored. By default the job runs
+here with a progress bar; ``--enqueue`` hands it to a Celery worker.
+"""
+
+from __future__ import annotations
+
+from curation.management.commands._job_command import JobCommand
+from curation.services.judging import judge_params_clean
+
+
+class Command(JobCommand):
+    help = "Run the algorithmic judge over items it has not judged yet."
+    kind = "judge"
+
+    def add_job_arguments(self, parser):
+        parser.add_argument("--limit", type=int, help="at most N items")
+        parser.add_argument(
+            "--principles", action="store_true", help="also an A / B / NA verdict per project principle (pairwise)"
+        )
+        parser.add_argument("--kinds", help="comma-separated: pairwise,thumb,ranking (default: the project's)")
+        parser.add_argument("--model", help="a local model folder or .gguf file (default: the project's model)")
+
+    def job_params(self, project, options) -> dict:
+        data = {name: options[name] for name in ("limit", "kinds", "model") if options.get(name) is not None}
+        if options.get("principles"):
+            data["principles"] = True
+        judge_params_clean(project=project, data=data)
+        return data
+
+    def describe(self, job) -> str:
+        r = job.result
+        return (
+            f"{r.get('judged', 0)} item(s) judged ({r.get('by_kind', {})}), "
+            f"{r.get('inconsistent', 0)} inconsistent across orders (model {r.get('model', '?')})"
+        )
