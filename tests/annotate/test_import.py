@@ -463,3 +463,30 @@ def _test_database_url() -> str:
 
     s = connection.settings_dict
     return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.mark.django_db
+def test_trl_rows_whose_chosen_repeats_the_prompt(project):
+    """UltraFeedback-style rows: a prompt string and full conversations in chosen/rejected."""
+    row = {
+        "prompt": "Name a colour.",
+        "chosen": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Teal."}],
+        "rejected": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Seven."}],
+    }
+    from_lines(project, [row])
+    item = Item.objects.get()
+    assert item.prompt.messages == [{"role": "user", "content": "Name a colour."}]
+    assert sorted(texts(item)) == ["Seven.", "Teal."]
+    assert texts(item)["AB".index(item.annotations.get().choice)] == "Teal."
+
+
+@pytest.mark.django_db
+def test_label_added_later_completes_the_item_at_its_overlap(project):
+    project.overlap = 1
+    project.save()
+    from_lines(project, [{"kind": "pairwise", "prompt": "q", "responses": ["x", "y"]}])
+    assert Item.objects.get().status == "open"
+    from_lines(project, [{"prompt": "q", "chosen": "y", "rejected": "x"}])
+    item = Item.objects.get()
+    assert (item.status, item.annotation_count, item.slots_taken) == ("done", 1, 1)
+    assert item.annotations.get().choice == "B"
