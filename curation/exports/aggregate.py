@@ -21,7 +21,6 @@ Rules (the same for every format):
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from .records import ItemRec, JudgmentRec
@@ -50,28 +49,39 @@ class Vote:
     resolved: bool = False
 
 
-def _strength(j: JudgmentRec) -> float:
-    return float(j.strength) if j.strength is not None else 1.0
-
-
 def pairwise_vote(item: ItemRec) -> Vote:
-    resolution = (item.resolution or {}).get("choice")
+    resolution = item.resolution.get("choice") if item.resolution else None
     if resolution:
-        margin = 1.0 if resolution in ("A", "B") else 0.0
-        return Vote(resolution, 1.0, 1, margin if resolution in ("A", "B") else None, resolved=True)
-    votes = usable(item)
-    if not votes:
+        return Vote(resolution, 1.0, 1, 1.0 if resolution in ("A", "B") else None, resolved=True)
+    counts = {"A": 0, "B": 0, "tie": 0, "both_bad": 0}
+    signed = 0.0  # strength for A minus strength for B
+    n = 0
+    for j in item.judgments:
+        if j.consistent is False:
+            continue
+        n += 1
+        counts[j.choice] += 1
+        if j.choice == "A":
+            signed += j.strength or 1.0
+        elif j.choice == "B":
+            signed -= j.strength or 1.0
+    if n == 0:
         return Vote(None, None, 0)
-    counts = Counter(j.choice for j in votes)
-    (top, n_top), *rest = counts.most_common()
-    if rest and rest[0][1] == n_top:
-        return Vote(None, n_top / len(votes), len(votes))
+    # The most frequent choice, which must be unique.
+    top, n_top, unique = "", -1, False
+    for choice, count in counts.items():
+        if count > n_top:
+            top, n_top, unique = choice, count, True
+        elif count == n_top:
+            unique = False
+    if not unique:
+        return Vote(None, n_top / n, n)
     margin = None
-    if top in ("A", "B"):
-        loser = "B" if top == "A" else "A"
-        signed = sum(_strength(j) if j.choice == top else -_strength(j) if j.choice == loser else 0.0 for j in votes)
-        margin = signed / len(votes)
-    return Vote(top, n_top / len(votes), len(votes), margin)
+    if top == "A":
+        margin = signed / n
+    elif top == "B":
+        margin = -signed / n
+    return Vote(top, n_top / n, n, margin)
 
 
 def thumb_vote(item: ItemRec) -> Vote:

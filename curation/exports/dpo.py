@@ -119,7 +119,7 @@ class DpoFormat(Format):
                 item.responses[win].text,
                 item.responses[lose].text,
                 margin=vote.margin,
-                agreement=item_agreement(item),
+                agreement=item.agreement if item.agreement is not None else vote.share,
                 ches=item.ches,
                 ln_ches=item.ln_ches,
             )

@@ -66,16 +66,17 @@ class PromptRec:
     messages: tuple[dict, ...]
 
     def __post_init__(self) -> None:
-        where = f"prompt {self.id}"
-        _check(isinstance(self.id, str) and self.id != "", where, "id must be a non-empty string")
-        msgs = tuple(self.messages)
-        _check(len(msgs) > 0, where, "messages must not be empty")
+        # Checks are written as plain ``if``s: records are built by the million.
+        if not isinstance(self.id, str) or not self.id:
+            raise ExportInputError(f"prompt {self.id!r}: id must be a non-empty string")
+        msgs = self.messages if type(self.messages) is tuple else tuple(self.messages)
+        if not msgs:
+            raise ExportInputError(f"prompt {self.id}: messages must not be empty")
         for i, m in enumerate(msgs):
-            _check(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str),
-                where,
-                f"messages[{i}] must be a dict with string 'role' and 'content'",
-            )
+            if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+                raise ExportInputError(
+                    f"prompt {self.id}: messages[{i}] must be a dict with string 'role' and 'content'"
+                )
         object.__setattr__(self, "messages", msgs)
 
     @property
@@ -98,8 +99,10 @@ class ResponseRec:
     text: str
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.id, str) and self.id != "", "response", "id must be a non-empty string")
-        _check(isinstance(self.text, str), f"response {self.id}", "text must be a string")
+        if not isinstance(self.id, str) or not self.id:
+            raise ExportInputError(f"response {self.id!r}: id must be a non-empty string")
+        if not isinstance(self.text, str):
+            raise ExportInputError(f"response {self.id}: text must be a string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,24 +124,27 @@ class JudgmentRec:
     created_at: str | None = None  # ISO 8601, only the raw export shows it
 
     def __post_init__(self) -> None:
-        where = f"judgment {self.id}"
-        _check(isinstance(self.id, str) and self.id != "", "judgment", "id must be a non-empty string")
-        _check(isinstance(self.annotator_id, str) and self.annotator_id != "", where, "annotator_id must be set")
-        _check(
-            self.annotator_type in ANNOTATOR_TYPES,
-            where,
-            f"annotator_type must be one of {ANNOTATOR_TYPES}, got {self.annotator_type!r}",
-        )
-        _check(
-            self.strength is None or (isinstance(self.strength, int) and 1 <= self.strength <= 3),
-            where,
-            f"strength must be None or 1..3, got {self.strength!r}",
-        )
+        if not isinstance(self.id, str) or not self.id:
+            raise ExportInputError(f"judgment {self.id!r}: id must be a non-empty string")
+        if not isinstance(self.annotator_id, str) or not self.annotator_id:
+            raise ExportInputError(f"judgment {self.id}: annotator_id must be set")
+        if self.annotator_type not in ANNOTATOR_TYPES:
+            raise ExportInputError(
+                f"judgment {self.id}: annotator_type must be one of {ANNOTATOR_TYPES}, got {self.annotator_type!r}"
+            )
+        if self.strength is not None and (type(self.strength) is not int or not 1 <= self.strength <= 3):
+            raise ExportInputError(f"judgment {self.id}: strength must be None or 1..3, got {self.strength!r}")
         if self.ranking is not None:
             groups = tuple(tuple(str(r) for r in g) for g in self.ranking)
-            _check(all(groups), where, "ranking groups must not be empty")
+            if not all(groups):
+                raise ExportInputError(f"judgment {self.id}: ranking groups must not be empty")
             object.__setattr__(self, "ranking", groups)
-        object.__setattr__(self, "display_order", tuple(self.display_order))
+        if type(self.display_order) is not tuple:
+            object.__setattr__(self, "display_order", tuple(self.display_order))
+
+
+_RESPONSES_PER_KIND = {"pairwise": (2, 2), "thumb": (1, 1), "ranking": (2, 20), "judgment": (1, 1)}
+_CHOICES_PER_KIND = {"pairwise": frozenset(PAIRWISE_CHOICES), "thumb": frozenset(THUMB_CHOICES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,41 +164,52 @@ class ItemRec:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ExportInputError(f"item {self.id!r}: id must be a non-empty string")
         where = f"item {self.id}"
-        _check(isinstance(self.id, str) and self.id != "", "item", "id must be a non-empty string")
-        _check(self.kind in KINDS, where, f"kind must be one of {KINDS}, got {self.kind!r}")
-        _check(isinstance(self.prompt, PromptRec), where, "prompt must be a PromptRec")
-        responses = tuple(self.responses)
-        low, high = {"pairwise": (2, 2), "thumb": (1, 1), "ranking": (2, 20), "judgment": (1, 1)}[self.kind]
-        _check(
-            low <= len(responses) <= high,
-            where,
-            f"a {self.kind} item needs {low}..{high} responses, got {len(responses)}",
-        )
-        ids = [r.id for r in responses]
-        _check(len(set(ids)) == len(ids), where, "response ids must be distinct")
-        judgments = tuple(self.judgments)
+        bounds = _RESPONSES_PER_KIND.get(self.kind)
+        if bounds is None:
+            raise ExportInputError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
+        if not isinstance(self.prompt, PromptRec):
+            raise ExportInputError(f"{where}: prompt must be a PromptRec")
+        responses = self.responses if type(self.responses) is tuple else tuple(self.responses)
+        if not bounds[0] <= len(responses) <= bounds[1]:
+            raise ExportInputError(
+                f"{where}: a {self.kind} item needs {bounds[0]}..{bounds[1]} responses, got {len(responses)}"
+            )
+        ids = {r.id for r in responses}
+        if len(ids) != len(responses):
+            raise ExportInputError(f"{where}: response ids must be distinct")
+        judgments = self.judgments if type(self.judgments) is tuple else tuple(self.judgments)
+        choices = _CHOICES_PER_KIND.get(self.kind)
         for j in judgments:
-            self._check_judgment(j, set(ids))
+            if type(j) is not JudgmentRec:
+                raise ExportInputError(f"{where}: judgments must be JudgmentRec, got {type(j).__name__}")
+            if choices is not None:
+                if j.choice not in choices:
+                    raise ExportInputError(
+                        f"{where} judgment {j.id}: choice must be one of {sorted(choices)}, got {j.choice!r}"
+                    )
+            elif self.kind == "ranking":
+                self._check_ranking(j, ids)
         object.__setattr__(self, "responses", responses)
         object.__setattr__(self, "judgments", judgments)
-        object.__setattr__(self, "agreement", _opt_float(self.agreement, f"{where} agreement"))
-        object.__setattr__(self, "ches", _opt_float(self.ches, f"{where} ches"))
-        object.__setattr__(self, "ln_ches", _opt_float(self.ln_ches, f"{where} ln_ches"))
-        object.__setattr__(self, "resolution", self._normalise_resolution(self.resolution, set(ids)))
+        for name in ("agreement", "ches", "ln_ches"):
+            value = getattr(self, name)
+            if value is not None and (type(value) is not float or value != value):
+                object.__setattr__(self, name, _opt_float(value, f"{where} {name}"))
+        if self.resolution is not None:
+            object.__setattr__(self, "resolution", self._normalise_resolution(self.resolution, ids))
 
-    def _check_judgment(self, j: JudgmentRec, ids: set[str]) -> None:
+    def _check_ranking(self, j: JudgmentRec, ids: set[str]) -> None:
         where = f"item {self.id} judgment {j.id}"
-        _check(isinstance(j, JudgmentRec), f"item {self.id}", "judgments must be JudgmentRec")
-        if self.kind == "pairwise":
-            _check(j.choice in PAIRWISE_CHOICES, where, f"choice must be one of {PAIRWISE_CHOICES}, got {j.choice!r}")
-        elif self.kind == "thumb":
-            _check(j.choice in THUMB_CHOICES, where, f"choice must be one of {THUMB_CHOICES}, got {j.choice!r}")
-        elif self.kind == "ranking":
-            _check(j.ranking is not None, where, "a ranking judgment needs ranking")
-            flat = [r for g in j.ranking for r in g]
-            _check(len(set(flat)) == len(flat), where, "ranking names a response twice")
-            _check(set(flat) <= ids, where, f"ranking names responses not in the item: {sorted(set(flat) - ids)}")
+        if j.ranking is None:
+            raise ExportInputError(f"{where}: a ranking judgment needs ranking")
+        flat = [r for g in j.ranking for r in g]
+        if len(set(flat)) != len(flat):
+            raise ExportInputError(f"{where}: ranking names a response twice")
+        if not set(flat) <= ids:
+            raise ExportInputError(f"{where}: ranking names responses not in the item: {sorted(set(flat) - ids)}")
 
     def _normalise_resolution(self, value: Any, ids: set[str]) -> dict | None:
         if value is None or value == {}:
