@@ -156,6 +156,8 @@ def dataset_card(manifest: dict) -> str:
         "| --- | --- |",
     ]
     lines += [f"| {split} | {n} |" for split, n in manifest["rows"].items()]
+    if manifest.get("empty_splits"):
+        lines += ["", "Splits left empty by the filters, so not written: " + ", ".join(manifest["empty_splits"]) + "."]
     lines += [
         "",
         f"Items read: {manifest['items']['read']}; kept by the filters: {manifest['items']['kept_by_filters']}.",

@@ -118,10 +118,11 @@ def export_run(
         files = writers.close()
     if progress is not None:
         progress(read)
+    files, rows, empty = _drop_empty_splits(out, files, dict(writers.rows))
 
-    extra = {}
+    extra: dict = {"empty_splits": empty}
     if fmt == "kto":
-        extra["kto_balance"] = {s: kto_weights(c[True], c[False]) for s, c in labels.items()}
+        extra["kto_balance"] = {s: kto_weights(c[True], c[False]) for s, c in labels.items() if s in rows}
     if fmt == "raw":
         extra["pseudonymisation"] = "annotator = first 16 hex digits of HMAC-SHA256(salt, annotator id); salt private"
     manifest = build_manifest(
@@ -132,7 +133,7 @@ def export_run(
         filter_report=pipeline.report(),
         dropped=dict(fmt_obj.dropped),
         drop_reasons=fmt_obj.drop_reasons,
-        rows=writers.rows,
+        rows=rows,
         files=files,
         items_in=pipeline.items_in,
         items_kept=pipeline.items_out,
@@ -141,7 +142,24 @@ def export_run(
     )
     (out / "README.md").write_text(dataset_card(manifest), encoding="utf-8")
     write_json(out / "manifest.json", manifest)
-    return ExportResult(out_dir=out, manifest=manifest, files=files, rows=dict(writers.rows))
+    return ExportResult(out_dir=out, manifest=manifest, files=files, rows=rows)
+
+
+def _drop_empty_splits(
+    out: Path, files: list[FileInfo], rows: dict[str, int]
+) -> tuple[list[FileInfo], dict[str, int], list[str]]:
+    """Remove the files of splits that got no rows (``datasets`` refuses to load an empty split).
+
+    When every split is empty the train files stay (with zero rows), so the
+    export still has a schema to show.
+    """
+    empty = [s for s, n in rows.items() if n == 0]
+    if len(empty) == len(rows):
+        empty = [s for s in empty if s != "train"]
+    for f in files:
+        if f.split in empty:
+            (out / f.path).unlink()
+    return [f for f in files if f.split not in empty], {s: n for s, n in rows.items() if s not in empty}, empty
 
 
 def _prompt_id(item: ItemRec) -> str:

@@ -191,3 +191,32 @@ def test_ches_filter_through_export_run(tmp_path):
     assert result.rows == {"train": 3}
     report = {r["name"]: r["removed"] for r in result.manifest["filter_report"]}
     assert report["ches"] == len([i for i in items if i.kind == "pairwise"]) - 3
+
+
+def test_empty_split_is_not_written_so_datasets_can_load(tmp_path):
+    from .builders import pairwise, prompt
+
+    items = [pairwise("i1", prompt("p1"), "a", "b", ["A"])]
+    result = export_run(iter(items), fmt="dpo", out_dir=tmp_path / "o", filters={"test_fraction": 0.01})
+    assert result.rows == {"train": 1} and result.manifest["empty_splits"] == ["test"]
+    assert sorted(p.name for p in (tmp_path / "o/data").iterdir()) == [
+        "train-00000-of-00001.jsonl",
+        "train-00000-of-00001.parquet",
+    ]
+    assert "test" not in (tmp_path / "o/README.md").read_text().split("---")[1]
+    for kind in ("parquet", "json"):
+        assert len(load(result, kind, tmp_path)["train"]) == 1
+    assert len(datasets.load_dataset(str(result.out_dir), cache_dir=str(tmp_path / "c"))["train"]) == 1
+    # nothing usable at all: the train files stay, with zero rows and the format's schema
+    nothing = export_run(
+        iter([pairwise("i2", prompt("p2"), "a", "b", ["tie"])]),
+        fmt="dpo",
+        out_dir=tmp_path / "n",
+        filters={"test_fraction": 0.5},
+    )
+    assert nothing.rows == {"train": 0} and len(nothing.files) == 2
+    assert pq.read_table(nothing.out_dir / "data/train-00000-of-00001.parquet").column_names == [
+        "prompt",
+        "chosen",
+        "rejected",
+    ]
