@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
 from django.core.exceptions import PermissionDenied
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, JSONField, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -99,6 +99,7 @@ MAX_EXTERNAL_ID = 200  # Item.external_id max_length
 BATCH_SIZE = 2000  # rows per INSERT
 QUERY_CHUNK = 5000  # values per IN (...) lookup
 PROGRESS_EVERY = 2000  # lines between progress callbacks
+WRITE_ATTEMPTS = 3  # the write is retried when a concurrent writer wins a unique key
 ROLES = ("system", "user", "assistant")
 KINDS = tuple(Kind.values)
 
@@ -632,15 +633,23 @@ def items_import(
     if user is not None and not getattr(user, "is_superuser", False) and project.role_of(user) not in CURATE_ROLES:
         raise PermissionDenied("Only the project's curators can import items.")
     rows, lines, duplicates = _parse_file(fileobj, set(project.kinds or []), progress)
-    report = ImportReport(lines=lines, items_skipped_duplicate=duplicates)
     provenance = {"import": {"source": source_name, "by": user.get_username() if user is not None else ""}}
-    with transaction.atomic():
-        # One import per project at a time: the existence checks below stay
-        # true until commit, so concurrent imports cannot collide on the
-        # unique constraints.
-        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
-        _write(project, rows, report, source_name, provenance, progress)
-    return report
+    for attempt in range(WRITE_ATTEMPTS):
+        report = ImportReport(lines=lines, items_skipped_duplicate=duplicates)
+        try:
+            with transaction.atomic():
+                # One import per project at a time: the existence checks below
+                # stay true until commit, so concurrent imports cannot collide
+                # on the unique constraints.
+                Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+                _write(project, rows, report, source_name, provenance, progress)
+            return report
+        except IntegrityError:
+            # Another writer (a generation job, say) added one of our prompts
+            # or responses meanwhile; everything was rolled back, so look again.
+            if attempt == WRITE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 class _Inserter:
@@ -705,7 +714,8 @@ class _Inserter:
                     [quote(meta.db_table), meta.pk.column, len(rows)],
                 )
                 ids = [r[0] for r in cursor.fetchall()]
-            with cursor.cursor.copy(sql) as copy:
+            # wrap_database_errors: psycopg's errors become Django's (IntegrityError, ...)
+            with connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
                 for n, row in enumerate(rows):
                     values = template.copy()
                     if returning:

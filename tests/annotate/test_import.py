@@ -490,3 +490,23 @@ def test_label_added_later_completes_the_item_at_its_overlap(project):
     item = Item.objects.get()
     assert (item.status, item.annotation_count, item.slots_taken) == ("done", 1, 1)
     assert item.annotations.get().choice == "B"
+
+
+@pytest.mark.django_db
+def test_write_is_retried_when_a_concurrent_writer_wins_a_unique_key(project, monkeypatch):
+    """Simulate a generation job inserting one of our responses mid-import: the
+    COPY hits the unique key, everything rolls back and the write runs again."""
+    original = importing._Inserter.insert
+    injected = []
+
+    def insert(self, model, columns, rows, returning=True):
+        if model is Response and not injected:
+            injected.append(1)
+            prompt_id, text, digest = rows[0][:3]
+            Response.objects.create(prompt_id=prompt_id, text=text, content_hash=digest)
+        return original(self, model, columns, rows, returning)
+
+    monkeypatch.setattr(importing._Inserter, "insert", insert)
+    report = run_import(project, "docket_items.jsonl")
+    assert injected and report.items_created == 5 and report.responses_created == 9
+    assert Response.objects.count() == 9 and Item.objects.count() == 5
