@@ -35,11 +35,15 @@ from django.db import connection  # noqa: E402
 from annotate.models import Item, Project  # noqa: E402
 from annotate.services.importing import items_import  # noqa: E402
 
+# fmt: off
 WORDS = (
-    "the model answer explains why a careful reader would prefer one response over another because it is "
-    "clear honest helpful concise correct and safe while the other rambles hedges or invents facts about "
-    "databases networks proteins history poetry algebra recipes travel law medicine"
-).split()
+    "the", "model", "answer", "explains", "why", "a", "careful", "reader", "would", "prefer", "one",
+    "response", "over", "another", "because", "it", "is", "clear", "honest", "helpful", "concise", "correct",
+    "and", "safe", "while", "the", "other", "rambles", "hedges", "or", "invents", "facts", "about",
+    "databases", "networks", "proteins", "history", "poetry", "algebra", "recipes", "travel", "law",
+    "medicine",
+)
+# fmt: on
 
 
 def _sentence(rng: random.Random, n: int) -> str:
