@@ -3,7 +3,9 @@
 This measures the ORM-free core (``curation.exports.export_run``): records are
 generated on the fly (never all in memory), consensus, filters, row building,
 JSONL and Parquet writing, hashing. Rows/s counts input annotations per second
-of wall time; peak RSS is the process's maximum resident set size.
+of wall time, record generation included (it stands for the ORM read); peak
+RSS is the process's maximum resident set size. The PostgreSQL read is not in
+this figure: the export job's bench adds it.
 
     python bench/export.py            # 1,000,000 annotations
     python bench/export.py --quick    # 60,000 annotations (< 60 s)

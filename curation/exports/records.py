@@ -25,6 +25,25 @@ Conventions (the same as ``annotate.models``):
   consensus (chosen = the winner), as stored by the audit; ``agreement`` is the
   audit's per-item agreement (``None``: not audited, the filters then use the
   share of votes for the consensus).
+
+Mapping from ``annotate.models`` (what the ORM layer is expected to do):
+
+* ``ItemRec(id=str(item.uuid), kind=item.kind, prompt=PromptRec(str(prompt.uuid),
+  prompt.messages), responses=[ResponseRec(str(r.uuid), r.text) for r in
+  item.ordered_responses()], excluded=item.excluded, resolution=item.resolution,
+  agreement/ches/ln_ches from the audit results)``; reuse one ``PromptRec`` per
+  prompt, and pass items ordered by prompt;
+* leave probe items (``probe_of`` set) out: they are hidden repeats for the
+  consistency audit, not extra data;
+* ``JudgmentRec(id=str(a.uuid), annotator_id=str(a.annotator.uuid),
+  annotator_type=a.annotator.type, choice=a.choice, strength=a.strength,
+  ranking=a.ranking, critique=..., corrected_response=..., rationale=...,
+  display_order=a.display_order, time_spent_ms=..., consistent=a.consistent,
+  created_at=a.created_at.isoformat())``;
+* flagged annotators (``Annotator.flagged``) go to
+  ``FilterSpec.flagged_annotators`` as the same ids; the audit's swap and
+  transitivity findings to ``FilterSpec.swap_inconsistent`` / ``intransitive``
+  as judgment ids.
 """
 
 from __future__ import annotations
