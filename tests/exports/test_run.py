@@ -60,6 +60,9 @@ def test_every_format_loads_through_the_card(tmp_path):
         result = run(tmp_path, fmt, name=fmt)
         ds = datasets.load_dataset(str(result.out_dir), cache_dir=str(tmp_path / "hf-cache"))
         assert {s: len(ds[s]) for s in ds} == result.rows, fmt
+        from_json = load(result, "json", tmp_path)
+        assert {s: len(from_json[s]) for s in from_json} == result.rows, fmt
+        assert from_json["train"][0] == ds["train"][0], fmt
         assert result.rows_total > 0, fmt
         schema_names = [f.name for f in FORMATS[fmt]().schema()] if fmt != "raw" else None
         if schema_names:
