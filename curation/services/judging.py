@@ -5,10 +5,14 @@
 
 The judge
     An ``Annotator`` of type ``model`` named ``judge: <model name>`` with the
-    model name and the judge's prompt template recorded (``get_or_create``,
+    model name and the judge's prompt templates recorded (``get_or_create``,
     so every run of the same model is the same annotator). Decisions come
-    from next-token probabilities (``curation.llm.judge``), never from
-    parsing free text.
+    from the model's next-token probabilities of the answer labels ("A" /
+    "B" / "NA", "yes" / "no"), never from parsing free text. Each question is
+    also asked with content-free answers ("N/A") and the label probabilities
+    are divided by that prior (contextual calibration, Zhao et al. 2021):
+    small models otherwise answer "A" to almost anything. Raw and
+    calibrated numbers are both stored.
 
 Pairwise items
     Asked in both presentation orders (A/B and B/A). When both orders prefer
@@ -21,9 +25,13 @@ Pairwise items
     renormalised P(A) and P(B) of the letters as shown and the preference
     mapped back to the canonical responses::
 
-        {"orders": [{"shown": "AB", "p_a": .., "p_b": .., "prefers": "A"},
-                    {"shown": "BA", "p_a": .., "p_b": .., "prefers": "B"}],
+        {"orders": [{"shown": "AB", "p_a": .., "p_b": .., "raw": {"A": .., "B": ..}, "prefers": "A"},
+                    {"shown": "BA", "p_a": .., "p_b": .., "raw": {..}, "prefers": "A"}],
+         "prior": {"A": .., "B": ..}, "calibration": "content-free",
          "p_first": .., "p_second": .., "consistent": true}
+
+    (``p_a``/``p_b``: calibrated and renormalised probabilities of the
+    letters as shown; ``prefers``: the canonical response that order chose.)
 
     where ``p_first``/``p_second`` are P(canonical A)/P(canonical B)
     averaged over the two orders. ``display_order`` lists the responses as
@@ -114,17 +122,6 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
     )
 
 
-def _judge_prompt_text() -> str:
-    from curation.llm import judge
-
-    parts = []
-    for name in sorted(vars(judge)):
-        value = getattr(judge, name)
-        if name.isupper() and isinstance(value, str) and ("{" in value or "\n" in value):
-            parts.append(f"## {name}\n{value}")
-    return "\n\n".join(parts)
-
-
 def judge_annotator(*, model_name: str) -> Annotator:
     """The annotator row of the judge for this model (created on first use)."""
     annotator, _ = Annotator.objects.get_or_create(
@@ -136,24 +133,144 @@ def judge_annotator(*, model_name: str) -> Annotator:
     return annotator
 
 
-# ----------------------------------------------------------- model adapters
-# The only place that knows curation.llm.judge's signatures.
+# ----------------------------------------------------------- model scoring
+# Next-token probabilities of the answer letters. Small models have a strong
+# prior for one letter whatever the content (SmolLM2-135M puts ~6x more mass
+# on "A" than on "B"), so each question is also asked once with content-free
+# responses ("N/A") and the letter probabilities are divided by that prior
+# (contextual calibration, Zhao et al. 2021, "Calibrate Before Use"). Raw
+# and calibrated numbers are both stored. Asking both orders still exposes
+# any position bias calibration does not remove: those pairs come out
+# inconsistent.
+
+JUDGE_SYSTEM = "You are a fair judge of answers. Reply with a single letter or word."
+PAIRWISE_TEMPLATE = (
+    "Question: {question}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
+    "Which answer is correct and helpful, A or B? Reply with one letter."
+)
+PRINCIPLE_TEMPLATE = (
+    "Question: {question}\n\nPrinciple: {principle}\n\nAnswer A: {a}\n\nAnswer B: {b}\n\n"
+    "Which answer better follows the principle, A or B? If neither does, or the principle does not apply, "
+    "reply NA. Reply with A, B or NA."
+)
+THUMB_TEMPLATE = "Question: {question}\n\nAnswer: {a}\n\nIs this answer correct and helpful? Reply yes or no."
+ANSWER_PREFIX = "Answer:"
+CONTENT_FREE = "N/A"
+LABEL_VARIANTS = {
+    "A": ("A", " A"),
+    "B": ("B", " B"),
+    "NA": ("NA", " NA"),
+    "yes": ("yes", " yes", "Yes", " Yes"),
+    "no": ("no", " no", "No", " No"),
+}
+
+
+def _judge_prompt_text() -> str:
+    return "\n\n".join(
+        [
+            f"system: {JUDGE_SYSTEM}",
+            f"pairwise: {PAIRWISE_TEMPLATE}",
+            f"principle: {PRINCIPLE_TEMPLATE}",
+            f"thumb: {THUMB_TEMPLATE}",
+            f"assistant turn starts with: {ANSWER_PREFIX}",
+            f"calibration: the same question with every answer replaced by {CONTENT_FREE!r}",
+        ]
+    )
+
+
+def _question(messages) -> str:
+    """The conversation as the judge sees it: the last user message, or a transcript."""
+    if len(messages) == 1:
+        return messages[0].get("content", "")
+    return "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages)
+
+
+def _label_ids(tokenizer, label: str) -> list[int]:
+    ids = []
+    for variant in LABEL_VARIANTS[label]:
+        tokens = tokenizer(variant, add_special_tokens=False)["input_ids"]
+        if tokens and tokens[0] not in ids:
+            ids.append(tokens[0])
+    return ids
+
+
+def _label_probs(loaded, user_texts: list[str], labels: tuple[str, ...]) -> list[dict[str, float]]:
+    """P(label) for the judge's next token after each prompt (one batched forward pass)."""
+    import torch
+
+    loaded.require_local("The algorithmic judge")
+    tok = loaded.tokenizer
+    texts = [
+        tok.apply_chat_template(
+            [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": u}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+        + ANSWER_PREFIX
+        for u in user_texts
+    ]
+    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
+    with torch.inference_mode():
+        logits = loaded.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, -1, :]
+    probs = torch.softmax(logits.float(), dim=-1).cpu()
+    ids = {label: _label_ids(tok, label) for label in labels}
+    return [{label: float(probs[row, ids[label]].sum()) for label in labels} for row in range(len(texts))]
+
+
+def _calibrated(raw: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
+    scaled = {k: raw[k] / max(prior[k], 1e-12) for k in raw}
+    total = sum(scaled.values()) or 1.0
+    return {k: v / total for k, v in scaled.items()}
 
 
 def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
     """Both orders of one pair, in canonical terms (see the module docstring)."""
-    from curation.llm import judge
-
-    result = judge.pairwise_judgment_both_orders(loaded, messages, text_a, text_b)
-    return _as_dict(result)
+    q = _question(messages)
+    ab, ba, free = _label_probs(
+        loaded,
+        [
+            PAIRWISE_TEMPLATE.format(question=q, a=text_a, b=text_b),
+            PAIRWISE_TEMPLATE.format(question=q, a=text_b, b=text_a),
+            PAIRWISE_TEMPLATE.format(question=q, a=CONTENT_FREE, b=CONTENT_FREE),
+        ],
+        ("A", "B"),
+    )
+    orders = []
+    for shown, raw in (("AB", ab), ("BA", ba)):
+        cal = _calibrated(raw, free)
+        if cal["A"] == cal["B"]:
+            prefers = None
+        else:
+            first_wins = cal["A"] > cal["B"]
+            prefers = ("A" if first_wins else "B") if shown == "AB" else ("B" if first_wins else "A")
+        orders.append({"shown": shown, "p_a": cal["A"], "p_b": cal["B"], "raw": raw, "prefers": prefers})
+    p_first = (orders[0]["p_a"] + orders[1]["p_b"]) / 2  # P(canonical A), averaged over orders
+    consistent = orders[0]["prefers"] is not None and orders[0]["prefers"] == orders[1]["prefers"]
+    return {
+        "winner": orders[0]["prefers"] if consistent else None,
+        "consistent": consistent,
+        "orders": orders,
+        "prior": free,
+        "p_first": p_first,
+        "p_second": 1 - p_first,
+        "calibration": "content-free",
+    }
 
 
 def _principle_verdict(loaded, messages, text_a: str, text_b: str, principle: Principle) -> tuple[str, dict]:
-    from curation.llm import judge
-
+    """A / B / NA for one principle, canonical order only (as the discretion paper's analysis)."""
     text = principle.name if not principle.description else f"{principle.name}: {principle.description}"
-    probs = _as_dict(judge.pairwise_probs(loaded, messages, text_a, text_b, principle=text))
-    return principle_verdict_from_probs(probs)
+    q = _question(messages)
+    raw, free = _label_probs(
+        loaded,
+        [
+            PRINCIPLE_TEMPLATE.format(question=q, principle=text, a=text_a, b=text_b),
+            PRINCIPLE_TEMPLATE.format(question=q, principle=text, a=CONTENT_FREE, b=CONTENT_FREE),
+        ],
+        ("A", "B", "NA"),
+    )
+    verdict, probs = principle_verdict_from_probs(_calibrated(raw, free))
+    return verdict, {**probs, "raw": raw}
 
 
 def principle_verdict_from_probs(probs: dict) -> tuple[str, dict]:
@@ -167,21 +284,14 @@ def principle_verdict_from_probs(probs: dict) -> tuple[str, dict]:
 
 
 def _thumb(loaded, messages, text: str) -> dict:
-    from curation.llm import judge
-
-    return _as_dict(judge.thumb_probs(loaded, messages, text))
-
-
-def _as_dict(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    if hasattr(value, "_asdict"):
-        return value._asdict()
-    if hasattr(value, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(value)
-    raise TypeError(f"unexpected judge result {value!r}")
+    q = _question(messages)
+    raw, free = _label_probs(
+        loaded,
+        [THUMB_TEMPLATE.format(question=q, a=text), THUMB_TEMPLATE.format(question=q, a=CONTENT_FREE)],
+        ("yes", "no"),
+    )
+    cal = _calibrated(raw, free)
+    return {"yes": cal["yes"], "no": cal["no"], "raw": raw, "prior": free}
 
 
 # ---------------------------------------------------------------- deciding
@@ -216,7 +326,7 @@ def judge_thumb(*, loaded, item: Item) -> AnnotationInput:
     return AnnotationInput(
         choice="up" if p_yes > p_no else "down",
         display_order=[str(response.uuid)],
-        probabilities={"yes": p_yes, "no": p_no},
+        probabilities=dict(probs),
         consistent=None,
         metadata={"judge": "thumb P(yes) vs P(no)"},
     )
