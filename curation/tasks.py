@@ -52,4 +52,3 @@ def _recover_on_worker_start(sender=None, **kwargs) -> None:
         return
     if recovered:
         logger.warning("worker start: re-enqueued %d job(s) whose worker had stopped", len(recovered))
-
