@@ -63,7 +63,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Case, F, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -188,11 +188,26 @@ def job_run_is_dead(job: Job, *, now=None) -> bool:
 
 
 def job_enqueue(*, job: Job) -> None:
-    """Send the job to its queue once the current transaction commits."""
+    """Send the job to its queue once the current transaction commits (like
+    Celery's ``delay_on_commit``). If the broker cannot be reached the job
+    stays queued with a message saying so, instead of failing the request
+    that created it; ``manage.py run_job <uuid>`` or the next recovery can
+    still run it."""
     from curation import tasks
 
     task = tasks.model_run_job if job.kind in MODEL_KINDS else tasks.light_run_job
-    task.delay_on_commit(job.pk)
+    job_pk = job.pk
+
+    def send() -> None:
+        try:
+            task.delay(job_pk)
+        except Exception as exc:
+            logger.exception("could not enqueue job %s", job_pk)
+            Job.objects.filter(pk=job_pk, status=Job.Status.QUEUED).update(
+                message=f"Could not reach the task queue ({type(exc).__name__}); retry later or run it by hand"[:500]
+            )
+
+    transaction.on_commit(send)
 
 
 def job_create(*, project, kind: str, params: dict | None = None, user=None, enqueue: bool = True) -> Job:

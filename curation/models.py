@@ -116,6 +116,11 @@ class Job(models.Model):
         return self.status in self.ENDED
 
     @property
+    def queue(self) -> str:
+        """The Celery queue that runs this kind of job."""
+        return "model" if self.kind in MODEL_KINDS else "light"
+
+    @property
     def percent(self) -> int:
         if self.status == self.Status.SUCCEEDED:
             return 100

@@ -295,3 +295,15 @@ def test_beat_sweeps_for_stale_jobs_with_a_registered_task(settings):
     app.loader.import_default_modules()
     assert entry["task"] in app.tasks
     assert entry["schedule"] <= jobs.stale_seconds()
+
+
+def test_broker_down_leaves_the_job_queued_with_a_message(project, monkeypatch, django_capture_on_commit_callbacks):
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(tasks.model_run_job, "delay", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = job_create(project=project, kind="generate")
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert "Could not reach the task queue (ConnectionError)" in job.message
