@@ -4,7 +4,7 @@
 ``manage.py judge`` and the judge page create the job.
 
 The judge
-    An ``Annotator`` of type ``model`` named ``judge: <model name>`` with the
+    An ``Annotator`` of type ``model`` named ``judge: <model name> [<prompt hash>]`` with the
     model name and the judge's prompt templates recorded (``get_or_create``,
     so every run of the same model is the same annotator). Decisions come
     from the model's next-token probabilities of the answer labels ("A" /
@@ -71,7 +71,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
-from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict
+from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict, content_hash
 from annotate.services.assignment import AnnotationInput, annotation_create
 from curation.jobs import JobProgress, job_runner
 from curation.models import Job
@@ -123,12 +123,21 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
 
 
 def judge_annotator(*, model_name: str) -> Annotator:
-    """The annotator row of the judge for this model (created on first use)."""
+    """The annotator row of the judge for this model and prompt (created on first use).
+
+    The name carries a short hash of the prompt templates, so changing them
+    makes a new judge rather than mixing two judges' labels under one name.
+    """
+    prompt = _judge_prompt_text()
+    short = content_hash(prompt)[:8]
     annotator, _ = Annotator.objects.get_or_create(
         type=Annotator.Type.MODEL,
-        name=f"judge: {model_name}"[:200],
+        name=f"judge: {model_name} [{short}]"[-200:],
         model_name=model_name,
-        defaults={"judge_prompt": _judge_prompt_text(), "params": {"method": "next-token probabilities"}},
+        defaults={
+            "judge_prompt": prompt,
+            "params": {"method": "next-token probabilities, content-free calibration", "prompt_hash": short},
+        },
     )
     return annotator
 
