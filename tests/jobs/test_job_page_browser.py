@@ -89,3 +89,22 @@ def test_cancel_button_in_the_browser(page: Page, live_server, curator):
     expect(page.locator("#job-progress")).to_contain_text("cancel requested", timeout=POLL_TIMEOUT_MS)
     job.refresh_from_db()
     assert job.cancel_requested and job.status == "running"  # stops at its next batch
+
+
+def test_launch_form_leads_to_the_job_page(page: Page, live_server, curator, monkeypatch):
+    from curation import jobs as jobs_module
+    from curation.models import Job
+
+    monkeypatch.setattr(jobs_module, "job_enqueue", lambda *, job: None)  # no worker in this test
+    project, user = curator
+    log_in(page, live_server, user)
+    page.goto(f"{live_server.url}/p/{project.slug}/curate/generate/")
+    page.fill("#id_per_prompt", "3")
+    page.fill("#id_max_new_tokens", "16")
+    page.click("button[type=submit]:has-text('Start')")
+    job = Job.objects.get()
+    page.wait_for_url(f"**/p/{project.slug}/curate/jobs/{job.uuid}/")
+    expect(page.locator("#job-status")).to_have_text("Queued")
+    expect(page.locator("#job-progress")).to_contain_text("celery -A config worker -Q model")
+    assert job.params["per_prompt"] == 3 and job.params["max_new_tokens"] == 16
+    assert job.created_by == user
