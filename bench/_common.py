@@ -103,7 +103,17 @@ def bench_project_create(*, n_items: int, overlap: int = 3, kinds=tuple(KIND_SIZ
                 for item, group in zip(items, responses)
                 for j, r in enumerate(group)
             )
+    analyze()
     return project
+
+
+def analyze() -> None:
+    """Fresh planner statistics after bulk inserts (autovacuum would get there, later)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("annotate_prompt", "annotate_response", "annotate_item", "annotate_itemresponse"):
+            cursor.execute(f"ANALYZE {table}")
 
 
 def bench_users_create(*, project, n: int, password: str, role: str = "annotator") -> list:

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from annotate.models import Annotation, Assignment, Item
+from annotate.services import assignment as assignment_service
 from annotate.services.assignment import (
     AnnotationInput,
     annotation_submit,
@@ -12,6 +13,12 @@ from annotate.services.assignment import (
     assignment_skip,
 )
 from tests.factories import UserFactory, make_item
+
+
+@pytest.fixture(autouse=True, params=["sql", "orm"])
+def claim_path(request, monkeypatch):
+    """Run every test on both next-item paths: PostgreSQL's one-statement claim and the ORM reference."""
+    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
 
 
 @pytest.mark.django_db

@@ -29,6 +29,7 @@ from annotate.models import (
     Response,
     content_hash,
 )
+from annotate.services import assignment as assignment_service
 from annotate.services.assignment import (
     AnnotationInput,
     annotation_submit,
@@ -37,6 +38,12 @@ from annotate.services.assignment import (
 from tests.factories import ProjectFactory
 
 pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture(autouse=True, params=["sql", "orm"])
+def claim_path(request, monkeypatch):
+    """Run every test on both next-item paths: PostgreSQL's one-statement claim and the ORM reference."""
+    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Assignment, Item
+from annotate.services import assignment as assignment_service
 from annotate.services.assignment import (
     AnnotationInput,
     LeaseLost,
@@ -29,6 +30,12 @@ from tests.factories import ProjectFactory, make_item
 # windows of next-item's reclaim throttle (a few seconds, taken from ``now``).
 T0 = timezone.now().replace(second=0, microsecond=0)
 LEASE = 60
+
+
+@pytest.fixture(autouse=True, params=["sql", "orm"])
+def claim_path(request, monkeypatch):
+    """Run every test on both next-item paths: PostgreSQL's one-statement claim and the ORM reference."""
+    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
 
 
 def people(n: int) -> list[Annotator]:
