@@ -275,6 +275,42 @@
     if (currentAssignment !== before) focusItem();
   });
 
+  // --- when a request goes wrong ------------------------------------------
+  function flash(text) {
+    const item = itemEl();
+    if (!item) return;
+    let box = item.querySelector(".flash-client");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "flash flash-error flash-client";
+      box.setAttribute("role", "alert");
+      item.prepend(box);
+    }
+    box.textContent = text;
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    // A session that ran out answers with the log-in page: go there for real
+    // rather than swapping a whole page into the item.
+    const url = event.detail.xhr && event.detail.xhr.responseURL;
+    if (url && url.indexOf("/accounts/login/") !== -1) {
+      event.detail.shouldSwap = false;
+      window.location.assign(url);
+    }
+  });
+  document.addEventListener("htmx:responseError", function (event) {
+    const status = event.detail.xhr ? event.detail.xhr.status : "?";
+    flash(
+      status === 404
+        ? "This item is no longer yours (404). Reload the page for the next one."
+        : "The server could not take that (HTTP " + status + "). Nothing was lost: try again, or reload the page.",
+    );
+  });
+  document.addEventListener("htmx:sendError", function () {
+    // The idempotency key stays the same, so sending again cannot store twice.
+    flash("Could not reach the server. Check your connection and submit again.");
+  });
+
   // Remember whether the guidelines panel is open.
   let autoToggled = false;
   document.addEventListener(

@@ -180,3 +180,29 @@ def test_pages_work_without_javascript(browser, live_server, annotator_user):
         expect(page.locator(".messages")).to_contain_text("Saved.")
     finally:
         context.close()
+
+
+def test_validation_error_is_swapped_in_next_to_the_field(page: Page, live_server, annotator_user):
+    project, user = annotator_user
+    item = make_item(project, kind="ranking", texts=["First.", "Second.", "Third."])
+    log_in(page, live_server, user)
+    page.goto(f"{live_server.url}/p/{project.slug}/annotate/")
+    wait_for_kind(page, "ranking")
+    page.evaluate("window.__marker = 1")
+    assignment = page.locator("#item").get_attribute("data-assignment")
+    # Rank only the first response, then submit: the server answers 422.
+    page.keyboard.press("1")
+    page.keyboard.press("1")
+    page.keyboard.press("Control+Enter")
+    error = page.locator('#item [data-error-for="ranking"]')
+    expect(error).to_contain_text("missing: response 2, 3", timeout=SWAP_TIMEOUT_MS)
+    expect(page.locator("#item")).to_have_attribute("data-assignment", assignment)
+    assert not Annotation.objects.filter(item=item).exists()
+    # Finish the ranking and submit again: stored, and still no page load.
+    for keys in ("22", "33"):
+        page.keyboard.press(keys[0])
+        page.keyboard.press(keys[1])
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector('#item[data-done="true"]', timeout=SWAP_TIMEOUT_MS)
+    assert len(Annotation.objects.get(item=item).ranking) == 3
+    assert page.evaluate("window.__marker") == 1
