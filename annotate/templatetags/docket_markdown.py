@@ -71,11 +71,14 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
-EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
+EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
 
 
-def _renderer() -> md.Markdown:
-    renderer = md.Markdown(extensions=EXTENSIONS, output_format="html")
+def _renderer(*, hard_breaks: bool = True) -> md.Markdown:
+    # Model text: a single newline is a line break (as chat UIs show it).
+    # Documents (guidelines) are often hard-wrapped: a newline is a space.
+    extensions = EXTENSIONS + (["nl2br"] if hard_breaks else [])
+    renderer = md.Markdown(extensions=extensions, output_format="html")
     # Escape raw HTML instead of passing it through (see the module docstring).
     renderer.preprocessors.deregister("html_block")
     renderer.inlinePatterns.deregister("html")
@@ -94,11 +97,11 @@ def sanitize_html(html: str) -> str:
     )
 
 
-def render_markdown(text: str | None) -> str:
+def render_markdown(text: str | None, *, hard_breaks: bool = True) -> str:
     """Markdown to sanitised HTML (a plain ``str``; callers mark it safe)."""
     if not text:
         return ""
-    html = _renderer().convert(str(text))
+    html = _renderer(hard_breaks=hard_breaks).convert(str(text))
     return sanitize_html(html)
 
 
@@ -106,3 +109,10 @@ def render_markdown(text: str | None) -> str:
 def markdown_filter(text):
     """``{{ response.text|markdown }}``: untrusted markdown to safe HTML."""
     return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 above
+
+
+@register.filter(name="markdown_doc")
+def markdown_doc_filter(text):
+    """``{{ project.guidelines|markdown_doc }}``: like ``markdown`` but single
+    newlines join lines (hard-wrapped documents), as CommonMark does."""
+    return mark_safe(render_markdown(text, hard_breaks=False))  # noqa: S308 - sanitised by nh3 above

@@ -131,3 +131,11 @@ def test_template_filter_marks_output_safe_and_sanitised():
     assert "<script>" not in out
     assert "&lt;script&gt;" in out  # escaped once, not double-escaped by autoescape
     assert "&amp;lt;" not in out
+
+
+def test_documents_join_hard_wrapped_lines():
+    from annotate.templatetags.docket_markdown import markdown_doc_filter
+
+    html = str(markdown_doc_filter("a hard-wrapped\nparagraph <script>x</script>"))
+    assert "<br" not in html
+    assert "a hard-wrapped\nparagraph &lt;script&gt;" in html
