@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from curation.llm.encode import encode_reference, encode_responses, response_ids
+from curation.llm.generate import prompt_ids
+
+RESPONSES = [
+    "4",
+    "The answer is four, because two plus two makes four.",
+    "Purple elephants are a type of sandwich.",
+    "4",
+    "2 + 2 = 4",
+]
+
+
+@pytest.mark.slow
+def test_batched_equals_reference(llm, conv):
+    batched = encode_responses(llm, conv, RESPONSES, batch_size=4)
+    reference = encode_reference(llm, conv, RESPONSES)
+    for (b, nb), (r, nr) in zip(batched, reference):
+        assert nb == nr
+        assert b.dtype == np.float32
+        assert b.shape == (llm.model.config.hidden_size,)
+        assert np.linalg.norm(b - r) / np.linalg.norm(r) < 1e-4
+
+
+@pytest.mark.slow
+def test_identical_responses_identical_vectors(llm, conv):
+    out = encode_responses(llm, conv, RESPONSES, batch_size=8)
+    assert np.array_equal(out[0][0], out[3][0])
+    assert out[0][1] == out[3][1]
+    assert not np.allclose(out[0][0], out[2][0])
+
+
+@pytest.mark.slow
+def test_positions_and_count_by_hand(llm, conv):
+    response = RESPONSES[1]
+    p_ids = prompt_ids(llm, conv)
+    r_ids = response_ids(llm, response)
+    assert r_ids[-1] == llm.end_of_turn_id
+    (summed, count) = encode_responses(llm, conv, [response, "4"], batch_size=2)[0]
+    assert count == len(r_ids) == len(llm.tokenizer(response, add_special_tokens=False)["input_ids"]) + 1
+    with torch.inference_mode():
+        h = llm.model(input_ids=torch.tensor([p_ids + r_ids]), output_hidden_states=True).hidden_states[-1][0].float()
+    p = len(p_ids)
+    manual = h[p - 1 : p + len(r_ids) - 1].sum(0).numpy()
+    with_eos = h[p - 1 :].sum(0).numpy()
+    assert np.linalg.norm(summed - manual) / np.linalg.norm(manual) < 1e-4
+    # the end-of-turn position itself is not summed
+    assert np.linalg.norm(summed - with_eos) / np.linalg.norm(manual) > 1e-3
+    # last layer = what lm_head reads (final norm applied)
+    with torch.inference_mode():
+        out = llm.model(input_ids=torch.tensor([p_ids]), output_hidden_states=True)
+        assert torch.allclose(llm.model.lm_head(out.hidden_states[-1]), out.logits, atol=1e-4)
