@@ -177,16 +177,20 @@ def gunicorn_start(*, workers: int, threads: int, port: int, env: dict[str, str]
         "-w", str(workers), "-k", "gthread", "--threads", str(threads),
         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    # Not our stdout: a server left behind must not hold a caller's pipe open.
+    log = Path(env.get("DOCKET_DATA_DIR", ROOT / "var")) / "gunicorn.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as sink:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"gunicorn exited with {proc.returncode}")
+            sys.exit(f"gunicorn exited with {proc.returncode}; see {log}")
         try:
-            if requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10).status_code == 200:
                 return proc
-        except requests.ConnectionError:
-            pass
+        except requests.RequestException:
+            pass  # still booting (workers import Django); on a busy machine that takes a while
         time.sleep(0.3)
     gunicorn_stop(proc)
     sys.exit(f"gunicorn did not answer on port {port} within {timeout:.0f} s")
@@ -200,3 +204,32 @@ def gunicorn_stop(proc) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# -- CPU accounting ---------------------------------------------------------------
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its children still alive (Linux /proc)."""
+    total = 0.0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return 0.0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (Linux /proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / _TICKS, sum(values) / _TICKS

@@ -33,9 +33,12 @@ Issue target on the 2-core machine: >= 150 submissions/s, p95 < 150 ms,
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
+import os
 import random
 import re
+import signal
 import sys
 import threading
 import time
@@ -57,8 +60,10 @@ from bench._common import (  # noqa: E402
     free_port,
     gunicorn_start,
     gunicorn_stop,
+    machine_cpu,
     median,
     percentile,
+    process_tree_cpu,
     production_env,
     require_postgresql,
 )
@@ -226,6 +231,12 @@ def check_database(project, ok_keys: list[str]) -> dict[str, int]:
     }
 
 
+def cpu_snapshot(server_pid: int) -> tuple[float, float, float]:
+    """(server, this client, whole machine busy) CPU seconds so far."""
+    times = os.times()
+    return process_tree_cpu(server_pid), times.user + times.system, machine_cpu()[0]
+
+
 def one_run(annotators: list[Annotator], seconds: float) -> tuple[Stats, float]:
     stats = [Stats() for _ in annotators]
     barrier = threading.Barrier(len(annotators) + 1)
@@ -267,6 +278,9 @@ def main() -> None:
     n_items = args.items or (4000 if args.quick else 20000)
 
     require_postgresql()
+    # SIGTERM (e.g. from `timeout`) unwinds like Ctrl+C so the server is stopped and the data deleted.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints where every thread is
     django_setup()
     data_dir = ROOT / "var" / "bench"
     env = production_env(data_dir)
@@ -278,11 +292,12 @@ def main() -> None:
     print(f"bench project {project.slug}: {n_items} items, {users} annotators ({time.perf_counter() - t0:.1f} s)")
 
     port = free_port()
-    server = gunicorn_start(workers=args.workers, threads=args.threads, port=port, env=env)
     base = f"http://127.0.0.1:{port}"
-    print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} on {base}")
     per_run = []
+    server = None
     try:
+        server = gunicorn_start(workers=args.workers, threads=args.threads, port=port, env=env)
+        print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} on {base}")
         annotators = [
             Annotator(base, project.slug, u.username, seed=i, htmx=not args.no_htmx) for i, u in enumerate(accounts)
         ]
@@ -292,7 +307,9 @@ def main() -> None:
         print(f"{users} logins in {time.perf_counter() - t0:.1f} s")
         all_keys: list[str] = []
         for run in range(1, runs + 1):
+            before = cpu_snapshot(server.pid)
             stats, elapsed = one_run(annotators, seconds)
+            server_cpu, client_cpu, busy = (b - a for a, b in zip(before, cpu_snapshot(server.pid)))
             all_keys += stats.ok_keys
             checks = check_database(project, all_keys)
             row = {
@@ -305,6 +322,10 @@ def main() -> None:
                 "submit_p95": percentile(stats.submit_ms, 95),
                 "submit_p99": percentile(stats.submit_ms, 99),
                 "errors": sum(stats.errors.values()),
+                "cpu_ms_server": server_cpu / max(len(stats.ok_keys), 1) * 1000,
+                "cpu_ms_client": client_cpu / max(len(stats.ok_keys), 1) * 1000,
+                "cpu_ms_rest": (busy - server_cpu - client_cpu) / max(len(stats.ok_keys), 1) * 1000,
+                "machine_busy": busy / elapsed,
                 **checks,
             }
             per_run.append(row)
@@ -317,8 +338,14 @@ def main() -> None:
                 f"slots out of step {checks['slots_out_of_step']}, stored unacknowledged "
                 f"{checks['stored_unacknowledged']}; annotators who ran out of items {stats.ran_out}"
             )
+            print(
+                f"  CPU per submission: gunicorn {row['cpu_ms_server']:.1f} ms, load client {row['cpu_ms_client']:.1f} ms, "
+                f"everything else (PostgreSQL, Redis, other processes) {row['cpu_ms_rest']:.1f} ms; "
+                f"machine busy {row['machine_busy']:.2f} of {os.cpu_count()} cores"
+            )
     finally:
-        gunicorn_stop(server)
+        if server is not None:
+            gunicorn_stop(server)
         if not args.keep:
             bench_cleanup(project=project, users=accounts)
 
