@@ -63,6 +63,7 @@ from bench._common import (  # noqa: E402
     machine_cpu,
     median,
     percentile,
+    postgres_backends_cpu,
     process_tree_cpu,
     production_env,
     require_postgresql,
@@ -231,10 +232,10 @@ def check_database(project, ok_keys: list[str]) -> dict[str, int]:
     }
 
 
-def cpu_snapshot(server_pid: int) -> tuple[float, float, float]:
-    """(server, this client, whole machine busy) CPU seconds so far."""
+def cpu_snapshot(server_pid: int, database: str) -> tuple[float, float, float, float]:
+    """(server, this client, PostgreSQL backends of our database, whole machine busy) CPU seconds so far."""
     times = os.times()
-    return process_tree_cpu(server_pid), times.user + times.system, machine_cpu()[0]
+    return process_tree_cpu(server_pid), times.user + times.system, postgres_backends_cpu(database), machine_cpu()[0]
 
 
 def one_run(annotators: list[Annotator], seconds: float) -> tuple[Stats, float]:
@@ -295,6 +296,9 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     per_run = []
     server = None
+    from django.db import connection
+
+    database = connection.settings_dict["NAME"]
     try:
         server = gunicorn_start(workers=args.workers, threads=args.threads, port=port, env=env)
         print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} on {base}")
@@ -307,9 +311,9 @@ def main() -> None:
         print(f"{users} logins in {time.perf_counter() - t0:.1f} s")
         all_keys: list[str] = []
         for run in range(1, runs + 1):
-            before = cpu_snapshot(server.pid)
+            before = cpu_snapshot(server.pid, database)
             stats, elapsed = one_run(annotators, seconds)
-            server_cpu, client_cpu, busy = (b - a for a, b in zip(before, cpu_snapshot(server.pid)))
+            server_cpu, client_cpu, pg_cpu, busy = (b - a for a, b in zip(before, cpu_snapshot(server.pid, database)))
             all_keys += stats.ok_keys
             checks = check_database(project, all_keys)
             row = {
@@ -324,7 +328,8 @@ def main() -> None:
                 "errors": sum(stats.errors.values()),
                 "cpu_ms_server": server_cpu / max(len(stats.ok_keys), 1) * 1000,
                 "cpu_ms_client": client_cpu / max(len(stats.ok_keys), 1) * 1000,
-                "cpu_ms_rest": (busy - server_cpu - client_cpu) / max(len(stats.ok_keys), 1) * 1000,
+                "cpu_ms_postgres": pg_cpu / max(len(stats.ok_keys), 1) * 1000,
+                "cpu_ms_rest": (busy - server_cpu - client_cpu - pg_cpu) / max(len(stats.ok_keys), 1) * 1000,
                 "machine_busy": busy / elapsed,
                 **checks,
             }
@@ -340,7 +345,8 @@ def main() -> None:
             )
             print(
                 f"  CPU per submission: gunicorn {row['cpu_ms_server']:.1f} ms, load client {row['cpu_ms_client']:.1f} ms, "
-                f"everything else (PostgreSQL, Redis, other processes) {row['cpu_ms_rest']:.1f} ms; "
+                f"PostgreSQL {row['cpu_ms_postgres']:.1f} ms, everything else on the machine (other users "
+                f"included) {row['cpu_ms_rest']:.1f} ms; "
                 f"machine busy {row['machine_busy']:.2f} of {os.cpu_count()} cores"
             )
     finally:
