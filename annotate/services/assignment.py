@@ -1,14 +1,17 @@
 """Handing items out and taking annotations in, without losing or duplicating any.
 
 Next item (``assignment_next``)
-    Candidate items are read ``FOR UPDATE SKIP LOCKED`` so concurrent requests
-    never wait on each other, and a slot is then taken with a conditional
-    ``UPDATE item SET slots_taken = slots_taken + 1 WHERE slots_taken < limit``
-    whose row count says who won (the same guard works on SQLite, where row
-    locks do not exist). ``slots_taken`` counts live leases plus submitted
-    annotations, so an item never reaches more than its overlap. The unique
-    (item, annotator) assignment row means an item never reaches the same
-    annotator twice, even after a skip.
+    The oldest eligible item is read ``FOR NO KEY UPDATE SKIP LOCKED`` so
+    concurrent requests never wait on each other, and a slot is then taken
+    with a conditional ``UPDATE item SET slots_taken = slots_taken + 1 WHERE
+    slots_taken < limit`` whose row count says who won (the same guard works
+    on SQLite, where row locks do not exist). On PostgreSQL both happen in one
+    statement (``_claim_sql``). When every eligible item is locked at that
+    instant, the request waits on the first one rather than report "nothing
+    left" while slots remain. ``slots_taken`` counts live leases plus
+    submitted annotations, so an item never reaches more than its overlap.
+    The unique (item, annotator) assignment row means an item never reaches
+    the same annotator twice, even after a skip.
 
 Expiry
     A lease past ``expires_at`` is reclaimed (status ``expired``, slot given
@@ -18,8 +21,10 @@ Expiry
     order as submit and skip, so they cannot deadlock.
 
 Submit (``annotation_submit``)
-    Locks the assignment row, so a double submit (same or different
-    idempotency key) stores one annotation and returns it to both callers.
+    Locks the assignment row (only that row: joining item and project into
+    the lock would queue every submit of a project behind one row), so a
+    double submit (same or different idempotency key) stores one annotation
+    and returns it to both callers; a key reused for another item is refused.
     A late submit on a reclaimed lease is accepted if the item still has a
     free slot; otherwise it is refused with ``LeaseLost`` (nothing is stored,
     and the annotator is told).
