@@ -235,9 +235,13 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(values) - idle) / _TICKS, sum(values) / _TICKS
 
 
-def postgres_backends_cpu(database: str) -> float:
-    """CPU seconds of the PostgreSQL backends serving ``database`` (their titles name it)."""
-    total = 0.0
+def postgres_backends_cpu(database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``database`` (their titles name it), by pid.
+
+    Diff two snapshots per pid: a backend that exits in between takes its CPU
+    time with it, so summing would go negative.
+    """
+    total: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -248,5 +252,5 @@ def postgres_backends_cpu(database: str) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / _TICKS
+        total[int(entry.name)] = (int(fields[11]) + int(fields[12])) / _TICKS
     return total
