@@ -25,6 +25,7 @@ from annotate.models import CURATE_ROLES, Annotator, Assignment, Kind, Membershi
 from annotate.selectors import item_get_for_curator, project_for_curator, project_get_for_user
 from annotate.views import with_csp
 from curation.forms import ExcludeForm, ImportForm, ItemFilterForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
+from curation.jobs import jobs_recent
 from curation.selectors import (
     annotator_stats,
     annotators_of_project,
@@ -61,6 +62,7 @@ def overview(request, slug):
         "total": kinds["all"],
         "annotators": annotator_stats(project=project),
         "imports": recent_imports(project=project),
+        "recent_jobs": jobs_recent(project=project, limit=10),
         "section": "overview",
     }
     return render(request, "curation/overview.html", context)

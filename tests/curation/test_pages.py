@@ -549,3 +549,15 @@ def test_item_pages_query_count_does_not_grow_with_rows(client, project, persona
         client.get(reverse("curation:item", args=[project.slug, item.uuid]))
     assert len(big_list.captured_queries) == len(small_list.captured_queries)
     assert len(big_item.captured_queries) == len(small_item.captured_queries)
+
+
+def test_overview_lists_recent_jobs(client, project, personas):
+    from curation.jobs import job_create
+
+    job = job_create(
+        project=project, kind="generate", params={"per_prompt": 2}, user=personas["curator"], enqueue=False
+    )
+    client.force_login(personas["curator"])
+    body = client.get(f"/p/{project.slug}/curate/").content.decode()
+    assert 'id="recent-jobs"' in body
+    assert f'data-job="{job.uuid}"' in body
