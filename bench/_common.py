@@ -176,6 +176,9 @@ def gunicorn_start(*, workers: int, threads: int, port: int, env: dict[str, str]
         str(PYTHON), "-m", "gunicorn", "config.wsgi",
         "-w", str(workers), "-k", "gthread", "--threads", str(threads),
         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning",
+        # Longer than the pause between runs: with the default 2 s the server
+        # closes idle connections the clients then reuse (ConnectionError).
+        "--keep-alive", "75",
     ]  # fmt: skip
     # Not our stdout: a server left behind must not hold a caller's pipe open.
     log = Path(env.get("DOCKET_DATA_DIR", ROOT / "var")) / "gunicorn.log"
