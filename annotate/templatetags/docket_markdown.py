@@ -19,6 +19,8 @@ Pages also send ``Content-Security-Policy: script-src 'self'`` (see
 
 from __future__ import annotations
 
+import functools
+
 import markdown as md
 import nh3
 from django import template
@@ -101,8 +103,14 @@ def render_markdown(text: str | None, *, hard_breaks: bool = True) -> str:
     """Markdown to sanitised HTML (a plain ``str``; callers mark it safe)."""
     if not text:
         return ""
-    html = _renderer(hard_breaks=hard_breaks).convert(str(text))
-    return sanitize_html(html)
+    return _render_cached(str(text), hard_breaks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _render_cached(text: str, hard_breaks: bool) -> str:
+    # The same responses are rendered for every annotator who sees them: a
+    # pure function of the text, so cache it per process.
+    return sanitize_html(_renderer(hard_breaks=hard_breaks).convert(text))
 
 
 @register.filter(name="markdown")
