@@ -6,7 +6,7 @@ from curation.llm.generate import generate, generate_indexed, generate_raw
 
 PROMPTS = [
     [{"role": "user", "content": "What is 2+2?"}],
-    [{"role": "user", "content": "Name a colour."}],
+    [{"role": "user", "content": "What is the capital of France?"}],
     [{"role": "user", "content": "Say hello in French."}],
 ]
 
@@ -27,15 +27,18 @@ def test_bad_parameters_name_the_field(kwargs, field):
 
 @pytest.mark.slow
 def test_short_responses_with_flags(llm):
-    out = generate(llm, PROMPTS, n=1, temperature=0, max_new_tokens=24)
+    out = generate(llm, PROMPTS, n=1, temperature=0, max_new_tokens=16)
     assert len(out) == 3
     for outs in out:
         assert len(outs) == 1
         o = outs[0]
         assert o.text.strip() == o.text and o.text
-        assert 1 <= o.n_tokens <= 24
+        assert 1 <= o.n_tokens <= 16
         assert "<|im_end|>" not in o.text
-        assert o.finished == (o.n_tokens < 24 or o.finished)
+        if not o.finished:
+            assert o.n_tokens == 16  # unfinished means it hit max_new_tokens
+    assert out[1][0].finished
+    assert "Paris" in out[1][0].text
     assert "4" in out[0][0].text or "four" in out[0][0].text.lower()
 
 
@@ -53,11 +56,11 @@ def test_truncated_is_not_finished(llm):
 
 @pytest.mark.slow
 def test_seed_reproducible_and_n_outputs(llm):
-    a = generate(llm, PROMPTS, n=3, temperature=1.0, max_new_tokens=12, seed=123, batch_size=6)
-    b = generate(llm, PROMPTS, n=3, temperature=1.0, max_new_tokens=12, seed=123, batch_size=6)
+    a = generate(llm, PROMPTS, n=2, temperature=1.0, max_new_tokens=6, seed=123, batch_size=6)
+    b = generate(llm, PROMPTS, n=2, temperature=1.0, max_new_tokens=6, seed=123, batch_size=6)
     assert a == b
-    assert all(len(outs) == 3 for outs in a)
-    c = generate(llm, PROMPTS, n=3, temperature=1.0, max_new_tokens=12, seed=999, batch_size=6)
+    assert all(len(outs) == 2 for outs in a)
+    c = generate(llm, PROMPTS, n=2, temperature=1.0, max_new_tokens=6, seed=999, batch_size=6)
     assert a != c
 
 
@@ -76,8 +79,8 @@ def test_on_batch_progress_and_cancel(llm):
 
 @pytest.mark.slow
 def test_generate_raw_from_prefix(llm):
-    outs = generate_raw(llm, "<|im_start|>user\n", n=3, temperature=1.0, max_new_tokens=16, seed=5, batch_size=2)
+    outs = generate_raw(llm, "<|im_start|>user\n", n=3, temperature=1.0, max_new_tokens=6, seed=5, batch_size=2)
     assert len(outs) == 3
     assert all(o.n_tokens >= 1 for o in outs)
-    again = generate_raw(llm, "<|im_start|>user\n", n=3, temperature=1.0, max_new_tokens=16, seed=5, batch_size=2)
+    again = generate_raw(llm, "<|im_start|>user\n", n=3, temperature=1.0, max_new_tokens=6, seed=5, batch_size=2)
     assert outs == again

@@ -32,9 +32,12 @@ def test_ranking_from_pairwise_copeland_with_ties():
     cyc = [[0.5, 0.7, 0.3], [0.3, 0.5, 0.7], [0.7, 0.3, 0.5]]
     assert judge.ranking_from_pairwise(cyc)["ranks"] == [1, 1, 1]
     # Equal Copeland scores are split by mean win probability.
-    p2 = [[0.5, 0.8, 0.4], [0.2, 0.5, 0.9], [0.6, 0.1, 0.5]]
+    p2 = [[0.5, 0.6, 0.2], [0.4, 0.5, 0.9], [0.8, 0.1, 0.5]]
     r2 = judge.ranking_from_pairwise(p2)
-    assert r2["order"] == [1, 0, 2]
+    assert r2["scores"] == [1.0, 1.0, 1.0]
+    assert r2["mean_win"] == pytest.approx([0.4, 0.65, 0.45])
+    assert r2["order"] == [1, 2, 0]
+    assert r2["ranks"] == [3, 1, 2]
     with pytest.raises(ValueError, match="square"):
         judge.ranking_from_pairwise([[0.5, 0.5]])
 
@@ -69,7 +72,8 @@ def test_judge_prefers_correct_answer_in_both_orders(llm, conv):
     assert res["verdict"] == ("A" if res["verdict_ab"] == res["verdict_ba_mapped"] == "A" else "inconsistent")
     # The swapped call is the mirror image.
     mirror = judge.pairwise_judgment_both_orders(llm, conv, NONSENSE, CORRECT)
-    assert mirror["order_ab"] == pytest.approx(ab, abs=1e-5)
+    assert mirror["order_ab"] == pytest.approx(ba, abs=1e-5)
+    assert mirror["order_ba"] == pytest.approx(ab, abs=1e-5)
     assert mirror["p_a"] == pytest.approx(1 - res["p_a"], abs=1e-5)
 
 
