@@ -15,8 +15,16 @@ Stable API (services, tasks and commands call these):
   then shorter; ``generate_indexed`` returns ``{index: outputs}``).
 * ``generate.generate_raw(loaded, prefix_text_or_ids, *, n, ...)`` - continue a raw
   prefix (Magpie).
-* ``judge.pairwise_probs`` / ``pairwise_probs_batch`` / ``pairwise_judgment_both_orders``
-  / ``thumb_probs`` / ``ranking_from_pairwise`` - next-token-probability judges.
+* ``judge.pairwise_probs(loaded, conv, a, b, *, principle=None) -> {"A", "B"[, "NA"]}``
+  (renormalised next-token probabilities); ``pairwise_probs_batch(loaded, [(conv, a, b[, principle])])``;
+  ``pairwise_judgment_both_orders`` / ``pairwise_judgments_batch`` -> ``{"verdict": "A"|"B"|"NA"|"tie"|
+  "inconsistent", "order_ab", "order_ba" (raw probs per presentation), "verdict_ab", "verdict_ba_mapped",
+  "p_a" (order-averaged P(a beats b))}``; ``thumb_probs`` / ``thumb_probs_batch`` -> ``{"yes", "no"}``;
+  ``win_matrix(loaded, conv, responses)`` and ``ranking_from_pairwise(matrix) -> {"ranks", "order",
+  "scores", "mean_win"}``. Note: the 135M default model has a strong slot-'A' bias, so its
+  per-order verdicts often disagree ("inconsistent"); ``p_a`` still ranks an obviously correct
+  answer above nonsense. Bigger models via ``DOCKET_MODEL`` judge far better.
+* ``generate.render_prompt`` / ``prompt_ids`` - the chat-templated prompt (text / ids).
 * ``encode.encode_responses(loaded, conversation, responses, *, batch_size=8)
   -> list[(summed_hidden float32 [d], n_tokens)]`` and ``encode_reference`` (CHES).
 """
