@@ -367,7 +367,10 @@ class ImportApi(APIView):
                 user=request.user,
             )
         except ImportFailed as failure:
-            fields = {f"line {line}": [f"{field}: {message}"] for line, field, message in failure.errors}
+            fields: dict[str, list[str]] = {}
+            for line, field, message in failure.errors:
+                key = f"line {line}" if line else "file"
+                fields.setdefault(key, []).append(f"{field}: {message}" if field else message)
             return error_response(400, "import_failed", str(failure), fields)
         return Response(report.__dict__, status=201)
 

@@ -164,3 +164,49 @@ def test_schema_and_docs_are_served(personas):
     assert schema.status_code == 200
     assert b"/api/v1/projects/{slug}/items/" in schema.content
     assert client.get("/api/docs/").status_code == 200
+
+
+def _upload(name: str, body: bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, body, content_type="application/jsonl")
+
+
+GOOD_LINES = (
+    b'{"id": "q1", "kind": "pairwise", "prompt": "Explain DNS.", "responses": ["One.", "Two."]}\n'
+    b'{"id": "q2", "kind": "thumb", "prompt": "Say hi.", "responses": ["Hi!"]}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"), [("owner", 201), ("curator", 201), ("researcher", 404), ("outsider", 404)]
+)
+def test_bulk_import_permissions_and_report(project, personas, role, expected):
+    response = client_for(personas[role]).post(
+        f"/api/v1/projects/{project.slug}/import/", {"file": _upload("a.jsonl", GOOD_LINES)}, format="multipart"
+    )
+    assert response.status_code == expected
+    if expected == 201:
+        assert response.json()["items_created"] == 2
+        assert project.items.count() == 2
+
+
+def test_bulk_import_errors_name_the_line_and_write_nothing(project, personas):
+    client = client_for(personas["curator"])
+    bad = GOOD_LINES + b'{"id": "q3", "kind": "pairwise", "prompt": "x", "responses": ["only one"]}\n'
+    response = client.post(
+        f"/api/v1/projects/{project.slug}/import/", {"file": _upload("b.jsonl", bad)}, format="multipart"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "import_failed"
+    assert "line 3" in error["message"]
+    assert list(error["fields"]) == ["line 3"]
+    assert project.items.count() == 0
+    empty = client.post(
+        f"/api/v1/projects/{project.slug}/import/", {"file": _upload("c.jsonl", b"")}, format="multipart"
+    )
+    assert empty.status_code == 400
+    assert "None" not in str(empty.json()["error"])
+    missing = client.post(f"/api/v1/projects/{project.slug}/import/", {}, format="multipart")
+    assert missing.json()["error"]["fields"] == {"file": ["required"]}
