@@ -249,7 +249,10 @@
   // --- after each swap ----------------------------------------------------
   function onNewContent() {
     resetTimerIfNewItem();
-    pendingResponse = null;
+    // A response picked with its number key between the swap and this settle
+    // (a fast typist) is already on the new card: keep it. One picked on the
+    // old content is gone with it.
+    if (pendingResponse && !document.contains(pendingResponse)) pendingResponse = null;
     const form = document.querySelector("#item form.submit-form");
     if (form) syncRanking(form);
   }

@@ -198,6 +198,9 @@ def test_validation_error_is_swapped_in_next_to_the_field(page: Page, live_serve
     expect(error).to_contain_text("missing: response 2, 3", timeout=SWAP_TIMEOUT_MS)
     expect(page.locator("#item")).to_have_attribute("data-assignment", assignment)
     assert not Annotation.objects.filter(item=item).exists()
+    # Let htmx finish settling the swapped-in item before typing on (a
+    # submit sent mid-settle can be dropped: a known race, see the issue note).
+    expect(page.locator("#item")).not_to_have_class(re.compile(r"htmx-(swapping|settling)"), timeout=SWAP_TIMEOUT_MS)
     # Finish the ranking and submit again: stored, and still no page load.
     for keys in ("22", "33"):
         page.keyboard.press(keys[0])
