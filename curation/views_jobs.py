@@ -105,8 +105,7 @@ class JudgeForm(forms.Form):
     )
 
 
-def _launch(request, slug, *, kind: str, form_class, clean, template: str, initial: dict):
-    project = project_for_curator(request.user, slug)
+def _launch(request, project, *, kind: str, form_class, clean, template: str, initial: dict):
     status = 200
     if request.method == "POST":
         form = form_class(request.POST)
@@ -135,7 +134,7 @@ def generate_launch(request, slug):
     project = project_for_curator(request.user, slug)
     return _launch(
         request,
-        slug,
+        project,
         kind="generate",
         form_class=GenerateForm,
         clean=generation_params_clean,
@@ -151,7 +150,7 @@ def judge_launch(request, slug):
     project = project_for_curator(request.user, slug)
     return _launch(
         request,
-        slug,
+        project,
         kind="judge",
         form_class=JudgeForm,
         clean=judge_params_clean,
