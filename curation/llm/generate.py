@@ -129,38 +129,19 @@ def _generate_ids(loaded: LoadedModel, batch_ids: list[list[int]], kwargs: dict)
     return out[:, width:].cpu()
 
 
-def generate(
-    loaded: LoadedModel,
-    conversations: Sequence[Sequence[dict]],
-    *,
-    n: int = 1,
-    temperature: float = 0.7,
-    top_p: float = 0.95,
-    max_new_tokens: int = 128,
-    seed: int | None = None,
-    batch_size: int = 16,
-    on_batch: OnBatch | None = None,
-) -> list[list[GenerationOutput]]:
+def generate(loaded: LoadedModel, conversations: Sequence[Sequence[dict]], **options) -> list[list[GenerationOutput]]:
     """``n`` responses for each conversation, in input order.
 
-    ``batch_size`` is the number of sequences sampled together, so each batch
-    holds ``max(1, batch_size // n)`` prompts. After each batch
-    ``on_batch(done_conversations, total)`` is called; if it returns
-    ``False`` generation stops and the result covers only the conversations
-    finished so far (``len(result) < len(conversations)``, in input order of
-    the ones done — use :func:`generate_indexed` to know which).
+    Takes the keyword options of :func:`generate_indexed` (``n``,
+    ``temperature``, ``top_p``, ``max_new_tokens``, ``seed``, ``batch_size``,
+    ``on_batch``). ``batch_size`` is the number of sequences sampled
+    together, so each batch holds ``max(1, batch_size // n)`` prompts. After
+    each batch ``on_batch(done_conversations, total)`` is called; if it
+    returns ``False`` generation stops and the result covers only the
+    conversations finished so far (``len(result) < len(conversations)``, in
+    input order of the ones done — use :func:`generate_indexed` to know which).
     """
-    done = generate_indexed(
-        loaded,
-        conversations,
-        n=n,
-        temperature=temperature,
-        top_p=top_p,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        batch_size=batch_size,
-        on_batch=on_batch,
-    )
+    done = generate_indexed(loaded, conversations, **options)
     return [done[i] for i in sorted(done)]
 
 
