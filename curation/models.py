@@ -162,3 +162,154 @@ class PromptGeneration(models.Model):
 
     def __str__(self) -> str:
         return f"generation {self.fingerprint[:8]} of prompt {self.prompt_id}"
+
+
+class ResponseEncoding(models.Model):
+    """The reference model's view of one response, for CHES (ALGORITHMS.md §1).
+
+    ``vector`` is the float32 little-endian bytes of the sum of the last
+    hidden layer over the positions that predict the response's tokens (the
+    end-of-turn token included), given the response's own prompt; ``n_tokens``
+    is how many positions were summed. One row per (response, model): every
+    pair's CHES is then a dot product, never another forward pass.
+    """
+
+    response = models.ForeignKey("annotate.Response", related_name="encodings", on_delete=models.CASCADE)
+    model_name = models.CharField(max_length=500)
+    dim = models.PositiveIntegerField()
+    n_tokens = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    job = models.ForeignKey(Job, null=True, blank=True, related_name="encodings", on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["response", "model_name"], name="responseencoding_unique"),
+            models.CheckConstraint(condition=Q(n_tokens__gt=0), name="responseencoding_tokens_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"encoding of response {self.response_id} by {self.model_name}"
+
+    def as_array(self):
+        import numpy as np
+
+        return np.frombuffer(bytes(self.vector), dtype="<f4").astype(np.float64)
+
+
+class Audit(models.Model):
+    """One audit run of a project: the project-level figures, kept as history.
+
+    ``summary`` holds what the overview, annotators and discretion dashboards
+    draw (α per kind with bootstrap intervals, consensus method, discretion
+    categories / supremacy / priority / discrepancy, CHES quantiles, …), so
+    the pages open without recomputing. Per-item and per-annotator figures
+    live in ``ItemAudit`` and ``AnnotatorAudit`` rows that point at the run.
+    """
+
+    project = models.ForeignKey("annotate.Project", related_name="audits", on_delete=models.CASCADE)
+    job = models.ForeignKey(Job, null=True, blank=True, related_name="audits", on_delete=models.SET_NULL)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        get_latest_by = ["created_at", "id"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="audit_project_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"audit {self.pk} of project {self.project_id}"
+
+
+class ItemAudit(models.Model):
+    """An item's figures from one audit run.
+
+    ``consensus`` is kind-specific JSON: pairwise ``{"choice": "A"|"B"|"tie"|
+    "both_bad", "method": ..., "shares": {...}}``; thumb ``{"choice":
+    "up"|"down", ...}``; ranking ``{"order": [[response_uuid, ...], ...],
+    "scores": {...}}``. For a pairwise item with a clear consensus,
+    ``chosen``/``rejected`` name the responses and ``ches``/``ln_ches`` hold
+    the pair's CHES under ``ches_model`` (null when not encoded yet).
+    ``disagreement`` (1 − majority share, 0 = unanimous) sorts the
+    disagreement dashboard; ``flags`` lists reasons such as
+    "low_agreement", "swap_inconsistent", "transitivity".
+    """
+
+    audit = models.ForeignKey(Audit, related_name="items", on_delete=models.CASCADE)
+    item = models.ForeignKey("annotate.Item", related_name="audits", on_delete=models.CASCADE)
+    n_judgments = models.PositiveIntegerField(default=0)
+    majority_share = models.FloatField(null=True, blank=True)
+    entropy = models.FloatField(null=True, blank=True)
+    disagreement = models.FloatField(null=True, blank=True)
+    consensus = models.JSONField(default=dict, blank=True)
+    chosen = models.ForeignKey("annotate.Response", null=True, blank=True, related_name="+", on_delete=models.SET_NULL)
+    rejected = models.ForeignKey(
+        "annotate.Response", null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    ches = models.FloatField(null=True, blank=True)
+    ln_ches = models.FloatField(null=True, blank=True)
+    ches_model = models.CharField(max_length=500, blank=True)
+    discretion_category = models.CharField(max_length=16, blank=True)  # indifference / conflict / consensus
+    flags = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["audit", "item"], name="itemaudit_unique")]
+        indexes = [
+            models.Index(fields=["audit", "-disagreement"], name="itemaudit_disagreement_idx"),
+            models.Index(fields=["audit", "-ln_ches"], name="itemaudit_ln_ches_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} in audit {self.audit_id}"
+
+
+class AnnotatorAudit(models.Model):
+    """An annotator's figures from one audit run (humans and judges alike)."""
+
+    audit = models.ForeignKey(Audit, related_name="annotators", on_delete=models.CASCADE)
+    annotator = models.ForeignKey("annotate.Annotator", related_name="audits", on_delete=models.CASCADE)
+    n_annotations = models.PositiveIntegerField(default=0)
+    agreement = models.FloatField(null=True, blank=True, help_text="Share agreeing with the consensus.")
+    kappa = models.FloatField(null=True, blank=True, help_text="Cohen's κ against the consensus.")
+    probe_consistency = models.FloatField(null=True, blank=True)
+    swap_consistency = models.FloatField(null=True, blank=True)
+    transitivity_violations = models.PositiveIntegerField(default=0)
+    median_seconds = models.FloatField(null=True, blank=True)
+    arbitrariness = models.FloatField(null=True, blank=True)
+    outlier = models.BooleanField(default=False)
+    flags = models.JSONField(default=list, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["audit", "annotator"], name="annotatoraudit_unique")]
+
+    def __str__(self) -> str:
+        return f"annotator {self.annotator_id} in audit {self.audit_id}"
+
+
+class Dataset(models.Model):
+    """A versioned export: files on disk under ``DOCKET_EXPORT_DIR/<uuid>/``
+    (JSONL and Parquet per split, README.md card, manifest.json)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey("annotate.Project", related_name="datasets", on_delete=models.CASCADE)
+    job = models.OneToOneField(Job, null=True, blank=True, related_name="dataset", on_delete=models.SET_NULL)
+    name = models.CharField(max_length=200, blank=True)
+    format = models.CharField(max_length=16)
+    filters = models.JSONField(default=dict, blank=True)
+    path = models.CharField(max_length=1000, blank=True, help_text="Folder, relative to DOCKET_EXPORT_DIR.")
+    files = models.JSONField(
+        default=list, blank=True, help_text='[{"name", "split", "format", "rows", "sha256", "bytes"}]'
+    )
+    row_count = models.PositiveIntegerField(default=0)
+    manifest = models.JSONField(default=dict, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the manifest's file list.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.format} dataset {self.uuid}"
