@@ -5,6 +5,7 @@ from django.core.cache import cache
 
 from annotate.models import Role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.worker import live_worker  # noqa: F401  (a fixture for tests that need a real Celery worker)
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +21,10 @@ from annotate.models import Item, Prompt, Response, content_hash
 from curation.jobs import job_create
 from curation.models import Job, PromptGeneration
 from tests.factories import ProjectFactory
+from tests.worker import purge_queues as _purge_queues
+from tests.worker import start_worker as _start_worker
+from tests.worker import stop_worker as _stop
+from tests.worker import wait_for as _wait
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -58,65 +60,6 @@ def _project_with_prompts(slug: str):
         messages = [{"role": "user", "content": q}]
         Prompt.objects.create(project=project, messages=messages, content_hash=content_hash(messages))
     return project
-
-
-def _worker_env() -> dict:
-    db = connection.settings_dict
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        DOCKET_TORCH_THREADS="1",
-        DOCKET_CELERY_EAGER="false",
-        PYTHONUNBUFFERED="1",
-    )
-    if db.get("PASSWORD"):
-        env["PGPASSWORD"] = db["PASSWORD"]
-    return env
-
-
-def _start_worker(name: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "-Q", "light,model", "-c", "1", "--pool=solo",
-         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
-        cwd=ROOT,
-        env=_worker_env(),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, killed as a whole
-    )  # fmt: skip
-
-
-def _stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
-def _wait(predicate, *, timeout: float, what: str, proc=None, log=None, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(f"worker exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-4000:]}")
-        time.sleep(every)
-    pytest.fail(f"timed out waiting for {what}" + (f":\n{log.read_text()[-4000:]}" if log else ""))
-
-
-def _purge_queues() -> None:
-    import redis
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete("light", "model", "unacked", "unacked_index", "unacked_mutex")
 
 
 def _snapshot(project) -> dict:

@@ -1,0 +1,110 @@
+"""A real Celery worker for tests: started as a subprocess on the test
+database and the real Redis, in its own process group so it is killed as a
+whole. Tests that use it need ``@pytest.mark.django_db(transaction=True)``
+(the worker must see committed rows) and the ``worker`` marker.
+
+    def test_something(live_worker):
+        job = job_create(...)               # enqueued on commit
+        wait_for(lambda: ..., timeout=120, what="job done", proc=live_worker.proc, log=live_worker.log)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker_env() -> dict:
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        REDIS_URL=settings.REDIS_URL,
+        DOCKET_TORCH_THREADS="1",
+        DOCKET_CELERY_EAGER="false",
+        PYTHONUNBUFFERED="1",
+    )
+    export_dir = getattr(settings, "DOCKET_EXPORT_DIR", None)
+    if export_dir:
+        env["DOCKET_EXPORT_DIR"] = str(export_dir)
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = db["PASSWORD"]
+    return env
+
+
+def start_worker(name: str, log: Path, *, queues: str = "light,model") -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "-Q", queues, "-c", "1", "--pool=solo",
+         "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
+        cwd=ROOT,
+        env=worker_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, killed as a whole
+    )  # fmt: skip
+
+
+def stop_worker(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def wait_for(predicate, *, timeout: float, what: str, proc=None, log=None, every=0.05):
+    """Poll ``predicate`` until it returns something truthy; fail with the
+    worker's log if the worker dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"worker exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-4000:]}")
+        time.sleep(every)
+    pytest.fail(f"timed out waiting for {what}" + (f":\n{log.read_text()[-4000:]}" if log else ""))
+
+
+def purge_queues() -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete("light", "model", "unacked", "unacked_index", "unacked_mutex")
+
+
+@dataclass
+class LiveWorker:
+    proc: subprocess.Popen
+    log: Path
+
+    def wait_for(self, predicate, *, timeout: float, what: str):
+        return wait_for(predicate, timeout=timeout, what=what, proc=self.proc, log=self.log)
+
+
+@pytest.fixture
+def live_worker(tmp_path, transactional_db):
+    """One Celery worker serving both queues for the length of the test."""
+    purge_queues()
+    log = tmp_path / "worker.log"
+    proc = start_worker("t", log)
+    try:
+        yield LiveWorker(proc=proc, log=log)
+    finally:
+        stop_worker(proc)
+        purge_queues()
