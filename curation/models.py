@@ -313,3 +313,51 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} dataset {self.uuid}"
+
+
+# ---------------------------------------------------------------- synthesis (Magpie)
+
+
+class SynthesizedInstruction(models.Model):
+    """One instruction a synthesis job sampled (Magpie, ALGORITHMS.md §2),
+    kept whether accepted or not so curators can review the filters.
+
+    ``index`` is the sample's number within its job (sampling order; the job
+    resumes after the last committed index). Accepted ones point at the
+    ``Prompt`` they became (``source='synthesized'``); rejected ones carry
+    the ``reason`` (a name from ``curation.synthesis.filters.REASONS``).
+    ``tags`` holds the judge's quality tags (input quality, difficulty,
+    category, with their label probabilities) when they were computed;
+    ``min_distance`` the squared L2 distance of the unit embedding to its
+    nearest earlier instruction or existing prompt (null when it was not
+    embedded or had no neighbour).
+    """
+
+    job = models.ForeignKey(Job, related_name="synthesized", on_delete=models.CASCADE)
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    accepted = models.BooleanField(default=False)
+    reason = models.CharField(max_length=32, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    min_distance = models.FloatField(null=True, blank=True)
+    n_tokens = models.PositiveIntegerField(default=0)
+    finished = models.BooleanField(default=True, help_text="Stopped at the end of the user turn.")
+    system_prompt = models.TextField(blank=True)
+    prompt = models.ForeignKey(
+        "annotate.Prompt", null=True, blank=True, related_name="synthesized_from", on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="synthesizedinstruction_unique_index"),
+            models.CheckConstraint(
+                condition=(Q(accepted=True) & Q(reason="")) | (Q(accepted=False) & ~Q(reason="")),
+                name="synthesizedinstruction_reason_iff_rejected",
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "accepted", "reason"], name="synth_job_accepted_idx")]
+
+    def __str__(self) -> str:
+        return f"synthesized #{self.index} of job {self.job_id} ({'accepted' if self.accepted else self.reason})"
