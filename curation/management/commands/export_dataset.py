@@ -1,0 +1,110 @@
+"""``python manage.py export_dataset PROJECT_SLUG --format dpo|kto|ranking|judgment|sft|raw --out DIR [filters…]``
+
+Runs the export job here with a progress bar (the same service the REST API
+queues, ``curation.services.exporting``), records the ``Dataset`` and copies
+its folder (``README.md``, ``manifest.json``, ``data/<split>-00000-of-00001.
+{jsonl,parquet}``) into ``--out``, which must be empty or missing. Every
+option mirrors an export option of the same name (``--min-agreement`` is
+``min_agreement``); a bad value exits non-zero naming the option.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from annotate.models import Project
+from curation.exports import FORMATS
+from curation.management.commands.run_job import run_with_progress_bar
+from curation.services.exporting import dataset_folder, export_create
+
+# (flag, option, help); values are passed as text and checked by the service.
+VALUE_OPTIONS = [
+    ("--min-agreement", "min_agreement", "drop items whose agreement is below this (0..1; the audit's when audited)"),
+    ("--min-judgments", "min_judgments", "drop items with fewer usable judgments"),
+    ("--annotators", "annotator_types", "whose judgments count: human, judge or both (default both)"),
+    ("--ches-drop-above-quantile", "ches_drop_above_quantile", "CHES: drop pairwise items above this quantile"),
+    ("--ches-keep-lowest-fraction", "ches_keep_lowest_fraction", "CHES: keep only this lowest fraction"),
+    ("--ches-measure", "ches_measure", "CHES measure: ln_ches (default, length-normalised) or ches"),
+    ("--ches-unscored", "ches_unscored", "pairwise items without a CHES score: keep (default) or drop"),
+    ("--test-fraction", "test_fraction", "share of prompts in the test split (0 = train only)"),
+    ("--seed", "seed", "seed of the train/test split"),
+    ("--plain-prompt", "plain_prompt", "with --plain: last_user (default) or joined"),
+    ("--ranking-pairs", "ranking_pairs", "DPO from rankings: all (default) or adjacent"),
+    ("--dpo-sources", "dpo_sources", "comma-separated: pairwise,ranking,thumb,correction"),
+    ("--extra-columns", "extra_columns", "DPO extra columns, comma-separated: margin,agreement,ches,ln_ches"),
+    ("--kto-ties", "kto_ties", "KTO: drop (default) or desirable"),
+    ("--sft-sources", "sft_sources", "comma-separated: pairwise,ranking,thumb,correction"),
+    ("--row-group-size", "row_group_size", "rows per Parquet row group"),
+    ("--name", "name", "a label for the dataset"),
+]
+# (flag, option, value stored, help)
+SWITCH_OPTIONS = [
+    ("--exclude-flagged-annotators", "exclude_flagged_annotators", True, "drop flagged and outlier annotators"),
+    ("--drop-swap-inconsistent", "drop_swap_inconsistent", True, "drop judgments the audit found swap-inconsistent"),
+    ("--drop-judge-inconsistent", "drop_judge_inconsistent", True, "drop judge judgments marked inconsistent"),
+    ("--drop-intransitive", "drop_intransitive", True, "drop judgments in a transitivity violation"),
+    ("--include-excluded", "exclude_excluded", False, "keep items a curator excluded (left out by default)"),
+    ("--plain", "conversational", False, "plain strings instead of message lists"),
+    ("--no-kto-rankings", "kto_rankings", False, "KTO: no rows from rankings"),
+    ("--ranking-include-pairwise", "ranking_include_pairwise", True, "ranking: pairwise items as 2-rankings"),
+    ("--judgment-positives", "judgment_positives", True, "judgment: add thumbs-up responses with a null judgment"),
+]
+FLAG_OF = {option: flag for flag, option, *_ in VALUE_OPTIONS + SWITCH_OPTIONS} | {"format": "--format"}
+
+
+def _messages(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{FLAG_OF.get(name, name)}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items())
+    return " ".join(exc.messages)
+
+
+class Command(BaseCommand):
+    help = "Export a curated dataset (JSONL + Parquet, card, manifest) into a folder."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project", help="the project's slug")
+        parser.add_argument("--format", required=True, choices=list(FORMATS), help="dataset format")
+        parser.add_argument("--out", required=True, help="folder to write (must be empty or missing)")
+        for flag, option, help_text in VALUE_OPTIONS:
+            parser.add_argument(flag, dest=option, help=help_text)
+        for flag, option, value, help_text in SWITCH_OPTIONS:
+            parser.add_argument(flag, dest=option, action="store_const", const=value, help=help_text)
+        parser.add_argument("--user", help="record this username as the dataset's creator")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def handle(self, *args, **options):
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f"no project with slug {options['project']!r}")
+        out = Path(options["out"])
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise CommandError(f"--out: {out} is not an empty folder")
+        user = None
+        if options.get("user"):
+            user = get_user_model().objects.filter(username=options["user"]).first()
+            if user is None:
+                raise CommandError(f"--user: no user named {options['user']!r}")
+        names = [option for _, option, *_ in VALUE_OPTIONS + SWITCH_OPTIONS]
+        export_options = {name: options[name] for name in names if options.get(name) is not None}
+        try:
+            with transaction.atomic():
+                job = export_create(
+                    project=project, fmt=options["format"], options=export_options, user=user, enqueue=False
+                )
+        except ValidationError as exc:
+            raise CommandError(_messages(exc)) from None
+        ended = run_with_progress_bar(job, stderr=self.stderr._out, quiet=options["quiet"])
+        dataset = ended.dataset
+        shutil.copytree(dataset_folder(dataset=dataset), out, dirs_exist_ok=True)
+        rows = ", ".join(f"{split} {n}" for split, n in dataset.manifest.get("rows", {}).items())
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"dataset {dataset.uuid}: {dataset.row_count} {dataset.format} rows ({rows}) written to {out}"
+            )
+        )
