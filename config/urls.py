@@ -6,5 +6,6 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("curation.urls")),
     path("", include("curation.urls_jobs")),
+    path("", include("curation.urls_audit")),
     path("", include("annotate.urls")),
 ]

@@ -1,4 +1,5 @@
-"""Writes the curator pages make: members and roles, excluding items (``curation.services.curators``).
+"""Writes the curator pages make: members and roles, excluding, resolving and
+re-opening items (``curation.services.curators``).
 
 Each is keyword-only and named ``<entity>_<action>``; views, commands and the
 API call these, never the ORM directly.
@@ -11,8 +12,9 @@ import logging
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from annotate.models import Item, Membership, Project, Role
+from annotate.models import Item, Kind, Membership, PairwiseChoice, Project, Role, ThumbChoice
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,95 @@ def item_set_excluded(*, item: Item, excluded: bool, user) -> Item:
     Item.objects.filter(pk=item.pk).update(excluded=excluded)
     item.excluded = excluded
     log.info("item %s %s by %s", item.uuid, "excluded" if excluded else "included", user)
+    return item
+
+
+# --- audit actions (disagreement dashboard) ------------------------------------
+
+
+def _ranking_verdict(item: Item, verdict) -> list[list[str]]:
+    """A ranking verdict: groups of the item's response uuids, best first, each response exactly once."""
+    if not isinstance(verdict, list | tuple) or not verdict:
+        raise ValidationError({"verdict": "a ranking verdict is a list of groups of responses, best first"})
+    groups = []
+    for group in verdict:
+        members = [group] if isinstance(group, str) else group
+        if not isinstance(members, list | tuple) or not members or not all(isinstance(m, str) for m in members):
+            raise ValidationError({"verdict": "each place in the ranking holds one or more responses"})
+        groups.append([str(m) for m in members])
+    given = [m for group in groups for m in group]
+    wanted = {str(u) for u in item.responses.values_list("uuid", flat=True)}
+    if len(given) != len(set(given)) or set(given) != wanted:
+        raise ValidationError({"verdict": "the ranking must place each of the item's responses exactly once"})
+    return groups
+
+
+def item_resolve(*, item: Item, verdict, note: str = "", user) -> Item:
+    """Record a curator's verdict on an item, overriding the annotators' consensus
+    in audits and exports (``Item.resolution``); ``verdict=None`` clears it.
+
+    Valid verdicts per kind: pairwise ``A``/``B``/``tie``/``both_bad``; thumb
+    ``up``/``down``; ranking a list of groups of the item's response uuids,
+    best first (a group of several is a tie). Written judgments have no
+    verdict to resolve.
+    """
+    if verdict is None or verdict == "":
+        Item.objects.filter(pk=item.pk).update(resolution=None)
+        item.resolution = None
+        log.info("item %s resolution cleared by %s", item.uuid, user)
+        return item
+    if item.kind == Kind.PAIRWISE:
+        if verdict not in PairwiseChoice.values:
+            raise ValidationError({"verdict": f"a pairwise verdict is one of {', '.join(PairwiseChoice.values)}"})
+    elif item.kind == Kind.THUMB:
+        if verdict not in ThumbChoice.values:
+            raise ValidationError({"verdict": f"a thumb verdict is one of {', '.join(ThumbChoice.values)}"})
+    elif item.kind == Kind.RANKING:
+        verdict = _ranking_verdict(item, verdict)
+    else:
+        raise ValidationError({"verdict": f"{item.get_kind_display()} items have no verdict to resolve"})
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise ValidationError({"note": "keep the note under 2000 characters"})
+    resolution = {
+        "verdict": verdict,
+        "note": note,
+        "by": user.get_username() if user is not None else "",
+        "at": timezone.now().isoformat(),
+    }
+    Item.objects.filter(pk=item.pk).update(resolution=resolution)
+    item.resolution = resolution
+    log.info("item %s resolved as %s by %s", item.uuid, verdict, user)
+    return item
+
+
+def item_request_more(*, item: Item, extra: int = 1, user) -> Item:
+    """Ask for ``extra`` more judgments of an item: raise its ``target_overlap``
+    (at most to the project's ``max_overlap``) and re-open it if it was done.
+
+    Raises ``ValidationError`` when the item already wants as many judgments
+    as the project allows (raise the project's maximum overlap first) or when
+    it is excluded.
+    """
+    if extra < 1:
+        raise ValidationError({"extra": "ask for at least one more judgment"})
+    with transaction.atomic():
+        # The assignment service updates slots and status under this row lock.
+        locked = Item.objects.select_for_update().select_related("project").get(pk=item.pk)
+        project = locked.project
+        if locked.excluded:
+            raise ValidationError({"extra": "the item is excluded; include it again first"})
+        current = max(locked.target_overlap, project.overlap)
+        ceiling = max(project.max_overlap, project.overlap)
+        if current >= ceiling:
+            raise ValidationError(
+                {"extra": f"the item already wants {current} judgments, the project's maximum overlap ({ceiling})"}
+            )
+        target = min(current + extra, ceiling)
+        status = Item.Status.OPEN if locked.annotation_count < target else locked.status
+        Item.objects.filter(pk=locked.pk).update(target_overlap=target, status=status)
+    item.target_overlap, item.status = target, status
+    log.info("item %s now wants %s judgments (asked by %s)", item.uuid, target, user)
     return item
 
 
