@@ -1,0 +1,650 @@
+"""Magpie-style instruction synthesis (ALGORITHMS.md §2): the 'synthesize' job.
+
+``synthesis_params_clean`` validates the parameters (page form, command and
+runner); ``instructions_synthesize`` is the runner (``@job_runner("synthesize")``).
+
+What a run does
+    1. Pre-query template from the model's own chat template
+       (``curation.synthesis.template``): the text up to where a user's
+       message starts, with the chosen system prompt's turn when one is
+       given (otherwise the template's default system turn, if any).
+    2. Samples ``n`` instructions, ``batch_size`` sequences per forward pass,
+       all continuing the shared prefix, stopping at the end of the user turn
+       (or ``max_new_tokens``). Optional weighted system prompts: each sample
+       draws one (seeded by the job's seed and its index), samples of the
+       same system prompt in a batch are generated together.
+    3. Filters each batch (``curation.synthesis.filters``): empty, too short,
+       too long, truncated (no end of turn), ending in ':', junk characters,
+       language, exact duplicates (normalised hash, against the project's
+       prompts and everything accepted so far), near duplicates (centred
+       mean-pooled hidden states of the same model, ``curation.synthesis.embed``;
+       squared distance of unit vectors below ``near_duplicate_distance``,
+       against earlier samples and the project's latest
+       ``EXISTING_EMBEDDED`` prompts; 0 turns it off) and, with
+       ``min_input_quality``, the judge's input-quality tag.
+    4. Quality tags (input quality, difficulty, category) for every accepted
+       instruction from the model's next-token probabilities
+       (``curation.synthesis.tags``), unless ``tags`` is off.
+    5. One transaction per batch: accepted instructions become ``Prompt``
+       rows (``source='synthesized'``, ``tags`` = the three tags,
+       ``metadata["synthesis"]`` = job, model, parameters, probabilities,
+       distance); every sample, accepted or not, becomes a
+       ``SynthesizedInstruction`` with its reason; the job's checkpoint moves
+       to the next index. A resumed run continues after the last committed
+       batch with the same seeds, so it samples what the dead run would have.
+
+Then, with ``responses`` = K > 0, for the accepted prompts:
+    * ``response_mode='items'``: K responses each and items of ``kinds`` for
+      people, exactly as candidate generation stores them
+      (``curation.services.generation``: Responses, PromptGeneration, items).
+    * ``response_mode='dpo'``: K responses each (no items), scored by the
+      model as judge (``curation.llm.judge.win_matrix``: every pair in both
+      orders; ``ranking_from_pairwise``: Copeland wins, ties broken by mean
+      win probability). Magpie-DPO pair: chosen = best, rejected = worst;
+      discarded when fewer than two distinct responses or when best and worst
+      share a rank (a tie). A kept pair is stored as a pairwise ``Item``
+      (position 0 = chosen, 1 = rejected) with an ``Annotation`` by the
+      annotator ``magpie-dpo: <model> [<prompt hash>]`` (type model):
+      ``choice='A'``, ``consistent=True``, scores and matrix under
+      ``probabilities``, not counted towards the item's human overlap. Exports
+      see it like any judge's pairwise annotation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from annotate.models import Annotation, Annotator, Item, Kind, Project, Prompt, Source, content_hash
+from curation.jobs import JobProgress, job_progress, job_runner
+from curation.models import Job, SynthesizedInstruction
+from curation.services.generation import _float, _int
+from curation.synthesis.filters import QUALITY_LEVELS, REASONS, Candidate, FilterConfig, apply_filters, normalised_hash
+
+logger = logging.getLogger(__name__)
+
+MAX_N = 100_000
+MAX_NEW_TOKENS = 1024
+MAX_RESPONSES = 16
+EXISTING_EMBEDDED = 2000
+RESPONSE_MODES = ("items", "dpo")
+DPO_ANNOTATOR_PREFIX = "magpie-dpo"
+
+
+@dataclass(frozen=True)
+class SynthesisParams:
+    n: int = 32
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    seed: int = 0
+    batch_size: int = 32
+    system_prompts: tuple[tuple[str, float], ...] = ()
+    min_chars: int = 12
+    max_chars: int = 2000
+    languages: tuple[str, ...] = ("en",)
+    near_duplicate_distance: float = 0.2
+    min_input_quality: str = ""
+    tags: bool = True
+    responses: int = 0
+    response_mode: str = "items"
+    kinds: tuple[str, ...] = ()
+    response_max_new_tokens: int = 128
+    response_temperature: float = 0.8
+    response_top_p: float = 1.0
+    model: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data.pop("extra")
+        data["system_prompts"] = [{"text": t, "weight": w} for t, w in self.system_prompts]
+        data["languages"] = list(self.languages)
+        data["kinds"] = list(self.kinds)
+        return data
+
+    def filter_config(self) -> FilterConfig:
+        return FilterConfig(
+            min_chars=self.min_chars,
+            max_chars=self.max_chars,
+            languages=self.languages,
+            near_duplicate_distance=self.near_duplicate_distance,
+            min_input_quality=self.min_input_quality or None,
+        )
+
+
+def system_prompts_parse(value) -> list[tuple[str, float]]:
+    """System prompts with weights from text lines (``"3 | You are a tutor."``: weight 3;
+    a line without a leading number and ``|`` has weight 1), a list of such lines, or a
+    list of ``{"text", "weight"}``. Raises ``ValueError`` with a message for the field."""
+    if value in (None, "", [], ()):
+        return []
+    items = value.splitlines() if isinstance(value, str) else list(value)
+    out: list[tuple[str, float]] = []
+    for raw in items:
+        if isinstance(raw, dict):
+            text, weight = str(raw.get("text", "")).strip(), raw.get("weight", 1)
+        elif isinstance(raw, list | tuple) and len(raw) == 2:
+            text, weight = str(raw[0]).strip(), raw[1]
+        else:
+            line = str(raw).strip()
+            if not line:
+                continue
+            head, sep, tail = line.partition("|")
+            text, weight = (tail.strip(), head.strip()) if sep and _is_number(head) else (line, 1)
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            raise ValueError(f"weight {weight!r} is not a number") from None
+        if not text:
+            raise ValueError("a system prompt is empty")
+        if not weight > 0 or weight == float("inf"):
+            raise ValueError(f"weights must be positive, got {weight:g} for {text[:40]!r}")
+        out.append((text, weight))
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def synthesis_params_clean(*, project: Project, data: dict) -> SynthesisParams:
+    """Defaults filled in and every value checked; ``ValidationError`` names the field."""
+    errors: dict[str, str] = {}
+    d = SynthesisParams()
+    unknown = set(data) - set(SynthesisParams.__dataclass_fields__) - {"extra"}
+    if unknown:
+        errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
+    try:
+        system_prompts = tuple(system_prompts_parse(data.get("system_prompts")))
+    except ValueError as exc:
+        errors["system_prompts"] = str(exc)
+        system_prompts = ()
+    languages = data.get("languages", d.languages)
+    if isinstance(languages, str):
+        languages = [x.strip().lower() for x in languages.split(",") if x.strip()]
+    languages = tuple(languages or ())
+    bad = [x for x in languages if not (2 <= len(x) <= 3 and x.isalpha())]
+    if bad:
+        errors["languages"] = f"languages are ISO 639-1 codes such as en, de; got {', '.join(map(str, bad))}"
+    quality = str(data.get("min_input_quality") or "")
+    if quality and quality not in QUALITY_LEVELS:
+        errors["min_input_quality"] = f"min_input_quality must be one of {', '.join(QUALITY_LEVELS)}"
+    mode = data.get("response_mode") or d.response_mode
+    if mode not in RESPONSE_MODES:
+        errors["response_mode"] = f"response_mode must be one of {', '.join(RESPONSE_MODES)}"
+    kinds_value = data.get("kinds") or list(project.kinds or Kind.values)
+    if isinstance(kinds_value, str):
+        kinds_value = [k.strip() for k in kinds_value.split(",") if k.strip()]
+    bad_kinds = [k for k in kinds_value if k not in Kind.values]
+    if bad_kinds:
+        errors["kinds"] = f"unknown kind(s) {', '.join(map(str, bad_kinds))}; expected {', '.join(Kind.values)}"
+    tags = data.get("tags", d.tags)
+    if isinstance(tags, str):
+        tags = tags.strip().lower() not in {"0", "false", "no", "off", ""}
+    params = SynthesisParams(
+        n=_int(data, "n", d.n, 1, MAX_N, errors),
+        temperature=_float(data, "temperature", d.temperature, 0.0, 5.0, errors),
+        top_p=_float(data, "top_p", d.top_p, 0.0, 1.0, errors, low_open=True),
+        max_new_tokens=_int(data, "max_new_tokens", d.max_new_tokens, 1, MAX_NEW_TOKENS, errors),
+        seed=_int(data, "seed", d.seed, 0, 2**31 - 1, errors),
+        batch_size=_int(data, "batch_size", d.batch_size, 1, 1024, errors),
+        system_prompts=system_prompts,
+        min_chars=_int(data, "min_chars", d.min_chars, 1, 100_000, errors),
+        max_chars=_int(data, "max_chars", d.max_chars, 1, 100_000, errors),
+        languages=languages,
+        near_duplicate_distance=_float(data, "near_duplicate_distance", d.near_duplicate_distance, 0.0, 4.0, errors),
+        min_input_quality=quality,
+        tags=bool(tags),
+        responses=_int(data, "responses", d.responses, 0, MAX_RESPONSES, errors),
+        response_mode=mode,
+        kinds=tuple(k for k in Kind.values if k in set(kinds_value)),
+        response_max_new_tokens=_int(
+            data, "response_max_new_tokens", d.response_max_new_tokens, 1, MAX_NEW_TOKENS, errors
+        ),
+        response_temperature=_float(data, "response_temperature", d.response_temperature, 0.0, 5.0, errors),
+        response_top_p=_float(data, "response_top_p", d.response_top_p, 0.0, 1.0, errors, low_open=True),
+        model=str(data.get("model") or ""),
+    )
+    if "min_chars" not in errors and "max_chars" not in errors and params.min_chars > params.max_chars:
+        errors["max_chars"] = "max_chars must be at least min_chars"
+    if params.min_input_quality and not params.tags:
+        errors["tags"] = "min_input_quality needs the quality tags on"
+    if params.response_mode == "dpo" and params.responses == 1:
+        errors["responses"] = "Magpie-DPO pairs need at least 2 responses per instruction"
+    if errors:
+        raise ValidationError(errors)
+    return params
+
+
+# ------------------------------------------------------------ sampling
+
+
+def system_prompt_for(params: SynthesisParams, index: int) -> str:
+    """The system prompt of sample ``index`` (weighted draw seeded by the job's seed and the index)."""
+    if not params.system_prompts:
+        return ""
+    texts = [t for t, _w in params.system_prompts]
+    weights = [w for _t, w in params.system_prompts]
+    return random.Random(f"{params.seed}:{index}").choices(texts, weights=weights, k=1)[0]
+
+
+def _pre_query(loaded, system_prompt: str):
+    from curation.synthesis.template import pre_query_for_tokenizer
+
+    cache = loaded.extra.setdefault("pre_query", {})
+    if system_prompt not in cache:
+        pq = pre_query_for_tokenizer(loaded.tokenizer, system_prompt=system_prompt or None)
+        vocab = loaded.tokenizer.get_vocab()
+        stop_ids = [int(vocab[s]) for s in pq.stop if s in vocab]
+        ids = loaded.tokenizer(pq.prefix, add_special_tokens=False)["input_ids"]
+        cache[system_prompt] = (ids, stop_ids)
+    return cache[system_prompt]
+
+
+def sample_instructions(
+    loaded, params: SynthesisParams, indices: list[int], *, seed: int, batch_size: int | None = None, on_batch=None
+) -> list[Candidate]:
+    """One candidate per sample index (in ``indices`` order); samples sharing a
+    system prompt are generated together, ``batch_size`` sequences at a time."""
+    from curation.llm.generate import generate_raw
+
+    groups: dict[str, list[int]] = {}
+    for i in indices:
+        groups.setdefault(system_prompt_for(params, i), []).append(i)
+    out: dict[int, Candidate] = {}
+    for g, (system_prompt, members) in enumerate(groups.items()):
+        ids, stop_ids = _pre_query(loaded, system_prompt)
+        outputs = generate_raw(
+            loaded,
+            ids,
+            n=len(members),
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_new_tokens=params.max_new_tokens,
+            seed=seed + 7919 * g,
+            batch_size=batch_size or params.batch_size,
+            stop_token_ids=stop_ids,
+            on_batch=on_batch,
+        )
+        for i, o in zip(members, outputs):
+            out[i] = Candidate(
+                o.text,
+                finished=o.finished,
+                meta={"index": i, "n_tokens": o.n_tokens, "system_prompt": system_prompt},
+            )
+    return [out[i] for i in indices]
+
+
+class Screen:
+    """The filters, embeddings and tags of one run, carrying what earlier
+    batches accepted (hashes and vectors) so later batches are checked
+    against them as well as against the project's existing prompts."""
+
+    def __init__(self, loaded, params: SynthesisParams, *, existing_texts: list[str], embed_batch: int = 32):
+        self.loaded, self.params, self.embed_batch = loaded, params, embed_batch
+        self.seen = {normalised_hash(t) for t in existing_texts}
+        self.reference = None
+        self._vectors: dict[int, np.ndarray] = {}
+        self._tags: dict[str, dict] = {}
+        if params.near_duplicate_distance > 0 and existing_texts:
+            self.reference = self._embed(existing_texts[:EXISTING_EMBEDDED])
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        from curation.synthesis.embed import embed_texts
+
+        return embed_texts(self.loaded, texts, batch_size=self.embed_batch)
+
+    def _tag(self, texts: list[str]) -> list[dict]:
+        from curation.synthesis.tags import tags_for
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self._tags]
+        for text, tags in zip(missing, tags_for(self.loaded, missing, batch_size=self.embed_batch)):
+            self._tags[text] = tags
+        return [self._tags[t] for t in texts]
+
+    def run(self, candidates: list[Candidate]):
+        params = self.params
+        batch_vectors: list[np.ndarray] = []
+
+        def embed(texts):
+            vectors = self._embed(texts)
+            batch_vectors.append(vectors)
+            return vectors
+
+        report = apply_filters(
+            candidates,
+            config=params.filter_config(),
+            existing_hashes=self.seen,
+            embed=embed if params.near_duplicate_distance > 0 else None,
+            existing_vectors=self.reference,
+            quality=(lambda texts: [t["input_quality"] for t in self._tag(texts)]) if params.tags else None,
+        )
+        self.seen.update(c.meta["normalised_hash"] for c in report.accepted)
+        if batch_vectors:
+            accepted = {id(c) for c in report.accepted}
+            embedded = [c for c in candidates if "min_neighbour_distance" in c.meta]
+            keep = [row for row, c in enumerate(embedded) if id(c) in accepted]
+            new = batch_vectors[0][keep]
+            self.reference = new if self.reference is None else np.vstack([self.reference, new])
+        if params.tags and report.accepted:
+            for c, tags in zip(report.accepted, self._tag([c.text for c in report.accepted])):
+                c.meta["tags"] = tags
+        self._tags.clear()
+        return report
+
+
+# ------------------------------------------------------------ storing
+
+
+def _prompt_messages(text: str, system_prompt: str) -> list[dict]:
+    messages = [{"role": "user", "content": text}]
+    if system_prompt:
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return messages
+
+
+def _short_tags(tags: dict) -> dict:
+    return {k: tags[k] for k in ("input_quality", "difficulty", "category") if k in tags}
+
+
+def synthesized_store(*, job: Job, report, model_name: str, params: SynthesisParams) -> list[int]:
+    """Prompts for the accepted, a ``SynthesizedInstruction`` for every sample. Returns the new prompt ids."""
+    project_id = job.project_id
+    rows, prompt_ids = [], []
+    for c in report.accepted:
+        messages = _prompt_messages(c.text, c.meta["system_prompt"])
+        tags = c.meta.get("tags", {})
+        prompt, created = Prompt.objects.get_or_create(
+            project_id=project_id,
+            content_hash=content_hash(messages),
+            defaults={
+                "messages": messages,
+                "source": Source.SYNTHESIZED,
+                "tags": _short_tags(tags),
+                "metadata": {
+                    "synthesis": {
+                        "job": str(job.uuid),
+                        "index": c.meta["index"],
+                        "model": model_name,
+                        "temperature": params.temperature,
+                        "top_p": params.top_p,
+                        "max_new_tokens": params.max_new_tokens,
+                        "seed": params.seed,
+                        "n_tokens": c.meta["n_tokens"],
+                        "min_neighbour_distance": c.meta.get("min_neighbour_distance"),
+                        "tag_probabilities": {k: v for k, v in tags.items() if k.endswith("_p")},
+                    }
+                },
+            },
+        )
+        if created:
+            prompt_ids.append(prompt.pk)
+        rows.append(_row(job, c, accepted=True, reason="", prompt=prompt))
+    for c, reason in report.rejected:
+        rows.append(_row(job, c, accepted=False, reason=reason, prompt=None))
+    SynthesizedInstruction.objects.bulk_create(rows, ignore_conflicts=True)
+    return prompt_ids
+
+
+def _row(job, c: Candidate, *, accepted: bool, reason: str, prompt) -> SynthesizedInstruction:
+    tags = c.meta.get("tags") or ({"input_quality": c.meta["input_quality"]} if "input_quality" in c.meta else {})
+    return SynthesizedInstruction(
+        job=job,
+        index=c.meta["index"],
+        text=c.text,
+        accepted=accepted,
+        reason=reason,
+        tags=tags,
+        min_distance=c.meta.get("min_neighbour_distance"),
+        n_tokens=c.meta.get("n_tokens", 0),
+        finished=c.finished,
+        system_prompt=c.meta.get("system_prompt", ""),
+        prompt=prompt,
+    )
+
+
+# ------------------------------------------------------------ responses
+
+
+def dpo_annotator(*, model_name: str) -> Annotator:
+    """The annotator of Magpie-DPO pairs for this model and judge prompt."""
+    from curation.llm.judge import PAIRWISE_SYSTEM
+
+    method = "win_matrix (every pair, both orders) -> ranking_from_pairwise; chosen = best, rejected = worst"
+    short = content_hash([PAIRWISE_SYSTEM, method])[:8]
+    annotator, _ = Annotator.objects.get_or_create(
+        type=Annotator.Type.MODEL,
+        name=f"{DPO_ANNOTATOR_PREFIX}: {model_name} [{short}]"[-200:],
+        model_name=model_name,
+        defaults={"judge_prompt": PAIRWISE_SYSTEM, "params": {"method": method, "prompt_hash": short}},
+    )
+    return annotator
+
+
+def dpo_pair(ranking: dict) -> tuple[int, int] | None:
+    """(best, worst) positions from ``ranking_from_pairwise``'s result, or None for a tie."""
+    order, ranks = ranking["order"], ranking["ranks"]
+    if len(order) < 2:
+        return None
+    best, worst = order[0], order[-1]
+    if ranks[best] == ranks[worst]:
+        return None
+    return best, worst
+
+
+def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisParams, prompt_ids: list[int], state):
+    from curation.llm.generate import generate
+    from curation.services.generation import (
+        GenerationParams,
+        _store_prompt_outputs,
+        generation_fingerprint,
+        items_build_for_prompt,
+    )
+
+    gen = GenerationParams(
+        per_prompt=params.responses,
+        max_new_tokens=params.response_max_new_tokens,
+        temperature=params.response_temperature,
+        top_p=params.response_top_p,
+        seed=params.seed,
+        kinds=params.kinds if params.response_mode == "items" else (),
+        batch_size=params.batch_size,
+    )
+    fingerprint = generation_fingerprint(model_name=loaded.name, params=gen)
+    prompts = Prompt.objects.in_bulk(prompt_ids)
+    chunk_ids = [pid for pid in prompt_ids if pid in prompts]
+    if not chunk_ids:
+        return
+    outputs = generate(
+        loaded,
+        [prompts[pid].messages for pid in chunk_ids],
+        n=gen.per_prompt,
+        temperature=gen.temperature,
+        top_p=gen.top_p,
+        max_new_tokens=gen.max_new_tokens,
+        seed=params.seed + min(chunk_ids),
+        batch_size=gen.batch_size,
+        on_batch=lambda _d, _t: progress.tick(),
+    )
+    judged = {}
+    if params.response_mode == "dpo":
+        from curation.llm.judge import ranking_from_pairwise, win_matrix
+
+        for pid, outs in zip(chunk_ids, outputs):
+            texts = list(dict.fromkeys(o.text for o in outs if o.text.strip()))
+            if len(texts) >= 2:
+                matrix = win_matrix(loaded, prompts[pid].messages, texts)
+                judged[pid] = (texts, matrix, ranking_from_pairwise(matrix))
+            progress.tick()
+    annotator = dpo_annotator(model_name=loaded.name) if params.response_mode == "dpo" else None
+    counts = Counter(state.get("responses", {}))
+    with transaction.atomic():
+        for pid, outs in zip(chunk_ids, outputs):
+            created, _dups, items = _store_prompt_outputs(
+                job=job, prompt=prompts[pid], outputs=outs, model_name=loaded.name, params=gen, fingerprint=fingerprint
+            )
+            counts["responses_created"] += created
+            for kind, k in items.items():
+                counts[f"items_{kind}"] += k
+            if annotator is None:
+                continue
+            if pid not in judged:
+                counts["dpo_discarded_identical"] += 1
+                continue
+            texts, matrix, ranking = judged[pid]
+            pair = dpo_pair(ranking)
+            if pair is None:
+                counts["dpo_discarded_tie"] += 1
+                continue
+            by_hash = dict(prompts[pid].responses.values_list("content_hash", "pk"))
+            chosen, rejected = (by_hash[content_hash(texts[i])] for i in pair)
+            items_build_for_prompt(
+                prompt=prompts[pid],
+                response_ids=[chosen, rejected],
+                kinds=[Kind.PAIRWISE],
+                metadata={"magpie_dpo": True, "job": str(job.uuid)},
+            )
+            counts["dpo_pairs"] += _dpo_annotate(annotator, prompts[pid], chosen, rejected, matrix, ranking, pair)
+        state["responses"] = dict(counts)
+        job_progress(job=job, token=progress.token, checkpoint=state)
+        job.checkpoint = state
+
+
+def _dpo_annotate(annotator, prompt, chosen: int, rejected: int, matrix, ranking, pair) -> int:
+    from annotate.services.assignment import AnnotationInput, annotation_create
+
+    digest = content_hash(
+        [
+            Kind.PAIRWISE,
+            prompt.content_hash,
+            sorted(prompt.responses.filter(pk__in=[chosen, rejected]).values_list("content_hash", flat=True)),
+        ]
+    )
+    item = Item.objects.filter(project_id=prompt.project_id, content_hash=digest).first()
+    if item is None or Annotation.objects.filter(item=item, annotator=annotator).exists():
+        return 0
+    responses = item.ordered_responses()
+    choice = "A" if responses[0].pk == chosen else "B"
+    data = AnnotationInput(
+        choice=choice,
+        display_order=[str(r.uuid) for r in responses],
+        probabilities={
+            "method": "magpie-dpo",
+            "scores": ranking["mean_win"],
+            "copeland": ranking["scores"],
+            "ranks": ranking["ranks"],
+            "matrix": np.round(matrix, 4).tolist(),
+            "chosen_index": pair[0],
+            "rejected_index": pair[1],
+        },
+        consistent=True,
+        metadata={"judge": "magpie-dpo best vs worst"},
+    )
+    try:
+        with transaction.atomic():
+            annotation_create(item=item, annotator=annotator, data=data, count_towards_overlap=False)
+    except IntegrityError:
+        return 0
+    return 1
+
+
+# ------------------------------------------------------------ the job
+
+
+def _existing_texts(project: Project) -> list[str]:
+    prompts = Prompt.objects.filter(project=project).order_by("-id").values_list("messages", flat=True)
+    texts = []
+    for messages in prompts.iterator(chunk_size=2000):
+        users = [m.get("content", "") for m in messages or [] if m.get("role") == "user"]
+        if users:
+            texts.append(users[-1])
+    return texts
+
+
+@job_runner("synthesize")
+def instructions_synthesize(job: Job, progress: JobProgress) -> dict:
+    """The 'synthesize' job: see the module docstring."""
+    from curation.llm.runtime import get_model
+
+    project = job.project
+    params = synthesis_params_clean(project=project, data=job.params)
+    progress.message("Loading the model")
+    loaded = get_model(params.model or project.model_name or None)
+    loaded.require_local("Magpie synthesis (raw-prefix sampling)")
+    state = dict(progress.checkpoint or {})
+    state.setdefault("next", 0)
+    state.setdefault("counts", dict.fromkeys(REASONS, 0))
+    state.setdefault("accepted", 0)
+    state.setdefault("prompt_ids", [])
+    state.setdefault("responded", 0)
+    if state["next"] == 0:
+        progress.log(
+            f"model {loaded.name}; {params.n} sample(s), batch {params.batch_size}, T={params.temperature}, "
+            f"top_p={params.top_p}, max_new_tokens={params.max_new_tokens}"
+        )
+    else:
+        progress.log(f"resuming at sample {state['next']} of {params.n}")
+    respond = params.responses > 0
+    progress.set_total(params.n + (len(state["prompt_ids"]) if respond and state["next"] >= params.n else 0))
+    progress.set_done(state["next"] + state["responded"])
+    progress.message("Embedding the project's prompts")
+    screen = Screen(loaded, params, existing_texts=_existing_texts(project), embed_batch=params.batch_size)
+
+    batch_no = state["next"] // params.batch_size
+    while state["next"] < params.n:
+        start = state["next"]
+        indices = list(range(start, min(start + params.batch_size, params.n)))
+        progress.message(f"Sampling instructions {start + 1}–{indices[-1] + 1} of {params.n}")
+        candidates = sample_instructions(
+            loaded, params, indices, seed=params.seed + batch_no, on_batch=lambda _d, _t: progress.tick()
+        )
+        progress.message(f"Filtering instructions {start + 1}–{indices[-1] + 1}")
+        report = screen.run(candidates)
+        with transaction.atomic():
+            new_ids = synthesized_store(job=job, report=report, model_name=loaded.name, params=params)
+            counts = Counter(state["counts"])
+            counts.update({k: v for k, v in report.counts.items() if v})
+            state = {
+                **state,
+                "next": indices[-1] + 1,
+                "counts": dict(counts),
+                "accepted": state["accepted"] + len(report.accepted),
+                "prompt_ids": state["prompt_ids"] + new_ids,
+            }
+            job_progress(job=job, token=progress.token, checkpoint=state)
+            job.checkpoint = state
+        batch_no += 1
+        rejected = sum(report.counts.values())
+        progress.log(f"samples {start + 1}–{indices[-1] + 1}: {len(report.accepted)} accepted, {rejected} rejected")
+        progress.advance(len(indices), message=f"{state['accepted']} accepted of {state['next']} sampled")
+
+    if respond:
+        progress.set_total(params.n + len(state["prompt_ids"]))
+        pending = state["prompt_ids"][state["responded"] :]
+        per_chunk = max(1, params.batch_size // max(1, params.responses))
+        for offset in range(0, len(pending), per_chunk):
+            chunk = pending[offset : offset + per_chunk]
+            progress.message(f"Responses for instructions {state['responded'] + 1}–{state['responded'] + len(chunk)}")
+            state["responded"] += len(chunk)
+            _responses_for(job, progress, loaded, params, chunk, state)
+            progress.advance(len(chunk), message=f"Responses for {state['responded']} of {len(state['prompt_ids'])}")
+    return {
+        "model": loaded.name,
+        "sampled": state["next"],
+        "accepted": state["accepted"],
+        "prompts_created": len(state["prompt_ids"]),
+        "rejected": state["counts"],
+        "responses": state.get("responses", {}),
+        "params": params.as_dict(),
+    }

@@ -1,0 +1,158 @@
+"""Quality tags for synthesized instructions, from the judge's next-token
+probabilities over fixed labels (never parsed free text).
+
+Magpie (ALGORITHMS.md §2.4) asks a judge for input quality, difficulty and
+task category and parses JSON. Here each tag is one multiple-choice question
+whose options are single-token letters (A–E, A–L; digits
+are no good: some tokenizers split " 1" into a space and the digit); the tag is the
+option with the largest probability after contextual calibration: every
+question is also asked once about a content-free query ("N/A") and each
+option's probability is divided by that prior, then renormalised (Zhao et
+al. 2021, as ``curation.services.judging`` does for A/B). Small judges put
+most of their mass on one option whatever the query; calibration removes
+that constant preference. Both raw and calibrated label probabilities are
+returned.
+
+Label sets (Magpie's own names):
+
+* ``input_quality``: very poor, poor, average, good, excellent
+* ``difficulty``: very easy, easy, medium, hard, very hard
+* ``category``: the 12 task categories of Magpie's ``input_classification``
+  ("Others" kept with its s, see ALGORITHMS.md §2.4's gotcha).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from curation.llm.judge import label_token_ids, left_pad
+from curation.llm.runtime import LoadedModel
+
+CONTENT_FREE = "N/A"
+SYSTEM = "You classify user queries sent to an AI assistant. Reply with a single character."
+
+
+@dataclass(frozen=True)
+class TagQuestion:
+    name: str
+    question: str
+    values: tuple[str, ...]
+    keys: tuple[str, ...]
+
+    def prompt(self, instruction: str) -> list[dict]:
+        options = "\n".join(f"{k}: {v}" for k, v in zip(self.keys, self.values))
+        user = f"## User query\n{instruction}\n\n## Question\n{self.question}\n{options}\n\n## Answer"
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+QUALITY = TagQuestion(
+    "input_quality",
+    "How clear, specific and coherent is the user query? Reply with one letter.",
+    ("very poor", "poor", "average", "good", "excellent"),
+    tuple("ABCDE"),
+)
+DIFFICULTY = TagQuestion(
+    "difficulty",
+    "How difficult is it to answer the user query well? Reply with one letter.",
+    ("very easy", "easy", "medium", "hard", "very hard"),
+    tuple("ABCDE"),
+)
+CATEGORIES = (
+    "Information seeking",
+    "Reasoning",
+    "Planning",
+    "Editing",
+    "Coding & Debugging",
+    "Math",
+    "Role playing",
+    "Data analysis",
+    "Creative writing",
+    "Advice seeking",
+    "Brainstorming",
+    "Others",
+)
+CATEGORY = TagQuestion(
+    "category",
+    "Which task category fits the user query best? Reply with one letter.",
+    CATEGORIES,
+    tuple("ABCDEFGHIJKL"),
+)
+QUESTIONS = (QUALITY, DIFFICULTY, CATEGORY)
+
+
+def _render(loaded: LoadedModel, messages: list[dict]) -> str:
+    tok = loaded.tokenizer
+    try:
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except Exception:  # noqa: BLE001 - templates without a system role: fold it into the user turn
+        merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
+        return tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+
+
+@torch.inference_mode()
+def label_probs_batch(
+    loaded: LoadedModel, prompts: Sequence[list[dict]], labels: Sequence[str], *, batch_size: int = 16
+) -> list[dict[str, float]]:
+    """Renormalised next-token probability of each label after each chat prompt.
+
+    Same method as ``curation.llm.judge`` (first token of each label, bare and
+    space-prefixed spellings, summed), for arbitrary label sets; a candidate
+    for ``llm/judge.py`` as a public ``label_probs_batch``.
+    """
+    if not loaded.is_local:
+        return [loaded.client.label_probs(list(p), list(labels)) for p in prompts]
+    ids_by_label = label_token_ids(loaded, tuple(labels))
+    tok = loaded.tokenizer
+    encoded = [tok(_render(loaded, list(p)), add_special_tokens=False)["input_ids"] for p in prompts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out: list[dict[str, float]] = [{} for _ in encoded]
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        input_ids, attention, positions = left_pad([encoded[i] for i in idx], tok.pad_token_id)
+        logits = loaded.model(
+            input_ids=input_ids.to(loaded.device),
+            attention_mask=attention.to(loaded.device),
+            position_ids=positions.to(loaded.device),
+        ).logits[:, -1, :]
+        probs = torch.softmax(logits.float(), dim=-1).cpu()
+        for row, i in enumerate(idx):
+            out[i] = _normalise({label: float(probs[row, ids].sum()) for label, ids in ids_by_label.items()})
+    return out
+
+
+def _normalise(raw: dict[str, float]) -> dict[str, float]:
+    total = sum(raw.values())
+    if total <= 0 or not math.isfinite(total):
+        return {k: 1.0 / len(raw) for k in raw}
+    return {k: v / total for k, v in raw.items()}
+
+
+def calibrate(raw: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
+    """Divide by the content-free prior and renormalise (labels with zero prior get a tiny floor)."""
+    return _normalise({k: raw[k] / max(prior.get(k, 0.0), 1e-12) for k in raw})
+
+
+def tags_for(
+    loaded: LoadedModel, instructions: Sequence[str], *, questions=QUESTIONS, batch_size: int = 16
+) -> list[dict]:
+    """For each instruction ``{name: value, name + "_p": {value: calibrated p}}`` per question,
+    plus ``"raw"``: ``{name: {value: uncalibrated p}}``. Values come from each question's own list."""
+    instructions = list(instructions)
+    tags: list[dict] = [{"raw": {}} for _ in instructions]
+    if not instructions:
+        return tags
+    for q in questions:
+        prompts = [q.prompt(text) for text in instructions] + [q.prompt(CONTENT_FREE)]
+        probs = label_probs_batch(loaded, prompts, q.keys, batch_size=batch_size)
+        prior = probs[-1]
+        for tag, raw in zip(tags, probs[:-1]):
+            cal = calibrate(raw, prior)
+            best = max(q.keys, key=lambda k: (cal[k], -q.keys.index(k)))
+            tag[q.name] = q.values[q.keys.index(best)]
+            tag[q.name + "_p"] = {q.values[i]: round(cal[k], 4) for i, k in enumerate(q.keys)}
+            tag["raw"][q.name] = {q.values[i]: round(raw[k], 4) for i, k in enumerate(q.keys)}
+    return tags
