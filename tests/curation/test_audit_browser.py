@@ -1,0 +1,96 @@
+"""A curator in a real browser (Debian's Chromium) on the disagreement
+dashboard: drill down into the most disputed item, read its annotations with
+their rationale, exclude it, and see the row and the database agree."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from annotate.models import Annotator, Item, Role
+from annotate.services.assignment import AnnotationInput, annotation_create
+from curation.models import Audit, ItemAudit
+from tests.browser.conftest import browser_type_launch_args  # noqa: F401 - the fixture: Debian's chromium
+from tests.curation.test_browser import XSS, log_in
+from tests.factories import MembershipFactory, PrincipleFactory, ProjectFactory, UserFactory, make_item
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_disagreement_drill_down_and_exclude(page: Page, live_server):
+    project = ProjectFactory(slug="audit-browser", name="Audit browser", overlap=2, max_overlap=3)
+    curator = UserFactory(username="cur-audit")
+    MembershipFactory(project=project, user=curator, role=Role.CURATOR)
+    honest = PrincipleFactory(project=project, name="honesty")
+    disputed = make_item(project, "pairwise", texts=[f"Paris {XSS}", "Lyon"])
+    calm = make_item(project, "pairwise", texts=["Yes.", "No."])
+    judges = [
+        Annotator.objects.create(type=Annotator.Type.MODEL, name=f"judge {i}", model_name=f"m{i}") for i in range(2)
+    ]
+    for judge, choice in zip(judges, ["A", "B"], strict=True):
+        annotation_create(
+            item=disputed,
+            annotator=judge,
+            data=AnnotationInput(
+                choice=choice,
+                rationale=f"{judge.name} says {choice} because of the *facts*",
+                verdicts={honest.pk: choice},
+            ),
+        )
+        annotation_create(item=calm, annotator=judge, data=AnnotationInput(choice="A", rationale="easy"))
+    audit = Audit.objects.create(project=project, summary={"version": 1})
+    ItemAudit.objects.create(audit=audit, item=calm, n_judgments=2, majority_share=1.0, entropy=0.0, disagreement=0.0)
+    ItemAudit.objects.create(
+        audit=audit,
+        item=disputed,
+        n_judgments=2,
+        majority_share=0.5,
+        entropy=1.0,
+        disagreement=0.5,
+        consensus={"choice": None, "method": "majority"},
+        flags=["no_consensus"],
+    )
+
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(page, live_server, curator)
+
+    page.goto(f"{live_server.url}/p/{project.slug}/curate/")
+    page.get_by_role("link", name="Audit", exact=True).click()
+    page.get_by_role("link", name="Disagreement", exact=True).click()
+    rows = page.locator("#disagreement tbody tr")
+    expect(rows).to_have_count(2)
+    top = rows.first
+    expect(top).to_have_attribute("id", f"row-{disputed.uuid}")
+    expect(top).to_contain_text("no_consensus")
+
+    top.locator("a.drill-link").click()  # htmx: the panel loads beside the table
+    panel = page.locator("#drill .panel")
+    expect(panel).to_have_attribute("data-item", str(disputed.uuid))
+    annotations = panel.locator("#drill-annotations tbody tr")
+    expect(annotations).to_have_count(2)
+    expect(annotations.nth(0)).to_contain_text("judge 0")
+    expect(annotations.nth(0).locator("td.rationale em")).to_have_text("facts")
+    expect(annotations.nth(1)).to_contain_text("judge 1 says B because of the")
+    expect(annotations.nth(0)).to_contain_text("honesty: Favours A")
+    assert page.url.endswith("/audit/disagreement/")  # no navigation: an htmx swap
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__pwned") is None
+
+    panel.get_by_role("button", name="Exclude this item").click()
+    expect(panel.get_by_role("button", name="Include this item again")).to_be_visible()
+    expect(page.locator("#drill-state")).to_contain_text("excluded")
+    # The row was swapped out of band: marked excluded, its button now includes.
+    row = page.locator(f"#row-{disputed.uuid}")
+    expect(row).to_have_class("excluded")
+    expect(row.locator("td.item-state")).to_contain_text("excluded")
+    expect(row.get_by_role("button", name="Include")).to_be_visible()
+    assert Item.objects.get(pk=disputed.pk).excluded
+    assert not Item.objects.get(pk=calm.pk).excluded
+
+    # The row's own button (htmx swap of the row) takes it back.
+    row.get_by_role("button", name="Include").click()
+    expect(page.locator(f"#row-{disputed.uuid}").get_by_role("button", name="Exclude")).to_be_visible()
+    assert not Item.objects.get(pk=disputed.pk).excluded
+    assert not errors, errors
