@@ -6,6 +6,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("", include("curation.urls")),
     path("", include("curation.urls_jobs")),
+    path("", include("curation.urls_synthesis")),
     path("", include("curation.urls_audit")),
     path("", include("annotate.urls")),
 ]
