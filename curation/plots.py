@@ -11,7 +11,7 @@ description via ``aria-labelledby``.
 * ``histogram`` — counts per bin (one ``rect.bin`` per bin), an optional
   threshold marker.
 * ``bar_chart`` — horizontal bars with optional intervals (error bars) and
-  a reference line; one ``rect.bar`` per bar with a value.
+  a reference line; one ``rect.hbar`` per bar (not ``.bar``: curation.css sizes those) with a value.
 * ``line_chart`` — one or more series over a numeric or date axis.
 * ``heat_map`` — a matrix of cells (``rect.cell``) with a colour scale legend,
   row and column labels; missing values drawn as ``rect.cell.missing``.
@@ -34,6 +34,7 @@ __all__ = [
     "histogram",
     "histogram_counts",
     "line_chart",
+    "covering_ticks",
     "nice_ticks",
 ]
 
@@ -92,6 +93,14 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     while value <= hi + step * 1e-9:
         ticks.append(round(value, 12))
         value += step
+    return ticks
+
+
+def covering_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Like ``nice_ticks`` but the last tick is at or above ``hi`` (an axis that holds every value)."""
+    ticks = nice_ticks(lo, hi, count)
+    if len(ticks) >= 2 and ticks[-1] < hi:
+        ticks.append(round(ticks[-1] + (ticks[1] - ticks[0]), 12))
     return ticks
 
 
@@ -156,7 +165,7 @@ def histogram(
     left, right, top, bottom = 48, 12, 12, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max(counts) if counts and max(counts) > 0 else 1
-    y_ticks = [t for t in nice_ticks(0, peak, 4) if t == int(t)]
+    y_ticks = [t for t in covering_ticks(0, peak, 4) if t == int(t)]
     y_max = max(peak, y_ticks[-1] if y_ticks else peak)
     x0, x1 = edges[0], edges[-1]
 
@@ -280,7 +289,7 @@ def bar_chart(
             tip += f" · {bar.note}"
         if bar.value is not None and math.isfinite(bar.value):
             a, b = sorted((sx(base), sx(bar.value)))
-            cls = "bar" + (f" {escape(bar.css)}" if bar.css else "")
+            cls = "hbar" + (f" {escape(bar.css)}" if bar.css else "")
             parts.append(
                 f'<rect class="{cls}" x="{_n(a)}" y="{_n(y + 4)}" width="{_n(max(b - a, 1))}" '
                 f'height="{_n(row_height - 8)}"><title>{escape(tip)}</title></rect>'
@@ -354,7 +363,7 @@ def line_chart(
     y1 = max(ys)
     if y1 == y0:
         y1 = y0 + 1
-    y_ticks = nice_ticks(y0, y1, 4)
+    y_ticks = covering_ticks(y0, y1, 4)
     y1 = max(y1, y_ticks[-1]) if y_ticks else y1
     left, right, top = 52, 12, 12
     bottom = 40 + 16 * ((len(series) + 2) // 3)

@@ -238,8 +238,12 @@ def _drill_context(request, item) -> dict:
     resolution = item.resolution or None
     resolved_text = ""
     if resolution:
-        verdict = resolution.get("verdict")
-        resolved_text = _ranking_text(verdict, label_of) if isinstance(verdict, list) else str(verdict)
+        if isinstance(resolution, str):  # the audit also reads a bare choice string
+            resolution = {"choice": resolution}
+        if resolution.get("ranking"):
+            resolved_text = _ranking_text(resolution["ranking"], label_of)
+        else:
+            resolved_text = str(resolution.get("choice", ""))
     consensus_text = ""
     if ia is not None:
         consensus = ia.consensus or {}
@@ -560,7 +564,6 @@ def _discretion(summary: dict, audit) -> dict:
                     principles,
                     counts=group.get("conflicts"),
                     title=f"Principle supremacy ({GROUP_LABELS.get(key, key)}): share of conflicts where the row principle wins",
-                    row_title="principle i (row) over j (column)",
                 )
             )
         fitted = [r for r in ranking if r["elo"] is not None]

@@ -82,7 +82,7 @@ def test_bar_chart_bars_intervals_and_missing_values():
         plots.Bar("rank <b>", -0.1, -0.3, 0.2, css="flagged"),
     ]
     root = parse(plots.bar_chart(bars, title="α", domain=(-0.5, 1), reference=0.667))
-    drawn = rects(root, "bar")
+    drawn = rects(root, "hbar")
     assert len(drawn) == 2
     assert len(root.findall(f".//{NS}g[@class='err']")) == 2
     assert rects(root, "flagged") == [drawn[1]]
@@ -136,3 +136,6 @@ def test_nice_ticks():
     assert plots.nice_ticks(0, 47, 4) == [0, 20, 40]
     assert plots.nice_ticks(-0.3, 0.25, 5) == pytest.approx([-0.2, 0, 0.2])  # step 0.2 (raw 0.11)
     assert plots.nice_ticks(2, 2) == [2]
+    assert plots.nice_ticks(0, 9, 4) == [0, 2.5, 5, 7.5]
+    assert plots.covering_ticks(0, 9, 4) == [0, 2.5, 5, 7.5, 10]
+    assert plots.covering_ticks(0, 10, 4) == [0, 2.5, 5, 7.5, 10]

@@ -54,6 +54,8 @@ def _ranking_verdict(item: Item, verdict) -> list[list[str]]:
 def item_resolve(*, item: Item, verdict, note: str = "", user) -> Item:
     """Record a curator's verdict on an item, overriding the annotators' consensus
     in audits and exports (``Item.resolution``); ``verdict=None`` clears it.
+    Stored as ``{"choice": verdict}`` (pairwise, thumb) or ``{"ranking":
+    groups}`` (ranking), with ``note``, ``by`` (username) and ``at`` (ISO time).
 
     Valid verdicts per kind: pairwise ``A``/``B``/``tie``/``both_bad``; thumb
     ``up``/``down``; ranking a list of groups of the item's response uuids,
@@ -78,8 +80,9 @@ def item_resolve(*, item: Item, verdict, note: str = "", user) -> Item:
     note = (note or "").strip()
     if len(note) > 2000:
         raise ValidationError({"note": "keep the note under 2000 characters"})
+    # The shape the audit and the exports read: {"choice": ...} or {"ranking": ...}.
     resolution = {
-        "verdict": verdict,
+        ("ranking" if item.kind == Kind.RANKING else "choice"): verdict,
         "note": note,
         "by": user.get_username() if user is not None else "",
         "at": timezone.now().isoformat(),

@@ -271,7 +271,7 @@ def test_overview_shows_alpha_with_intervals_and_progress(world):
     assert "out of date" not in body
     svgs = _svgs(response)
     alpha, progress = svgs[0], svgs[1]
-    assert len(alpha.findall(f".//{SVG}rect[@class='bar']")) == 2  # thumb has no α: listed, not drawn
+    assert len(alpha.findall(f".//{SVG}rect[@class='hbar']")) == 2  # thumb has no α: listed, not drawn
     assert len(alpha.findall(f".//{SVG}g[@class='err']")) == 2
     assert progress.find(f"{SVG}title").text.startswith("Annotations over time")
     # One pairwise series, one dot per day with annotations (all today).
@@ -361,7 +361,7 @@ def test_resolve_through_the_page(world):
     item = world["disputed"]
     client.post(_url("item-resolve", world, item_uuid=item.uuid), {"verdict": "B", "note": " B is right "})
     item.refresh_from_db()
-    assert item.resolution["verdict"] == "B" and item.resolution["note"] == "B is right"
+    assert item.resolution["choice"] == "B" and item.resolution["note"] == "B is right"
     assert item.resolution["by"] == world["personas"]["curator"].username
     response = client.post(
         _url("item-resolve", world, item_uuid=item.uuid), {"verdict": "C"}, headers={"HX-Request": "true"}
@@ -375,7 +375,7 @@ def test_resolve_through_the_page(world):
     a, b, c = (str(r.uuid) for r in ranking.ordered_responses())
     client.post(_url("item-resolve", world, item_uuid=ranking.uuid), {"verdict": "c > a = B"})
     ranking.refresh_from_db()
-    assert ranking.resolution["verdict"] == [[c], [a, b]]
+    assert ranking.resolution["ranking"] == [[c], [a, b]]
 
 
 def test_request_more_through_the_page(world):
@@ -425,7 +425,7 @@ def test_annotators_page_flags_outliers(world):
     agreement = _svgs(response)[0]
     bars = agreement.findall(f".//{SVG}rect")
     assert len([b for b in bars if "bar" in b.get("class", "")]) == 3
-    assert len([b for b in bars if b.get("class") == "bar flagged"]) == 1
+    assert len([b for b in bars if b.get("class") == "hbar flagged"]) == 1
 
 
 def test_discretion_page(world):
@@ -463,7 +463,7 @@ def test_item_resolve_validates_per_kind(world):
     with pytest.raises(ValidationError):
         item_resolve(item=world["disputed"], verdict="up", user=user)
     item_resolve(item=world["thumb"], verdict="down", note="", user=user)
-    assert Item.objects.get(pk=world["thumb"].pk).resolution["verdict"] == "down"
+    assert Item.objects.get(pk=world["thumb"].pk).resolution["choice"] == "down"
     with pytest.raises(ValidationError):
         item_resolve(item=world["thumb"], verdict="A", user=user)
     a, b, c = (str(r.uuid) for r in world["ranking"].ordered_responses())
@@ -471,7 +471,7 @@ def test_item_resolve_validates_per_kind(world):
         with pytest.raises(ValidationError):
             item_resolve(item=world["ranking"], verdict=bad, user=user)
     item_resolve(item=world["ranking"], verdict=[[b], [a, c]], user=user)
-    assert Item.objects.get(pk=world["ranking"].pk).resolution["verdict"] == [[b], [a, c]]
+    assert Item.objects.get(pk=world["ranking"].pk).resolution["ranking"] == [[b], [a, c]]
     judgment = make_item(world["project"], "judgment")
     with pytest.raises(ValidationError):
         item_resolve(item=judgment, verdict="A", user=user)
@@ -494,3 +494,39 @@ def test_item_request_more_caps_at_max_overlap_and_reopens(world):
         item_request_more(item=off, user=user)
     with pytest.raises(ValidationError):
         item_request_more(item=item, extra=0, user=user)
+
+
+# --- with the real audit ----------------------------------------------------------
+
+
+def test_pages_render_a_real_audit_and_a_resolution_reaches_it(world):
+    """Run the audit job on the fixture's annotations: every dashboard opens on
+    what it stored, and a curator's verdict given on the page becomes the
+    item's consensus in the next audit."""
+    auditing = pytest.importorskip("curation.services.auditing")
+    from curation.jobs import run_job
+
+    client = login(world["personas"])
+    item = world["disputed"]
+    client.post(_url("item-resolve", world, item_uuid=item.uuid), {"verdict": "B", "note": "checked"})
+    job = auditing.audit_create(project=world["project"], user=world["personas"]["curator"], enqueue=False)
+    run_job(job.id)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    audit = Audit.objects.filter(project=world["project"]).latest()
+    assert audit.job_id == job.id
+    row = ItemAudit.objects.get(audit=audit, item=item)
+    assert row.consensus["choice"] == "B" and row.consensus["method"] == "resolution"
+    assert "resolved" in row.flags
+    for page in PAGES:
+        response = client.get(_url(page, world))
+        assert response.status_code == 200, page
+        assert b"No audit yet" not in response.content
+        for svg in _svgs(response):
+            assert svg.tag == f"{SVG}svg"
+    response = client.get(_url("disagreement", world))
+    assert {r.item for r in response.context["page"].object_list} == {
+        world[k] for k in ("disputed", "calm", "third", "thumb", "ranking")
+    }
+    body = client.get(_url("item", world, item_uuid=item.uuid)).content.decode()
+    assert "resolved: B" in body and "checked" in body
