@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from api import views
+from api import views, views_audit, views_data
 
 v1 = [
     path("auth/token/", views.TokenCreateApi.as_view(), name="api-token-create"),
@@ -18,6 +18,18 @@ v1 = [
     ),
     path("projects/<slug:slug>/annotations/", views.AnnotationListApi.as_view(), name="api-annotations"),
     path("projects/<slug:slug>/import/", views.ImportApi.as_view(), name="api-import"),
+    path("projects/<slug:slug>/exports/", views_data.ExportCreateApi.as_view(), name="api-export-create"),
+    path("projects/<slug:slug>/datasets/", views_data.DatasetListApi.as_view(), name="api-datasets"),
+    path("projects/<slug:slug>/audit/", views_audit.AuditSummaryApi.as_view(), name="api-audit"),
+    path("projects/<slug:slug>/audit/items/", views_audit.ItemAuditListApi.as_view(), name="api-audit-items"),
+    path(
+        "projects/<slug:slug>/audit/annotators/",
+        views_audit.AnnotatorAuditListApi.as_view(),
+        name="api-audit-annotators",
+    ),
+    path("jobs/<uuid:job_id>/", views_data.JobDetailApi.as_view(), name="api-job"),
+    path("datasets/<uuid:dataset_id>/", views_data.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("datasets/<uuid:dataset_id>/files/<path:name>", views_data.DatasetFileApi.as_view(), name="api-dataset-file"),
 ]
 
 urlpatterns = [

@@ -15,7 +15,13 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from knox.models import AuthToken
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
@@ -248,6 +254,9 @@ class ItemFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter()
     status = django_filters.CharFilter()
     excluded = django_filters.BooleanFilter()
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Only items created at or after this time (ISO 8601)."
+    )
 
     class Meta:
         model = Item
@@ -270,6 +279,25 @@ class ItemListApi(generics.ListAPIView):
             .prefetch_related("links__response")
             .order_by("id")
         )
+
+
+def annotator_public(annotator: Annotator) -> dict:
+    """How the API names an annotator: by its opaque id, with the name only
+    for judges and imported sources (a person's name or account never
+    appears), the same for every endpoint so rows can be joined."""
+    return {
+        "id": str(annotator.uuid),
+        "type": annotator.type,
+        "name": annotator.name if annotator.type != Annotator.Type.HUMAN else "",
+        "model_name": annotator.model_name,
+    }
+
+
+class AnnotatorRef(serializers.Serializer):
+    id = serializers.UUIDField(help_text="Opaque, stable id of the annotator.")
+    type = serializers.ChoiceField(choices=Annotator.Type.choices)
+    name = serializers.CharField(help_text="Empty for people.")
+    model_name = serializers.CharField()
 
 
 class AnnotationOutput(serializers.ModelSerializer):
@@ -299,14 +327,9 @@ class AnnotationOutput(serializers.ModelSerializer):
             "created_at",
         ]
 
+    @extend_schema_field(AnnotatorRef)
     def get_annotator(self, annotation) -> dict:
-        a = annotation.annotator
-        return {
-            "id": str(a.uuid),
-            "type": a.type,
-            "name": a.name if a.type != "human" else "",
-            "model_name": a.model_name,
-        }
+        return annotator_public(annotation.annotator)
 
     def get_verdicts(self, annotation) -> dict:
         return {v.principle.name: v.verdict for v in annotation.verdicts.all()}
@@ -316,6 +339,9 @@ class AnnotationFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter()
     annotator_type = django_filters.CharFilter(field_name="annotator__type")
     item = django_filters.UUIDFilter(field_name="item__uuid")
+    since = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Only annotations made at or after this time (ISO 8601)."
+    )
 
     class Meta:
         model = Annotation

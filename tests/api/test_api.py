@@ -12,6 +12,8 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from annotate.models import Annotation, Annotator
+from curation.models import Job
+from tests.api.builders import make_audit, make_dataset
 from tests.factories import PASSWORD, PrincipleFactory, ProjectFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -65,34 +67,86 @@ def test_logout_revokes_token(personas):
     assert client.get("/api/v1/projects/").status_code == 401
 
 
-READ_ENDPOINTS = ["", "prompts/", "items/", "annotations/"]
+# Every reading endpoint, project-scoped or by object id ({job}, {dataset} filled in by the test).
+READ_ENDPOINTS = [
+    "projects/{slug}/",
+    "projects/{slug}/prompts/",
+    "projects/{slug}/items/",
+    "projects/{slug}/annotations/",
+    "projects/{slug}/datasets/",
+    "projects/{slug}/audit/",
+    "projects/{slug}/audit/items/",
+    "projects/{slug}/audit/annotators/",
+    "jobs/{job}/",
+    "datasets/{dataset}/",
+    "datasets/{dataset}/files/data/train-00000-of-00001.jsonl",
+    "datasets/{dataset}/files/README.md",
+]
+ROLES = [
+    ("owner", 200),
+    ("curator", 200),
+    ("researcher", 200),
+    ("annotator", 404),
+    ("outsider", 404),
+    ("anonymous", 401),
+]
+
+
+@pytest.fixture
+def full_project(project, settings, tmp_path):
+    """A project with an item, a finished audit, an export job and its dataset on disk."""
+    settings.DOCKET_EXPORT_DIR = tmp_path / "exports"
+    make_item(project)
+    make_audit(project)
+    dataset = make_dataset(project)
+    dataset.job = Job.objects.create(project=project, kind="export", status="succeeded")
+    dataset.save()
+    return {"slug": project.slug, "job": dataset.job.uuid, "dataset": dataset.uuid}
+
+
+def client_as(personas, role) -> APIClient:
+    return APIClient() if role == "anonymous" else client_for(personas[role])
 
 
 @pytest.mark.parametrize("endpoint", READ_ENDPOINTS)
-@pytest.mark.parametrize(
-    ("role", "expected"),
-    [("owner", 200), ("curator", 200), ("researcher", 200), ("annotator", 404), ("outsider", 404)],
-)
-def test_read_permission_matrix(project, personas, endpoint, role, expected):
-    make_item(project)
-    response = client_for(personas[role]).get(f"/api/v1/projects/{project.slug}/{endpoint}")
+@pytest.mark.parametrize(("role", "expected"), ROLES)
+def test_read_permission_matrix(full_project, personas, endpoint, role, expected):
+    response = client_as(personas, role).get("/api/v1/" + endpoint.format(**full_project))
     assert response.status_code == expected
-    if expected == 404:
-        assert response.json()["error"]["code"] == "not_found"
+    if expected != 200:
+        error = response.json()["error"]
+        assert set(error) >= {"status", "code", "message"}
+        assert error["code"] == {404: "not_found", 401: "not_authenticated"}[expected]
 
 
-@pytest.mark.parametrize("endpoint", ["projects/", *[f"projects/demo/{e}" for e in READ_ENDPOINTS]])
-def test_anonymous_gets_401(endpoint):
-    response = APIClient().get(f"/api/v1/{endpoint}")
+@pytest.mark.parametrize(("role", "expected"), ROLES)
+def test_export_create_permission_matrix(project, personas, role, expected):
+    response = client_as(personas, role).post(
+        f"/api/v1/projects/{project.slug}/exports/", {"format": "dpo"}, format="json"
+    )
+    assert response.status_code == (202 if expected == 200 else expected)
+    assert Job.objects.filter(kind="export").count() == (1 if expected == 200 else 0)
+
+
+def test_anonymous_gets_401_for_the_project_list():
+    response = APIClient().get("/api/v1/projects/")
     assert response.status_code == 401
     assert set(response.json()["error"]) >= {"status", "code", "message"}
 
 
-def test_researcher_of_another_project_gets_404(project, personas):
+def test_researcher_of_another_project_gets_404(project, personas, settings, tmp_path):
+    settings.DOCKET_EXPORT_DIR = tmp_path / "exports"
     other = ProjectFactory()
     make_item(other)
+    make_audit(other)
+    dataset = make_dataset(other)
+    job = Job.objects.create(project=other, kind="export")
     client = client_for(personas["researcher"])
-    assert client.get(f"/api/v1/projects/{other.slug}/items/").status_code == 404
+    ids = {"slug": other.slug, "job": job.uuid, "dataset": dataset.uuid}
+    for endpoint in READ_ENDPOINTS:
+        response = client.get("/api/v1/" + endpoint.format(**ids))
+        assert response.status_code == 404, endpoint
+    assert client.post(f"/api/v1/projects/{other.slug}/exports/", {"format": "dpo"}, format="json").status_code == 404
     listed = [p["slug"] for p in client.get("/api/v1/projects/").json()["results"]]
     assert listed == [project.slug]
 

@@ -12,6 +12,8 @@ from knox.models import AuthToken
 
 from annotate.models import Membership, Role
 from config.wsgi import application
+from curation.models import Job
+from tests.api.builders import make_audit, make_dataset
 from tests.factories import ProjectFactory, UserFactory, make_item
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
@@ -30,12 +32,23 @@ def _keep_test_connection():
 
 
 @pytest.fixture
-def auth_header(db, _keep_test_connection):
+def demo(db, _keep_test_connection, settings, tmp_path):
+    """Project "demo" with items of every kind, a finished audit and a dataset on disk."""
+    settings.DOCKET_EXPORT_DIR = tmp_path / "exports"
     project = ProjectFactory(slug="demo")
     for kind in ("pairwise", "thumb", "ranking", "judgment"):
         make_item(project, kind=kind)
+    make_audit(project)
+    dataset = make_dataset(project)
+    dataset.job = Job.objects.create(project=project, kind="export", status="succeeded")
+    dataset.save()
+    return dataset
+
+
+@pytest.fixture
+def auth_header(demo):
     user = UserFactory(username="schemathesis")
-    Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    Membership.objects.create(project=demo.project, user=user, role=Role.OWNER)
     _instance, token = AuthToken.objects.create(user=user)
     return {"Authorization": f"Token {token}"}
 
@@ -48,3 +61,29 @@ def test_api_never_errors(case, auth_header):
         f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:500]}"
     )
     case.validate_response(response, checks=(schemathesis.checks.not_a_server_error,))
+
+
+# Random path ids only ever reach the 404 branches; these calls reach the
+# objects themselves and check every response against the schema in full.
+OBJECT_CALLS = [
+    ("/api/v1/jobs/{job_id}/", {"job_id": "job"}),
+    ("/api/v1/datasets/{dataset_id}/", {"dataset_id": "dataset"}),
+    (
+        "/api/v1/datasets/{dataset_id}/files/{name}",
+        {"dataset_id": "dataset", "name": "data/train-00000-of-00001.jsonl"},
+    ),
+    ("/api/v1/datasets/{dataset_id}/files/{name}", {"dataset_id": "dataset", "name": "manifest.json"}),
+    ("/api/v1/projects/{slug}/datasets/", {"slug": "demo"}),
+    ("/api/v1/projects/{slug}/audit/", {"slug": "demo"}),
+    ("/api/v1/projects/{slug}/audit/items/", {"slug": "demo"}),
+    ("/api/v1/projects/{slug}/audit/annotators/", {"slug": "demo"}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), OBJECT_CALLS)
+def test_object_responses_match_the_schema(path, params, demo, auth_header):
+    ids = {"job": str(demo.job.uuid), "dataset": str(demo.uuid)}
+    case = schema[path]["GET"].Case(path_parameters={k: ids.get(v, v) for k, v in params.items()}, headers=auth_header)
+    response = case.call()
+    assert response.status_code == 200, response.text[:300]
+    case.validate_response(response)

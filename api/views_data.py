@@ -1,0 +1,348 @@
+"""Jobs, exports and datasets in the researchers' API.
+
+``POST projects/<slug>/exports/`` queues an export job and answers 202 with
+the job's URL (also in ``Location``); ``GET jobs/<uuid>/`` reports its
+progress and, once it succeeded, the dataset's URLs; ``GET
+datasets/<uuid>/files/<name>`` streams one file of the dataset with its
+sha256 as ETag. Everything is scoped by membership: a project, job or
+dataset the caller holds no reading role in is a 404.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import django_filters
+from django.http import FileResponse, Http404, HttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import generics, serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
+from curation.exports.run import FORMATS
+from curation.exports.writers import file_sha256
+from curation.models import Dataset, Job, JobKind
+from curation.services.exporting import dataset_file_path, datasets_for_project, export_create
+
+from .views import ERRORS, ErrorSerializer, project_for_api
+
+# Job kinds a researcher may follow; curators and owners see every job of their projects.
+RESEARCHER_JOB_KINDS = (JobKind.EXPORT, JobKind.AUDIT)
+
+# Media types of the files in an export folder, by extension.
+MEDIA_TYPES = {
+    ".jsonl": "application/jsonl",
+    ".parquet": "application/vnd.apache.parquet",
+    ".json": "application/json",
+    ".md": "text/markdown; charset=utf-8",
+}
+
+
+def _readable_projects(user):
+    return Project.objects.filter(memberships__user=user, memberships__role__in=list(READ_DATA_ROLES))
+
+
+def job_get_for_user(user, job_id) -> Job:
+    """The job if the caller may follow it; 404 otherwise (also for jobs of
+    other kinds than export/audit when the caller is only a researcher)."""
+    job = (
+        Job.objects.filter(uuid=job_id, project__in=_readable_projects(user))
+        .select_related("project", "dataset")
+        .first()
+    )
+    if job is None:
+        raise NotFound("No such job.")
+    curates = job.project.memberships.filter(user=user, role__in=list(CURATE_ROLES)).exists()
+    if not curates and job.kind not in RESEARCHER_JOB_KINDS:
+        raise NotFound("No such job.")
+    return job
+
+
+def dataset_get_for_user(user, dataset_id) -> Dataset:
+    dataset = (
+        Dataset.objects.filter(uuid=dataset_id, project__in=_readable_projects(user))
+        .select_related("project", "job")
+        .first()
+    )
+    if dataset is None:
+        raise NotFound("No such dataset.")
+    return dataset
+
+
+def _url(request, view: str, **kwargs) -> str:
+    return request.build_absolute_uri(reverse(view, kwargs=kwargs))
+
+
+def _file_url(request, dataset: Dataset, name: str) -> str:
+    return _url(request, "api-dataset-file", dataset_id=dataset.uuid, name=name)
+
+
+def dataset_urls(request, dataset: Dataset) -> dict:
+    """The dataset's own URL and one download URL per data file, card and manifest."""
+    return {
+        "url": _url(request, "api-dataset", dataset_id=dataset.uuid),
+        "files": {f["name"]: _file_url(request, dataset, f["name"]) for f in dataset.files},
+        "card": _file_url(request, dataset, "README.md"),
+        "manifest": _file_url(request, dataset, "manifest.json"),
+    }
+
+
+# ----------------------------------------------------------------- jobs
+
+
+class DatasetLinks(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.URLField()
+    files = serializers.DictField(child=serializers.URLField(), help_text="Download URL per data file name.")
+    card = serializers.URLField()
+    manifest = serializers.URLField()
+
+
+class JobProgressOutput(serializers.Serializer):
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="uuid")
+    url = serializers.SerializerMethodField()
+    project = serializers.CharField(source="project.slug")
+    kind = serializers.CharField()
+    status = serializers.ChoiceField(choices=Job.Status.choices)
+    progress = serializers.SerializerMethodField()
+    message = serializers.CharField()
+    result = serializers.JSONField()
+    error = serializers.SerializerMethodField()
+    dataset = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_url(self, job) -> str:
+        return _url(self.context["request"], "api-job", job_id=job.uuid)
+
+    @extend_schema_field(JobProgressOutput)
+    def get_progress(self, job) -> dict:
+        return {"done": job.progress_done, "total": job.progress_total, "percent": job.percent}
+
+    def get_error(self, job) -> str:
+        """The last line of a failed job's traceback (the exception), else empty."""
+        lines = [line for line in (job.error or "").strip().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else ""
+
+    @extend_schema_field(DatasetLinks(allow_null=True))
+    def get_dataset(self, job) -> dict | None:
+        dataset = getattr(job, "dataset", None) if job.status == Job.Status.SUCCEEDED else None
+        if dataset is None:
+            return None
+        return {"id": str(dataset.uuid), **dataset_urls(self.context["request"], dataset)}
+
+
+class JobDetailApi(APIView):
+    """A background job's status and progress; once an export succeeded, the
+    URLs of its dataset. Poll until ``status`` is succeeded, failed or cancelled."""
+
+    @extend_schema(responses={200: JobOutput, **ERRORS})
+    def get(self, request, job_id):
+        job = job_get_for_user(request.user, job_id)
+        return Response(JobOutput(job, context={"request": request}).data)
+
+
+# ----------------------------------------------------------------- exports
+
+
+class ExportCreateApi(APIView):
+    """Queue an export of the project as a versioned dataset.
+
+    Answers 202 with the job's URL (body and ``Location``); poll it. Options
+    (format options, filters, split, ``name``) go in ``options`` or flat beside
+    ``format``; they are validated before anything is queued, and a bad or
+    unknown one is a 400 naming it.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        format = serializers.ChoiceField(choices=sorted(FORMATS))
+        options = serializers.DictField(
+            required=False,
+            default=dict,
+            help_text="Format options, filters and split settings (see the README's export section).",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        job = serializers.URLField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OutputSerializer, 400: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request, slug):
+        project = project_for_api(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        options = dict(data.validated_data["options"])
+        if isinstance(request.data, dict):  # options may also be given flat, beside "format"
+            options.update({k: v for k, v in request.data.items() if k not in ("format", "options")})
+        job = export_create(project=project, fmt=data.validated_data["format"], options=options, user=request.user)
+        url = _url(request, "api-job", job_id=job.uuid)
+        body = self.OutputSerializer({"id": job.uuid, "job": url, "status": job.status}).data
+        return Response(body, status=202, headers={"Location": url})
+
+
+# ----------------------------------------------------------------- datasets
+
+
+class DatasetFileOutput(serializers.Serializer):
+    name = serializers.CharField(help_text="Path inside the dataset folder, e.g. data/train-00000-of-00001.jsonl")
+    split = serializers.CharField()
+    format = serializers.CharField(help_text="File type: jsonl or parquet.")
+    rows = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    url = serializers.URLField()
+
+
+class DatasetOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="uuid")
+    url = serializers.SerializerMethodField()
+    project = serializers.CharField(source="project.slug")
+    name = serializers.CharField()
+    format = serializers.CharField()
+    filters = serializers.JSONField()
+    row_count = serializers.IntegerField()
+    sha256 = serializers.CharField(help_text="Of the manifest's file list.")
+    files = serializers.SerializerMethodField()
+    card = serializers.SerializerMethodField(help_text="Download URL of the dataset card (README.md).")
+    manifest_url = serializers.SerializerMethodField(help_text="Download URL of manifest.json.")
+    manifest = serializers.JSONField()
+    job = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_url(self, dataset) -> str:
+        return _url(self.context["request"], "api-dataset", dataset_id=dataset.uuid)
+
+    @extend_schema_field(DatasetFileOutput(many=True))
+    def get_files(self, dataset) -> list[dict]:
+        request = self.context["request"]
+        return [
+            {
+                "name": f.get("name", ""),
+                "split": f.get("split", ""),
+                "format": f.get("format", ""),
+                "rows": f.get("rows", 0),
+                "bytes": f.get("bytes", 0),
+                "sha256": f.get("sha256", ""),
+                "url": _file_url(request, dataset, f.get("name", "")),
+            }
+            for f in dataset.files
+        ]
+
+    def get_card(self, dataset) -> str:
+        return _file_url(self.context["request"], dataset, "README.md")
+
+    def get_manifest_url(self, dataset) -> str:
+        return _file_url(self.context["request"], dataset, "manifest.json")
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_job(self, dataset) -> str | None:
+        if dataset.job is None:
+            return None
+        return _url(self.context["request"], "api-job", job_id=dataset.job.uuid)
+
+
+class DatasetFilter(django_filters.FilterSet):
+    format = django_filters.CharFilter()
+
+    class Meta:
+        model = Dataset
+        fields = ["format"]
+
+
+class FormatIsAFilter(DefaultContentNegotiation):
+    """``?format=`` filters datasets by format here instead of choosing a renderer."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
+class DatasetListApi(generics.ListAPIView):
+    """A project's exported datasets, newest first."""
+
+    content_negotiation_class = FormatIsAFilter
+    serializer_class = DatasetOutput
+    filterset_class = DatasetFilter
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Dataset.objects.none()
+        project = project_for_api(self.request, self.kwargs["slug"])
+        return datasets_for_project(project=project).select_related("project")
+
+
+class DatasetDetailApi(APIView):
+    """One dataset: format, filters, row count, files with sha256, manifest, download URLs."""
+
+    @extend_schema(responses={200: DatasetOutput, **ERRORS})
+    def get(self, request, dataset_id):
+        dataset = dataset_get_for_user(request.user, dataset_id)
+        return Response(DatasetOutput(dataset, context={"request": request}).data)
+
+
+class AnyMediaNegotiation(DefaultContentNegotiation):
+    """A download answers with the file's own media type whatever ``Accept``
+    says; errors are still JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except Exception:
+            return renderers[0], renderers[0].media_type
+
+
+def _etag_matches(request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    return any(tag.strip() in (etag, f"W/{etag}", "*") for tag in header.split(",")) if header else False
+
+
+class DatasetFileApi(APIView):
+    """Download one file of a dataset (streamed): a data file listed in
+    ``files``, ``README.md`` (the card) or ``manifest.json``. The ETag is the
+    file's sha256; ``If-None-Match`` with it answers 304."""
+
+    content_negotiation_class = AnyMediaNegotiation
+
+    @extend_schema(
+        responses={
+            (200, "application/jsonl"): OpenApiTypes.BINARY,
+            (200, "application/vnd.apache.parquet"): OpenApiTypes.BINARY,
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/markdown"): OpenApiTypes.BINARY,
+            304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
+            401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+            404: OpenApiResponse(ErrorSerializer, description="No such dataset or file"),
+        },
+    )
+    def get(self, request, dataset_id, name):
+        dataset = dataset_get_for_user(request.user, dataset_id)
+        try:
+            path = dataset_file_path(dataset=dataset, name=name)
+        except Http404 as exc:
+            raise NotFound("No such file in this dataset.") from exc
+        listed = {f.get("name"): f.get("sha256") for f in dataset.files}
+        digest = listed.get(name) or file_sha256(path)[0]
+        etag = f'"{digest}"'
+        if _etag_matches(request, etag):
+            response = HttpResponse(status=304)
+            response["ETag"] = etag
+            return response
+        content_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type=content_type)
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, max-age=0, must-revalidate"
+        return response
