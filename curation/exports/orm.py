@@ -33,10 +33,12 @@ differs from their choice on the item. :func:`ches_scores` streams
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 
+from django.db import connection, transaction
 from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 
@@ -46,6 +48,8 @@ from curation.models import AnnotatorAudit, Audit, ItemAudit
 from .records import ItemRec, JudgmentRec, PromptRec, ResponseRec
 
 CHUNK_SIZE = 2000
+PREFETCH_BATCH_SIZE = 500  # records per hand-over between the reader thread and the export
+PREFETCH_BATCHES = 8  # batches queued at most (bounds memory)
 # ItemAudit.details keys (and flags) naming the judgments the consistency filters drop.
 SWAP_KEYS = ("swap_inconsistent", "swap", "swap_inconsistent_annotations")
 TRANSITIVITY_KEYS = ("transitivity", "intransitive", "transitivity_violations", "transitivity_annotations")
@@ -66,109 +70,215 @@ def export_items(*, project):
 
 
 def items_for_export(
-    *, project, audit: Audit | None | bool = True, chunk_size: int = CHUNK_SIZE, full: bool = True
+    *,
+    project,
+    audit: Audit | None | bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    full: bool = True,
+    prefetch: bool | None = None,
 ) -> Iterator[ItemRec]:
     """Stream the project's items (no probes) as records, grouped by prompt.
 
     ``audit``: ``True`` (default) uses the project's latest audit, ``None`` or
     ``False`` none, or pass one. ``full=False`` skips what only the raw format
     shows (rationale, display order, time spent, creation time).
+
+    ``prefetch`` (default: on PostgreSQL outside a transaction) reads in a
+    second thread on its own connection, in one REPEATABLE READ transaction
+    (one snapshot for every stream), handing records over in batches through
+    a bounded queue: the database works while this thread builds rows. Inside
+    a transaction (tests, callers that wrote uncommitted rows) it reads here,
+    on the caller's connection, which sees them.
+
+    Five ordered streams, each one query on a server-side cursor read
+    ``chunk_size`` rows at a time, are merged on ``(prompt id, item id)``:
+    items, their responses (by position), their annotations (by id), the
+    prompts (by id: items are ordered by prompt) and the audit's item rows.
+    A row of a child stream whose item the item stream does not have (added
+    between the queries) is skipped.
     """
     if audit is True:
         audit = latest_audit(project=project)
-    audit_id = audit.pk if audit else None
-    rows = (
-        export_items(project=project)
-        .order_by("prompt_id", "id")
-        .values_list("id", _text("uuid"), "kind", "prompt_id", "excluded", "resolution")
+    if prefetch is None:
+        prefetch = connection.vendor == "postgresql" and not connection.in_atomic_block
+    if prefetch:
+        return _prefetched(project=project, audit=audit, chunk_size=chunk_size, full=full)
+    return _records(project=project, audit=audit, chunk_size=chunk_size, full=full)
+
+
+def _prefetched(**kwargs) -> Iterator[ItemRec]:
+    batches: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
+    stop = threading.Event()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                batch: list[ItemRec] = []
+                for record in _records(**kwargs):
+                    batch.append(record)
+                    if len(batch) >= PREFETCH_BATCH_SIZE:
+                        if not put(batch):
+                            return
+                        batch = []
+                put(batch)
+            put(None)
+        except BaseException as exc:  # handed to the reader, raised there
+            put(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=produce, name="export-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch = batches.get()
+            if batch is None:
+                return
+            if isinstance(batch, BaseException):
+                raise batch
+            yield from batch
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def _records(*, project, audit, chunk_size: int, full: bool) -> Iterator[ItemRec]:
+    items = export_items(project=project)
+    in_export = {"item__project": project, "item__probe_of__isnull": True}
+    item_rows = (
+        items.order_by("prompt_id", "id")
+        .values_list("prompt_id", "id", _text("uuid"), "kind", "excluded", "resolution")
         .iterator(chunk_size=chunk_size)
     )
-    annotators: dict[int, tuple[str, str]] = {}
-    prompts: dict[int, PromptRec] = {}
-    while chunk := list(islice(rows, chunk_size)):
-        yield from _chunk_records(chunk, prompts, annotators, audit_id, full)
-
-
-def _chunk_records(chunk, prompts: dict, annotators: dict, audit_id: int | None, full: bool) -> Iterator[ItemRec]:
-    ids = [r[0] for r in chunk]
-    # Prompts: keep only the last one seen (items come grouped by prompt, one may span chunks).
-    last = chunk[0][3]
-    for key in [k for k in prompts if k != last]:
-        del prompts[key]
-    wanted = {r[3] for r in chunk} - prompts.keys()
-    if wanted:
-        for pk, uuid_text, messages in Prompt.objects.filter(pk__in=wanted).values_list(
-            "id", _text("uuid"), "messages"
-        ):
-            prompts[pk] = PromptRec(uuid_text, messages)
-
-    responses: dict[int, list[ResponseRec]] = {pk: [] for pk in ids}
-    for item_id, uuid_text, text in (
-        ItemResponse.objects.filter(item_id__in=ids)
-        .order_by("item_id", "position")
-        .values_list("item_id", _text("response__uuid"), "response__text")
-    ):
-        responses[item_id].append(ResponseRec(uuid_text, text))
-
-    judgments: dict[int, list[JudgmentRec]] = {pk: [] for pk in ids}
-    columns = ["item_id", _text("uuid"), "annotator_id", "choice", "strength", "ranking", "critique"]
-    columns.append("corrected_response")
-    columns += ["consistent", "rationale", "display_order", "time_spent_ms", "created_at"] if full else ["consistent"]
-    annotation_rows = list(Annotation.objects.filter(item_id__in=ids).order_by("item_id", "id").values_list(*columns))
-    missing = {r[2] for r in annotation_rows} - annotators.keys()
-    if missing:
-        for pk, uuid_text, kind in Annotator.objects.filter(pk__in=missing).values_list("id", _text("uuid"), "type"):
-            annotators[pk] = (uuid_text, kind)
+    prompt_rows = (
+        Prompt.objects.filter(project=project)
+        .order_by("id")
+        .values_list("id", _text("uuid"), "messages")
+        .iterator(chunk_size=chunk_size)
+    )
+    response_rows = (
+        ItemResponse.objects.filter(**in_export)
+        .order_by("item__prompt_id", "item_id", "position")
+        .values_list("item__prompt_id", "item_id", _text("response__uuid"), "response__text")
+        .iterator(chunk_size=chunk_size * 2)
+    )
+    columns = ["item__prompt_id", "item_id", _text("uuid"), "annotator_id", "choice", "strength", "ranking"]
+    columns += ["critique", "corrected_response", "consistent"]
     if full:
-        for item_id, uid, ann, choice, strength, ranking, critique, corr, cons, rat, order, ms, at in annotation_rows:
-            who, kind = annotators[ann]
-            judgments[item_id].append(
-                JudgmentRec(
-                    uid,
-                    who,
-                    kind,
-                    choice,
-                    strength,
-                    ranking,
-                    critique,
-                    corr,
-                    rat,
-                    tuple(order or ()),
-                    ms,
-                    cons,
-                    at.isoformat(),
-                )  # fmt: skip
-            )
-    else:
-        for item_id, uid, ann, choice, strength, ranking, critique, corr, cons in annotation_rows:
-            who, kind = annotators[ann]
-            judgments[item_id].append(
-                JudgmentRec(uid, who, kind, choice, strength, ranking, critique, corr, "", (), None, cons)
-            )
-
-    scores: dict[int, tuple] = {}
-    if audit_id is not None:
-        scores = {
-            r[0]: r[1:]
-            for r in ItemAudit.objects.filter(audit_id=audit_id, item_id__in=ids).values_list(
-                "item_id", "majority_share", "ches", "ln_ches"
-            )
-        }
-    none = (None, None, None)
-    for pk, uuid_text, kind, prompt_id, excluded, resolution in chunk:
-        agreement, ches, ln_ches = scores.get(pk, none)
-        yield ItemRec(
-            uuid_text,
-            kind,
-            prompts[prompt_id],
-            responses[pk],
-            judgments[pk],
-            excluded,
-            resolution,
-            agreement,
-            ches,
-            ln_ches,
+        columns += ["rationale", "display_order", "time_spent_ms", "created_at"]
+    annotation_rows = (
+        Annotation.objects.filter(**in_export)
+        .order_by("item__prompt_id", "item_id", "id")
+        .values_list(*columns)
+        .iterator(chunk_size=chunk_size * 4)
+    )
+    audit_rows = iter(())
+    if audit:
+        audit_rows = (
+            ItemAudit.objects.filter(audit=audit, **in_export)
+            .order_by("item__prompt_id", "item_id")
+            .values_list("item__prompt_id", "item_id", "majority_share", "ches", "ln_ches")
+            .iterator(chunk_size=chunk_size)
         )
+    yield from _merge(item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, full, _annotator_lookup())
+
+
+_END = (float("inf"), float("inf"))
+
+
+def _annotator_lookup() -> Callable[[int], tuple[str, str]]:
+    """``pk -> (uuid, type)``, one query per annotator, remembered."""
+    annotators: dict[int, tuple[str, str]] = {}
+
+    def annotator(pk: int) -> tuple[str, str]:
+        found = annotators.get(pk)
+        if found is None:
+            found = annotators[pk] = Annotator.objects.filter(pk=pk).values_list(_text("uuid"), "type").get()
+        return found
+
+    return annotator
+
+
+def _merge(
+    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, full: bool, annotator
+) -> Iterator[ItemRec]:
+    annotators: dict[int, tuple[str, str]] = {}
+    prompt = None
+    prompt_pk = -1
+    response = next(response_rows, _END)
+    judgment = next(annotation_rows, _END)
+    scored = next(audit_rows, _END)
+    for prompt_id, pk, uuid_text, kind, excluded, resolution in item_rows:
+        key = (prompt_id, pk)
+        if prompt_id != prompt_pk:
+            row = next(prompt_rows, None)
+            while row is not None and row[0] != prompt_id:  # prompts without items
+                row = next(prompt_rows, None)
+            if row is None:
+                raise RuntimeError(f"prompt {prompt_id} of item {pk} not found")  # pragma: no cover
+            prompt_pk = prompt_id
+            prompt = PromptRec(row[1], row[2])
+
+        responses = []
+        while response[1] != pk and response[:2] < key:  # rows of items we do not have
+            response = next(response_rows, _END)
+        while response[1] == pk:
+            responses.append(ResponseRec(response[2], response[3]))
+            response = next(response_rows, _END)
+
+        judgments = []
+        while judgment[1] != pk and judgment[:2] < key:
+            judgment = next(annotation_rows, _END)
+        if full:
+            while judgment[1] == pk:
+                _, _, uid, who, choice, strength, ranking, critique, corr, cons, rat, order, ms, at = judgment
+                ann_uuid, ann_type = annotators.get(who) or annotators.setdefault(who, annotator(who))
+                judgments.append(
+                    JudgmentRec(
+                        uid,
+                        ann_uuid,
+                        ann_type,
+                        choice,
+                        strength,
+                        ranking,
+                        critique,
+                        corr,
+                        rat,
+                        tuple(order or ()),
+                        ms,
+                        cons,
+                        at.isoformat(),
+                    )  # fmt: skip
+                )
+                judgment = next(annotation_rows, _END)
+        else:
+            while judgment[1] == pk:
+                _, _, uid, who, choice, strength, ranking, critique, corr, cons = judgment
+                ann_uuid, ann_type = annotators.get(who) or annotators.setdefault(who, annotator(who))
+                judgments.append(
+                    JudgmentRec(uid, ann_uuid, ann_type, choice, strength, ranking, critique, corr, "", (), None, cons)
+                )
+                judgment = next(annotation_rows, _END)
+
+        agreement = ches = ln_ches = None
+        while scored[1] != pk and scored[:2] < key:
+            scored = next(audit_rows, _END)
+        if scored[1] == pk:
+            agreement, ches, ln_ches = scored[2:]
+            scored = next(audit_rows, _END)
+
+        yield ItemRec(uuid_text, kind, prompt, responses, judgments, excluded, resolution, agreement, ches, ln_ches)
 
 
 # ---------------------------------------------------------------- audit findings

@@ -255,9 +255,12 @@ def test_the_job_runs_on_a_real_worker(export_dir, live_worker):
     small_project(project)
     with transaction.atomic():
         job = export_create(project=project, fmt="dpo", options={"test_fraction": 0.5})
-    live_worker.wait_for(lambda: Dataset.objects.filter(job=job).exists(), timeout=120, what="the dataset")
+    live_worker.wait_for(
+        lambda: Job.objects.filter(pk=job.pk, status__in=Job.ENDED).exists(), timeout=120, what="the job to end"
+    )
     job.refresh_from_db()
-    assert job.status == Job.Status.SUCCEEDED and job.progress_done == job.progress_total == 7
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.progress_done == job.progress_total == 7
     dataset = job.dataset
     assert all(dataset_file_path(dataset=dataset, name=f["name"]).is_file() for f in dataset.files)
     assert dataset_file_path(dataset=dataset, name="README.md").parent == (export_dir / dataset.path).resolve()

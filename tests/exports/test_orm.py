@@ -97,26 +97,21 @@ def test_reader_without_full_skips_raw_only_fields(project):
     assert jd.rationale == "" and jd.created_at is None
 
 
-def test_chunks_give_the_same_records_with_few_queries_per_chunk(project):
+def test_chunk_size_changes_nothing_and_queries_do_not_grow_with_items(project):
     small_project(project)
     for k in range(9):
-        it = item_on(
-            PromptFactory(project=project),
-            "pairwise",
-            [f"x{k}", f"y{k}"],
-        )
+        it = item_on(PromptFactory(project=project), "pairwise", [f"x{k}", f"y{k}"])
         annotate(it, human(f"extra-{k}"), "A")
+    Audit.objects.create(project=project)
     whole = list(items_for_export(project=project, chunk_size=1000))
     with CaptureQueriesContext(connection) as ctx:
-        chunked = list(items_for_export(project=project, chunk_size=3))
+        chunked = list(items_for_export(project=project, chunk_size=2))
     assert chunked == whole and len(whole) == 16
-    chunks = 6  # ceil(16 / 3)
-    # per chunk: responses, annotations, prompts not seen yet, annotators not seen yet (+ the audit lookup,
-    # the cursor's fetches); never one query per item.
-    assert len(ctx.captured_queries) <= 2 + chunks * 6
-    with CaptureQueriesContext(connection) as ctx:
-        list(items_for_export(project=project, chunk_size=1000))
-    assert len(ctx.captured_queries) <= 8
+    lookups = [q for q in ctx.captured_queries if 'FROM "annotate_annotator"' in q["sql"]]
+    # The latest audit, then one query per stream (items, prompts, responses, annotations, audit rows),
+    # read through server-side cursors; each annotator is looked up once.
+    assert len(ctx.captured_queries) - len(lookups) == 6
+    assert len(lookups) == 13  # 3 humans, the judge and 9 extra annotators
 
 
 def test_probe_items_and_other_projects_are_left_out(project):
@@ -187,3 +182,53 @@ def test_judge_versus_human_records(project):
     assert {t for a, t in types.items() if a != str(p["bot"].uuid)} == {"human"}
     assert isinstance(pw.judgments[0], JudgmentRec)
     assert judge("other").type == "model"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prefetching_thread_gives_the_same_records_and_passes_errors_on(monkeypatch):
+    from curation.exports import orm
+
+    project = ProjectFactory()
+    small_project(project)
+    here = list(items_for_export(project=project, prefetch=False))
+    assert list(items_for_export(project=project, prefetch=True)) == here
+    # The default outside a transaction on PostgreSQL is the thread.
+    monkeypatch.setattr(orm, "PREFETCH_BATCH_SIZE", 2)
+    assert list(items_for_export(project=project)) == here
+
+    real = orm._records
+
+    def failing(**kw):
+        for n, record in enumerate(real(**kw)):
+            if n == 3:
+                raise RuntimeError("lost the connection")
+            yield record
+
+    monkeypatch.setattr(orm, "_records", failing)
+    got = []
+    with pytest.raises(RuntimeError, match="lost the connection"):
+        got.extend(items_for_export(project=project))
+    assert got == here[:2]  # the full batch before the error (batches of 2)
+    # A reader that stops early lets the thread go.
+    stream = items_for_export(project=project, prefetch=True)
+    assert next(stream) == here[0]
+    stream.close()
+
+
+def test_rows_of_items_the_item_stream_lacks_are_skipped():
+    from curation.exports.orm import _merge
+
+    items = iter([(1, 10, "i10", "thumb", False, None), (2, 30, "i30", "thumb", False, None)])
+    prompts = iter([(1, "p1", [{"role": "user", "content": "q1"}]), (2, "p2", [{"role": "user", "content": "q2"}])])
+    # Item 20 (prompt 1) appeared between the queries: its response and annotation are skipped.
+    responses = iter([(1, 10, "r10", "t10"), (1, 20, "r20", "t20"), (2, 30, "r30", "t30")])
+    annotations = iter(
+        [(1, 20, "a20", 7, "up", None, None, "", "", None), (2, 30, "a30", 7, "down", None, None, "", "", None)]
+    )
+    audits = iter([(1, 20, 0.5, None, None), (2, 30, 1.0, 2.0, 0.2)])
+    recs = list(_merge(items, prompts, responses, annotations, audits, False, lambda pk: (f"u{pk}", "human")))
+    assert [(r.id, [x.id for x in r.responses], [j.id for j in r.judgments], r.agreement) for r in recs] == [
+        ("i10", ["r10"], [], None),
+        ("i30", ["r30"], ["a30"], 1.0),
+    ]
+    assert recs[1].judgments[0].annotator_id == "u7" and recs[1].ln_ches == 0.2
