@@ -1,12 +1,12 @@
-"""Audit summaries in the researchers' API: the project's latest completed
-audit (project-level figures), its per-item rows (filterable, sortable by
+"""Audit summaries in the researchers' API: the project's latest audit
+(project-level figures), its per-item rows (filterable, sortable by
 disagreement or ln CHES) and its per-annotator rows (annotators by opaque id,
-as everywhere in the API)."""
+as everywhere in the API). Reads go through ``curation.selectors_audit``, as
+the dashboards' do; the layout is documented in ``curation.services.auditing``."""
 
 from __future__ import annotations
 
 import django_filters
-from django.db.models import F, Q
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import NotFound
@@ -14,28 +14,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Kind
-from curation.models import AnnotatorAudit, Audit, ItemAudit, Job
+from curation.models import AnnotatorAudit, Audit, ItemAudit
+from curation.selectors_audit import ANNOTATOR_ORDERS, ITEM_ORDERS, audit_annotators, audit_items, audit_latest
 
 from .views import ERRORS, AnnotatorRef, annotator_public, project_for_api
-
-
-def audit_latest(*, project) -> Audit | None:
-    """The project's newest audit whose run finished (one still being written,
-    or whose job failed, is skipped)."""
-    return (
-        Audit.objects.filter(project=project)
-        .filter(Q(job__isnull=True) | Q(job__status=Job.Status.SUCCEEDED))
-        .select_related("job")
-        .order_by("-created_at", "-id")
-        .first()
-    )
 
 
 def _latest_for(request, slug: str) -> Audit:
     project = project_for_api(request, slug)
     audit = audit_latest(project=project)
     if audit is None:
-        raise NotFound("No audit of this project has finished yet; run one from the curator pages.", code="no_audit")
+        raise NotFound("No audit of this project has been run yet; a curator starts one.", code="no_audit")
     return audit
 
 
@@ -48,7 +37,7 @@ class AuditOutput(serializers.Serializer):
 
 
 class AuditSummaryApi(APIView):
-    """The latest finished audit's project-level summary (404 ``no_audit`` if none yet)."""
+    """The latest audit's project-level summary (404 ``no_audit`` if none yet)."""
 
     @extend_schema(responses={200: AuditOutput, **ERRORS})
     def get(self, request, slug):
@@ -85,14 +74,6 @@ class ItemAuditOutput(serializers.ModelSerializer):
         ]
 
 
-ITEM_ORDERINGS = {
-    "disagreement": F("disagreement").asc(nulls_last=True),
-    "-disagreement": F("disagreement").desc(nulls_last=True),
-    "ln_ches": F("ln_ches").asc(nulls_last=True),
-    "-ln_ches": F("ln_ches").desc(nulls_last=True),
-}
-
-
 class ItemAuditFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(field_name="item__kind", choices=Kind.choices)
     flag = django_filters.CharFilter(method="filter_flag", help_text="Only items carrying this flag.")
@@ -100,8 +81,8 @@ class ItemAuditFilter(django_filters.FilterSet):
     discretion_category = django_filters.CharFilter()
     ordering = django_filters.ChoiceFilter(
         method="order",
-        choices=[(key, key) for key in ITEM_ORDERINGS],
-        help_text="Sort by disagreement or ln CHES; '-' for descending (missing values last).",
+        choices=[(key, key) for key in ITEM_ORDERS],
+        help_text="Sort key, '-' for descending, missing values last (default -disagreement).",
     )
 
     class Meta:
@@ -112,11 +93,11 @@ class ItemAuditFilter(django_filters.FilterSet):
         return queryset.filter(flags__contains=[value])
 
     def order(self, queryset, name, value):
-        return queryset.order_by(ITEM_ORDERINGS[value], "id")
+        return queryset.order_by(*ITEM_ORDERS[value])
 
 
 class ItemAuditListApi(generics.ListAPIView):
-    """Per-item figures of the latest finished audit."""
+    """Per-item figures of the latest audit, most disagreement first unless ``ordering`` says otherwise."""
 
     serializer_class = ItemAuditOutput
     filterset_class = ItemAuditFilter
@@ -124,9 +105,7 @@ class ItemAuditListApi(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ItemAudit.objects.none()
-        audit = _latest_for(self.request, self.kwargs["slug"])
-        # ordered by the itemaudit_disagreement_idx / itemaudit_ln_ches_idx indexes when sorted
-        return ItemAudit.objects.filter(audit=audit).select_related("item", "chosen", "rejected").order_by("id")
+        return audit_items(audit=_latest_for(self.request, self.kwargs["slug"]))
 
 
 class AnnotatorAuditOutput(serializers.ModelSerializer):
@@ -146,6 +125,7 @@ class AnnotatorAuditOutput(serializers.ModelSerializer):
             "arbitrariness",
             "outlier",
             "flags",
+            "details",
         ]
 
     @extend_schema_field(AnnotatorRef)
@@ -156,14 +136,22 @@ class AnnotatorAuditOutput(serializers.ModelSerializer):
 class AnnotatorAuditFilter(django_filters.FilterSet):
     annotator_type = django_filters.CharFilter(field_name="annotator__type")
     outlier = django_filters.BooleanFilter()
+    ordering = django_filters.ChoiceFilter(
+        method="order",
+        choices=[(key, key) for key in ANNOTATOR_ORDERS],
+        help_text="Sort key (default outlier: outliers first, then lowest agreement).",
+    )
 
     class Meta:
         model = AnnotatorAudit
         fields = ["outlier"]
 
+    def order(self, queryset, name, value):
+        return queryset.order_by(*ANNOTATOR_ORDERS[value])
+
 
 class AnnotatorAuditListApi(generics.ListAPIView):
-    """Per-annotator figures of the latest finished audit; people appear by opaque id only."""
+    """Per-annotator figures of the latest audit (outliers first); people appear by opaque id only."""
 
     serializer_class = AnnotatorAuditOutput
     filterset_class = AnnotatorAuditFilter
@@ -171,5 +159,4 @@ class AnnotatorAuditListApi(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return AnnotatorAudit.objects.none()
-        audit = _latest_for(self.request, self.kwargs["slug"])
-        return AnnotatorAudit.objects.filter(audit=audit).select_related("annotator").order_by("id")
+        return audit_annotators(audit=_latest_for(self.request, self.kwargs["slug"]))

@@ -264,3 +264,17 @@ def test_bulk_import_errors_name_the_line_and_write_nothing(project, personas):
     assert "None" not in str(empty.json()["error"])
     missing = client.post(f"/api/v1/projects/{project.slug}/import/", {}, format="multipart")
     assert missing.json()["error"]["fields"] == {"file": ["required"]}
+
+
+def test_new_endpoints_are_throttled_with_the_error_shape(full_project, personas, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "rate", "3/minute", raising=False)
+    client = client_for(personas["researcher"])
+    urls = ["jobs/{job}/", "datasets/{dataset}/", "datasets/{dataset}/files/README.md"]
+    codes = [client.get("/api/v1/" + url.format(**full_project)).status_code for url in urls]
+    assert codes == [200, 200, 200]
+    response = client.get(f"/api/v1/projects/{full_project['slug']}/audit/")
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "throttled"
+    assert int(response["Retry-After"]) > 0

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -29,12 +31,10 @@ def test_no_audit_yet_is_a_clear_404(project, client):
         assert "No audit" in error["message"]
 
 
-def test_summary_is_the_latest_finished_audit(project, client):
+def test_summary_is_the_latest_audit(project, client):
     older = make_audit(project)
     older.summary = {"version": 1, "which": "older"}
     older.save()
-    make_audit(project, job_status="running")
-    make_audit(project, job_status="failed")
     body = client.get(f"/api/v1/projects/{project.slug}/audit/").json()
     assert body["summary"] == {"version": 1, "which": "older"}
     assert (body["item_count"], body["annotator_count"]) == (4, 2)
@@ -42,6 +42,11 @@ def test_summary_is_the_latest_finished_audit(project, client):
     body = client.get(f"/api/v1/projects/{project.slug}/audit/").json()
     assert body["summary"] == newest.summary
     assert body["created_at"].startswith(newest.created_at.isoformat()[:19])
+    # item rows come from the newest audit only
+    assert client.get(f"/api/v1/projects/{project.slug}/audit/items/").json()["count"] == 4
+    assert set(newest.items.values_list("item__uuid", flat=True)) == {
+        uuid.UUID(r["item_id"]) for r in client.get(f"/api/v1/projects/{project.slug}/audit/items/").json()["results"]
+    }
 
 
 def _items(client, project, query=""):
@@ -53,9 +58,11 @@ def test_item_rows_filter_and_order(project, client):
     audit = make_audit(project)
     count, rows = _items(client, project)
     assert count == 4
-    assert rows == [("pairwise", 0.5, 1.5), ("pairwise", 0.0, None), ("pairwise", None, -0.5), ("thumb", 0.25, None)]
+    # most disagreement first by default, missing values last
+    assert rows == [("pairwise", 0.5, 1.5), ("thumb", 0.25, None), ("pairwise", 0.0, None), ("pairwise", None, -0.5)]
     assert _items(client, project, "?kind=thumb") == (1, [("thumb", 0.25, None)])
     assert _items(client, project, "?flag=low_agreement")[1] == [("pairwise", 0.5, 1.5), ("pairwise", None, -0.5)]
+    assert _items(client, project, "?flag=nonsense") == (0, [])
     assert _items(client, project, "?flag=no_consensus&kind=pairwise")[0] == 1
     assert _items(client, project, "?min_disagreement=0.25")[1] == [("pairwise", 0.5, 1.5), ("thumb", 0.25, None)]
     # descending with missing values last, both ways
@@ -63,7 +70,7 @@ def test_item_rows_filter_and_order(project, client):
     assert [r[1] for r in _items(client, project, "?ordering=disagreement")[1]] == [0.0, 0.25, 0.5, None]
     assert [r[2] for r in _items(client, project, "?ordering=-ln_ches")[1]] == [1.5, -0.5, None, None]
     assert [r[2] for r in _items(client, project, "?ordering=ln_ches&limit=2")[1]] == [-0.5, 1.5]
-    bad = client.get(f"/api/v1/projects/{project.slug}/audit/items/?ordering=entropy")
+    bad = client.get(f"/api/v1/projects/{project.slug}/audit/items/?ordering=annotator")
     assert bad.status_code == 400
     assert "ordering" in bad.json()["error"]["fields"]
     first = client.get(f"/api/v1/projects/{project.slug}/audit/items/?ordering=-disagreement").json()["results"][0]
@@ -78,7 +85,7 @@ def test_annotator_rows_name_people_by_opaque_id_only(project, client, personas)
     audit = make_audit(project)
     body = client.get(f"/api/v1/projects/{project.slug}/audit/annotators/").json()
     assert body["count"] == 2
-    person, judge = body["results"]
+    person, judge = body["results"]  # outliers first
     human = audit.annotators.get(annotator__type="human").annotator
     assert person["annotator"] == {"id": str(human.uuid), "type": "human", "name": "", "model_name": ""}
     assert person["outlier"] is True and person["agreement"] == 0.75
@@ -88,6 +95,8 @@ def test_annotator_rows_name_people_by_opaque_id_only(project, client, personas)
     assert [r["annotator"]["id"] for r in outliers["results"]] == [str(human.uuid)]
     judges = client.get(f"/api/v1/projects/{project.slug}/audit/annotators/?annotator_type=model").json()
     assert [r["annotator"]["type"] for r in judges["results"]] == ["model"]
+    by_agreement = client.get(f"/api/v1/projects/{project.slug}/audit/annotators/?ordering=-agreement").json()
+    assert [r["agreement"] for r in by_agreement["results"]] == [1.0, 0.75]
     # the same id as in the annotations listing, so rows can be joined
     item = make_item(project)
     Annotation.objects.create(item=item, annotator=human, kind=item.kind, choice="A")
