@@ -74,15 +74,24 @@ class ItemAuditOutput(serializers.ModelSerializer):
         ]
 
 
+class OrderingChoiceFilter(django_filters.ChoiceFilter):
+    """``?ordering=`` with one of the selector's named orders (an unknown one is a 400)."""
+
+    def __init__(self, orders: dict, **kwargs):
+        self.orders = orders
+        super().__init__(choices=[(key, key) for key in orders], **kwargs)
+
+    def filter(self, qs, value):
+        return qs.order_by(*self.orders[value]) if value else qs
+
+
 class ItemAuditFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(field_name="item__kind", choices=Kind.choices)
     flag = django_filters.CharFilter(method="filter_flag", help_text="Only items carrying this flag.")
     min_disagreement = django_filters.NumberFilter(field_name="disagreement", lookup_expr="gte")
     discretion_category = django_filters.CharFilter()
-    ordering = django_filters.ChoiceFilter(
-        method="order",
-        choices=[(key, key) for key in ITEM_ORDERS],
-        help_text="Sort key, '-' for descending, missing values last (default -disagreement).",
+    ordering = OrderingChoiceFilter(
+        ITEM_ORDERS, help_text="Sort key, '-' for descending, missing values last (default -disagreement)."
     )
 
     class Meta:
@@ -91,9 +100,6 @@ class ItemAuditFilter(django_filters.FilterSet):
 
     def filter_flag(self, queryset, name, value):
         return queryset.filter(flags__contains=[value])
-
-    def order(self, queryset, name, value):
-        return queryset.order_by(*ITEM_ORDERS[value])
 
 
 class ItemAuditListApi(generics.ListAPIView):
@@ -136,18 +142,13 @@ class AnnotatorAuditOutput(serializers.ModelSerializer):
 class AnnotatorAuditFilter(django_filters.FilterSet):
     annotator_type = django_filters.CharFilter(field_name="annotator__type")
     outlier = django_filters.BooleanFilter()
-    ordering = django_filters.ChoiceFilter(
-        method="order",
-        choices=[(key, key) for key in ANNOTATOR_ORDERS],
-        help_text="Sort key (default outlier: outliers first, then lowest agreement).",
+    ordering = OrderingChoiceFilter(
+        ANNOTATOR_ORDERS, help_text="Sort key (default outlier: outliers first, then lowest agreement)."
     )
 
     class Meta:
         model = AnnotatorAudit
         fields = ["outlier"]
-
-    def order(self, queryset, name, value):
-        return queryset.order_by(*ANNOTATOR_ORDERS[value])
 
 
 class AnnotatorAuditListApi(generics.ListAPIView):

@@ -278,3 +278,35 @@ def test_new_endpoints_are_throttled_with_the_error_shape(full_project, personas
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "throttled"
     assert int(response["Retry-After"]) > 0
+
+
+def test_items_and_annotations_filter_by_time(project, personas):
+    old, new = make_item(project), make_item(project)
+    cutoff = timezone.now() - timedelta(hours=1)
+    type(old).objects.filter(pk=old.pk).update(created_at=cutoff - timedelta(days=1))
+    judge = Annotator.objects.create(type=Annotator.Type.MODEL, name="j", model_name="m")
+    early = Annotation.objects.create(item=old, annotator=judge, kind="pairwise", choice="A")
+    Annotation.objects.filter(pk=early.pk).update(created_at=cutoff - timedelta(days=1))
+    late = Annotation.objects.create(item=new, annotator=judge, kind="pairwise", choice="B")
+    client = client_for(personas["researcher"])
+    since = cutoff.isoformat().replace("+00:00", "Z")
+    items = client.get(f"/api/v1/projects/{project.slug}/items/", {"since": since}).json()
+    assert [r["id"] for r in items["results"]] == [str(new.uuid)]
+    annotations = client.get(f"/api/v1/projects/{project.slug}/annotations/", {"since": since}).json()
+    assert [r["id"] for r in annotations["results"]] == [str(late.uuid)]
+    assert client.get(f"/api/v1/projects/{project.slug}/annotations/").json()["count"] == 2
+    bad = client.get(f"/api/v1/projects/{project.slug}/items/", {"since": "yesterday"})
+    assert bad.status_code == 400 and "since" in bad.json()["error"]["fields"]
+
+
+def test_browser_session_works_and_needs_csrf_to_write(project, personas):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(personas["researcher"])
+    assert client.get(f"/api/v1/projects/{project.slug}/datasets/").status_code == 200
+    url = f"/api/v1/projects/{project.slug}/exports/"
+    refused = client.post(url, {"format": "dpo"}, format="json")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["error"]["message"]
+    token = "a" * 32  # what a page's csrftoken cookie carries, sent back as the header
+    client.cookies["csrftoken"] = token
+    assert client.post(url, {"format": "dpo"}, format="json", HTTP_X_CSRFTOKEN=token).status_code == 202
