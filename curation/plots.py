@@ -177,12 +177,7 @@ def histogram(
 
     total = sum(counts)
     head, tail = _open(width, height, title, f"{total} values in {bins} bins from {_fmt(x0)} to {_fmt(x1)}.", "hist")
-    parts = [head, '<g class="axis">']
-    parts.append(f'<line x1="{left}" y1="{_n(top + plot_h)}" x2="{_n(left + plot_w)}" y2="{_n(top + plot_h)}"/>')
-    for t in y_ticks:
-        y = sy(t)
-        parts.append(f'<line class="grid" x1="{left}" y1="{_n(y)}" x2="{_n(left + plot_w)}" y2="{_n(y)}"/>')
-        parts.append(_text(left - 4, y + 4, _fmt(t), anchor="end"))
+    parts = [head, '<g class="axis">', *_y_axis(y_ticks, sy, left=left, right=left + plot_w, base=top + plot_h)]
     for t in nice_ticks(x0, x1, 6):
         x = sx(t)
         parts.append(f'<line x1="{_n(x)}" y1="{_n(top + plot_h)}" x2="{_n(x)}" y2="{_n(top + plot_h + 4)}"/>')
@@ -214,6 +209,16 @@ def histogram(
         )
     parts.append(tail)
     return "".join(parts)
+
+
+def _y_axis(ticks, sy, *, left: float, right: float, base: float) -> list[str]:
+    """The x axis line, then a grid line and a label per y tick."""
+    out = [f'<line x1="{_n(left)}" y1="{_n(base)}" x2="{_n(right)}" y2="{_n(base)}"/>']
+    for t in ticks:
+        y = sy(t)
+        out.append(f'<line class="grid" x1="{_n(left)}" y1="{_n(y)}" x2="{_n(right)}" y2="{_n(y)}"/>')
+        out.append(_text(left - 4, y + 4, _fmt(t), anchor="end"))
+    return out
 
 
 def _rotate(x: float, y: float) -> str:
@@ -377,12 +382,7 @@ def line_chart(
 
     desc = f"{len(series)} series, {len(points)} points."
     head, tail = _open(width, height, title, desc, "lines")
-    parts = [head, '<g class="axis">']
-    parts.append(f'<line x1="{left}" y1="{_n(top + plot_h)}" x2="{_n(left + plot_w)}" y2="{_n(top + plot_h)}"/>')
-    for t in y_ticks:
-        y = sy(t)
-        parts.append(f'<line class="grid" x1="{left}" y1="{_n(y)}" x2="{_n(left + plot_w)}" y2="{_n(y)}"/>')
-        parts.append(_text(left - 4, y + 4, _fmt(t), anchor="end"))
+    parts = [head, '<g class="axis">', *_y_axis(y_ticks, sy, left=left, right=left + plot_w, base=top + plot_h)]
     if dates and points:
         firsts = sorted({x for x, _ in points}, key=_as_number)
         shown = [firsts[0], firsts[-1]] if len(firsts) > 1 else firsts

@@ -184,10 +184,11 @@ def run_encode(request, slug):
 
 
 def _page_query(request, **changes) -> str:
+    """The current query string with ``changes`` applied and without the page number."""
     query = request.GET.copy()
+    query.pop("page", None)
     for key, value in changes.items():
         query[key] = value
-    query.pop("page", None) if "page" not in changes else None
     return query.urlencode()
 
 
@@ -320,18 +321,31 @@ def _after_action(request, item, *, error: ValidationError | None = None):
     return redirect(target)
 
 
+def _item_action(request, slug, item_uuid, act):
+    """Run ``act(item)`` (a service call returning the success message) on a
+    curator's item; a ``ValidationError`` goes back to the form."""
+    item = item_get_for_curator(request.user, slug, item_uuid)
+    try:
+        message = act(item)
+    except ValidationError as error:
+        return _after_action(request, item, error=error)
+    if not request.htmx:
+        messages.success(request, message)
+    return _after_action(request, item)
+
+
 @login_required
 @require_POST
 @with_csp
 def item_exclude(request, slug, item_uuid):
-    item = item_get_for_curator(request.user, slug, item_uuid)
-    value = request.POST.get("excluded")
-    if value not in ("0", "1"):
-        return _after_action(request, item, error=ValidationError("excluded: choose exclude or include"))
-    services.item_set_excluded(item=item, excluded=value == "1", user=request.user)
-    if not request.htmx:
-        messages.success(request, "Item excluded." if item.excluded else "Item included again.")
-    return _after_action(request, item)
+    def act(item):
+        value = request.POST.get("excluded")
+        if value not in ("0", "1"):
+            raise ValidationError("excluded: choose exclude or include")
+        services.item_set_excluded(item=item, excluded=value == "1", user=request.user)
+        return "Item excluded." if item.excluded else "Item included again."
+
+    return _item_action(request, slug, item_uuid, act)
 
 
 def _parse_ranking(text: str, item) -> list[list[str]]:
@@ -352,9 +366,8 @@ def _parse_ranking(text: str, item) -> list[list[str]]:
 @require_POST
 @with_csp
 def item_resolve(request, slug, item_uuid):
-    item = item_get_for_curator(request.user, slug, item_uuid)
-    form = ResolveForm(request.POST)
-    try:
+    def act(item):
+        form = ResolveForm(request.POST)
         if not form.is_valid():
             raise ValidationError("verdict: invalid input")
         verdict = form.cleaned_data["verdict"].strip()
@@ -365,28 +378,23 @@ def item_resolve(request, slug, item_uuid):
         elif not verdict:
             raise ValidationError({"verdict": "choose a verdict"})
         services.item_resolve(item=item, verdict=verdict, note=form.cleaned_data["note"], user=request.user)
-    except ValidationError as error:
-        return _after_action(request, item, error=error)
-    if not request.htmx:
-        messages.success(request, "Resolution cleared." if item.resolution is None else "Item resolved.")
-    return _after_action(request, item)
+        return "Resolution cleared." if item.resolution is None else "Item resolved."
+
+    return _item_action(request, slug, item_uuid, act)
 
 
 @login_required
 @require_POST
 @with_csp
 def item_more(request, slug, item_uuid):
-    item = item_get_for_curator(request.user, slug, item_uuid)
-    form = MoreForm(request.POST)
-    try:
+    def act(item):
+        form = MoreForm(request.POST)
         if not form.is_valid():
             raise ValidationError("extra: ask for 1 to 20 more judgments")
         services.item_request_more(item=item, extra=form.cleaned_data["extra"], user=request.user)
-    except ValidationError as error:
-        return _after_action(request, item, error=error)
-    if not request.htmx:
-        messages.success(request, f"The item now wants {item.target_overlap} judgments.")
-    return _after_action(request, item)
+        return f"The item now wants {item.target_overlap} judgments."
+
+    return _item_action(request, slug, item_uuid, act)
 
 
 # ------------------------------------------------------------------ CHES
