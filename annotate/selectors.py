@@ -65,7 +65,7 @@ def annotator_progress(
     for the next-item loop, which passes ``cap`` (count at most that many,
     shown as "100+"); ``by_kind`` counts them all, per kind (project page).
     """
-    from django.db.models import Count, F, Q, Sum, Value
+    from django.db.models import Count, F, Sum, Value
     from django.db.models.functions import Greatest
 
     from annotate.models import Annotation
@@ -77,8 +77,8 @@ def annotator_progress(
     # Same filter as assignment_next's candidates (item_next_idx).
     open_for_me = (
         Item.objects.assignable()
-        .filter(project=project)
-        .filter(Q(probe_for__isnull=True) | Q(probe_for=annotator))
+        # Probes are not counted: they are hidden repeats, handed out in between.
+        .filter(project=project, probe_for__isnull=True)
         .exclude(assignments__annotator=annotator)
         .annotate(limit=Greatest(F("target_overlap"), Value(project.overlap)))
         .filter(slots_taken__lt=F("limit"))

@@ -20,6 +20,23 @@ Expiry
     own short transaction that locks the assignment, then the item: the same
     order as submit and skip, so they cannot deadlock.
 
+Probes (``probe_maybe_create``, ``_claim_probe``)
+    With ``Project.probe_rate`` > 0, each submit of a normal item makes, with
+    that probability (a hash of annotator and item, so runs are
+    reproducible), a hidden repeat of it for the same annotator; half of the
+    pairwise repeats show the sides swapped. A probe is handed out (before
+    normal items) only once the annotator has leased ``PROBE_GAP`` other items
+    since the original, so it never comes back to back; it renders exactly
+    like a normal item, stores its choice canonically, wants one judgment and
+    never counts towards the original's overlap. The normal claim skips
+    probes; with ``probe_rate`` back at 0 pending probes are no longer handed out.
+
+Adaptive overlap (``_count_with_adaptive_overlap``)
+    With ``Project.max_overlap`` > ``overlap`` and ``agreement_threshold`` > 0,
+    the submit that brings an item to its target measures the item's
+    agreement under the item's row lock; below the threshold the item's
+    ``target_overlap`` grows by one (up to ``max_overlap``) and it stays open.
+
 Submit (``annotation_submit``)
     Locks the assignment row (only that row: joining item and project into
     the lock would queue every submit of a project behind one row), so a
@@ -32,6 +49,7 @@ Submit (``annotation_submit``)
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -57,6 +75,7 @@ from annotate.models import (
     Response,
     ThumbChoice,
     Verdict,
+    content_hash,
 )
 
 RECLAIM_EVERY_SECONDS = 5
@@ -119,9 +138,19 @@ def _display_order(item: Item, project: Project, annotator: Annotator, canonical
     if canonical is None:
         canonical = [str(u) for u in item.links.order_by("position").values_list("response__uuid", flat=True)]
     order = list(canonical)
-    if item.probe_swapped and len(order) == 2:
-        return order[::-1]
-    if project.randomize_order and len(order) > 1 and not item.probe_of_id:
+    if item.probe_of_id:
+        # A probe repeats what this annotator saw on the original, sides
+        # swapped when ``probe_swapped`` (so "A/B-swapped" is relative to
+        # their screen, not to the canonical order a shuffle may have hidden).
+        seen = (
+            Assignment.objects.filter(item_id=item.probe_of_id, annotator=annotator)
+            .values_list("display_order", flat=True)
+            .first()
+        )
+        if seen and sorted(seen) == sorted(order):
+            order = list(seen)
+        return order[::-1] if item.probe_swapped and len(order) == 2 else order
+    if project.randomize_order and len(order) > 1:
         random.shuffle(order)
     return order
 
@@ -188,7 +217,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
             -- NOT EXISTS uses the unique (item, annotator) index of assignments.
             SELECT c.id FROM {item_table} c
             WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.excluded
-              AND (c.probe_for_id IS NULL OR c.probe_for_id = %(annotator)s)
+              AND c.probe_for_id IS NULL
               AND c.slots_taken < GREATEST(c.target_overlap, %(overlap)s)
               {"AND c.kind = %(kind)s" if kind else ""}
               AND NOT EXISTS (
@@ -240,6 +269,10 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
     if current is not None and (kind is None or current.item.kind == kind):
         return current
     _maybe_reclaim(project, now)
+    if project.probe_rate > 0:
+        probe = _claim_probe(project=project, annotator=annotator, kind=kind, now=now)
+        if probe is not None:
+            return probe
 
     if connection.vendor == "postgresql" and USE_SQL_CLAIM:
         for _attempt in range(5):
@@ -258,8 +291,7 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
     candidates = (
         # item_next_idx (project, status, excluded, id) serves this scan.
         Item.objects.assignable()
-        .filter(project=project)
-        .filter(Q(probe_for__isnull=True) | Q(probe_for=annotator))
+        .filter(project=project, probe_for__isnull=True)
         # NOT EXISTS on the unique (item, annotator) index of assignments.
         .exclude(assignments__annotator=annotator)
         .annotate(limit=_overlap_limit(project))
@@ -284,6 +316,101 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
             # NOT EXISTS above now skips it.
             continue
     return _current_or_none(project=project, annotator=annotator, kind=kind, now=now)
+
+
+# Probes ------------------------------------------------------------------
+
+# A probe is handed out only once its annotator has leased at least this many
+# other items of the project since the original, so it never follows it
+# directly.
+PROBE_GAP = 2
+
+
+def _probe_draw(annotator: Annotator, item: Item) -> tuple[float, bool]:
+    """A deterministic ``(u, swap)`` per (annotator, item): ``u`` uniform in [0, 1), ``swap`` a fair coin."""
+    digest = hashlib.sha256(f"docket-probe:{annotator.uuid}:{item.uuid}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64, bool(digest[8] & 1)
+
+
+def probe_maybe_create(*, item: Item, annotator: Annotator, project: Project) -> Item | None:
+    """After ``annotator`` judged ``item``, make a hidden repeat of it for them with probability ``probe_rate``.
+
+    The draw is a hash of (annotator, item), so a run is reproducible. Half
+    of the pairwise probes (the hash's coin) show the two responses on the
+    other sides of the screen (``probe_swapped``). The probe is an item of its
+    own (``probe_of`` = the original, ``probe_for`` = the annotator) with the
+    same prompt and responses at the same canonical positions, so its
+    annotation is stored in the same canonical terms as the original's and
+    never counts towards the original's overlap or consensus. Called under
+    the submit's transaction; ``None`` when no probe is drawn.
+    """
+    if item.probe_of_id or project.probe_rate <= 0:
+        return None
+    u, swap = _probe_draw(annotator, item)
+    if u >= project.probe_rate:
+        return None
+    links = list(item.links.values_list("response_id", "position"))
+    try:
+        with transaction.atomic():
+            probe = Item.objects.create(
+                project=project,
+                kind=item.kind,
+                prompt_id=item.prompt_id,
+                content_hash=content_hash(["probe", item.content_hash, str(annotator.uuid)]),
+                probe_of=item,
+                probe_for=annotator,
+                probe_swapped=swap and item.kind == Kind.PAIRWISE,
+            )
+            ItemResponse.objects.bulk_create(
+                ItemResponse(item=probe, response_id=rid, position=pos) for rid, pos in links
+            )
+    except IntegrityError:
+        return None  # already made (cannot happen through submit; kept harmless for other callers)
+    return probe
+
+
+def _due_probes(*, project: Project, annotator: Annotator, kind: str | None) -> list[int]:
+    """Ids of this annotator's open probes whose original lies ``PROBE_GAP`` or more leases back."""
+    # The probe_for_id foreign-key index serves this (a handful of rows per annotator).
+    pending = Item.objects.assignable().filter(project=project, probe_for=annotator)
+    if kind:
+        pending = pending.filter(kind=kind)
+    pending = list(pending.exclude(assignments__annotator=annotator).order_by("id").values_list("pk", "probe_of_id"))
+    if not pending:
+        return []
+    recent = list(
+        Assignment.objects.filter(annotator=annotator, item__project=project)
+        .order_by("-id")
+        .values_list("id", flat=True)[:PROBE_GAP]
+    )
+    if len(recent) < PROBE_GAP:
+        return []
+    original_lease = dict(
+        Assignment.objects.filter(annotator=annotator, item_id__in=[o for _pk, o in pending]).values_list(
+            "item_id", "id"
+        )
+    )
+    # Assignment ids grow with time: the original's lease is older than the
+    # PROBE_GAP-th latest lease, so at least PROBE_GAP others came after it.
+    return [pk for pk, original in pending if original_lease.get(original, 0) < recent[-1]]
+
+
+def _claim_probe(*, project: Project, annotator: Annotator, kind: str | None, now) -> Assignment | None:
+    due = _due_probes(project=project, annotator=annotator, kind=kind)
+    if not due:
+        return None
+    try:
+        with transaction.atomic():
+            item = (
+                Item.objects.assignable()
+                .filter(pk__in=due)
+                .select_for_update(skip_locked=True, no_key=True)
+                .order_by("id")
+                .first()
+            )
+            return None if item is None else _lease(item=item, project=project, annotator=annotator, now=now)
+    except IntegrityError:
+        return None  # another tab of this annotator took it; the normal claim goes on
 
 
 def _current_or_none(*, project: Project, annotator: Annotator, kind: str | None, now) -> Assignment | None:
@@ -415,12 +542,113 @@ def annotation_create(
         )
     if not count_towards_overlap:
         return annotation
-    limit = Greatest(F("target_overlap"), Value(item.project.overlap))
-    Item.objects.filter(pk=item.pk).update(
-        annotation_count=F("annotation_count") + 1,
-        status=Case(When(annotation_count__gte=limit - 1, then=Value(Item.Status.DONE)), default=F("status")),
-    )
+    project = item.project
+    if item.probe_for_id is not None:
+        # A probe wants one judgment, its annotator's.
+        Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1, status=Item.Status.DONE)
+    elif adaptive_overlap_on(project):
+        _count_with_adaptive_overlap(item=item, project=project)
+    else:
+        limit = Greatest(F("target_overlap"), Value(project.overlap))
+        Item.objects.filter(pk=item.pk).update(
+            annotation_count=F("annotation_count") + 1,
+            status=Case(When(annotation_count__gte=limit - 1, then=Value(Item.Status.DONE)), default=F("status")),
+        )
     return annotation
+
+
+# Adaptive overlap --------------------------------------------------------
+
+
+def adaptive_overlap_on(project: Project) -> bool:
+    return project.max_overlap > project.overlap and project.agreement_threshold > 0
+
+
+def agreement_majority_share(choices: list[str]) -> float | None:
+    """Share of the judgments that agree with the most common one (pairwise choice, thumb)."""
+    if not choices:
+        return None
+    counts: dict[str, int] = {}
+    for choice in choices:
+        counts[choice] = counts.get(choice, 0) + 1
+    return max(counts.values()) / len(choices)
+
+
+def _rank_of(ranking: list[list[str]]) -> dict[str, int]:
+    return {response: rank for rank, group in enumerate(ranking) for response in group}
+
+
+def agreement_rankings(rankings: list[list[list[str]]]) -> float | None:
+    """Mean pairwise Kendall agreement of rankings (groups best first; a group is a tie).
+
+    For each two annotators, the share of response pairs they order alike
+    (both the same way round, or both tied): ``(1 + tau_a) / 2`` without ties.
+    The mean over all pairs of annotators; ``None`` with fewer than two.
+    """
+    ranks = [_rank_of(r) for r in rankings if r]
+    if len(ranks) < 2:
+        return None
+    shares = []
+    for i in range(len(ranks)):
+        for j in range(i + 1, len(ranks)):
+            common = sorted(set(ranks[i]) & set(ranks[j]))
+            pairs = [(x, y) for k, x in enumerate(common) for y in common[k + 1 :]]
+            if not pairs:
+                continue
+            same = 0
+            for x, y in pairs:
+                a = ranks[i][x] - ranks[i][y]
+                b = ranks[j][x] - ranks[j][y]
+                same += (a > 0) - (a < 0) == (b > 0) - (b < 0)
+            shares.append(same / len(pairs))
+    return sum(shares) / len(shares) if shares else None
+
+
+def item_agreement(*, item: Item) -> float | None:
+    """How much an item's counted judgments agree, in [0, 1]; ``None`` where the kind has no measure (judgment).
+
+    Pairwise and thumb: the majority share of the choice (strength ignored);
+    ranking: mean pairwise Kendall agreement (``agreement_rankings``). Only the
+    judgments that count towards overlap are used: people's and imported
+    ones, and external annotators' posted through the API, not the
+    algorithmic judges' (``count_towards_overlap=False``).
+    """
+    counted = Annotation.objects.filter(item=item).filter(
+        ~Q(annotator__type=Annotator.Type.MODEL) | Q(metadata__source="api")
+    )
+    if item.kind in (Kind.PAIRWISE, Kind.THUMB):
+        return agreement_majority_share(list(counted.values_list("choice", flat=True)))
+    if item.kind == Kind.RANKING:
+        return agreement_rankings([r for r in counted.values_list("ranking", flat=True) if r])
+    return None
+
+
+def _count_with_adaptive_overlap(*, item: Item, project: Project) -> None:
+    """Count one more judgment; on reaching the target, raise it by one if agreement is too low.
+
+    Under the item's row lock (``FOR NO KEY UPDATE``, the lock next-item's
+    claim takes), so two submits that reach the target together are counted
+    one after the other and the target grows by one per decision, never past
+    ``project.max_overlap``. Raising the target frees one slot; the claim's
+    ``slots_taken < GREATEST(target_overlap, overlap)`` hands it out again.
+    """
+    with transaction.atomic():
+        row = (
+            Item.objects.select_for_update(no_key=True)
+            .filter(pk=item.pk)
+            .values("annotation_count", "target_overlap", "status")
+            .get()
+        )
+        count = row["annotation_count"] + 1
+        target = max(row["target_overlap"], project.overlap)
+        new_target, status = row["target_overlap"], row["status"]
+        if count >= target:
+            agreement = item_agreement(item=item) if target < project.max_overlap else None
+            if agreement is not None and agreement < project.agreement_threshold:
+                new_target = target + 1
+            else:
+                status = Item.Status.DONE
+        Item.objects.filter(pk=item.pk).update(annotation_count=count, target_overlap=new_target, status=status)
 
 
 def annotation_submit(
@@ -484,6 +712,7 @@ def _submit_locked(
         annotation = annotation_create(
             item=item, annotator=annotator, data=data, assignment=locked, idempotency_key=idempotency_key
         )
+        probe_maybe_create(item=item, annotator=annotator, project=item.project)
         locked.status = Assignment.Status.SUBMITTED
         locked.finished_at = now
         locked.save(update_fields=["status", "finished_at"])

@@ -205,18 +205,31 @@ def test_skip_never_returns_the_item_to_the_same_annotator(project):
     assert assignment_next(project=project, annotator=bob, now=at(4)).item_id == skipped
 
 
-def test_probe_items_only_go_to_their_annotator(project):
-    original = make_item(project)
+def test_probe_items_only_go_to_their_annotator(project, monkeypatch):
+    # Only the hand-made probe below: the submits draw none of their own.
+    monkeypatch.setattr(assignment_service, "_probe_draw", lambda annotator, item: (0.999, False))
+    original, *others = [make_item(project) for _ in range(3)]
     alice, bob = people(2)
-    probe = make_item(project, probe_of=original, probe_for=alice, probe_swapped=True)
+    probe = Item.objects.create(
+        project=project,
+        kind=original.kind,
+        prompt=original.prompt,
+        content_hash="probe-of-original",
+        probe_of=original,
+        probe_for=alice,
+        probe_swapped=True,
+    )
+    for link in original.links.all():
+        probe.links.create(response=link.response, position=link.position)
     project.overlap = 3
+    project.probe_rate = 0.01  # probes are handed out only while the project asks for them
     project.save()
-    assert drain(project, bob, now=at(0)) == [original.pk]
-    seen = drain(project, alice, now=at(1))
-    assert sorted(seen) == sorted([original.pk, probe.pk])
-    # The swapped probe shows the responses in reverse canonical order.
-    canonical = [str(r.uuid) for r in probe.ordered_responses()]
-    assert Assignment.objects.get(item=probe).display_order == canonical[::-1]
+    assert drain(project, bob, now=at(0)) == [original.pk, *(o.pk for o in others)]
+    # Alice gets it after two other items (never right after the original).
+    assert drain(project, alice, now=at(1)) == [original.pk, *(o.pk for o in others), probe.pk]
+    # The swapped probe shows the responses the other way round from alice's screen on the original.
+    shown = Assignment.objects.get(item=original, annotator=alice).display_order
+    assert Assignment.objects.get(item=probe).display_order == shown[::-1]
 
 
 def test_excluded_items_are_never_handed_out(project):
