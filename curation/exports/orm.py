@@ -37,7 +37,11 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
+from json import loads
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
@@ -47,7 +51,8 @@ from curation.models import AnnotatorAudit, Audit, ItemAudit
 
 from .records import ItemRec, JudgmentRec, PromptRec, ResponseRec
 
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 5000
+ANNOTATORS_READ_AT_ONCE = 100_000
 PREFETCH_BATCH_SIZE = 500  # records per hand-over between the reader thread and the export
 PREFETCH_BATCHES = 8  # batches queued at most (bounds memory)
 # ItemAudit.details keys (and flags) naming the judgments the consistency filters drop.
@@ -83,7 +88,8 @@ def items_for_export(
     ``False`` none, or pass one. ``full=False`` skips what only the raw format
     shows (rationale, display order, time spent, creation time).
 
-    ``prefetch`` (default: on PostgreSQL outside a transaction) reads in a
+    ``prefetch`` (default: on PostgreSQL outside a transaction, unless the
+    setting ``DOCKET_EXPORT_PREFETCH`` is false) reads in a
     second thread on its own connection, in one REPEATABLE READ transaction
     (one snapshot for every stream), handing records over in batches through
     a bounded queue: the database works while this thread builds rows. Inside
@@ -100,7 +106,11 @@ def items_for_export(
     if audit is True:
         audit = latest_audit(project=project)
     if prefetch is None:
-        prefetch = connection.vendor == "postgresql" and not connection.in_atomic_block
+        prefetch = (
+            getattr(settings, "DOCKET_EXPORT_PREFETCH", True)
+            and connection.vendor == "postgresql"
+            and not connection.in_atomic_block
+        )
     if prefetch:
         return _prefetched(project=project, audit=audit, chunk_size=chunk_size, full=full)
     return _records(project=project, audit=audit, chunk_size=chunk_size, full=full)
@@ -156,63 +166,97 @@ def _prefetched(**kwargs) -> Iterator[ItemRec]:
 def _records(*, project, audit, chunk_size: int, full: bool) -> Iterator[ItemRec]:
     items = export_items(project=project)
     in_export = {"item__project": project, "item__probe_of__isnull": True}
-    item_rows = (
-        items.order_by("prompt_id", "id")
-        .values_list("prompt_id", "id", _text("uuid"), "kind", "excluded", "resolution")
-        .iterator(chunk_size=chunk_size)
-    )
-    prompt_rows = (
-        Prompt.objects.filter(project=project)
-        .order_by("id")
-        .values_list("id", _text("uuid"), "messages")
-        .iterator(chunk_size=chunk_size)
-    )
-    response_rows = (
-        ItemResponse.objects.filter(**in_export)
-        .order_by("item__prompt_id", "item_id", "position")
-        .values_list("item__prompt_id", "item_id", _text("response__uuid"), "response__text")
-        .iterator(chunk_size=chunk_size * 2)
-    )
+    streams = [
+        (
+            items.order_by("prompt_id", "id").values_list(
+                "prompt_id", "id", _text("uuid"), "kind", "excluded", "resolution"
+            ),
+            chunk_size,
+        ),
+        (
+            Prompt.objects.filter(project=project).order_by("id").values_list("id", _text("uuid"), "messages"),
+            chunk_size,
+        ),
+        (
+            ItemResponse.objects.filter(**in_export)
+            .order_by("item__prompt_id", "item_id", "position")
+            .values_list("item__prompt_id", "item_id", _text("response__uuid"), "response__text"),
+            chunk_size * 2,
+        ),
+    ]
     columns = ["item__prompt_id", "item_id", _text("uuid"), "annotator_id", "choice", "strength", "ranking"]
     columns += ["critique", "corrected_response", "consistent"]
     if full:
         columns += ["rationale", "display_order", "time_spent_ms", "created_at"]
-    annotation_rows = (
-        Annotation.objects.filter(**in_export)
-        .order_by("item__prompt_id", "item_id", "id")
-        .values_list(*columns)
-        .iterator(chunk_size=chunk_size * 4)
-    )
-    audit_rows = iter(())
-    if audit:
-        audit_rows = (
-            ItemAudit.objects.filter(audit=audit, **in_export)
-            .order_by("item__prompt_id", "item_id")
-            .values_list("item__prompt_id", "item_id", "majority_share", "ches", "ln_ches")
-            .iterator(chunk_size=chunk_size)
+    streams.append(
+        (
+            Annotation.objects.filter(**in_export).order_by("item__prompt_id", "item_id", "id").values_list(*columns),
+            chunk_size * 4,
         )
-    yield from _merge(item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, full, _annotator_lookup())
+    )
+    if audit:
+        streams.append(
+            (
+                ItemAudit.objects.filter(audit=audit, **in_export)
+                .order_by("item__prompt_id", "item_id")
+                .values_list("item__prompt_id", "item_id", "majority_share", "ches", "ln_ches"),
+                chunk_size,
+            )
+        )
+    raw = connection.vendor == "postgresql"
+    cursors: list = []
+    try:
+        rows = [_stream(qs, size, cursors) if raw else qs.iterator(chunk_size=size) for qs, size in streams]
+        if not audit:
+            rows.append(iter(()))
+        yield from _merge(*rows, full=full, annotator=_annotator_lookup(), raw_json=raw)
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _stream(queryset, size: int, cursors: list) -> Iterator[tuple]:
+    """The rows of ``queryset`` as psycopg returns them, from a server-side cursor, ``size`` at a time.
+
+    Django's per-row machinery is skipped: uuids are cast to text in SQL and
+    JSON columns come as text (Django's jsonb loader), parsed where used.
+    """
+    sql, params = queryset.query.sql_with_params()
+    cursor = connection.chunked_cursor()
+    cursors.append(cursor)
+    cursor.execute(sql, params)
+    return chain.from_iterable(iter(partial(cursor.fetchmany, size), []))
 
 
 _END = (float("inf"), float("inf"))
 
 
 def _annotator_lookup() -> Callable[[int], tuple[str, str]]:
-    """``pk -> (uuid, type)``, one query per annotator, remembered."""
-    annotators: dict[int, tuple[str, str]] = {}
+    """``pk -> (uuid, type)``. On the first miss every annotator is read in one query when there are
+    at most ``ANNOTATORS_READ_AT_ONCE`` of them (the usual case), else one query per annotator."""
+    known: dict[int, tuple[str, str]] = {}
+    state = {"all_read": False}
+    rows = Annotator.objects.values_list("id", _text("uuid"), "type")
 
     def annotator(pk: int) -> tuple[str, str]:
-        found = annotators.get(pk)
-        if found is None:
-            found = annotators[pk] = Annotator.objects.filter(pk=pk).values_list(_text("uuid"), "type").get()
-        return found
+        if pk not in known and not state["all_read"]:
+            state["all_read"] = True
+            if Annotator.objects.count() <= ANNOTATORS_READ_AT_ONCE:
+                known.update((row[0], row[1:]) for row in rows)
+        if pk not in known:
+            known.update((row[0], row[1:]) for row in rows.filter(pk=pk))
+        return known[pk]
 
     return annotator
 
 
 def _merge(
-    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, full: bool, annotator
+    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, *, full: bool, annotator, raw_json: bool
 ) -> Iterator[ItemRec]:
+    """Records from the five streams, all ordered by ``(prompt id, item id)`` (prompts by id).
+
+    ``raw_json``: JSON columns come as text (the raw PostgreSQL path).
+    """
     annotators: dict[int, tuple[str, str]] = {}
     prompt = None
     prompt_pk = -1
@@ -228,7 +272,9 @@ def _merge(
             if row is None:
                 raise RuntimeError(f"prompt {prompt_id} of item {pk} not found")  # pragma: no cover
             prompt_pk = prompt_id
-            prompt = PromptRec(row[1], row[2])
+            prompt = PromptRec(row[1], loads(row[2]) if raw_json else row[2])
+        if raw_json and resolution is not None:
+            resolution = loads(resolution)
 
         responses = []
         while response[1] != pk and response[:2] < key:  # rows of items we do not have
@@ -240,36 +286,33 @@ def _merge(
         judgments = []
         while judgment[1] != pk and judgment[:2] < key:
             judgment = next(annotation_rows, _END)
-        if full:
-            while judgment[1] == pk:
-                _, _, uid, who, choice, strength, ranking, critique, corr, cons, rat, order, ms, at = judgment
-                ann_uuid, ann_type = annotators.get(who) or annotators.setdefault(who, annotator(who))
+        while judgment[1] == pk:
+            who = judgment[3]
+            ann_uuid, ann_type = annotators.get(who) or annotators.setdefault(who, annotator(who))
+            ranking = judgment[6]
+            if raw_json and ranking is not None:
+                ranking = loads(ranking)
+            if full:
+                order = judgment[11]
+                if raw_json and order is not None:
+                    order = loads(order)
+                # id, annotator, type, choice, strength, ranking, critique, correction, rationale,
+                # display order, time spent, consistent, created at
                 judgments.append(
                     JudgmentRec(
-                        uid,
-                        ann_uuid,
-                        ann_type,
-                        choice,
-                        strength,
-                        ranking,
-                        critique,
-                        corr,
-                        rat,
-                        tuple(order or ()),
-                        ms,
-                        cons,
-                        at.isoformat(),
-                    )  # fmt: skip
-                )
-                judgment = next(annotation_rows, _END)
-        else:
-            while judgment[1] == pk:
-                _, _, uid, who, choice, strength, ranking, critique, corr, cons = judgment
-                ann_uuid, ann_type = annotators.get(who) or annotators.setdefault(who, annotator(who))
+                        judgment[2], ann_uuid, ann_type, judgment[4], judgment[5], ranking, judgment[7],
+                        judgment[8], judgment[10], tuple(order or ()), judgment[12], judgment[9],
+                        judgment[13].isoformat(),
+                    )
+                )  # fmt: skip
+            else:
                 judgments.append(
-                    JudgmentRec(uid, ann_uuid, ann_type, choice, strength, ranking, critique, corr, "", (), None, cons)
-                )
-                judgment = next(annotation_rows, _END)
+                    JudgmentRec(
+                        judgment[2], ann_uuid, ann_type, judgment[4], judgment[5], ranking, judgment[7],
+                        judgment[8], "", (), None, judgment[9],
+                    )
+                )  # fmt: skip
+            judgment = next(annotation_rows, _END)
 
         agreement = ches = ln_ches = None
         while scored[1] != pk and scored[:2] < key:

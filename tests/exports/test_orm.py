@@ -97,7 +97,9 @@ def test_reader_without_full_skips_raw_only_fields(project):
     assert jd.rationale == "" and jd.created_at is None
 
 
-def test_chunk_size_changes_nothing_and_queries_do_not_grow_with_items(project):
+def test_chunk_size_changes_nothing_and_queries_do_not_grow_with_items(project, monkeypatch):
+    from curation.exports import orm
+
     small_project(project)
     for k in range(9):
         it = item_on(PromptFactory(project=project), "pairwise", [f"x{k}", f"y{k}"])
@@ -107,11 +109,13 @@ def test_chunk_size_changes_nothing_and_queries_do_not_grow_with_items(project):
     with CaptureQueriesContext(connection) as ctx:
         chunked = list(items_for_export(project=project, chunk_size=2))
     assert chunked == whole and len(whole) == 16
-    lookups = [q for q in ctx.captured_queries if 'FROM "annotate_annotator"' in q["sql"]]
-    # The latest audit, then one query per stream (items, prompts, responses, annotations, audit rows),
-    # read through server-side cursors; each annotator is looked up once.
-    assert len(ctx.captured_queries) - len(lookups) == 6
-    assert len(lookups) == 13  # 3 humans, the judge and 9 extra annotators
+    # The latest audit, one query per stream (items, prompts, responses, annotations, audit rows) read
+    # through server-side cursors, and the annotators (counted, then read at once).
+    assert len(ctx.captured_queries) == 8
+    monkeypatch.setattr(orm, "ANNOTATORS_READ_AT_ONCE", 5)  # too many: one query per annotator
+    with CaptureQueriesContext(connection) as ctx:
+        assert list(items_for_export(project=project, chunk_size=2)) == whole
+    assert len(ctx.captured_queries) == 7 + 13  # 3 humans, the judge and 9 extra annotators
 
 
 def test_probe_items_and_other_projects_are_left_out(project):
@@ -226,7 +230,12 @@ def test_rows_of_items_the_item_stream_lacks_are_skipped():
         [(1, 20, "a20", 7, "up", None, None, "", "", None), (2, 30, "a30", 7, "down", None, None, "", "", None)]
     )
     audits = iter([(1, 20, 0.5, None, None), (2, 30, 1.0, 2.0, 0.2)])
-    recs = list(_merge(items, prompts, responses, annotations, audits, False, lambda pk: (f"u{pk}", "human")))
+    recs = list(
+        _merge(
+            items, prompts, responses, annotations, audits,
+            full=False, annotator=lambda pk: (f"u{pk}", "human"), raw_json=False,
+        )
+    )  # fmt: skip
     assert [(r.id, [x.id for x in r.responses], [j.id for j in r.judgments], r.agreement) for r in recs] == [
         ("i10", ["r10"], [], None),
         ("i30", ["r30"], ["a30"], 1.0),
