@@ -94,3 +94,28 @@ def test_disagreement_drill_down_and_exclude(page: Page, live_server):
     expect(page.locator(f"#row-{disputed.uuid}").get_by_role("button", name="Exclude")).to_be_visible()
     assert not Item.objects.get(pk=disputed.pk).excluded
     assert not errors, errors
+
+
+def test_ches_threshold_counts_update_as_you_type(page: Page, live_server):
+    project = ProjectFactory(slug="ches-browser", name="CHES browser")
+    curator = UserFactory(username="cur-ches")
+    MembershipFactory(project=project, user=curator, role=Role.CURATOR)
+    audit = Audit.objects.create(project=project, summary={"version": 1, "ches": {"status": "ok", "model": "tiny"}})
+    for index, score in enumerate([-2.0, -1.0, 0.5, 1.0, 3.0]):
+        item = make_item(project, "pairwise", texts=[f"chosen {index}", f"rejected {index}"])
+        chosen, rejected = item.ordered_responses()
+        ItemAudit.objects.create(
+            audit=audit, item=item, n_judgments=2, chosen=chosen, rejected=rejected, ches=score, ln_ches=score
+        )
+    log_in(page, live_server, curator)
+    page.goto(f"{live_server.url}/p/{project.slug}/curate/audit/ches/")
+    expect(page.locator("#ches-histogram svg rect.bin")).to_have_count(30)
+    expect(page.locator("article.pair").first).to_contain_text("chosen 4")
+    page.select_option("#id_mode", "value")
+    page.fill("#id_value", "0")
+    expect(page.locator("#ches-drop strong")).to_have_text("3")  # 0.5, 1 and 3 lie above 0
+    page.fill("#id_value", "1.5")
+    expect(page.locator("#ches-drop strong")).to_have_text("1")
+    # The histogram is redrawn with the cut: only the bin of 3.0 is both over it and non-empty.
+    expect(page.locator('#ches-histogram svg rect.bin.over:not([data-count="0"])')).to_have_count(1)
+    assert page.url.endswith("/audit/ches/")  # updated in place by htmx
