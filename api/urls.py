@@ -28,6 +28,7 @@ v1 = [
         name="api-audit-annotators",
     ),
     path("jobs/<uuid:job_id>/", views_data.JobDetailApi.as_view(), name="api-job"),
+    path("jobs/<uuid:job_id>/cancel/", views_data.JobCancelApi.as_view(), name="api-job-cancel"),
     path("datasets/<uuid:dataset_id>/", views_data.DatasetDetailApi.as_view(), name="api-dataset"),
     path("datasets/<uuid:dataset_id>/files/<path:name>", views_data.DatasetFileApi.as_view(), name="api-dataset-file"),
 ]

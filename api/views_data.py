@@ -18,7 +18,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
 from curation.exports.run import FORMATS
 from curation.exports.writers import file_sha256
+from curation.jobs import job_cancel
 from curation.models import Dataset, Job, JobKind
 from curation.services.exporting import dataset_file_path, datasets_for_project, export_create
 
@@ -57,8 +58,8 @@ def job_get_for_user(user, job_id) -> Job:
     )
     if job is None:
         raise NotFound("No such job.")
-    curates = job.project.memberships.filter(user=user, role__in=list(CURATE_ROLES)).exists()
-    if not curates and job.kind not in RESEARCHER_JOB_KINDS:
+    job.curated_by_caller = job.project.memberships.filter(user=user, role__in=list(CURATE_ROLES)).exists()
+    if not job.curated_by_caller and job.kind not in RESEARCHER_JOB_KINDS:
         raise NotFound("No such job.")
     return job
 
@@ -151,6 +152,27 @@ class JobDetailApi(APIView):
     @extend_schema(responses={200: JobOutput, **ERRORS})
     def get(self, request, job_id):
         job = job_get_for_user(request.user, job_id)
+        return Response(JobOutput(job, context={"request": request}).data)
+
+
+class JobCancelApi(APIView):
+    """Cancel a job: a queued one at once, a running one after its current
+    batch (poll it). Curators and owners cancel any job of their projects,
+    researchers the jobs they started."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: JobOutput,
+            403: OpenApiResponse(ErrorSerializer, description="A researcher's cancel of someone else's job"),
+            **ERRORS,
+        },
+    )
+    def post(self, request, job_id):
+        job = job_get_for_user(request.user, job_id)
+        if not job.curated_by_caller and job.created_by_id != request.user.pk:
+            raise PermissionDenied("Only the job's creator or a curator of the project can cancel it.")
+        job = job_cancel(job=job)
         return Response(JobOutput(job, context={"request": request}).data)
 
 

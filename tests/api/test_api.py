@@ -128,6 +128,15 @@ def test_export_create_permission_matrix(project, personas, role, expected):
     assert Job.objects.filter(kind="export").count() == (1 if expected == 200 else 0)
 
 
+@pytest.mark.parametrize(("role", "expected"), ROLES)
+def test_job_cancel_permission_matrix(project, personas, role, expected):
+    job = Job.objects.create(project=project, kind="export", created_by=personas["researcher"])
+    response = client_as(personas, role).post(f"/api/v1/jobs/{job.uuid}/cancel/")
+    assert response.status_code == expected
+    job.refresh_from_db()
+    assert job.status == ("cancelled" if expected == 200 else "queued")
+
+
 def test_anonymous_gets_401_for_the_project_list():
     response = APIClient().get("/api/v1/projects/")
     assert response.status_code == 401
@@ -147,6 +156,7 @@ def test_researcher_of_another_project_gets_404(project, personas, settings, tmp
         response = client.get("/api/v1/" + endpoint.format(**ids))
         assert response.status_code == 404, endpoint
     assert client.post(f"/api/v1/projects/{other.slug}/exports/", {"format": "dpo"}, format="json").status_code == 404
+    assert client.post(f"/api/v1/jobs/{job.uuid}/cancel/").status_code == 404
     listed = [p["slug"] for p in client.get("/api/v1/projects/").json()["results"]]
     assert listed == [project.slug]
 

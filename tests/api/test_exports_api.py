@@ -11,6 +11,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotate.models import Annotation, Annotator
@@ -266,3 +267,27 @@ def test_export_through_a_real_worker(export_dir, live_worker, project, personas
     content = body_of(download)
     assert hashlib.sha256(content).hexdigest() == download["ETag"].strip('"')
     assert len(load_jsonl(content, tmp_path)["train"]) == 2
+
+
+@pytest.mark.django_db
+def test_cancel_a_job(project, personas):
+    researcher, curator = personas["researcher"], personas["curator"]
+    mine = Job.objects.create(project=project, kind="export", created_by=researcher)
+    theirs = Job.objects.create(project=project, kind="export", created_by=curator)
+    running = Job.objects.create(project=project, kind="export", created_by=researcher, status="running")
+    as_researcher = client_for(researcher)
+
+    body = as_researcher.post(f"/api/v1/jobs/{mine.uuid}/cancel/").json()
+    assert (body["status"], body["id"]) == ("cancelled", str(mine.uuid))
+    refused = as_researcher.post(f"/api/v1/jobs/{theirs.uuid}/cancel/")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "permission_denied"
+    theirs.refresh_from_db()
+    assert theirs.status == "queued" and not theirs.cancel_requested
+    assert client_for(curator).post(f"/api/v1/jobs/{theirs.uuid}/cancel/").json()["status"] == "cancelled"
+
+    Job.objects.filter(pk=running.pk).update(heartbeat_at=timezone.now(), worker="elsewhere:1:1")
+    body = as_researcher.post(f"/api/v1/jobs/{running.uuid}/cancel/").json()
+    assert body["status"] == "running" and body["message"] == "Cancelling after the current batch"
+    running.refresh_from_db()
+    assert running.cancel_requested
