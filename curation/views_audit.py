@@ -12,6 +12,9 @@ request gets the changed fragment back, a plain form post a redirect.
 
 from __future__ import annotations
 
+from datetime import date
+from itertools import accumulate
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,10 +31,12 @@ from annotate.models import Annotator, Kind, PairwiseChoice, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator
 from annotate.views import with_csp
 from curation import plots
+from curation import selectors_audit as stored
 from curation import selectors_dashboards as dash
 from curation.jobs import jobs_recent
 from curation.selectors import item_annotations
 from curation.services import curators as services
+from curation.services.auditing import annotations_per_day
 from curation.views import _choice_text, _labels, _ranking_text
 
 ROWS_PER_PAGE = 50
@@ -71,7 +76,7 @@ class MoreForm(forms.Form):
 
 
 def _audit_context(request, project, section: str) -> dict:
-    audit = dash.audit_latest(project=project)
+    audit = stored.audit_latest(project=project)
     return {
         "project": project,
         "audit": audit,
@@ -136,16 +141,20 @@ def overview(request, slug):
             )
         )
     context["alpha_rows"] = alpha_rows
-    per_day = dash.annotations_per_day(project=project)
-    if per_day:
-        series = [plots.Series(KIND_LABELS.get(k, k), v) for k, v in per_day.items()]
+    per_day = annotations_per_day(project=project)  # a grouped count, the same the audit stores
+    if per_day["days"]:
+        days = [date.fromisoformat(day) for day in per_day["days"]]
+        series = [
+            plots.Series(KIND_LABELS.get(k, k), list(zip(days, accumulate(counts), strict=True)))
+            for k, counts in per_day["by_kind"].items()
+        ]
         context["progress_plot"] = _svg(
             plots.line_chart(series, title="Annotations over time (cumulative, per kind)", y_label="annotations")
         )
     context["consensus"] = [
         {"kind": KIND_LABELS.get(k, k), **(v or {})} for k, v in (summary.get("consensus") or {}).items()
     ]
-    context["history"] = dash.audits_recent(project=project, limit=10)
+    context["history"] = stored.audits_recent(project=project, limit=10)
     context["jobs"] = [j for j in jobs_recent(project=project, limit=20) if j.kind in ("audit", "encode")][:5]
     return render(request, "curation/audit/overview.html", context)
 
@@ -220,8 +229,8 @@ def disagreement(request, slug):
 
 def _drill_context(request, item) -> dict:
     project = item.project
-    audit = dash.audit_latest(project=project)
-    ia = dash.item_audit_for_item(audit=audit, item=item)
+    audit = stored.audit_latest(project=project)
+    ia = stored.audit_item_for(audit=audit, item=item) if audit is not None else None
     links = list(item.links.select_related("response").order_by("position"))
     labels = _labels(len(links))
     label_of = {str(link.response.uuid): label for label, link in zip(labels, links, strict=True)}
@@ -456,7 +465,7 @@ def annotators(request, slug):
     context = _audit_context(request, project, "annotators")
     audit = context["audit"]
     if audit is not None:
-        rows = list(dash.annotator_audits(audit=audit))
+        rows = list(stored.audit_annotators(audit=audit))
         context["rows"] = rows
 
         def bars(field, note=""):
@@ -593,7 +602,7 @@ def _discretion(summary: dict, audit) -> dict:
     ]
     per_annotator = []
     if audit is not None:
-        for row in dash.annotator_audits(audit=audit).exclude(arbitrariness__isnull=True):
+        for row in stored.audit_annotators(audit=audit).exclude(arbitrariness__isnull=True):
             boot = ((row.details or {}).get("discretion") or {}).get("arbitrariness") or {}
             per_annotator.append(
                 {
