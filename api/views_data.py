@@ -114,7 +114,7 @@ class JobOutput(serializers.Serializer):
     id = serializers.UUIDField(source="uuid")
     url = serializers.SerializerMethodField()
     project = serializers.CharField(source="project.slug")
-    kind = serializers.CharField()
+    kind = serializers.CharField(help_text="generate, judge, encode, audit, synthesize or export.")
     status = serializers.ChoiceField(choices=Job.Status.choices)
     progress = serializers.SerializerMethodField()
     message = serializers.CharField()
