@@ -573,7 +573,7 @@ def _discretion(summary: dict, audit) -> dict:
             "ranking": ranking,
         }
         supremacy = group.get("supremacy") or []
-        if principles and len(supremacy) == len(principles):
+        if len(principles) >= 2 and len(supremacy) == len(principles):
             entry["heat"] = _svg(
                 plots.heat_map(
                     [[_num(v) for v in row] for row in supremacy],
