@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import views, views_audit, views_data
@@ -37,4 +37,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
+    re_path(r"^.*$", views.UnknownApi.as_view(), name="api-unknown"),
 ]

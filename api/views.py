@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
+from django.urls import Resolver404, resolve
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -494,3 +495,22 @@ class MeApi(APIView):
     def get(self, request):
         roles = dict(Membership.objects.filter(user=request.user).values_list("project__slug", "role"))
         return Response({"username": request.user.get_username(), "projects": roles})
+
+
+class UnknownApi(APIView):
+    """Any other path under /api/: a 404 in the API's error shape, not an HTML page."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    schema = None
+
+    def initial(self, request, *args, **kwargs):
+        path = request.path_info
+        if not path.endswith("/"):
+            try:
+                slashed = resolve(path + "/")
+            except Resolver404:
+                slashed = None
+            if slashed is not None and slashed.url_name != "api-unknown":
+                raise NotFound(f"No such API endpoint; did you mean {path}/ (with the slash)?")
+        raise NotFound("No such API endpoint.")

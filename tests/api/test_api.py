@@ -331,3 +331,20 @@ def test_browser_session_works_and_needs_csrf_to_write(project, personas):
     token = "a" * 32  # what a page's csrftoken cookie carries, sent back as the header
     client.cookies["csrftoken"] = token
     assert client.post(url, {"format": "dpo"}, format="json", HTTP_X_CSRFTOKEN=token).status_code == 202
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/nope/", "/api/v1/datasets/not-a-uuid/", "/api/v1/jobs/123/", "/api/v2/projects/"]
+)
+def test_unknown_api_paths_are_404_in_the_error_shape(url, personas):
+    for client in (APIClient(), client_for(personas["researcher"])):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
+    assert APIClient().post(url, {}, format="json").status_code == 404
+
+
+def test_a_missing_slash_is_named_in_the_404(project, personas):
+    response = client_for(personas["researcher"]).get(f"/api/v1/projects/{project.slug}/items")
+    assert response.status_code == 404
+    assert f"/api/v1/projects/{project.slug}/items/" in response.json()["error"]["message"]
