@@ -79,23 +79,26 @@ def thumb_messages(conversation, response: str) -> list[dict]:
     return [{"role": "system", "content": THUMB_SYSTEM}, {"role": "user", "content": user}]
 
 
-def _render(loaded: LoadedModel, messages: list[dict]) -> str:
+def _render(loaded: LoadedModel, messages: list[dict], assistant_prefix: str = "") -> str:
+    """The chat-templated prompt with the generation prompt, then ``assistant_prefix`` (the
+    start of the judge's answer, e.g. ``"Answer:"``; empty by default)."""
     tok = loaded.tokenizer
     try:
-        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     except Exception:  # noqa: BLE001 - templates without a system role: fold it into the user turn
         merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
-        return tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+        text = tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
+    return text + assistant_prefix
 
 
-def label_token_ids(loaded: LoadedModel, labels: Sequence[str]) -> dict[str, list[int]]:
+def label_token_ids(loaded: LoadedModel, labels: Sequence[str], *, assistant_prefix: str = "") -> dict[str, list[int]]:
     """First-token ids of each label after the assistant prefix (bare and space-prefixed spellings)."""
     cache = loaded.extra.setdefault("label_ids", {})
-    key = tuple(labels)
+    key = tuple(labels) if not assistant_prefix else (assistant_prefix, tuple(labels))
     if key in cache:
         return cache[key]
     tok = loaded.tokenizer
-    prefix = _render(loaded, [{"role": "user", "content": "x"}])
+    prefix = _render(loaded, [{"role": "user", "content": "x"}], assistant_prefix)
     base = tok(prefix, add_special_tokens=False)["input_ids"]
     found: dict[str, list[int]] = {}
     for label in labels:
@@ -120,14 +123,27 @@ def label_token_ids(loaded: LoadedModel, labels: Sequence[str]) -> dict[str, lis
 
 
 @torch.inference_mode()
-def _next_token_label_probs(
-    loaded: LoadedModel, prompts: list[list[dict]], labels: Sequence[str], batch_size: int = 8
+def next_token_label_probs(
+    loaded: LoadedModel,
+    prompts: list[list[dict]],
+    labels: Sequence[str],
+    batch_size: int = 8,
+    *,
+    assistant_prefix: str = "",
+    normalise: bool = True,
 ) -> list[dict[str, float]]:
+    """Next-token probability of each label (its first tokens, :func:`label_token_ids`) after each
+    chat prompt, batched with left padding and per-row position ids (each row scores as it would alone).
+
+    ``normalise``: renormalised over the labels (default), else the raw softmax mass of each label.
+    ``assistant_prefix`` is appended after the generation prompt (the start of the answer). The
+    HTTP backend always renormalises and renders its own template (no assistant prefix there).
+    """
     if not loaded.is_local:
         return [loaded.client.label_probs(messages, labels) for messages in prompts]
-    ids_by_label = label_token_ids(loaded, labels)
+    ids_by_label = label_token_ids(loaded, labels, assistant_prefix=assistant_prefix)
     tok = loaded.tokenizer
-    encoded = [tok(_render(loaded, m), add_special_tokens=False)["input_ids"] for m in prompts]
+    encoded = [tok(_render(loaded, m, assistant_prefix), add_special_tokens=False)["input_ids"] for m in prompts]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     results: list[dict[str, float] | None] = [None] * len(encoded)
     for start in range(0, len(order), batch_size):
@@ -142,8 +158,11 @@ def _next_token_label_probs(
         probs = torch.softmax(logits.float(), dim=-1).cpu()
         for row, i in enumerate(idx):
             raw = {label: float(probs[row, ids].sum()) for label, ids in ids_by_label.items()}
-            results[i] = _normalise(raw)
+            results[i] = _normalise(raw) if normalise else raw
     return results  # type: ignore[return-value]
+
+
+_next_token_label_probs = next_token_label_probs  # the earlier private name
 
 
 def _normalise(raw: dict[str, float]) -> dict[str, float]:

@@ -150,7 +150,9 @@ def judge_annotator(*, model_name: str) -> Annotator:
 # (contextual calibration, Zhao et al. 2021, "Calibrate Before Use"). Raw
 # and calibrated numbers are both stored. Asking both orders still exposes
 # any position bias calibration does not remove: those pairs come out
-# inconsistent.
+# inconsistent. The probabilities themselves come from
+# curation.llm.judge.next_token_label_probs (the one implementation of label
+# tokens, batching and padding); this module keeps its prompts and calibration.
 
 JUDGE_SYSTEM = "You are a fair judge of answers. Reply with a single letter or word."
 PAIRWISE_TEMPLATE = (
@@ -165,13 +167,8 @@ PRINCIPLE_TEMPLATE = (
 THUMB_TEMPLATE = "Question: {question}\n\nAnswer: {a}\n\nIs this answer correct and helpful? Reply yes or no."
 ANSWER_PREFIX = "Answer:"
 CONTENT_FREE = "N/A"
-LABEL_VARIANTS = {
-    "A": ("A", " A"),
-    "B": ("B", " B"),
-    "NA": ("NA", " NA"),
-    "yes": ("yes", " yes", "Yes", " Yes"),
-    "no": ("no", " no", "No", " No"),
-}
+# Each label's spellings; every spelling counts bare and space-prefixed (curation.llm.judge.label_token_ids).
+LABEL_SPELLINGS = {"A": ("A",), "B": ("B",), "NA": ("NA",), "yes": ("yes", "Yes"), "no": ("no", "No")}
 
 
 def _judge_prompt_text() -> str:
@@ -194,36 +191,15 @@ def _question(messages) -> str:
     return "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages)
 
 
-def _label_ids(tokenizer, label: str) -> list[int]:
-    ids = []
-    for variant in LABEL_VARIANTS[label]:
-        tokens = tokenizer(variant, add_special_tokens=False)["input_ids"]
-        if tokens and tokens[0] not in ids:
-            ids.append(tokens[0])
-    return ids
-
-
 def _label_probs(loaded, user_texts: list[str], labels: tuple[str, ...]) -> list[dict[str, float]]:
-    """P(label) for the judge's next token after each prompt (one batched forward pass)."""
-    import torch
+    """Raw P(label) (softmax mass, not renormalised) of the judge's next token after each prompt."""
+    from curation.llm.judge import next_token_label_probs
 
     loaded.require_local("The algorithmic judge")
-    tok = loaded.tokenizer
-    texts = [
-        tok.apply_chat_template(
-            [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": u}],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
-        + ANSWER_PREFIX
-        for u in user_texts
-    ]
-    enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
-    with torch.inference_mode():
-        logits = loaded.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[:, -1, :]
-    probs = torch.softmax(logits.float(), dim=-1).cpu()
-    ids = {label: _label_ids(tok, label) for label in labels}
-    return [{label: float(probs[row, ids[label]].sum()) for label in labels} for row in range(len(texts))]
+    prompts = [[{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": u}] for u in user_texts]
+    spellings = tuple(s for label in labels for s in LABEL_SPELLINGS[label])
+    probs = next_token_label_probs(loaded, prompts, spellings, assistant_prefix=ANSWER_PREFIX, normalise=False)
+    return [{label: sum(p[s] for s in LABEL_SPELLINGS[label]) for label in labels} for p in probs]
 
 
 def _calibrated(raw: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
@@ -234,6 +210,8 @@ def _calibrated(raw: dict[str, float], prior: dict[str, float]) -> dict[str, flo
 
 def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
     """Both orders of one pair, in canonical terms (see the module docstring)."""
+    from curation.llm.judge import combine_orders
+
     q = _question(messages)
     ab, ba, free = _label_probs(
         loaded,
@@ -244,19 +222,20 @@ def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
         ],
         ("A", "B"),
     )
+    cal_ab, cal_ba = _calibrated(ab, free), _calibrated(ba, free)
+    # FastChat-style combination (ALGORITHMS.md §5.3): the swapped order's verdict mapped back.
+    combined = combine_orders(cal_ab, cal_ba)
     orders = []
-    for shown, raw in (("AB", ab), ("BA", ba)):
-        cal = _calibrated(raw, free)
-        if cal["A"] == cal["B"]:
-            prefers = None
-        else:
-            first_wins = cal["A"] > cal["B"]
-            prefers = ("A" if first_wins else "B") if shown == "AB" else ("B" if first_wins else "A")
+    for shown, raw, cal, verdict in (
+        ("AB", ab, cal_ab, combined["verdict_ab"]),
+        ("BA", ba, cal_ba, combined["verdict_ba_mapped"]),
+    ):
+        prefers = verdict if verdict in ("A", "B") else None  # equal calibrated probabilities: no preference
         orders.append({"shown": shown, "p_a": cal["A"], "p_b": cal["B"], "raw": raw, "prefers": prefers})
-    p_first = (orders[0]["p_a"] + orders[1]["p_b"]) / 2  # P(canonical A), averaged over orders
-    consistent = orders[0]["prefers"] is not None and orders[0]["prefers"] == orders[1]["prefers"]
+    consistent = combined["verdict"] in ("A", "B")
+    p_first = combined["p_a"]  # P(canonical A), averaged over the two orders
     return {
-        "winner": orders[0]["prefers"] if consistent else None,
+        "winner": combined["verdict"] if consistent else None,
         "consistent": consistent,
         "orders": orders,
         "prior": free,
