@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.http import Http404
 
 from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, READ_DATA_ROLES, Item, Membership, Project
@@ -22,6 +23,28 @@ def project_get_for_user(user, slug: str, roles: Iterable[str] | None = None) ->
     if membership is None or (roles is not None and membership.role not in set(roles)):
         raise Http404("No such project")
     return membership.project, membership.role
+
+
+def membership_get_for_annotator(user, slug: str, roles: Iterable[str] = ANNOTATE_ROLES):
+    """``(project, role, annotator or None)`` in one query, or 404 as ``project_get_for_user``.
+
+    The next-item loop runs this on every request: the membership, its
+    project and the user's annotator row come back joined.
+    """
+    from annotate.models import Annotator
+
+    if not user.is_authenticated:
+        raise Http404("No such project")
+    membership = (
+        Membership.objects.select_related("project", "user__annotator").filter(project__slug=slug, user=user).first()
+    )
+    if membership is None or membership.role not in set(roles):
+        raise Http404("No such project")
+    try:
+        annotator = membership.user.annotator
+    except Annotator.DoesNotExist:
+        annotator = None
+    return membership.project, membership.role, annotator
 
 
 def project_for_curator(user, slug: str) -> Project:
@@ -42,6 +65,21 @@ def item_get_for_curator(user, slug: str, item_uuid) -> Item:
     if item is None:
         raise Http404("No such item")
     return item
+
+
+def _open_for(project: Project, annotator):
+    """Open items this annotator could still be given: the same filter as assignment_next's (item_next_idx)."""
+    from django.db.models import F, Value
+    from django.db.models.functions import Greatest
+
+    return (
+        Item.objects.assignable()
+        # Probes are not counted: they are hidden repeats, handed out in between.
+        .filter(project=project, probe_for__isnull=True)
+        .exclude(assignments__annotator=annotator)
+        .annotate(limit=Greatest(F("target_overlap"), Value(project.overlap)))
+        .filter(slots_taken__lt=F("limit"))
+    )
 
 
 @dataclass(frozen=True)
@@ -65,8 +103,7 @@ def annotator_progress(
     for the next-item loop, which passes ``cap`` (count at most that many,
     shown as "100+"); ``by_kind`` counts them all, per kind (project page).
     """
-    from django.db.models import Count, F, Sum, Value
-    from django.db.models.functions import Greatest
+    from django.db.models import Count, Sum
 
     from annotate.models import Annotation
 
@@ -74,15 +111,7 @@ def annotator_progress(
     mine = Annotation.objects.filter(item__project=project, annotator=annotator).aggregate(
         done=Count("id"), time=Sum("time_spent_ms")
     )
-    # Same filter as assignment_next's candidates (item_next_idx).
-    open_for_me = (
-        Item.objects.assignable()
-        # Probes are not counted: they are hidden repeats, handed out in between.
-        .filter(project=project, probe_for__isnull=True)
-        .exclude(assignments__annotator=annotator)
-        .annotate(limit=Greatest(F("target_overlap"), Value(project.overlap)))
-        .filter(slots_taken__lt=F("limit"))
-    )
+    open_for_me = _open_for(project, annotator)
     left_by_kind: dict[str, int] = {}
     left_more = False
     if by_kind:
@@ -102,3 +131,64 @@ def annotator_progress(
         left_more=left_more,
         left_by_kind=left_by_kind,
     )
+
+
+# The next-item loop's counter ----------------------------------------------------
+
+# How long the loop's cached "done" / "time spent" counters live (the annotate
+# view bumps them on each stored submission, so this only bounds the drift
+# from writes made elsewhere, e.g. the API), and how long "cap+ left" is kept.
+PROGRESS_COUNTERS_TTL = 300
+PROGRESS_LEFT_TTL = 10
+
+
+def progress_cache_keys(project_id: int, annotator_id: int) -> tuple[str, str, str]:
+    base = f"docket:progress:{project_id}:{annotator_id}"
+    return f"{base}:done", f"{base}:time", f"{base}:left-more"
+
+
+def annotator_progress_loop(*, project: Project, annotator, cap: int) -> AnnotatorProgress:
+    """``annotator_progress(cap=...)`` for the next-item loop, from the cache where it can.
+
+    "done" and "time spent" are counted once, then kept in the cache and
+    bumped by every submission the annotate view stores, so
+    the loop no longer aggregates the annotator's annotations on every item.
+    "left" is counted as before (at most ``cap + 1`` rows), except that once it
+    is beyond the cap, "cap+" is shown for ``PROGRESS_LEFT_TTL`` seconds
+    without counting again. Near the end (fewer than ``cap`` left) it is exact
+    on every request.
+    """
+    from django.db.models import Count, Sum
+
+    from annotate.models import Annotation
+
+    done_key, time_key, left_key = progress_cache_keys(project.pk, annotator.pk)
+    cached = cache.get_many([done_key, time_key, left_key])
+    if done_key in cached and time_key in cached:
+        done, time_spent = cached[done_key], cached[time_key]
+    else:
+        mine = Annotation.objects.filter(item__project=project, annotator=annotator).aggregate(
+            done=Count("id"), time=Sum("time_spent_ms")
+        )
+        done, time_spent = mine["done"] or 0, mine["time"] or 0
+        cache.set_many({done_key: done, time_key: time_spent}, PROGRESS_COUNTERS_TTL)
+    if left_key in cached:
+        left, left_more = cap, True
+    else:
+        left = _open_for(project, annotator).order_by().values("pk")[: cap + 1].count()
+        left_more = left > cap
+        left = min(left, cap)
+        if left_more:
+            cache.set(left_key, 1, PROGRESS_LEFT_TTL)
+    return AnnotatorProgress(done=done, time_spent_ms=time_spent, left=left, left_more=left_more)
+
+
+def progress_count_annotation(*, project_id: int, annotator_id: int, time_spent_ms: int | None) -> None:
+    """Bump the loop's cached counters by one stored annotation (no-op when they are not cached)."""
+    done_key, time_key, _left_key = progress_cache_keys(project_id, annotator_id)
+    try:
+        cache.incr(done_key)
+        if time_spent_ms:
+            cache.incr(time_key, time_spent_ms)
+    except ValueError:
+        cache.delete_many([done_key, time_key])  # one of them expired: count afresh next time

@@ -35,8 +35,24 @@ from annotate.forms import (
     THUMB_CHOICES,
     SubmitForm,
 )
-from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, Assignment, Item, Kind, Membership, Project, Response
-from annotate.selectors import annotator_progress, project_get_for_user
+from annotate.models import (
+    ANNOTATE_ROLES,
+    CURATE_ROLES,
+    Assignment,
+    Item,
+    ItemResponse,
+    Kind,
+    Membership,
+    Project,
+    Response,
+)
+from annotate.selectors import (
+    annotator_progress,
+    annotator_progress_loop,
+    membership_get_for_annotator,
+    progress_count_annotation,
+    project_get_for_user,
+)
 from annotate.services.assignment import (
     LeaseLost,
     annotation_submit,
@@ -88,6 +104,12 @@ def with_csp(view):
 
 def _project_for_annotator(request, slug: str) -> tuple[Project, str]:
     return project_get_for_user(request.user, slug, ANNOTATE_ROLES)
+
+
+def _loop_access(request, slug: str):
+    """``(project, annotator)`` for the next-item loop: membership, project and annotator in one query."""
+    project, _role, annotator = membership_get_for_annotator(request.user, slug, ANNOTATE_ROLES)
+    return project, annotator or annotator_for_user(request.user)
 
 
 def _kind_param(value: str | None) -> str | None:
@@ -158,8 +180,7 @@ def project_page(request, slug):
 @with_csp
 def annotate_next(request, slug):
     """The next item (or the lease I already hold, e.g. after a reload)."""
-    project, _role = _project_for_annotator(request, slug)
-    annotator = annotator_for_user(request.user)
+    project, annotator = _loop_access(request, slug)
     kind = _kind_param(request.GET.get("kind"))
     assignment = assignment_next(project=project, annotator=annotator, kind=kind)
     context = _item_context(request, project, annotator, assignment, kind=kind)
@@ -172,8 +193,7 @@ def annotate_next(request, slug):
 @login_required
 @with_csp
 def annotate_submit(request, slug, assignment_uuid):
-    project, _role = _project_for_annotator(request, slug)
-    annotator = annotator_for_user(request.user)
+    project, annotator = _loop_access(request, slug)
     assignment = _assignment_or_404(project, annotator, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
     principles = list(project.principles.all())
@@ -181,7 +201,7 @@ def annotate_submit(request, slug, assignment_uuid):
     message = None
     if form.is_valid():
         try:
-            _annotation, created = annotation_submit(
+            annotation, created = annotation_submit(
                 assignment=assignment,
                 annotator=annotator,
                 data=form.to_input(),
@@ -197,12 +217,17 @@ def annotate_submit(request, slug, assignment_uuid):
                 message = (messages.WARNING, f"{' '.join(exc.messages)} Your answer was not stored.")
         else:
             message = (messages.SUCCESS, "Saved." if created else "Already saved.")
+            if created:
+                # Committed: bump the loop's cached counters (annotate.selectors).
+                progress_count_annotation(
+                    project_id=project.pk, annotator_id=annotator.pk, time_spent_ms=annotation.time_spent_ms
+                )
     if form.errors:
         context = _item_context(request, project, annotator, assignment, kind=kind, form=form)
         if request.htmx:
             return _render_partial(request, context, status=422)
         return render(request, "annotate/annotate.html", context, status=422)
-    return _next_item(request, project, annotator, kind, message)
+    return _next_item(request, project, annotator, kind, message, principles=principles)
 
 
 @require_POST
@@ -210,8 +235,7 @@ def annotate_submit(request, slug, assignment_uuid):
 @with_csp
 def annotate_skip(request, slug, assignment_uuid):
     """Give the item back to the pool for others; I never get it again."""
-    project, _role = _project_for_annotator(request, slug)
-    annotator = annotator_for_user(request.user)
+    project, annotator = _loop_access(request, slug)
     assignment = _assignment_or_404(project, annotator, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
     if assignment_skip(assignment=assignment, annotator=annotator):
@@ -235,13 +259,13 @@ def _assignment_or_404(project: Project, annotator, assignment_uuid) -> Assignme
     return assignment
 
 
-def _next_item(request, project, annotator, kind, message):
+def _next_item(request, project, annotator, kind, message, principles=None):
     if not request.htmx:
         if message:
             messages.add_message(request, *message)
         return _see_other(project, kind)
     assignment = assignment_next(project=project, annotator=annotator, kind=kind)
-    context = _item_context(request, project, annotator, assignment, kind=kind, message=message)
+    context = _item_context(request, project, annotator, assignment, kind=kind, message=message, principles=principles)
     return _render_partial(request, context)
 
 
@@ -265,8 +289,14 @@ def _options(choices, selected, keys=None):
     ]
 
 
-def _item_context(request, project, annotator, assignment, *, kind=None, form=None, message=None) -> dict:
-    progress = annotator_progress(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP)
+def _item_context(
+    request, project, annotator, assignment, *, kind=None, form=None, message=None, principles=None
+) -> dict:
+    if form is not None:
+        principles = form.principles
+    elif principles is None:
+        principles = list(project.principles.all())
+    progress = annotator_progress_loop(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP)
     context = {
         "project": project,
         "progress": progress,
@@ -275,15 +305,19 @@ def _item_context(request, project, annotator, assignment, *, kind=None, form=No
         "assignment": assignment,
         "message": message and {"level": messages.DEFAULT_TAGS.get(message[0], "info"), "text": message[1]},
         "guidelines": project.guidelines,
-        "principles": form.principles if form is not None else list(project.principles.all()),
+        "principles": principles,
     }
     if assignment is None:
         return context
 
-    # One query for the item and its prompt (the lease may hold a partly loaded item).
-    item = Item.objects.select_related("prompt").get(pk=assignment.item_id)
+    # One query for the responses, the item and its prompt (the lease may hold a partly loaded item).
+    links = list(
+        ItemResponse.objects.filter(item_id=assignment.item_id)
+        .select_related("response", "item__prompt")
+        .order_by("position")
+    )
+    item = links[0].item if links else Item.objects.select_related("prompt").get(pk=assignment.item_id)
     posted = form.data if form is not None else {}
-    links = list(item.links.select_related("response").order_by("position"))
     by_uuid: dict[str, Response] = {str(link.response.uuid): link.response for link in links}
     canonical = [str(link.response.uuid) for link in links]
     screen = [u for u in (assignment.display_order or canonical) if u in by_uuid]

@@ -130,8 +130,15 @@ def _maybe_reclaim(project: Project, now) -> None:
     # The window is taken from ``now`` so a caller passing a frozen clock
     # (tests, replays) sees the sweep its clock calls for.
     window = int(now.timestamp()) // RECLAIM_EVERY_SECONDS
+    # This process asks the cache once per project and window, not on every request.
+    if _reclaim_asked.get(project.pk) == window:
+        return
+    _reclaim_asked[project.pk] = window
     if cache.add(f"docket:reclaim:{project.uuid}:{window}", 1, timeout=RECLAIM_EVERY_SECONDS * 2):
         assignments_reclaim_expired(project=project, now=now)
+
+
+_reclaim_asked: dict[int, int] = {}
 
 
 def _display_order(item: Item, project: Project, annotator: Annotator, canonical: list[str] | None = None) -> list[str]:
@@ -690,14 +697,16 @@ def _submit_locked(
         # Lock the assignment row only (of=self): locking the joined item and
         # project rows too would queue every submit of a project behind one
         # project row lock. The item is updated atomically further down.
-        locked = (
-            Assignment.objects.select_for_update(of=("self",)).select_related("item__project").get(pk=assignment.pk)
-        )
+        # Only the status is read under the lock: item and project are the
+        # caller's (loaded with the assignment), and what submit changes on
+        # the item is updated atomically further down.
+        locked = Assignment.objects.select_for_update().only("status", "item_id", "annotator_id").get(pk=assignment.pk)
         if locked.status == Assignment.Status.SUBMITTED:
             return Annotation.objects.get(item_id=locked.item_id, annotator=annotator), False
         if locked.status == Assignment.Status.SKIPPED:
             raise ValidationError("This item was skipped.")
-        item = locked.item
+        item = assignment.item
+        locked.display_order = assignment.display_order
         annotation_validate(item=item, data=data)
         if locked.status == Assignment.Status.EXPIRED:
             # The slot was given back: take one again if there is room.

@@ -594,3 +594,25 @@ def test_progress_counter_shows_plus_beyond_the_cap(client_for, project, persona
         make_item(project, kind="thumb")
     html = client_for(personas["annotator"]).get(next_url(project)).content.decode()
     assert '<strong data-count="left">1+</strong>' in html
+
+
+def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, personas):
+    """The htmx loop's cost per item (issue 2's load target): one submit that also leases and renders the next."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    PrincipleFactory(project=project)
+    for _ in range(4):
+        make_item(project, kind="pairwise")
+    client = client_for(personas["annotator"])
+    page = client.get(next_url(project))
+    for _ in range(2):  # warm: the progress counters are cached after the first render
+        url, data = submit_url(project, lease_from(page)), {"idempotency_key": key_from(page), "choice": "left"}
+        with CaptureQueriesContext(connection) as queries:
+            page = client.post(url, data, **HTMX)
+        assert page.status_code == 200 and lease_from(page)
+    # session and user (2), membership + project + annotator (1), the assignment (1),
+    # principles (1), the form's canonical order (1), submit (lock, insert, item, assignment: 4),
+    # current lease (1), claim + lease (2), the next item's responses and prompt (1); savepoints aside.
+    counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(counted) <= 14, "\n".join(counted)
