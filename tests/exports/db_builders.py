@@ -6,6 +6,13 @@ from annotate.models import Annotation, Annotator, Item, ItemResponse, Response,
 from tests.factories import AnnotatorFactory, make_item
 
 
+def export_dir_fixture(settings, tmp_path):
+    """Exports go to a temporary folder; no heartbeat thread (the test's rows are not committed)."""
+    settings.DOCKET_EXPORT_DIR = tmp_path / "exports"
+    settings.DOCKET_JOB_HEARTBEAT_SECONDS = 0
+    return settings.DOCKET_EXPORT_DIR
+
+
 def human(name: str) -> Annotator:
     return AnnotatorFactory(user__username=name)
 

@@ -20,6 +20,7 @@ from django.db import transaction
 
 from annotate.models import Project
 from curation.exports import FORMATS
+from curation.management.commands._job_command import _messages
 from curation.management.commands.run_job import run_with_progress_bar
 from curation.services.exporting import dataset_folder, export_create
 
@@ -58,10 +59,11 @@ SWITCH_OPTIONS = [
 FLAG_OF = {option: flag for flag, option, *_ in VALUE_OPTIONS + SWITCH_OPTIONS} | {"format": "--format"}
 
 
-def _messages(exc: ValidationError) -> str:
+def _flag_messages(exc: ValidationError) -> str:
+    """The service's errors, keyed by the command-line flag instead of the option name."""
     if hasattr(exc, "message_dict"):
-        return "; ".join(f"{FLAG_OF.get(name, name)}: {' '.join(msgs)}" for name, msgs in exc.message_dict.items())
-    return " ".join(exc.messages)
+        exc = ValidationError({FLAG_OF.get(name, name): msgs for name, msgs in exc.message_dict.items()})
+    return _messages(exc)
 
 
 class Command(BaseCommand):
@@ -98,7 +100,7 @@ class Command(BaseCommand):
                     project=project, fmt=options["format"], options=export_options, user=user, enqueue=False
                 )
         except ValidationError as exc:
-            raise CommandError(_messages(exc)) from None
+            raise CommandError(_flag_messages(exc)) from None
         ended = run_with_progress_bar(job, stderr=self.stderr._out, quiet=options["quiet"])
         dataset = ended.dataset
         shutil.copytree(dataset_folder(dataset=dataset), out, dirs_exist_ok=True)
