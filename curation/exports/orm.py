@@ -33,16 +33,13 @@ differs from their choice on the item. :func:`ches_scores` streams
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
 from json import loads
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import CharField, Exists, OuterRef
 from django.db.models.functions import Cast
 
@@ -53,8 +50,6 @@ from .records import ItemRec, JudgmentRec, PromptRec, ResponseRec
 
 CHUNK_SIZE = 5000
 ANNOTATORS_READ_AT_ONCE = 100_000
-PREFETCH_BATCH_SIZE = 500  # records per hand-over between the reader thread and the export
-PREFETCH_BATCHES = 8  # batches queued at most (bounds memory)
 # ItemAudit.details keys (and flags) naming the judgments the consistency filters drop.
 SWAP_KEYS = ("swap_inconsistent", "swap", "swap_inconsistent_annotations")
 TRANSITIVITY_KEYS = ("transitivity", "intransitive", "transitivity_violations", "transitivity_annotations")
@@ -80,7 +75,7 @@ def items_for_export(
     audit: Audit | None | bool = True,
     chunk_size: int = CHUNK_SIZE,
     full: bool = True,
-    prefetch: bool | None = None,
+    snapshot: bool | None = None,
 ) -> Iterator[ItemRec]:
     """Stream the project's items (no probes) as records, grouped by prompt.
 
@@ -88,13 +83,13 @@ def items_for_export(
     ``False`` none, or pass one. ``full=False`` skips what only the raw format
     shows (rationale, display order, time spent, creation time).
 
-    ``prefetch`` (default: on PostgreSQL outside a transaction, unless the
-    setting ``DOCKET_EXPORT_PREFETCH`` is false) reads in a
-    second thread on its own connection, in one REPEATABLE READ transaction
-    (one snapshot for every stream), handing records over in batches through
-    a bounded queue: the database works while this thread builds rows. Inside
-    a transaction (tests, callers that wrote uncommitted rows) it reads here,
-    on the caller's connection, which sees them.
+    ``snapshot`` (default: on PostgreSQL outside a transaction) reads on a
+    connection of its own, in one REPEATABLE READ READ ONLY transaction: every
+    stream sees the same state of the project, and the cursors stream lazily
+    (no WITH HOLD copy of each result). The caller's connection stays free for
+    the job's progress writes, which commit as they go. Inside a transaction
+    (tests, callers that wrote uncommitted rows) it reads on the caller's
+    connection, which sees those rows.
 
     Five ordered streams, each one query on a server-side cursor read
     ``chunk_size`` rows at a time, are merged on ``(prompt id, item id)``:
@@ -105,65 +100,27 @@ def items_for_export(
     """
     if audit is True:
         audit = latest_audit(project=project)
-    if prefetch is None:
-        prefetch = (
-            getattr(settings, "DOCKET_EXPORT_PREFETCH", True)
-            and connection.vendor == "postgresql"
-            and not connection.in_atomic_block
-        )
-    if prefetch:
-        return _prefetched(project=project, audit=audit, chunk_size=chunk_size, full=full)
+    if snapshot is None:
+        snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+    if snapshot:
+        return _snapshot_records(project=project, audit=audit, chunk_size=chunk_size, full=full)
     return _records(project=project, audit=audit, chunk_size=chunk_size, full=full)
 
 
-def _prefetched(**kwargs) -> Iterator[ItemRec]:
-    batches: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
-    stop = threading.Event()
+def _snapshot_records(**kwargs) -> Iterator[ItemRec]:
+    import psycopg
 
-    def put(value) -> bool:
-        while not stop.is_set():
-            try:
-                batches.put(value, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                batch: list[ItemRec] = []
-                for record in _records(**kwargs):
-                    batch.append(record)
-                    if len(batch) >= PREFETCH_BATCH_SIZE:
-                        if not put(batch):
-                            return
-                        batch = []
-                put(batch)
-            put(None)
-        except BaseException as exc:  # handed to the reader, raised there
-            put(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=produce, name="export-reader", daemon=True)
-    thread.start()
+    db = psycopg.connect(**connection.get_connection_params())  # Django's adapters (jsonb as text) included
     try:
-        while True:
-            batch = batches.get()
-            if batch is None:
-                return
-            if isinstance(batch, BaseException):
-                raise batch
-            yield from batch
+        db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        db.read_only = True
+        db.execute("SELECT set_config('TimeZone', %s, false)", [connection.timezone_name])
+        yield from _records(**kwargs, db=db)
     finally:
-        stop.set()
-        thread.join(timeout=30)
+        db.close()
 
 
-def _records(*, project, audit, chunk_size: int, full: bool) -> Iterator[ItemRec]:
+def _records(*, project, audit, chunk_size: int, full: bool, db=None) -> Iterator[ItemRec]:
     items = export_items(project=project)
     in_export = {"item__project": project, "item__probe_of__isnull": True}
     streams = [
@@ -206,7 +163,7 @@ def _records(*, project, audit, chunk_size: int, full: bool) -> Iterator[ItemRec
     raw = connection.vendor == "postgresql"
     cursors: list = []
     try:
-        rows = [_stream(qs, size, cursors) if raw else qs.iterator(chunk_size=size) for qs, size in streams]
+        rows = [_stream(qs, size, cursors, db) if raw else qs.iterator(chunk_size=size) for qs, size in streams]
         if not audit:
             rows.append(iter(()))
         yield from _merge(*rows, full=full, annotator=_annotator_lookup(), raw_json=raw)
@@ -215,14 +172,15 @@ def _records(*, project, audit, chunk_size: int, full: bool) -> Iterator[ItemRec
             cursor.close()
 
 
-def _stream(queryset, size: int, cursors: list) -> Iterator[tuple]:
+def _stream(queryset, size: int, cursors: list, db=None) -> Iterator[tuple]:
     """The rows of ``queryset`` as psycopg returns them, from a server-side cursor, ``size`` at a time.
 
     Django's per-row machinery is skipped: uuids are cast to text in SQL and
     JSON columns come as text (Django's jsonb loader), parsed where used.
+    ``db``: a psycopg connection to read on instead of Django's.
     """
     sql, params = queryset.query.sql_with_params()
-    cursor = connection.chunked_cursor()
+    cursor = connection.chunked_cursor() if db is None else db.cursor(name=f"docket_export_{len(cursors)}")
     cursors.append(cursor)
     cursor.execute(sql, params)
     return chain.from_iterable(iter(partial(cursor.fetchmany, size), []))
