@@ -195,7 +195,7 @@ def test_cycle_is_a_transitivity_violation(project):
     audit = run_audit(project, n_boot=10)
     by_annotator = rows_by_annotator(audit)
     assert by_annotator[alice.pk].transitivity_violations == 1
-    assert by_annotator[alice.pk].details["transitivity"] == {"violations": 1, "triads": 1}
+    assert by_annotator[alice.pk].details["transitivity"] == {"violations": 1, "triads": 1, "prompts": 1}
     assert "intransitive" in by_annotator[alice.pk].flags
     assert by_annotator[bob.pk].transitivity_violations == 0
     rows = rows_by_item(audit)

@@ -1,0 +1,1 @@
+"""Helpers of the audit job (``curation.services.auditing`` holds the runner)."""

@@ -1,0 +1,196 @@
+"""Many small problems at once: the per-item maths of the audit, vectorised
+over every item so a project with thousands of ranking items costs a few
+array passes instead of thousands of Python-level calls.
+
+Each function reproduces, item by item, what the matching pure function in
+:mod:`curation.metrics` returns for that item alone (tests compare them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def slots(unit: np.ndarray, values: np.ndarray, n_units: int) -> np.ndarray:
+    """A compact raters × units matrix: the ratings of each unit stacked in rows
+    0..m_u−1 (NaN below). Rater identity is irrelevant to α and to per-unit
+    counts, so this carries all they need in max(m_u) × units cells."""
+    order = np.argsort(unit, kind="stable")
+    u = unit[order]
+    v = values[order]
+    starts = np.searchsorted(u, np.arange(n_units))
+    pos = np.arange(len(u)) - starts[u] if len(u) else np.zeros(0, dtype=np.int64)
+    height = int(pos.max()) + 1 if len(u) else 1
+    mat = np.full((height, n_units), np.nan)
+    mat[pos, u] = v
+    return mat
+
+
+def mid_ranks(scores: np.ndarray) -> np.ndarray:
+    """Mid-ranks (1 = best) of one score vector, higher = better; scores equal to
+    9 significant digits (relative to the largest) tie. Same as
+    ``scipy.stats.rankdata(-scores, method="average")`` without its overhead."""
+    s = np.asarray(scores, dtype=np.float64)
+    scale = max(float(np.abs(s).max()), 1e-300) if s.size else 1.0
+    r = np.round(s / scale, 9)
+    higher = (r[None, :] > r[:, None]).sum(axis=1)
+    equal = (r[None, :] == r[:, None]).sum(axis=1)
+    return higher + (equal + 1) / 2.0
+
+
+def kendall_w_many(ranks: np.ndarray) -> np.ndarray:
+    """Kendall's W with tie correction for B problems of m raters × n objects.
+
+    ``ranks``: [B, m, n] mid-ranks (as ``metrics.kendall_w`` re-ranks each row with
+    mid-ranks, rows must already be mid-ranks). Returns [B]; NaN where undefined.
+    """
+    r = np.asarray(ranks, dtype=np.float64)
+    _, m, n = r.shape
+    totals = r.sum(axis=1)  # [B, n]
+    s = ((totals - totals.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    # Σ over tie groups of (t³ − t) = Σ over elements of (t_i² − 1), t_i = size of i's group
+    t = (r[:, :, :, None] == r[:, :, None, :]).sum(axis=3)
+    ties = (t**2 - 1).sum(axis=(1, 2))
+    denom = m**2 * (n**3 - n) - m * ties
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom != 0, 12.0 * s / np.where(denom != 0, denom, 1), np.nan)
+
+
+def bradley_terry_many(
+    sizes: np.ndarray,
+    winners: np.ndarray,
+    losers: np.ndarray,
+    *,
+    fallback_alpha: float = 0.1,
+    max_iter: int = 2000,
+    tol: float = 1e-8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bradley–Terry strengths of many independent items in one MM loop.
+
+    Item k owns the nodes ``offset_k .. offset_k + sizes[k] − 1`` (offsets are the
+    cumulative sizes); ``winners``/``losers`` are global node ids of its
+    comparisons. Per item this is ``metrics.bradley_terry(sizes[k], comps,
+    alpha=a_k, max_iter, tol).p`` with ``a_k = 0`` (maximum likelihood) when the
+    item's comparison graph is strongly connected and ``fallback_alpha``
+    otherwise: the same iteration, scaling and per-item stopping rule (an item
+    stops updating at the iteration where its own L1 change is ≤ tol · n_k).
+
+    Returns ``(p, alpha)``: p per node (summing to 1 within each item) and the
+    alpha used per item.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    k = len(sizes)
+    total = int(sizes.sum())
+    seg = np.repeat(np.arange(k), sizes)
+    winners = np.asarray(winners, dtype=np.int64)
+    losers = np.asarray(losers, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(winners)), (losers, winners)), shape=(total, total))
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    distinct = np.unique(seg * total + labels)
+    n_components = np.bincount(distinct // total, minlength=k)
+    alpha = np.where((n_components == 1) | (sizes <= 1), 0.0, fallback_alpha)
+    alpha_node = alpha[seg]
+    wins = np.bincount(winners, minlength=total).astype(np.float64)
+    lo = np.minimum(winners, losers)
+    hi = np.maximum(winners, losers)
+    keys, counts = np.unique(lo * total + hi, return_counts=True)
+    pi, pj = keys // total, keys % total
+    counts = counts.astype(np.float64)
+    fsizes = sizes.astype(np.float64)
+
+    def centred(x: np.ndarray) -> np.ndarray:
+        return x - (np.bincount(seg, weights=x, minlength=k) / fsizes)[seg]
+
+    params = np.zeros(total)
+    prev = params.copy()
+    active = np.ones(k, dtype=bool)
+    for it in range(1, max_iter + 1):
+        w = np.exp(centred(params))
+        w *= (fsizes / np.bincount(seg, weights=w, minlength=k))[seg]
+        val = counts / (w[pi] + w[pj])
+        denoms = np.bincount(pi, weights=val, minlength=total) + np.bincount(pj, weights=val, minlength=total)
+        with np.errstate(divide="ignore"):
+            new = centred(np.log((wins + alpha_node) / (denoms + alpha_node)))
+        params = np.where(active[seg], new, params)
+        if it > 1:
+            change = np.bincount(seg, weights=np.abs(prev - params), minlength=k)
+            active &= ~(change <= tol * fsizes)
+            if not active.any():
+                break
+        prev = params.copy()
+    top = np.full(k, -np.inf)
+    np.maximum.at(top, seg, params)
+    p = np.exp(params - top[seg])
+    p /= np.bincount(seg, weights=p, minlength=k)[seg]
+    return p, alpha
+
+
+def krippendorff_alpha_bootstrap_fast(
+    data: np.ndarray, level: str = "nominal", n_boot: int = 1000, seed: int | None = 0, confidence: float = 0.95
+):
+    """``metrics.krippendorff_alpha_bootstrap`` for large data, same resamples.
+
+    A bootstrap replicate only changes how many times each unit is drawn, and the
+    coincidence matrix is a sum of per-unit contributions, so replicate b's matrix
+    is ``counts_b @ F`` (F: units × values², built once) instead of a fresh pass
+    over the resampled units. The random draws are those of
+    :func:`curation.metrics.bootstrap.bootstrap` (``default_rng(seed)``, one
+    ``integers(0, n, n)`` per replicate), so the result equals the reference's up
+    to floating-point summation order.
+    """
+    from curation.metrics.agreement import _distance_matrix, _wide_counts
+    from curation.metrics.bootstrap import BootstrapResult
+
+    wide, cols, domain = _wide_counts(np.asarray(data), None)
+    counts = wide[:, cols]
+    n_units, n_values = counts.shape
+    if n_units < 1:
+        raise ValueError("bootstrap needs at least one row")
+    m_u = counts.sum(axis=1)
+    weight = np.zeros(n_units)
+    np.divide(1.0, m_u - 1.0, out=weight, where=m_u >= 2)
+    contrib = counts[:, :, None] * counts[:, None, :]
+    contrib[:, np.arange(n_values), np.arange(n_values)] -= counts
+    contrib = (contrib * weight[:, None, None]).reshape(n_units, n_values * n_values)
+    pairable = (weight > 0).astype(np.float64)
+    fixed_d = None if level == "ordinal" else _distance_matrix(level, domain, np.zeros(n_values))
+
+    def alpha_of(o: np.ndarray) -> float:
+        n_v = o.sum(axis=0)
+        n = n_v.sum()
+        if n_values < 2 or n <= 1:
+            return float("nan")
+        e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
+        d = fixed_d if fixed_d is not None else _distance_matrix(level, domain, n_v)
+        expected = (e * d).sum()
+        if expected == 0:
+            return float("nan")
+        return float(1.0 - (o * d).sum() / expected)
+
+    def replicate(draws: np.ndarray) -> list[float]:
+        o = (draws @ contrib).reshape(len(draws), n_values, n_values)
+        ok = draws @ pairable > 0  # a replicate with no pairable unit is undefined (skipped)
+        return [alpha_of(o[b]) if ok[b] else float("nan") for b in range(len(draws))]
+
+    estimate = replicate(np.ones((1, n_units)))[0] if pairable.any() else float("nan")
+    rng = np.random.default_rng(seed)
+    values: list[float] = []
+    chunk = max(1, min(n_boot, 2_000_000 // max(n_units, 1)))
+    done = 0
+    while done < n_boot:
+        size = min(chunk, n_boot - done)
+        draws = np.stack([np.bincount(rng.integers(0, n_units, size=n_units), minlength=n_units) for _ in range(size)])
+        values += replicate(draws.astype(np.float64))
+        done += size
+    arr = np.array(values)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        nan = float("nan")
+        return BootstrapResult(estimate, nan, nan, nan, nan, confidence, 0)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(arr, [tail, 100.0 - tail])
+    return BootstrapResult(
+        estimate, float(arr.mean()), float(arr.std()), float(low), float(high), confidence, int(arr.size)
+    )

@@ -1,0 +1,99 @@
+"""The audit's batched per-item maths equals the pure functions item by item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import rankdata
+
+from curation import metrics
+from curation.services.audit import batched
+
+
+def random_rankings(rng, m, n, ties=True):
+    rows = []
+    for _ in range(m):
+        scores = rng.integers(0, n if not ties else max(2, n - 1), size=n) if ties else rng.permutation(n)
+        rows.append(rankdata(scores, method="average"))
+    return np.array(rows)
+
+
+def test_kendall_w_many_matches_kendall_w():
+    rng = np.random.default_rng(1)
+    for m, n in [(2, 3), (3, 4), (5, 6), (3, 3)]:
+        stack = np.stack([random_rankings(rng, m, n) for _ in range(40)])
+        got = batched.kendall_w_many(stack)
+        want = [metrics.kendall_w(r) for r in stack]
+        np.testing.assert_allclose(got, want, equal_nan=True)
+    # ALGORITHMS.md §6.3: no ties 0.7778, a tie in rater 1 0.7701
+    w = batched.kendall_w_many(
+        np.array([[[1, 2, 3, 4], [1, 3, 2, 4], [2, 1, 3, 4]], [[1.5, 1.5, 3, 4], [1, 3, 2, 4], [2, 1, 3, 4]]])
+    )
+    assert w == pytest.approx([0.777778, 0.770115], abs=1e-6)
+
+
+def test_mid_ranks_matches_rankdata():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        scores = rng.integers(0, 4, size=6) / 3.0
+        np.testing.assert_allclose(batched.mid_ranks(scores), rankdata(-scores, method="average"))
+
+
+def test_bradley_terry_many_matches_one_item_at_a_time():
+    rng = np.random.default_rng(3)
+    sizes, winners, losers, per_item = [], [], [], []
+    base = 0
+    for k in range(30):
+        n = int(rng.integers(3, 7))
+        comps = []
+        for _ in range(int(rng.integers(1, 5))):  # rankings → comparisons
+            r = rankdata(rng.integers(0, n, size=n), method="average")
+            comps += [(i, j) for i in range(n) for j in range(n) if i != j and (r[i] < r[j] or (r[i] == r[j]))]
+        if k == 0:  # a strongly connected item: maximum likelihood
+            comps = [(0, 1), (1, 2), (2, 0), (0, 2), (1, 0), (2, 1), (0, 1)]
+            n = 3
+        comps = np.array(comps)
+        sizes.append(n)
+        winners.append(comps[:, 0] + base)
+        losers.append(comps[:, 1] + base)
+        per_item.append((n, comps))
+        base += n
+    p, alphas = batched.bradley_terry_many(np.array(sizes), np.concatenate(winners), np.concatenate(losers))
+    base = 0
+    for (n, comps), alpha in zip(per_item, alphas, strict=True):
+        try:
+            want = metrics.bradley_terry(n, comps, max_iter=2000).p
+            assert alpha == 0.0
+        except ValueError:
+            want = metrics.bradley_terry(n, comps, alpha=0.1, max_iter=2000).p
+            assert alpha == 0.1
+        np.testing.assert_allclose(p[base : base + n], want, rtol=1e-9, atol=1e-12)
+        base += n
+    assert (alphas == 0).sum() >= 1 and (alphas > 0).sum() >= 1
+
+
+def test_slots_keeps_every_rating_per_unit():
+    units = np.array([2, 0, 2, 2, 1])
+    values = np.array([1.0, 0.0, 3.0, 2.0, 5.0])
+    mat = batched.slots(units, values, 4)
+    assert mat.shape == (3, 4)
+    assert sorted(mat[:, 2].tolist()) == [1.0, 2.0, 3.0] and np.isnan(mat[:, 3]).all()
+    assert np.nansum(mat) == values.sum()
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval"])
+def test_fast_alpha_bootstrap_equals_the_reference(level):
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 4, size=300)
+    data = np.where(rng.random((5, 300)) < 0.7, truth, rng.integers(0, 4, size=(5, 300))).astype(float)
+    data[rng.random(data.shape) < 0.4] = np.nan
+    want = metrics.krippendorff_alpha_bootstrap(data, level=level, n_boot=200, seed=7)
+    got = batched.krippendorff_alpha_bootstrap_fast(data, level=level, n_boot=200, seed=7)
+    assert got.n_ok == want.n_ok
+    for name in ("estimate", "mean", "sd", "low", "high"):
+        assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-9, abs=1e-12), name
+
+
+def test_fast_alpha_bootstrap_worked_example():
+    data = [[1, 1, 0, 1], [1, 0, 0, 0], [1, 1, np.nan, 0]]  # ALGORITHMS.md §6.1: α = 1/3
+    assert batched.krippendorff_alpha_bootstrap_fast(np.array(data, float), n_boot=10).estimate == pytest.approx(1 / 3)
