@@ -261,3 +261,19 @@ def test_the_job_runs_on_a_real_worker(export_dir, live_worker):
     dataset = job.dataset
     assert all(dataset_file_path(dataset=dataset, name=f["name"]).is_file() for f in dataset.files)
     assert dataset_file_path(dataset=dataset, name="README.md").parent == (export_dir / dataset.path).resolve()
+
+
+def test_filters_read_what_the_real_audit_wrote(project, export_dir):
+    from curation.services.auditing import audit_create
+
+    p = small_project(project)  # h1 said A on pw and B on its A/B-swapped repeat
+    audit_job = run_job(audit_create(project=project, enqueue=False).pk)
+    assert audit_job.status == Job.Status.SUCCEEDED, audit_job.error
+    item_audit = ItemAudit.objects.get(audit__project=project, item=p["pw"])
+    assert str(p["a1"].uuid) in item_audit.details.get("swap_inconsistent", []), item_audit.details
+    job = export(project, "raw", drop_swap_inconsistent=True)
+    assert job.dataset.manifest["audit"]["swap_inconsistent"] >= 1
+    text = (export_dir / job.dataset.path / "data/train-00000-of-00001.jsonl").read_text()
+    kept = {json.loads(line)["judgment_id"] for line in text.splitlines()}
+    assert str(p["a1"].uuid) not in kept and str(p["a2"].uuid) in kept
+    assert str(p["a4"].uuid) not in kept  # the judge's own inconsistent judgment
