@@ -439,18 +439,6 @@ def _group_slices(keys: np.ndarray):
         yield keys[part[0]], part
 
 
-def _tau_b(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's τ_b of two short score vectors (NaN when undefined)."""
-    i, j = np.triu_indices(len(x), 1)
-    sx = np.sign(x[i] - x[j])
-    sy = np.sign(y[i] - y[j])
-    n0 = len(i)
-    tx = n0 - np.count_nonzero(sx)
-    ty = n0 - np.count_nonzero(sy)
-    denom = math.sqrt((n0 - tx) * (n0 - ty))
-    return float((sx * sy).sum() / denom) if denom else float("nan")
-
-
 # ---------------------------------------------------------------- the audit
 
 
@@ -786,6 +774,7 @@ class ProjectAudit:
     def annotators_vs_consensus(self) -> None:
         d = self.data
         vote = d.vote
+        ranking_tau = self._ranking_taus()
         for a_idx, part in _group_slices(d.ann_annotator):
             row = self.annotators[int(a_idx)]
             by_kind = {}
@@ -805,13 +794,7 @@ class ProjectAudit:
                     hits += float(res.share[0]) * n
                     compared += n
             sel = part[(d.ann_kind[part] == Kind.RANKING.value) & vote[part]]
-            taus = []
-            for a in sel.tolist():
-                order = self.ranking_order.get(int(d.ann_item[a]))
-                if order is not None and a in self.mid_ranks:
-                    tau = _tau_b(self.mid_ranks[a], order)
-                    if math.isfinite(tau):
-                        taus.append(tau)
+            taus = [ranking_tau[a] for a in sel.tolist() if math.isfinite(ranking_tau.get(a, math.nan))]
             if sel.size:
                 by_kind[Kind.RANKING.value] = {"n": int(sel.size), "compared": len(taus),
                                                "tau": _num(np.mean(taus)) if taus else None}  # fmt: skip
@@ -833,6 +816,20 @@ class ProjectAudit:
             row.details["timed"] = int(seconds.size)
             if seconds.size:
                 row.median_seconds = float(np.median(seconds))
+
+    def _ranking_taus(self) -> dict[int, float]:
+        """τ_b of every ranking vote with its item's consensus order, in batches of equal length."""
+        d = self.data
+        by_length: dict[int, list[int]] = defaultdict(list)
+        for a in self.mid_ranks:
+            if int(d.ann_item[a]) in self.ranking_order:
+                by_length[len(self.mid_ranks[a])].append(a)
+        taus: dict[int, float] = {}
+        for anns in by_length.values():
+            x = np.stack([self.mid_ranks[a] for a in anns])
+            y = np.stack([self.ranking_order[int(d.ann_item[a])] for a in anns])
+            taus.update(zip(anns, batched.tau_b_many(x, y).tolist(), strict=True))
+        return taus
 
     # -- consistency -----------------------------------------------------------------------
     def _oriented(self, probe: int, original: int, code: float) -> float:
@@ -1184,7 +1181,7 @@ class ProjectAudit:
 
     def _discretion_group(self, P: np.ndarray, a: np.ndarray, *, bootstrap_priority: bool) -> dict:
         p = self.params
-        da = metrics.discretion_arbitrariness_bootstrap(P, a, n_boot=p.n_boot, seed=p.seed)
+        da = batched.discretion_arbitrariness_bootstrap_fast(P, a, n_boot=p.n_boot, seed=p.seed)
         ps, n = metrics.principle_supremacy(P, a)
         priority = metrics.principle_priority(ps, n)
         status = [

@@ -97,3 +97,28 @@ def test_fast_alpha_bootstrap_equals_the_reference(level):
 def test_fast_alpha_bootstrap_worked_example():
     data = [[1, 1, 0, 1], [1, 0, 0, 0], [1, 1, np.nan, 0]]  # ALGORITHMS.md §6.1: α = 1/3
     assert batched.krippendorff_alpha_bootstrap_fast(np.array(data, float), n_boot=10).estimate == pytest.approx(1 / 3)
+
+
+def test_fast_discretion_bootstrap_equals_the_reference():
+    rng = np.random.default_rng(5)
+    P = rng.choice([1.0, -1.0, np.nan], size=(150, 4), p=[0.4, 0.3, 0.3])
+    a = rng.choice([1.0, -1.0, 0.0, np.nan], size=150, p=[0.45, 0.35, 0.1, 0.1])
+    want = metrics.discretion_arbitrariness_bootstrap(P, a, n_boot=300, seed=2)
+    got = batched.discretion_arbitrariness_bootstrap_fast(P, a, n_boot=300, seed=2)
+    assert got.n_ok == want.n_ok
+    for name in ("estimate", "mean", "sd", "low", "high"):
+        assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-12), name
+    empty = batched.discretion_arbitrariness_bootstrap_fast(np.full((3, 2), np.nan), np.ones(3), n_boot=5)
+    assert empty.n_ok == 0 and np.isnan(empty.estimate)
+
+
+def test_tau_b_many_matches_scipy():
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 3, size=(50, 5)).astype(float)
+    y = rng.integers(0, 4, size=(50, 5)).astype(float)
+    x[0] = 1.0  # constant: undefined
+    got = batched.tau_b_many(x, y)
+    want = [kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)]
+    np.testing.assert_allclose(got, want, equal_nan=True)

@@ -194,3 +194,57 @@ def krippendorff_alpha_bootstrap_fast(
     return BootstrapResult(
         estimate, float(arr.mean()), float(arr.std()), float(low), float(high), confidence, int(arr.size)
     )
+
+
+def _bootstrap_ratio(hits: np.ndarray, usable: np.ndarray, estimate: float, n_boot: int, seed, confidence: float):
+    """Bootstrap of Σ hits / Σ usable over rows, with the resamples of ``metrics.bootstrap``."""
+    from curation.metrics.bootstrap import BootstrapResult
+
+    n = len(hits)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        total = counts @ usable
+        values[b] = counts @ hits / total if total else np.nan
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        nan = float("nan")
+        return BootstrapResult(estimate, nan, nan, nan, nan, confidence, 0)
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return BootstrapResult(
+        estimate, float(values.mean()), float(values.std()), float(low), float(high), confidence, int(values.size)
+    )
+
+
+def discretion_arbitrariness_bootstrap_fast(P, a, n_boot: int = 1000, seed: int | None = 0, level: float = 0.95):
+    """``metrics.discretion_arbitrariness_bootstrap`` with the same resamples of the
+    consensus rows, each replicate a weighted count instead of a fresh mean."""
+    from curation.metrics.bootstrap import BootstrapResult
+    from curation.metrics.discretion import agreement_categories, discretion_arbitrariness
+
+    kappa = agreement_categories(P).consensus_sign
+    rows = np.flatnonzero(~np.isnan(kappa))
+    if rows.size == 0:
+        nan = float("nan")
+        return BootstrapResult(nan, nan, nan, nan, nan, level, 0)
+    v = np.asarray(a, dtype=np.float64)[rows]
+    k = kappa[rows]
+    usable = (~np.isnan(v) & (v != 0)).astype(np.float64)
+    hits = (usable > 0) & (k * np.nan_to_num(v) < 0)
+    return _bootstrap_ratio(hits.astype(np.float64), usable, discretion_arbitrariness(P, a), n_boot, seed, level)
+
+
+def tau_b_many(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's τ_b of B pairs of short score vectors ([B, n] each); NaN where undefined."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    i, j = np.triu_indices(x.shape[1], 1)
+    sx = np.sign(x[:, i] - x[:, j])
+    sy = np.sign(y[:, i] - y[:, j])
+    if len(i) == 0:
+        return np.full(len(x), np.nan)
+    denom = np.sqrt(np.count_nonzero(sx, axis=1) * np.count_nonzero(sy, axis=1).astype(np.float64))
+    safe = np.where(denom > 0, denom, 1.0)
+    return np.where(denom > 0, (sx * sy).sum(axis=1) / safe, np.nan)
