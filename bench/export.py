@@ -10,7 +10,9 @@ Each timed run is a fresh process that runs the export job exactly as a
 worker would (``export_create`` + ``run_job``: count, audit look-ups, the
 streaming ORM reader, consensus, DPO rows, JSONL and Parquet writers, sha256,
 manifest, card, the ``Dataset`` row), then deletes the dataset. Rows/s is
-input annotations per second of the job's wall time; peak RSS is the run
+input annotations per second of the job's wall time (``rows_per_cpu_s``: per
+second of the run process's CPU time, both threads; PostgreSQL's own CPU is
+not in it, so it says what the export costs on a busy machine); peak RSS is the run
 process's ``ru_maxrss`` (the whole process: Django, pyarrow, the export).
 Figures are the median over ``--runs`` runs.
 
@@ -275,7 +277,8 @@ def main() -> None:
             print(
                 f"run {k + 1}: {result['items']} items, {n} annotations -> {result['rows']} DPO rows "
                 f"({result['bytes'] / 1e6:.1f} MB JSONL + Parquet) in {result['seconds']:.1f} s = "
-                f"{n / result['seconds']:,.0f} annotations/s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+                f"{n / result['seconds']:,.0f} annotations/s (CPU {result['cpu_seconds']:.1f} s = "
+                f"{n / result['cpu_seconds']:,.0f} per CPU-second), peak RSS {result['peak_rss_mb']:.0f} MB, "
                 f"load average {load_before:.2f}",
                 flush=True,
             )
@@ -283,12 +286,14 @@ def main() -> None:
         sys.exit("runs produced different files")
     seconds = statistics.median(r["seconds"] for r in results)
     peak = statistics.median(r["peak_rss_mb"] for r in results)
+    cpu = statistics.median(r["cpu_seconds"] for r in results)
     load1, load5, _ = os.getloadavg()
     print(f"median of {runs}: {seconds:.1f} s; identical files across runs (sha256 {results[0]['sha256'][:12]}…)")
     print(f"load average now {load1:.2f} (1 min), {load5:.2f} (5 min) on {os.cpu_count()} CPUs")
     print(
         f"RESULT rows_per_s={n / seconds:.0f} peak_rss_mb={peak:.0f} annotations={n} "
-        f"out_rows={results[0]['rows']} seconds={seconds:.1f} runs={runs} load1={load1:.2f}"
+        f"out_rows={results[0]['rows']} seconds={seconds:.1f} cpu_s={cpu:.1f} rows_per_cpu_s={n / cpu:.0f} "
+        f"runs={runs} load1={load1:.2f}"
     )
 
 
