@@ -442,8 +442,16 @@ def _group_slices(keys: np.ndarray):
 # ---------------------------------------------------------------- the audit
 
 
+class _Flags:
+    flags: list
+
+    def flag(self, name: str) -> None:
+        if name not in self.flags:
+            self.flags.append(name)
+
+
 @dataclass
-class ItemRow:
+class ItemRow(_Flags):
     n_judgments: int = 0
     majority_share: float | None = None
     entropy: float | None = None
@@ -458,13 +466,9 @@ class ItemRow:
     flags: list = field(default_factory=list)
     details: dict = field(default_factory=dict)
 
-    def flag(self, name: str) -> None:
-        if name not in self.flags:
-            self.flags.append(name)
-
 
 @dataclass
-class AnnotatorRow:
+class AnnotatorRow(_Flags):
     n_annotations: int = 0
     agreement: float | None = None
     kappa: float | None = None
@@ -476,10 +480,6 @@ class AnnotatorRow:
     outlier: bool = False
     flags: list = field(default_factory=list)
     details: dict = field(default_factory=dict)
-
-    def flag(self, name: str) -> None:
-        if name not in self.flags:
-            self.flags.append(name)
 
 
 class ProjectAudit:

@@ -141,7 +141,6 @@ def krippendorff_alpha_bootstrap_fast(
     to floating-point summation order.
     """
     from curation.metrics.agreement import _distance_matrix, _wide_counts
-    from curation.metrics.bootstrap import BootstrapResult
 
     wide, cols, domain = _wide_counts(np.asarray(data), None)
     counts = wide[:, cols]
@@ -184,29 +183,13 @@ def krippendorff_alpha_bootstrap_fast(
         draws = np.stack([np.bincount(rng.integers(0, n_units, size=n_units), minlength=n_units) for _ in range(size)])
         values += replicate(draws.astype(np.float64))
         done += size
-    arr = np.array(values)
-    arr = arr[np.isfinite(arr)]
-    if arr.size == 0:
-        nan = float("nan")
-        return BootstrapResult(estimate, nan, nan, nan, nan, confidence, 0)
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(arr, [tail, 100.0 - tail])
-    return BootstrapResult(
-        estimate, float(arr.mean()), float(arr.std()), float(low), float(high), confidence, int(arr.size)
-    )
+    return _summarise(np.array(values), estimate, confidence)
 
 
-def _bootstrap_ratio(hits: np.ndarray, usable: np.ndarray, estimate: float, n_boot: int, seed, confidence: float):
-    """Bootstrap of Σ hits / Σ usable over rows, with the resamples of ``metrics.bootstrap``."""
+def _summarise(values: np.ndarray, estimate: float, confidence: float):
+    """Replicate statistics → ``BootstrapResult`` exactly as ``metrics.bootstrap`` summarises them."""
     from curation.metrics.bootstrap import BootstrapResult
 
-    n = len(hits)
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        total = counts @ usable
-        values[b] = counts @ hits / total if total else np.nan
     values = values[np.isfinite(values)]
     if values.size == 0:
         nan = float("nan")
@@ -216,6 +199,18 @@ def _bootstrap_ratio(hits: np.ndarray, usable: np.ndarray, estimate: float, n_bo
     return BootstrapResult(
         estimate, float(values.mean()), float(values.std()), float(low), float(high), confidence, int(values.size)
     )
+
+
+def _bootstrap_ratio(hits: np.ndarray, usable: np.ndarray, estimate: float, n_boot: int, seed, confidence: float):
+    """Bootstrap of Σ hits / Σ usable over rows, with the resamples of ``metrics.bootstrap``."""
+    n = len(hits)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        total = counts @ usable
+        values[b] = counts @ hits / total if total else np.nan
+    return _summarise(values, estimate, confidence)
 
 
 def discretion_arbitrariness_bootstrap_fast(P, a, n_boot: int = 1000, seed: int | None = 0, level: float = 0.95):
