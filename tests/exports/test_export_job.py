@@ -277,3 +277,11 @@ def test_filters_read_what_the_real_audit_wrote(project, export_dir):
     kept = {json.loads(line)["judgment_id"] for line in text.splitlines()}
     assert str(p["a1"].uuid) not in kept and str(p["a2"].uuid) in kept
     assert str(p["a4"].uuid) not in kept  # the judge's own inconsistent judgment
+
+
+def test_an_empty_project_exports_an_empty_train_split(project, export_dir):
+    job = export(project, "kto")
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.dataset.row_count == 0 and job.progress_total == 0
+    assert {(f["split"], f["rows"]) for f in job.dataset.files} == {("train", 0)}
+    assert dataset_file_path(dataset=job.dataset, name="README.md").read_text().startswith("---")
