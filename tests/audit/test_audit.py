@@ -474,3 +474,54 @@ def test_each_run_is_kept_as_history(project, pairwise_set):
     assert Audit.objects.filter(project=project).latest() == second
     assert second.job.result["audit"] == second.pk
     assert Annotator.objects.count() == 3
+
+
+def test_every_kind_together(project):
+    """Thumb and ranking probes, a ranking resolution, judgment items, an imported
+    source with principle verdicts on thumbs: stored, consistent and JSON-clean."""
+    import json
+
+    people = [human(f"k{i}") for i in range(3)]
+    imported = Annotator.objects.create(type=Annotator.Type.IMPORTED, name="hh-rlhf")
+    principle = Principle.objects.create(project=project, name="honest")
+    thumbs = [make_item(project, "thumb") for _ in range(3)]
+    for item in thumbs:
+        for person in people:
+            annotate(item, person, "up")
+        verdict = annotate(item, imported, "down")
+        PrincipleVerdict.objects.create(annotation=verdict, principle=principle, verdict="A")  # upholds
+    annotate(make_probe(thumbs[0], people[0], swapped=False), people[0], "down")  # a retest that changed
+    ranking = make_item(project, "ranking", n_responses=3)
+    uuids = [str(r.uuid) for r in ranking.ordered_responses()]
+    for person in people:
+        annotate(ranking, person, ranking=[[uuids[0]], [uuids[1], uuids[2]]])
+    annotate(make_probe(ranking, people[1], swapped=False), people[1], ranking=[[uuids[0]], [uuids[1], uuids[2]]])
+    resolved = make_item(project, "ranking", n_responses=3, resolution={"ranking": [[uuids[0]]]})
+    ruuids = [str(r.uuid) for r in resolved.ordered_responses()]
+    resolved.resolution = {"ranking": [[ruuids[2]], [ruuids[0]]]}
+    resolved.save()
+    annotate(resolved, people[0], ranking=[[u] for u in ruuids])
+    critique = make_item(project, "judgment")
+    annotate(critique, people[2], critique="Too long.")
+
+    audit = run_audit(project, n_boot=30, n_boot_priority=5)
+    json.dumps(audit.summary, allow_nan=False)
+    rows = rows_by_item(audit)
+    assert rows[critique.pk].n_judgments == 1 and rows[critique.pk].consensus == {}
+    assert rows[thumbs[0].pk].consensus["choice"] == "up" and rows[thumbs[0].pk].majority_share == 0.75
+    assert "retest_inconsistent" in rows[thumbs[0].pk].flags
+    assert rows[ranking.pk].consensus["order"] == [[uuids[0]], [uuids[1], uuids[2]]]
+    assert rows[ranking.pk].consensus["alpha"] == 0.1 and rows[ranking.pk].majority_share == 1.0
+    assert rows[resolved.pk].consensus == {
+        "order": [[ruuids[2]], [ruuids[0]], [ruuids[1]]], "scores": {}, "method": "resolution",
+    }  # fmt: skip
+    by_annotator = rows_by_annotator(audit)
+    assert by_annotator[people[0].pk].probe_consistency == 0.0
+    assert by_annotator[people[1].pk].probe_consistency == 1.0  # the ranking repeat matched
+    # the imported source says "down" where its own principle verdict says the response upholds it
+    assert by_annotator[imported.pk].arbitrariness == 1.0
+    assert audit.summary["discretion"]["groups"]["imported"]["arbitrariness"]["estimate"] == 1.0
+    assert audit.summary["discretion"]["groups"]["human"]["arbitrariness"]["estimate"] == 0.0
+    assert {r.discretion_category for r in audit.items.all()} == {"consensus", ""}
+    assert audit.summary["counts"]["probes"] == 2
+    assert audit.summary["alpha"]["ranking"]["level"] == "ordinal"
