@@ -44,8 +44,10 @@ class TagQuestion:
     keys: tuple[str, ...]
 
     def prompt(self, instruction: str) -> list[dict]:
+        """The question first, the query last: every prompt of a question shares
+        everything up to the query, so its key/value cache is computed once."""
         options = "\n".join(f"{k}: {v}" for k, v in zip(self.keys, self.values))
-        user = f"## User query\n{instruction}\n\n## Question\n{self.question}\n{options}\n\n## Answer"
+        user = f"## Question\n{self.question}\n{options}\n\n## User query\n{instruction}\n\n## Answer"
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -136,20 +138,92 @@ def calibrate(raw: dict[str, float], prior: dict[str, float]) -> dict[str, float
     return _normalise({k: raw[k] / max(prior.get(k, 0.0), 1e-12) for k in raw})
 
 
+SENTINEL = "\u2063DOCKET-TAG-QUERY\u2063"
+
+
+def _split_prompt(loaded: LoadedModel, q: TagQuestion) -> tuple[list[int], str]:
+    """Token ids of the chat-templated prompt up to the query, and the text after it."""
+    text = _render(loaded, q.prompt(SENTINEL))
+    head, tail = text.split(SENTINEL)
+    return loaded.tokenizer(head, add_special_tokens=False)["input_ids"], tail
+
+
+@torch.inference_mode()
+def _prefix_cache(loaded: LoadedModel, q: TagQuestion):
+    """(prefix ids, key/value cache of the prefix, text after the query), once per model and question."""
+    cache = loaded.extra.setdefault("tag_prefix", {})
+    if q.name not in cache:
+        ids, tail = _split_prompt(loaded, q)
+        out = loaded.model(input_ids=torch.tensor([ids], device=loaded.device), use_cache=True)
+        cache[q.name] = (ids, out.past_key_values, tail)
+    return cache[q.name]
+
+
+@torch.inference_mode()
+def label_probs_shared_prefix(
+    loaded: LoadedModel, q: TagQuestion, instructions: Sequence[str], *, batch_size: int = 16
+) -> list[dict[str, float]]:
+    """:func:`label_probs_batch` for ``q.prompt(text)`` of each text, computing the shared
+    prefix once: each batch runs only the query and the template's tail on top of a copy
+    of the prefix's key/value cache, right-padded (causal attention: the padding after a
+    row's last token cannot change it), reading the logits at each row's last token."""
+    import copy
+
+    ids_by_label = label_token_ids(loaded, tuple(q.keys))
+    prefix, base, tail = _prefix_cache(loaded, q)
+    tok = loaded.tokenizer
+    p = len(prefix)
+    suffixes = [tok(text + tail, add_special_tokens=False)["input_ids"] for text in instructions]
+    order = sorted(range(len(suffixes)), key=lambda i: len(suffixes[i]))
+    out: list[dict[str, float]] = [{} for _ in suffixes]
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        width = max(len(suffixes[i]) for i in idx)
+        input_ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+        for row, i in enumerate(idx):
+            input_ids[row, : len(suffixes[i])] = torch.tensor(suffixes[i], dtype=torch.long)
+        past = copy.deepcopy(base)
+        past.batch_repeat_interleave(len(idx))
+        logits = loaded.model(
+            input_ids=input_ids.to(loaded.device),
+            attention_mask=torch.ones((len(idx), p + width), dtype=torch.long, device=loaded.device),
+            position_ids=torch.arange(p, p + width, device=loaded.device).expand(len(idx), -1),
+            past_key_values=past,
+            use_cache=True,
+        ).logits
+        last = torch.tensor([len(suffixes[i]) - 1 for i in idx], device=logits.device)
+        probs = torch.softmax(logits[torch.arange(len(idx), device=logits.device), last].float(), dim=-1).cpu()
+        for row, i in enumerate(idx):
+            out[i] = _normalise({label: float(probs[row, ids].sum()) for label, ids in ids_by_label.items()})
+    return out
+
+
+def _prior(loaded: LoadedModel, q: TagQuestion) -> dict[str, float]:
+    cache = loaded.extra.setdefault("tag_prior", {})
+    if q.name not in cache:
+        cache[q.name] = label_probs_batch(loaded, [q.prompt(CONTENT_FREE)], q.keys)[0]
+    return cache[q.name]
+
+
 def tags_for(
     loaded: LoadedModel, instructions: Sequence[str], *, questions=QUESTIONS, batch_size: int = 16
 ) -> list[dict]:
     """For each instruction ``{name: value, name + "_p": {value: calibrated p}}`` per question,
-    plus ``"raw"``: ``{name: {value: uncalibrated p}}``. Values come from each question's own list."""
+    plus ``"raw"``: ``{name: {value: uncalibrated p}}``. Values come from each question's own list.
+
+    Local models reuse each question's prefix cache (:func:`label_probs_shared_prefix`);
+    the content-free prior is computed once per model and question."""
     instructions = list(instructions)
     tags: list[dict] = [{"raw": {}} for _ in instructions]
     if not instructions:
         return tags
     for q in questions:
-        prompts = [q.prompt(text) for text in instructions] + [q.prompt(CONTENT_FREE)]
-        probs = label_probs_batch(loaded, prompts, q.keys, batch_size=batch_size)
-        prior = probs[-1]
-        for tag, raw in zip(tags, probs[:-1]):
+        if loaded.is_local:
+            probs = label_probs_shared_prefix(loaded, q, instructions, batch_size=batch_size)
+        else:
+            probs = label_probs_batch(loaded, [q.prompt(text) for text in instructions], q.keys)
+        prior = _prior(loaded, q)
+        for tag, raw in zip(tags, probs):
             cal = calibrate(raw, prior)
             best = max(q.keys, key=lambda k: (cal[k], -q.keys.index(k)))
             tag[q.name] = q.values[q.keys.index(best)]
