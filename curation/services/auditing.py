@@ -111,12 +111,16 @@ Audit.summary layout (JSON; NaN/undefined → null; ids are uuid strings)::
 ``kendall_w``, ``probes`` [{"annotator", "swapped", "consistent"}],
 ``swap_inconsistent`` / ``retest_inconsistent`` / ``intransitive`` /
 ``thumbs_contradiction`` (annotation uuids), ``principles`` {principle id: ±1|null}.
-``AnnotatorAudit.details``: ``type``, ``by_kind`` {kind: {"n", "compared",
-"agreement", "kappa"}}, ``kappa_kind``, ``agreement_basis``, ``agreement_z``,
-``probes`` {"retest": {"n", "agreement"}, "swap": {"n", "rate"}},
+``AnnotatorAudit.details`` (keys present only where the annotator has such data):
+``type``, ``compared``, ``timed``, ``n_probes``, ``by_kind`` {kind: {"n",
+"compared", "agreement", "kappa"}} (ranking: {"n", "compared", "tau"}),
+``kappa_kind``, ``agreement_basis``, ``agreement_z``,
+``probes`` {"retest": {"n", "agreement", "kappa"}, "swap": {"n", "rate"}},
 ``judge_order`` {"n", "rate"}, ``transitivity`` {"violations", "triads", "prompts"},
-``thumbs`` {"contradictions", "comparable"}, ``dawid_skene_accuracy``,
+``thumbs`` {"contradictions", "comparable"}, ``dawid_skene_accuracy`` {kind: p},
 ``discretion`` {"arbitrariness", "priority", "discrepancy_vs_human", "n_rows"}.
+Priority in the summary's groups also has ``converged`` and, when
+``n_boot_priority`` > 0, ``low``/``high`` (2.5/97.5 % bootstrap of the Elo).
 The copy in ``/work/notes/audit_summary.md`` is for the other helpers; this
 docstring is the reference.
 """

@@ -525,3 +525,15 @@ def test_every_kind_together(project):
     assert {r.discretion_category for r in audit.items.all()} == {"consensus", ""}
     assert audit.summary["counts"]["probes"] == 2
     assert audit.summary["alpha"]["ranking"]["level"] == "ordinal"
+
+
+def test_too_fast_is_flagged_but_not_an_outlier(project):
+    people = [human(f"f{i}") for i in range(4)]
+    for _ in range(10):
+        item = make_item(project, "pairwise")
+        for person, seconds in zip(people, (20, 24, 30, 3), strict=True):
+            annotate(item, person, "A", seconds=seconds)
+    by_annotator = rows_by_annotator(run_audit(project, n_boot=10))
+    quick = by_annotator[people[3].pk]
+    assert quick.median_seconds == 3.0 and "too_fast" in quick.flags and not quick.outlier  # 3 < 0.25 × 22
+    assert not any("too_fast" in by_annotator[p.pk].flags for p in people[:3])
