@@ -94,8 +94,16 @@ TEMPLATES = [
 
 _DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'docket.sqlite3'}")
 _CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+# Health checks cost a round trip ("SELECT 1") at the start of every request
+# on a reused connection; off by default, a connection that broke is dropped
+# at the end of the request that hit the error (Django closes unusable ones).
+_CONN_HEALTH_CHECKS = env_bool("DATABASE_CONN_HEALTH_CHECKS", False)
 try:
-    DATABASES = {"default": dj_database_url.parse(_DATABASE_URL, conn_max_age=_CONN_MAX_AGE, conn_health_checks=True)}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            _DATABASE_URL, conn_max_age=_CONN_MAX_AGE, conn_health_checks=_CONN_HEALTH_CHECKS
+        )
+    }
 except ValueError as _error:  # dj_database_url.ParseError, UnknownSchemeError
     raise ImproperlyConfigured(
         f"DATABASE_URL is not a valid database URL (e.g. postgres://user@host:5432/name): {_error}"

@@ -50,6 +50,7 @@ Submit (``annotation_submit``)
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -206,56 +207,125 @@ def _lease_write(*, item: Item, project: Project, annotator: Annotator, now, can
 _ITEM_COLUMNS = None
 
 
-def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool):
-    """PostgreSQL: pick, lock and take a slot of the oldest eligible item in one statement.
+def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool, now):
+    """PostgreSQL: the lease held, or a new one on the oldest eligible item, in one statement.
 
-    Same conditions as the ORM path below, but one round trip instead of three
-    (select, conditional update, response order), which matters at the load
-    the annotate bench puts on a small machine. Returns ``(item, canonical)``.
+    One round trip, in autocommit (no BEGIN/COMMIT), does what the ORM path
+    below does in five: read the annotator's live lease in the project
+    (``cur``; with one, nothing else happens), pick and lock the oldest
+    eligible item, take a slot with the conditional update, and write the
+    lease with its display order (the canonical order, shuffled by
+    ``random()`` when the project randomises). Being one statement it is
+    atomic: a unique (item, annotator) clash undoes the slot too.
+
+    Returns ``("current", assignment id)``, ``("leased", Assignment)`` or ``(None, None)``.
     """
     global _ITEM_COLUMNS
     if _ITEM_COLUMNS is None:
         _ITEM_COLUMNS = [f for f in Item._meta.concrete_fields]
     columns = ", ".join(f'i."{f.column}"' for f in _ITEM_COLUMNS)
-    item_table = Item._meta.db_table
+    taken_columns = ", ".join(f't."{f.column}"' for f in _ITEM_COLUMNS)
+    item_table, assignment_table = Item._meta.db_table, Assignment._meta.db_table
+    kind_filter = "AND {alias}.kind = %(kind)s" if kind else ""
     sql = f"""
-        WITH picked AS (
+        WITH cur AS (
+            -- assignment_annotator_idx (annotator, status): the annotator's live lease here.
+            SELECT a.id FROM {assignment_table} a JOIN {item_table} ci ON ci.id = a.item_id
+            WHERE a.annotator_id = %(annotator)s AND a.status = 'leased' AND a.expires_at > %(now)s
+              AND ci.project_id = %(project)s {kind_filter.format(alias="ci")}
+            ORDER BY a.leased_at
+            LIMIT 1
+        ), picked AS (
             -- item_next_idx (project, status, excluded, id) serves this scan;
             -- NOT EXISTS uses the unique (item, annotator) index of assignments.
             SELECT c.id FROM {item_table} c
             WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.excluded
               AND c.probe_for_id IS NULL
               AND c.slots_taken < GREATEST(c.target_overlap, %(overlap)s)
-              {"AND c.kind = %(kind)s" if kind else ""}
+              {kind_filter.format(alias="c")}
               AND NOT EXISTS (
-                  SELECT 1 FROM {Assignment._meta.db_table} a WHERE a.item_id = c.id AND a.annotator_id = %(annotator)s
+                  SELECT 1 FROM {assignment_table} a WHERE a.item_id = c.id AND a.annotator_id = %(annotator)s
               )
+              AND NOT EXISTS (SELECT 1 FROM cur)
             ORDER BY c.id
             LIMIT 1
             FOR NO KEY UPDATE {"SKIP LOCKED" if skip_locked else ""}
+        ), taken AS (
+            UPDATE {item_table} i SET slots_taken = i.slots_taken + 1
+            FROM picked
+            WHERE i.id = picked.id AND i.slots_taken < GREATEST(i.target_overlap, %(overlap)s)
+            RETURNING {columns}, ARRAY(
+                SELECT r.uuid::text FROM {ItemResponse._meta.db_table} ir
+                JOIN {Response._meta.db_table} r ON r.id = ir.response_id
+                WHERE ir.item_id = i.id ORDER BY ir.position
+            ) AS canonical
+        ), leased AS (
+            INSERT INTO {assignment_table} (uuid, item_id, annotator_id, status, display_order, leased_at, expires_at)
+            SELECT %(uuid)s, t.id, %(annotator)s, 'leased', to_jsonb(
+                CASE WHEN %(shuffle)s THEN ARRAY(SELECT u FROM unnest(t.canonical) u ORDER BY random())
+                     ELSE t.canonical END
+            ), %(now)s, %(expires)s
+            FROM taken t
+            RETURNING id, display_order::text
         )
-        UPDATE {item_table} i SET slots_taken = i.slots_taken + 1
-        FROM picked
-        WHERE i.id = picked.id AND i.slots_taken < GREATEST(i.target_overlap, %(overlap)s)
-        RETURNING {columns}, ARRAY(
-            SELECT r.uuid::text FROM {ItemResponse._meta.db_table} ir
-            JOIN {Response._meta.db_table} r ON r.id = ir.response_id
-            WHERE ir.item_id = i.id ORDER BY ir.position
-        )
+        SELECT (SELECT id FROM cur), l.id, l.display_order, {taken_columns}
+        FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN leased l ON true
     """  # noqa: S608 - only table and column names from the models are interpolated
-    params = {"project": project.pk, "annotator": annotator.pk, "overlap": project.overlap, "kind": kind}
+    lease_uuid = uuid.uuid4()
+    params = {
+        "project": project.pk,
+        "annotator": annotator.pk,
+        "overlap": project.overlap,
+        "kind": kind,
+        "now": now,
+        "expires": now + timedelta(seconds=project.lease_seconds),
+        "uuid": lease_uuid,
+        "shuffle": project.randomize_order,
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+        current_id, lease_id, display_order, *item_row = cursor.fetchone()
+    if current_id is not None:
+        return "current", current_id
+    if lease_id is None:
         return None, None
     # A raw cursor skips the fields' converters (JSON arrives as text): apply them.
     values = [
         f.from_db_value(value, None, connection) if hasattr(f, "from_db_value") and value is not None else value
-        for f, value in zip(_ITEM_COLUMNS, row[:-1])
+        for f, value in zip(_ITEM_COLUMNS, item_row)
     ]
     item = Item.from_db(connection.alias, [f.attname for f in _ITEM_COLUMNS], values)
-    return item, list(row[-1])
+    item.project = project
+    lease = Assignment(
+        id=lease_id,
+        uuid=lease_uuid,
+        item=item,
+        annotator=annotator,
+        status=Assignment.Status.LEASED,
+        display_order=json.loads(display_order),
+        leased_at=now,
+        expires_at=params["expires"],
+    )
+    lease._state.adding, lease._state.db = False, connection.alias
+    return "leased", lease
+
+
+def _claim_sql_once(*, project: Project, annotator: Annotator, kind: str | None, now):
+    """``_claim_sql`` skipping locked items, then waiting on the first locked one if that found nothing."""
+    for skip_locked in (True, False):
+        if connection.in_atomic_block:
+            # Inside a caller's transaction: a savepoint, so a unique clash leaves it usable.
+            with transaction.atomic():
+                outcome, value = _claim_sql(
+                    project=project, annotator=annotator, kind=kind, skip_locked=skip_locked, now=now
+                )
+        else:
+            outcome, value = _claim_sql(
+                project=project, annotator=annotator, kind=kind, skip_locked=skip_locked, now=now
+            )
+        if outcome is not None:
+            return outcome, value
+    return None, None
 
 
 def assignment_next(*, project: Project, annotator: Annotator, kind: str | None = None, now=None) -> Assignment | None:
@@ -272,27 +342,29 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
     re-checks the row (slots, status) once the holder commits.
     """
     now = now or timezone.now()
-    current = assignment_current(project=project, annotator=annotator, now=now)
-    if current is not None and (kind is None or current.item.kind == kind):
-        return current
     _maybe_reclaim(project, now)
-    if project.probe_rate > 0:
-        probe = _claim_probe(project=project, annotator=annotator, kind=kind, now=now)
-        if probe is not None:
-            return probe
+    sql_claim = connection.vendor == "postgresql" and USE_SQL_CLAIM
+    if not sql_claim or project.probe_rate > 0:
+        current = assignment_current(project=project, annotator=annotator, now=now)
+        if current is not None and (kind is None or current.item.kind == kind):
+            return current
+        if project.probe_rate > 0:
+            probe = _claim_probe(project=project, annotator=annotator, kind=kind, now=now)
+            if probe is not None:
+                return probe
 
-    if connection.vendor == "postgresql" and USE_SQL_CLAIM:
+    if sql_claim:
+        # The claim statement also reads the lease held (see _claim_sql).
         for _attempt in range(5):
             try:
-                with transaction.atomic():
-                    item, canonical = _claim_sql(project=project, annotator=annotator, kind=kind, skip_locked=True)
-                    if item is None:
-                        item, canonical = _claim_sql(project=project, annotator=annotator, kind=kind, skip_locked=False)
-                        if item is None:
-                            break
-                    return _lease_write(item=item, project=project, annotator=annotator, now=now, canonical=canonical)
+                outcome, value = _claim_sql_once(project=project, annotator=annotator, kind=kind, now=now)
             except IntegrityError:
                 continue  # a parallel request of this annotator leased the same item (see below)
+            if outcome == "current":
+                return Assignment.objects.select_related("item").get(pk=value)
+            if outcome == "leased":
+                return value
+            break
         return _current_or_none(project=project, annotator=annotator, kind=kind, now=now)
 
     candidates = (
@@ -694,22 +766,22 @@ def _submit_locked(
     # submitted under the lock, and a clash raises IntegrityError (one round
     # trip less per submit).
     with transaction.atomic():
-        # Lock the assignment row only (of=self): locking the joined item and
-        # project rows too would queue every submit of a project behind one
-        # project row lock. The item is updated atomically further down.
-        # Only the status is read under the lock: item and project are the
-        # caller's (loaded with the assignment), and what submit changes on
-        # the item is updated atomically further down.
-        locked = Assignment.objects.select_for_update().only("status", "item_id", "annotator_id").get(pk=assignment.pk)
-        if locked.status == Assignment.Status.SUBMITTED:
-            return Annotation.objects.get(item_id=locked.item_id, annotator=annotator), False
-        if locked.status == Assignment.Status.SKIPPED:
-            raise ValidationError("This item was skipped.")
+        # The usual case in one statement: the live lease becomes submitted.
+        # The UPDATE locks the assignment row (only that row: locking the item
+        # and project too would queue every submit of a project behind one
+        # row), so a parallel double submit waits here, then matches nothing.
         item = assignment.item
-        locked.display_order = assignment.display_order
-        annotation_validate(item=item, data=data)
-        if locked.status == Assignment.Status.EXPIRED:
-            # The slot was given back: take one again if there is room.
+        won = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.LEASED).update(
+            status=Assignment.Status.SUBMITTED, finished_at=now
+        )
+        if not won:
+            locked = Assignment.objects.select_for_update().only("status", "item_id").get(pk=assignment.pk)
+            if locked.status == Assignment.Status.SUBMITTED:
+                return Annotation.objects.get(item_id=locked.item_id, annotator=annotator), False
+            if locked.status == Assignment.Status.SKIPPED:
+                raise ValidationError("This item was skipped.")
+            # Expired: the slot was given back; take one again if there is room.
+            annotation_validate(item=item, data=data)
             retaken = (
                 Item.objects.filter(pk=item.pk, excluded=False)
                 .annotate(limit=_overlap_limit(item.project))
@@ -718,11 +790,11 @@ def _submit_locked(
             )
             if not retaken:
                 raise LeaseLost("Your time on this item ran out and others have completed it.")
+            Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
+        # Validates (a ValidationError undoes the status change above), then
+        # counts the judgment on the item with one atomic UPDATE.
         annotation = annotation_create(
-            item=item, annotator=annotator, data=data, assignment=locked, idempotency_key=idempotency_key
+            item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
         )
         probe_maybe_create(item=item, annotator=annotator, project=item.project)
-        locked.status = Assignment.Status.SUBMITTED
-        locked.finished_at = now
-        locked.save(update_fields=["status", "finished_at"])
     return annotation, True

@@ -611,8 +611,8 @@ def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, pe
         with CaptureQueriesContext(connection) as queries:
             page = client.post(url, data, **HTMX)
         assert page.status_code == 200 and lease_from(page)
-    # session and user (2), membership + project + annotator (1), the assignment (1),
-    # principles (1), the form's canonical order (1), submit (lock, insert, item, assignment: 4),
-    # current lease (1), claim + lease (2), the next item's responses and prompt (1); savepoints aside.
+    # user (1; the session is cached), membership + project + annotator (1), the assignment (1),
+    # principles (1), the form's canonical order (1), submit (lease -> submitted, insert, item: 3),
+    # lease held or a new one (1 statement), the next item's responses and prompt (1); savepoints aside.
     counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(counted) <= 14, "\n".join(counted)
+    assert len(counted) <= 11, "\n".join(counted)
