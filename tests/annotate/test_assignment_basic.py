@@ -95,3 +95,23 @@ def test_an_idempotency_key_reused_for_another_item_is_refused(project):
     assert Annotation.objects.count() == 1
     second.refresh_from_db()
     assert second.status == Assignment.Status.LEASED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("randomize", [False, True])
+def test_display_order_is_canonical_or_shuffled(project, randomize):
+    project.randomize_order = randomize
+    project.overlap = 1
+    project.save()
+    items = [make_item(project, kind="ranking", n_responses=4) for _ in range(12)]
+    annotator = annotator_for_user(UserFactory())
+    orders = []
+    for item in items:
+        lease = assignment_next(project=project, annotator=annotator)
+        canonical = [str(r.uuid) for r in item.ordered_responses()]
+        assert lease.item_id == item.pk and sorted(lease.display_order) == sorted(canonical)
+        assert Assignment.objects.get(pk=lease.pk).display_order == lease.display_order
+        orders.append(lease.display_order == canonical)
+        assignment_skip(assignment=lease, annotator=annotator)
+    # 12 shuffles of 4 all coming out canonical: (1/24)**12.
+    assert all(orders) if not randomize else not all(orders)
