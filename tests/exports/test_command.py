@@ -41,8 +41,11 @@ def test_command_exports_into_out_with_filters(project, export_dir, tmp_path):
     assert manifest["filters"]["test_fraction"] == 0.5 and manifest["filters"]["min_judgments"] == 1
     assert manifest["options"]["conversational"] is False
     assert manifest["options"]["extra_columns"] == ["margin", "agreement"]
+    parquet = {f["split"]: str(out_dir / f["name"]) for f in dataset.files if f["format"] == "parquet"}
+    features = datasets.load_dataset("parquet", data_files=parquet, cache_dir=str(tmp_path / "hf"))
+    features = features[next(iter(features))].features  # JSON alone infers a null type for an all-null split
     files = {f["split"]: str(out_dir / f["name"]) for f in dataset.files if f["format"] == "jsonl"}
-    ds = datasets.load_dataset("json", data_files=files, cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset("json", data_files=files, cache_dir=str(tmp_path / "hf"), features=features)
     assert sum(len(ds[s]) for s in ds) == dataset.row_count == 6
     split = next(iter(ds))  # prompts are split by a hash of their (random) uuid: either split may be empty
     assert isinstance(ds[split][0]["chosen"], str)
