@@ -138,17 +138,26 @@ def test_options_from_forms_are_coerced_and_stored_normalised(project):
     assert options["dpo_sources"] == ["pairwise", "ranking"] and options["exclude_excluded"] is True
 
 
-def test_a_failure_leaves_no_dataset_and_no_files(project, export_dir, monkeypatch):
-    small_project(project)
+def interrupt_reader(monkeypatch, at: int, action) -> None:
+    """The export's reader calls ``action()`` before handing over record number ``at``."""
     real = exporting.items_for_export
 
-    def broken(**kw):
+    def reader(**kw):
         for n, item in enumerate(real(**kw)):
-            if n == 3:
-                raise RuntimeError("database went away")
+            if n == at:
+                action()
             yield item
 
-    monkeypatch.setattr(exporting, "items_for_export", broken)
+    monkeypatch.setattr(exporting, "items_for_export", reader)
+
+
+def test_a_failure_leaves_no_dataset_and_no_files(project, export_dir, monkeypatch):
+    small_project(project)
+
+    def fail():
+        raise RuntimeError("database went away")
+
+    interrupt_reader(monkeypatch, 3, fail)
     job = export(project)
     assert job.status == Job.Status.FAILED and "database went away" in job.error
     assert not Dataset.objects.exists()
@@ -157,15 +166,7 @@ def test_a_failure_leaves_no_dataset_and_no_files(project, export_dir, monkeypat
 
 def test_a_cancel_during_the_export_leaves_nothing(project, export_dir, monkeypatch):
     small_project(project)
-    real = exporting.items_for_export
-
-    def cancelled_midway(**kw):
-        for n, item in enumerate(real(**kw)):
-            if n == 2:
-                job_cancel(job=Job.objects.get(kind="export"))
-            yield item
-
-    monkeypatch.setattr(exporting, "items_for_export", cancelled_midway)
+    interrupt_reader(monkeypatch, 2, lambda: job_cancel(job=Job.objects.get(kind="export")))
     monkeypatch.setattr(exporting, "PROGRESS_EVERY_MIN", 1)
     job = export(project)
     assert job.status == Job.Status.CANCELLED
