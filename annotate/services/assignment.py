@@ -5,8 +5,9 @@ Next item (``assignment_next``)
     concurrent requests never wait on each other, and a slot is then taken
     with a conditional ``UPDATE item SET slots_taken = slots_taken + 1 WHERE
     slots_taken < limit`` whose row count says who won (the same guard works
-    on SQLite, where row locks do not exist). On PostgreSQL both happen in one
-    statement (``_claim_sql``). When every eligible item is locked at that
+    on SQLite, where row locks do not exist). On PostgreSQL one statement
+    (``_claim_sql``, autocommit) reads the lease already held, or picks, takes
+    a slot and writes the lease row. When every eligible item is locked at that
     instant, the request waits on the first one rather than report "nothing
     left" while slots remain. ``slots_taken`` counts live leases plus
     submitted annotations, so an item never reaches more than its overlap.
@@ -38,8 +39,9 @@ Adaptive overlap (``_count_with_adaptive_overlap``)
     ``target_overlap`` grows by one (up to ``max_overlap``) and it stays open.
 
 Submit (``annotation_submit``)
-    Locks the assignment row (only that row: joining item and project into
-    the lock would queue every submit of a project behind one row), so a
+    Turns the lease into ``submitted`` with a conditional UPDATE, which locks
+    the assignment row (only that row: joining item and project into the lock
+    would queue every submit of a project behind one row), so a
     double submit (same or different idempotency key) stores one annotation
     and returns it to both callers; a key reused for another item is refused.
     A late submit on a reclaimed lease is accepted if the item still has a

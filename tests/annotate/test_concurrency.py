@@ -52,8 +52,11 @@ def _require_postgresql(transactional_db):
         pytest.skip(f"row locks and SKIP LOCKED need PostgreSQL, not {connection.vendor} (CI runs PostgreSQL)")
 
 
-def bulk_items(project, n: int, kinds=(Kind.PAIRWISE, Kind.THUMB)) -> list[Item]:
-    """``n`` items cycling through ``kinds``, written with a handful of bulk inserts."""
+def bulk_items(project, n: int, kinds=(Kind.PAIRWISE, Kind.THUMB), uuid_base: int | None = None) -> list[Item]:
+    """``n`` items cycling through ``kinds``, written with a handful of bulk inserts.
+
+    With ``uuid_base`` the items' uuids are fixed: ``UUID(int=uuid_base + i)``.
+    """
     prompts = Prompt.objects.bulk_create(
         Prompt(project=project, messages=[{"role": "user", "content": f"q{i}"}], content_hash=content_hash(f"q{i}"))
         for i in range(n)
@@ -61,11 +64,14 @@ def bulk_items(project, n: int, kinds=(Kind.PAIRWISE, Kind.THUMB)) -> list[Item]
     items, responses = [], []
     for i, prompt in enumerate(prompts):
         kind = kinds[i % len(kinds)]
-        count = 2 if kind == Kind.PAIRWISE else 1
+        count = {Kind.PAIRWISE: 2, Kind.RANKING: 3}.get(kind, 1)
         responses.append(
             [Response(prompt=prompt, text=f"r{i}.{j}", content_hash=content_hash(f"r{i}.{j}")) for j in range(count)]
         )
-        items.append(Item(project=project, kind=kind, prompt=prompt, content_hash=content_hash(f"item{i}")))
+        item = Item(project=project, kind=kind, prompt=prompt, content_hash=content_hash(f"item{i}"))
+        if uuid_base is not None:
+            item.uuid = uuid.UUID(int=uuid_base + i)
+        items.append(item)
     Response.objects.bulk_create([r for group in responses for r in group])
     Item.objects.bulk_create(items)
     ItemResponse.objects.bulk_create(

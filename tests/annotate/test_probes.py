@@ -15,8 +15,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from annotate.models import Annotation, Annotator, Assignment, Item, ItemResponse, Kind, Prompt, Response, content_hash
+from annotate.models import Annotation, Annotator, Assignment, Item, Kind
 from annotate.services.assignment import PROBE_GAP, AnnotationInput, annotation_submit, assignment_next
+from tests.annotate.test_concurrency import bulk_items
 from tests.factories import MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,34 +27,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def fixed_items(project, n: int, kinds=(Kind.PAIRWISE,)) -> list[Item]:
     """``n`` items with fixed uuids (``UUID(int=1000 + i)``), cycling through ``kinds``."""
-    prompts = Prompt.objects.bulk_create(
-        Prompt(project=project, messages=[{"role": "user", "content": f"q{i}"}], content_hash=content_hash(f"q{i}"))
-        for i in range(n)
-    )
-    items, responses = [], []
-    for i, prompt in enumerate(prompts):
-        kind = kinds[i % len(kinds)]
-        count = {Kind.PAIRWISE: 2, Kind.RANKING: 3}.get(kind, 1)
-        responses.append(
-            [Response(prompt=prompt, text=f"r{i}.{j}", content_hash=content_hash(f"r{i}.{j}")) for j in range(count)]
-        )
-        items.append(
-            Item(
-                project=project,
-                kind=kind,
-                prompt=prompt,
-                content_hash=content_hash(f"i{i}"),
-                uuid=uuid.UUID(int=1000 + i),
-            )
-        )
-    Response.objects.bulk_create([r for group in responses for r in group])
-    Item.objects.bulk_create(items)
-    ItemResponse.objects.bulk_create(
-        ItemResponse(item=item, response=r, position=j)
-        for item, group in zip(items, responses)
-        for j, r in enumerate(group)
-    )
-    return items
+    return bulk_items(project, n, kinds=kinds, uuid_base=1000)
 
 
 def fixed_annotator(number: int) -> Annotator:
