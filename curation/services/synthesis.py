@@ -230,6 +230,24 @@ def synthesis_params_clean(*, project: Project, data: dict) -> SynthesisParams:
 # ------------------------------------------------------------ sampling
 
 
+def torch_inference_mode():
+    """``torch.inference_mode()`` as a decorator, torch imported only when called."""
+
+    def wrap(fn):
+        import functools
+
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            import torch
+
+            with torch.inference_mode():
+                return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
 def system_prompt_for(params: SynthesisParams, index: int) -> str:
     """The system prompt of sample ``index`` (weighted draw seeded by the job's seed and the index)."""
     if not params.system_prompts:
@@ -252,20 +270,83 @@ def _pre_query(loaded, system_prompt: str):
     return cache[system_prompt]
 
 
+@torch_inference_mode()
+def _prefix_cache(loaded, ids: list[int]):
+    """Key/value cache of the pre-query prefix minus its last token, once per model and prefix."""
+    import torch
+
+    cache = loaded.extra.setdefault("pre_query_kv", {})
+    key = tuple(ids)
+    if key not in cache:
+        out = loaded.model(input_ids=torch.tensor([ids[:-1]], device=loaded.device), use_cache=True)
+        cache[key] = out.past_key_values
+    return cache[key]
+
+
+@torch_inference_mode()
+def sample_shared_prefix(
+    loaded,
+    ids: list[int],
+    *,
+    n: int,
+    temperature,
+    top_p,
+    max_new_tokens,
+    seed,
+    batch_size,
+    stop_token_ids,
+    on_batch=None,
+):
+    """``generate_raw`` for one prefix, with the prefix computed once: every batch starts
+    from a copy of its key/value cache (expanded to the batch) instead of running the
+    prefix again for each sequence. Same sampling, stop tokens and per-batch seeds."""
+    import copy
+
+    import torch
+
+    from curation.llm.generate import _outputs_from, _sampling_kwargs, _seeded
+    from curation.llm.runtime import LoadedModel
+
+    if len(ids) < 2:
+        from curation.llm.generate import generate_raw
+
+        return generate_raw(
+            loaded, ids, n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+            batch_size=batch_size, stop_token_ids=stop_token_ids, on_batch=on_batch,
+        )  # fmt: skip
+    stops = list(loaded.eos_token_ids) + [t for t in stop_token_ids if t not in loaded.eos_token_ids]
+    view = LoadedModel(**{**loaded.__dict__, "eos_token_ids": stops})
+    base = _prefix_cache(loaded, ids)
+    outputs = []
+    for b, start in enumerate(range(0, n, batch_size)):
+        count = min(batch_size, n - start)
+        kwargs = _sampling_kwargs(view, temperature, top_p, max_new_tokens, 1)
+        past = copy.deepcopy(base)
+        past.batch_repeat_interleave(count)
+        input_ids = torch.tensor([ids] * count, device=loaded.device)
+        with _seeded(seed + b):
+            out = loaded.model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), past_key_values=past, **kwargs
+            )
+        outputs.extend(_outputs_from(view, out[:, len(ids) :].cpu()))
+        if on_batch is not None and on_batch(len(outputs), n) is False:
+            break
+    return outputs
+
+
 def sample_instructions(
     loaded, params: SynthesisParams, indices: list[int], *, seed: int, batch_size: int | None = None, on_batch=None
 ) -> list[Candidate]:
     """One candidate per sample index (in ``indices`` order); samples sharing a
-    system prompt are generated together, ``batch_size`` sequences at a time."""
-    from curation.llm.generate import generate_raw
-
+    system prompt are generated together, ``batch_size`` sequences at a time,
+    continuing one key/value cache of their shared pre-query prefix."""
     groups: dict[str, list[int]] = {}
     for i in indices:
         groups.setdefault(system_prompt_for(params, i), []).append(i)
     out: dict[int, Candidate] = {}
     for g, (system_prompt, members) in enumerate(groups.items()):
         ids, stop_ids = _pre_query(loaded, system_prompt)
-        outputs = generate_raw(
+        outputs = sample_shared_prefix(
             loaded,
             ids,
             n=len(members),

@@ -281,7 +281,7 @@ def test_tags_shared_prefix_equals_the_full_prompts(llm):
             assert tag[q.name] == max(tag[q.name + "_p"], key=tag[q.name + "_p"].get)
 
 
-SMALL = {"n": 6, "batch_size": 6, "max_new_tokens": 48, "seed": 3, "languages": ""}
+SMALL = {"n": 4, "batch_size": 4, "max_new_tokens": 40, "seed": 3, "languages": ""}
 
 
 @pytest.mark.slow
@@ -291,7 +291,7 @@ def test_real_model_synthesizes_filters_and_dedups_against_the_project(project, 
     params = synthesis_params_clean(project=project, data=SMALL)
     # What the job's first batch will sample (same seed and batch): make the first
     # instruction that passes the cheap filters an existing prompt of the project.
-    preview = synthesis.sample_instructions(llm, params, list(range(6)), seed=params.seed)
+    preview = synthesis.sample_instructions(llm, params, list(range(4)), seed=params.seed)
     passing = apply_filters(
         [Candidate(c.text, c.finished, dict(c.meta)) for c in preview], config=params.filter_config()
     )
@@ -306,7 +306,7 @@ def test_real_model_synthesizes_filters_and_dedups_against_the_project(project, 
     for r in rows:
         assert r.n_tokens >= 1 and r.accepted == (r.reason == "")
         if r.reason == "truncated":
-            assert not r.finished and r.n_tokens == 48
+            assert not r.finished and r.n_tokens == 40
     accepted = [r for r in rows if r.accepted]
     assert len(accepted) == job.result["accepted"] == Prompt.objects.filter(source=Source.SYNTHESIZED).count()
     for r in accepted:
@@ -323,12 +323,12 @@ def test_real_model_synthesizes_filters_and_dedups_against_the_project(project, 
 def test_real_model_magpie_dpo_pairs(project, llm):
     data = {
         **SMALL,
-        "n": 4,
-        "max_new_tokens": 40,
+        "n": 3,
         "tags": False,
-        "responses": 3,
+        "near_duplicate_distance": 0,
+        "responses": 2,
         "response_mode": "dpo",
-        "response_max_new_tokens": 16,
+        "response_max_new_tokens": 12,
     }
     job = run_job(job_create(project=project, kind="synthesize", params=data, enqueue=False).pk)
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -347,4 +347,4 @@ def test_real_model_magpie_dpo_pairs(project, llm):
         assert chosen.text != rejected.text
         assert scores[annotation.probabilities["chosen_index"]] > scores[annotation.probabilities["rejected_index"]]
         assert item.annotation_count == 0  # the judge takes no human slot
-    assert job.progress_done == job.progress_total == 4 + accepted
+    assert job.progress_done == job.progress_total == 3 + accepted
