@@ -250,12 +250,13 @@ def annotate_skip(request, slug, assignment_uuid):
 
 def _assignment_or_404(project: Project, annotator, assignment_uuid) -> Assignment:
     assignment = (
-        Assignment.objects.select_related("item__prompt", "item__project")
+        Assignment.objects.select_related("item")
         .filter(uuid=assignment_uuid, annotator=annotator, item__project=project)
         .first()
     )
     if assignment is None:
         raise Http404("No such assignment")
+    assignment.item.project = project  # the filter above made sure it is this one
     return assignment
 
 
@@ -310,13 +311,18 @@ def _item_context(
     if assignment is None:
         return context
 
-    # One query for the responses, the item and its prompt (the lease may hold a partly loaded item).
-    links = list(
-        ItemResponse.objects.filter(item_id=assignment.item_id)
-        .select_related("response", "item__prompt")
-        .order_by("position")
-    )
-    item = links[0].item if links else Item.objects.select_related("prompt").get(pk=assignment.item_id)
+    if Assignment.item.is_cached(assignment) and "links" in getattr(assignment.item, "_prefetched_objects_cache", {}):
+        # A fresh lease from the claim statement carries its prompt and responses.
+        item = assignment.item
+        links = sorted(item.links.all(), key=lambda link: link.position)
+    else:
+        # One query for the responses, the item and its prompt (the lease may hold a partly loaded item).
+        links = list(
+            ItemResponse.objects.filter(item_id=assignment.item_id)
+            .select_related("response", "item__prompt")
+            .order_by("position")
+        )
+        item = links[0].item if links else Item.objects.select_related("prompt").get(pk=assignment.item_id)
     posted = form.data if form is not None else {}
     by_uuid: dict[str, Response] = {str(link.response.uuid): link.response for link in links}
     canonical = [str(link.response.uuid) for link in links]

@@ -75,6 +75,7 @@ from annotate.models import (
     PairwiseChoice,
     PrincipleVerdict,
     Project,
+    Prompt,
     Response,
     ThumbChoice,
     Verdict,
@@ -261,6 +262,13 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
                 JOIN {Response._meta.db_table} r ON r.id = ir.response_id
                 WHERE ir.item_id = i.id ORDER BY ir.position
             ) AS canonical
+        ), shown AS (
+            -- What the page shows of the item (prompt, responses), so rendering needs no query.
+            SELECT t.id, (SELECT p.messages::text FROM {Prompt._meta.db_table} p WHERE p.id = t.prompt_id) AS messages,
+                (SELECT json_agg(json_build_object('id', r.id, 'uuid', r.uuid, 'text', r.text) ORDER BY ir.position)
+                 FROM {ItemResponse._meta.db_table} ir JOIN {Response._meta.db_table} r ON r.id = ir.response_id
+                 WHERE ir.item_id = t.id)::text AS responses
+            FROM taken t
         ), leased AS (
             INSERT INTO {assignment_table} (uuid, item_id, annotator_id, status, display_order, leased_at, expires_at)
             SELECT %(uuid)s, t.id, %(annotator)s, 'leased', to_jsonb(
@@ -270,8 +278,8 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
             FROM taken t
             RETURNING id, display_order::text
         )
-        SELECT (SELECT id FROM cur), l.id, l.display_order, {taken_columns}
-        FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN leased l ON true
+        SELECT (SELECT id FROM cur), l.id, l.display_order, s.messages, s.responses, {taken_columns}
+        FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN leased l ON true LEFT JOIN shown s ON true
     """  # noqa: S608 - only table and column names from the models are interpolated
     lease_uuid = uuid.uuid4()
     params = {
@@ -286,7 +294,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        current_id, lease_id, display_order, *item_row = cursor.fetchone()
+        current_id, lease_id, display_order, messages, responses, *item_row = cursor.fetchone()
     if current_id is not None:
         return "current", current_id
     if lease_id is None:
@@ -298,6 +306,16 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
     ]
     item = Item.from_db(connection.alias, [f.attname for f in _ITEM_COLUMNS], values)
     item.project = project
+    # The prompt and the responses in position order, as a prefetch would
+    # leave them: ``item.prompt`` and ``item.links.all()`` need no query.
+    item.prompt = Prompt(id=item.prompt_id, project=project, messages=json.loads(messages))
+    links = ItemResponse.objects.filter(item=item)
+    links._result_cache = [
+        ItemResponse(item=item, position=position, response=Response(id=r["id"], uuid=r["uuid"], text=r["text"]))
+        for position, r in enumerate(json.loads(responses or "[]"))
+    ]
+    links._prefetch_done = True
+    item._prefetched_objects_cache = {"links": links}
     lease = Assignment(
         id=lease_id,
         uuid=lease_uuid,

@@ -613,6 +613,6 @@ def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, pe
         assert page.status_code == 200 and lease_from(page)
     # user (1; the session is cached), membership + project + annotator (1), the assignment (1),
     # principles (1), the form's canonical order (1), submit (lease -> submitted, insert, item: 3),
-    # lease held or a new one (1 statement), the next item's responses and prompt (1); savepoints aside.
+    # lease held or a new one with its prompt and responses (1 statement); savepoints aside.
     counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(counted) <= 11, "\n".join(counted)
+    assert len(counted) <= 10, "\n".join(counted)
