@@ -12,7 +12,7 @@ Reports the median over ``--runs``, each run with fresh seeds, and the load
 average (other processes share the CPU).
 
     .venv/bin/python bench/synthesize.py            # 64 samples x 64 tokens, 3 runs
-    .venv/bin/python bench/synthesize.py --quick    # 12 samples x 48 tokens, 1 run
+    .venv/bin/python bench/synthesize.py --quick    # 8 samples x 32 tokens, 1 run
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def run_arm(loaded, params, *, n: int, seed: int, batch_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="12 samples x 48 tokens, 1 run (< 60 s)")
+    parser.add_argument("--quick", action="store_true", help="8 samples x 32 tokens, 1 run (< 60 s on an idle machine)")
     parser.add_argument("--n", type=int, default=64, help="samples per arm and run")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
     if args.quick:
-        args.n, args.max_new_tokens, args.runs, args.batch_size = 12, 48, 1, 12
+        args.n, args.max_new_tokens, args.runs, args.batch_size = 8, 32, 1, 8
     django_setup()
     import torch
 

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count
+from django.db.models.functions import Length
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -132,9 +133,13 @@ def _counts(job: Job) -> list[tuple[str, int]]:
 
 
 def _plots(job: Job, threshold: float | None) -> dict:
-    rows = SynthesizedInstruction.objects.filter(job=job).values_list("accepted", "text", "min_distance")
-    accepted_lengths = [len(text) for accepted, text, _d in rows if accepted]
-    rejected_lengths = [len(text) for accepted, text, _d in rows if not accepted]
+    rows = (
+        SynthesizedInstruction.objects.filter(job=job)
+        .annotate(length=Length("text"))
+        .values_list("accepted", "length", "min_distance")
+    )
+    accepted_lengths = [length for accepted, length, _d in rows if accepted]
+    rejected_lengths = [length for accepted, length, _d in rows if not accepted]
     distances = [d for _a, _t, d in rows if d is not None]
     hi = max([*accepted_lengths, *rejected_lengths, 1])
     return {
