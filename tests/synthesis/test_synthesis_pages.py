@@ -179,3 +179,9 @@ def test_progress_partial_polls_until_the_job_ends(client, project, personas):
     assert ended.status_code == 286
     assert 'data-status="succeeded"' in ended.content.decode()
     assert "hx-trigger" not in client.get(review_url(job)).content.decode()
+
+
+def test_jobs_list_links_to_the_synthesize_page(client, project, personas):
+    client.force_login(personas["curator"])
+    html = client.get(reverse("jobs:list", args=[project.slug])).content.decode()
+    assert f'href="{launch_url(project)}"' in html
