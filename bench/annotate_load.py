@@ -28,6 +28,14 @@ What it does:
 
 Issue target on the 2-core machine: >= 150 submissions/s, p95 < 150 ms,
 0 lost, 0 duplicated. The bench project and its users are deleted at the end.
+
+By default the users submit as fast as they can (a closed loop with no
+think time), which measures the server's capacity; latency is then queueing
+time: by Little's law the mean submit latency is ``users / throughput``
+(50 users at 150/s wait 333 ms on average), so both halves of the target
+cannot hold at once in this mode. ``--rate R`` paces the users (each submits
+at most every ``users / R`` seconds, as people reading an item would) to
+measure the latency at an offered load of R submissions/s.
 """
 
 from __future__ import annotations
@@ -137,8 +145,10 @@ class Stats:
 
 
 class Annotator:
-    def __init__(self, base: str, slug: str, username: str, seed: int, htmx: bool):
+    def __init__(self, base: str, slug: str, username: str, seed: int, htmx: bool, cycle: float = 0.0):
         self.base, self.slug, self.username, self.htmx = base, slug, username, htmx
+        # With --rate: at most one submission per ``cycle`` seconds (an annotator reading), else none.
+        self.cycle = cycle
         self.session = requests.Session()
         self.rng = random.Random(seed)
 
@@ -172,7 +182,12 @@ class Annotator:
         barrier.wait()
         deadline = time.perf_counter() + seconds
         page = None
+        # Paced users start spread over one cycle, so the offered load is even.
+        next_at = time.perf_counter() + self.rng.random() * self.cycle
         while time.perf_counter() < deadline:
+            if self.cycle:
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += self.cycle
             try:
                 if page is None:
                     page = self.get_item(stats)
@@ -279,6 +294,12 @@ def main() -> None:
     # cores and their caches; the GIL is released while waiting on PostgreSQL).
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered load in submissions/s over all users (each waits between submits); 0 = as fast as they can",
+    )
     parser.add_argument("--no-htmx", action="store_true", help="plain form posts: 303, then GET the next item")
     parser.add_argument("--keep", action="store_true", help="keep the bench project and users")
     args = parser.parse_args()
@@ -311,8 +332,20 @@ def main() -> None:
     try:
         server = gunicorn_start(workers=args.workers, threads=args.threads, port=port, env=env)
         print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} on {base}")
+        if args.rate:
+            print(
+                f"offered load {args.rate:g} submissions/s: each of {users} users submits at most every {users / args.rate:.2f} s"
+            )
         annotators = [
-            Annotator(base, project.slug, u.username, seed=i, htmx=not args.no_htmx) for i, u in enumerate(accounts)
+            Annotator(
+                base,
+                project.slug,
+                u.username,
+                seed=i,
+                htmx=not args.no_htmx,
+                cycle=users / args.rate if args.rate else 0,
+            )
+            for i, u in enumerate(accounts)
         ]
         t0 = time.perf_counter()
         for a in annotators:  # serial: logins hash a password (slow by design), not what we measure
