@@ -193,8 +193,7 @@ def annotate_next(request, slug):
 @login_required
 @with_csp
 def annotate_submit(request, slug, assignment_uuid):
-    project, annotator = _loop_access(request, slug)
-    assignment = _assignment_or_404(project, annotator, assignment_uuid)
+    project, annotator, assignment = _assignment_or_404(request, slug, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
     principles = list(project.principles.all())
     form = SubmitForm(request.POST, assignment=assignment, principles=principles)
@@ -235,8 +234,7 @@ def annotate_submit(request, slug, assignment_uuid):
 @with_csp
 def annotate_skip(request, slug, assignment_uuid):
     """Give the item back to the pool for others; I never get it again."""
-    project, annotator = _loop_access(request, slug)
-    assignment = _assignment_or_404(project, annotator, assignment_uuid)
+    project, annotator, assignment = _assignment_or_404(request, slug, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
     if assignment_skip(assignment=assignment, annotator=annotator):
         message = (messages.INFO, "Skipped. The item goes back to the pool for others.")
@@ -248,16 +246,29 @@ def annotate_skip(request, slug, assignment_uuid):
 # Helpers -----------------------------------------------------------------
 
 
-def _assignment_or_404(project: Project, annotator, assignment_uuid) -> Assignment:
+def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, object, Assignment]:
+    """``(project, annotator, assignment)`` for a submit or skip, in one query, or 404.
+
+    The lease must be the user's own, in project ``slug``, where they hold a
+    role that may annotate: the same checks as ``membership_get_for_annotator``
+    plus the lease's, joined.
+    """
+    if not request.user.is_authenticated:
+        raise Http404("No such assignment")
     assignment = (
-        Assignment.objects.select_related("item")
-        .filter(uuid=assignment_uuid, annotator=annotator, item__project=project)
+        Assignment.objects.select_related("item__project", "annotator")
+        .filter(
+            uuid=assignment_uuid,
+            annotator__user=request.user,
+            item__project__slug=slug,
+            item__project__memberships__user=request.user,
+            item__project__memberships__role__in=list(ANNOTATE_ROLES),
+        )
         .first()
     )
     if assignment is None:
         raise Http404("No such assignment")
-    assignment.item.project = project  # the filter above made sure it is this one
-    return assignment
+    return assignment.item.project, assignment.annotator, assignment
 
 
 def _next_item(request, project, annotator, kind, message, principles=None):

@@ -280,6 +280,21 @@ def test_assignment_of_another_project_is_404(client_for, project, personas):
     assert response.status_code == 404
 
 
+def test_own_lease_is_404_once_the_role_no_longer_annotates(client_for, project, personas):
+    from annotate.models import Membership
+    from annotate.services.assignment import assignment_next
+
+    make_item(project)
+    user = personas["annotator"]
+    lease = assignment_next(project=project, annotator=annotator_for_user(user))
+    Membership.objects.filter(project=project, user=user).update(role="researcher")
+    client = client_for(user)
+    response = client.post(submit_url(project, lease), {"idempotency_key": str(uuid.uuid4()), "choice": "left"})
+    assert response.status_code == 404
+    assert client.post(skip_url(project, lease)).status_code == 404
+    assert not Annotation.objects.exists()
+
+
 def test_get_on_submit_is_not_allowed(client_for, project, personas):
     make_item(project)
     client = client_for(personas["annotator"])
@@ -611,8 +626,8 @@ def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, pe
         with CaptureQueriesContext(connection) as queries:
             page = client.post(url, data, **HTMX)
         assert page.status_code == 200 and lease_from(page)
-    # user (1; the session is cached), membership + project + annotator (1), the assignment (1),
+    # user (1; the session is cached), the assignment with its item, project and annotator (1),
     # principles (1), the form's canonical order (1), submit (lease -> submitted, insert, item: 3),
     # lease held or a new one with its prompt and responses (1 statement); savepoints aside.
     counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(counted) <= 10, "\n".join(counted)
+    assert len(counted) <= 9, "\n".join(counted)

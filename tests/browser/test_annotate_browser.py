@@ -39,7 +39,8 @@ def log_in(page: Page, live_server, user) -> None:
 
 
 def wait_for_kind(page: Page, kind: str) -> None:
-    page.wait_for_selector(f'#item[data-kind="{kind}"]', timeout=SWAP_TIMEOUT_MS)
+    # Swapped in and settled (htmx drops these classes when done), so keys typed next reach the new item.
+    page.wait_for_selector(f'#item[data-kind="{kind}"]:not(.htmx-added):not(.htmx-settling)', timeout=SWAP_TIMEOUT_MS)
 
 
 def test_one_item_of_each_kind_with_the_keyboard_alone(page: Page, live_server, annotator_user):
@@ -93,6 +94,7 @@ def test_one_item_of_each_kind_with_the_keyboard_alone(page: Page, live_server, 
     assert Annotation.objects.get(item=ranking).ranking == [[screen[1]], [screen[0], screen[2]]]
 
     # Judgment: the critique box has the focus; type, then Ctrl+Enter.
+    expect(page.locator("#id_critique")).to_be_focused()
     page.keyboard.type("Wrong year: it was 1969.")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector('#item[data-done="true"]', timeout=SWAP_TIMEOUT_MS)
