@@ -38,6 +38,7 @@ from annotate.forms import (
 from annotate.models import (
     ANNOTATE_ROLES,
     CURATE_ROLES,
+    Annotator,
     Assignment,
     Item,
     ItemResponse,
@@ -246,7 +247,7 @@ def annotate_skip(request, slug, assignment_uuid):
 # Helpers -----------------------------------------------------------------
 
 
-def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, object, Assignment]:
+def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, Annotator, Assignment]:
     """``(project, annotator, assignment)`` for a submit or skip, in one query, or 404.
 
     The lease must be the user's own, in project ``slug``, where they hold a
