@@ -631,3 +631,30 @@ def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, pe
     # lease held or a new one with its prompt and responses (1 statement); savepoints aside.
     counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert len(counted) <= 9, "\n".join(counted)
+
+
+def test_loop_counters_are_cached_and_bumped_by_each_submission(client_for, project, personas):
+    from django.core.cache import cache
+
+    from annotate.selectors import progress_cache_keys
+
+    for _ in range(3):
+        make_item(project, kind="thumb")
+    client = client_for(personas["annotator"])
+    page = client.get(next_url(project))
+    done_key, time_key, _left = progress_cache_keys(project.pk, annotator_for_user(personas["annotator"]).pk)
+    assert (cache.get(done_key), cache.get(time_key)) == (0, 0)
+    for n, spent in enumerate((1500, 2500), start=1):
+        data = {"idempotency_key": key_from(page), "choice": "up", "time_spent_ms": str(spent)}
+        page = client.post(submit_url(project, lease_from(page)), data, **HTMX)
+        assert f'<strong data-count="done">{n}</strong>' in page.content.decode()
+    assert (cache.get(done_key), cache.get(time_key)) == (2, 4000)
+    # A repeat of a stored submission counts nothing.
+    last = Annotation.objects.latest("id")
+    client.post(
+        submit_url(project, last.assignment), {"idempotency_key": str(last.idempotency_key), "choice": "up"}, **HTMX
+    )
+    assert cache.get(done_key) == 2
+    # Without the cache the counters are counted again, the same.
+    cache.delete_many([done_key, time_key])
+    assert '<strong data-count="done">2</strong>' in client.get(next_url(project)).content.decode()
