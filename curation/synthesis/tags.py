@@ -23,13 +23,12 @@ Label sets (Magpie's own names):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from curation.llm.judge import label_token_ids, left_pad
+from curation.llm.judge import _normalise, _render, label_token_ids, next_token_label_probs
 from curation.llm.runtime import LoadedModel
 
 CONTENT_FREE = "N/A"
@@ -86,51 +85,12 @@ CATEGORY = TagQuestion(
 QUESTIONS = (QUALITY, DIFFICULTY, CATEGORY)
 
 
-def _render(loaded: LoadedModel, messages: list[dict]) -> str:
-    tok = loaded.tokenizer
-    try:
-        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    except Exception:  # noqa: BLE001 - templates without a system role: fold it into the user turn
-        merged = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}]
-        return tok.apply_chat_template(merged, tokenize=False, add_generation_prompt=True)
-
-
-@torch.inference_mode()
 def label_probs_batch(
     loaded: LoadedModel, prompts: Sequence[list[dict]], labels: Sequence[str], *, batch_size: int = 16
 ) -> list[dict[str, float]]:
-    """Renormalised next-token probability of each label after each chat prompt.
-
-    Same method as ``curation.llm.judge`` (first token of each label, bare and
-    space-prefixed spellings, summed), for arbitrary label sets; a candidate
-    for ``llm/judge.py`` as a public ``label_probs_batch``.
-    """
-    if not loaded.is_local:
-        return [loaded.client.label_probs(list(p), list(labels)) for p in prompts]
-    ids_by_label = label_token_ids(loaded, tuple(labels))
-    tok = loaded.tokenizer
-    encoded = [tok(_render(loaded, list(p)), add_special_tokens=False)["input_ids"] for p in prompts]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    out: list[dict[str, float]] = [{} for _ in encoded]
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        input_ids, attention, positions = left_pad([encoded[i] for i in idx], tok.pad_token_id)
-        logits = loaded.model(
-            input_ids=input_ids.to(loaded.device),
-            attention_mask=attention.to(loaded.device),
-            position_ids=positions.to(loaded.device),
-        ).logits[:, -1, :]
-        probs = torch.softmax(logits.float(), dim=-1).cpu()
-        for row, i in enumerate(idx):
-            out[i] = _normalise({label: float(probs[row, ids].sum()) for label, ids in ids_by_label.items()})
-    return out
-
-
-def _normalise(raw: dict[str, float]) -> dict[str, float]:
-    total = sum(raw.values())
-    if total <= 0 or not math.isfinite(total):
-        return {k: 1.0 / len(raw) for k in raw}
-    return {k: v / total for k, v in raw.items()}
+    """Renormalised next-token probability of each label after each chat prompt
+    (``curation.llm.judge.next_token_label_probs``: one implementation for judges and tags)."""
+    return next_token_label_probs(loaded, [list(p) for p in prompts], tuple(labels), batch_size)
 
 
 def calibrate(raw: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
