@@ -51,8 +51,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from curation.llm.encode import encode_reference, encode_responses  # noqa: E402
+from curation.llm.encode import default_batch_size, encode_reference, encode_responses  # noqa: E402
 from curation.llm.runtime import get_model  # noqa: E402
 from curation.metrics.ches import ches, ches_batch, ln_ches  # noqa: E402
 
@@ -146,7 +147,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="24 pairs, 1 run")
     parser.add_argument("--pairs", type=int, default=None, help="number of pairs (500)")
     parser.add_argument("--runs", type=int, default=None, help="runs to take the median of (3)")
-    parser.add_argument("--batch-size", type=int, default=8, help="responses per forward pass (8)")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="responses per forward pass (default: 1 on CPU, 8 on a GPU)"
+    )
     parser.add_argument("--model", default=None, help="model reference (default: the default model)")
     args = parser.parse_args()
     n_pairs = args.pairs or (24 if args.quick else 500)
@@ -155,8 +158,12 @@ def main() -> None:
     started = time.perf_counter()
     loaded = get_model(args.model)
     prompts, pairs = build(n_pairs)
+    args.batch_size = args.batch_size or default_batch_size(loaded)
     n_responses = sum(len(r) for _c, r in prompts)
-    print(f"model {loaded.name} on {loaded.device}; load {time.perf_counter() - started:.1f} s")
+    print(
+        f"model {loaded.name} on {loaded.device}, {torch.get_num_threads()} thread(s), batch size {args.batch_size}; "
+        f"load {time.perf_counter() - started:.1f} s"
+    )
     print(
         f"{len(pairs)} pairs over {len(prompts)} prompts, {n_responses} distinct responses; load avg {os.getloadavg()}"
     )

@@ -26,7 +26,8 @@ What a run does
        kept in the job's checkpoint so a resumed run finishes the same plan.
     2. Per prompt (one progress step): the responses still without an
        encoding are encoded together by ``curation.llm.encode.encode_responses``
-       (the prompt's KV cache shared, responses batched ``batch_size`` at a time,
+       (the prompt's KV cache shared, responses batched ``batch_size`` at a time —
+       by default 1 on CPU, where batching only adds padding, and 8 on a GPU —
        end-of-turn token counted) and stored with
        ``bulk_create(ignore_conflicts=True)``, so a re-run, a resumed run or two
        jobs racing never store a second row or fail on the unique constraint.
@@ -60,7 +61,7 @@ MAX_BATCH_SIZE = 64
 
 @dataclass(frozen=True)
 class EncodeParams:
-    batch_size: int = 8
+    batch_size: int | None = None  # None: 1 on CPU, 8 on a GPU (curation.llm.encode.default_batch_size)
     limit: int | None = None
 
 
@@ -203,6 +204,7 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
     else:
         progress.log(f"resuming: {len(state['plan'])} prompt(s) in the plan, {progress.job.progress_done} done")
     plan: list[int] = state["plan"]
+    batch_size = params.batch_size or encode.default_batch_size(loaded)
     scope = responses_in_scope(project=project)
     progress.set_total(len(plan))
     stored_total = ResponseEncoding.objects.filter(job=job, model_name=model_name).count()
@@ -215,7 +217,7 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
         stored = 0
         if missing:
             vectors = encode.encode_responses(
-                loaded, missing[0].prompt.messages, [r.text for r in missing], batch_size=params.batch_size
+                loaded, missing[0].prompt.messages, [r.text for r in missing], batch_size=batch_size
             )
             rows = [
                 ResponseEncoding(

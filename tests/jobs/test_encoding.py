@@ -48,7 +48,7 @@ def scripted(monkeypatch, no_heartbeat_thread):
         return [fake_vector(t) for t in responses]
 
     monkeypatch.setattr(encode, "encode_responses", encode_responses)
-    monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name=name))
+    monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name=name, device="cpu"))
     return calls
 
 
@@ -134,6 +134,7 @@ def test_rerun_stores_nothing_and_keeps_existing_rows(project, scripted):
     job = encode_job(project)
     assert job.result["responses_encoded"] == 1 and job.result["already_encoded"] == 1
     assert [c[1] for c in scripted] == [["y"]]
+    assert scripted[0][2] == 1  # no batch size given: 1 on CPU
     kept = ResponseEncoding.objects.get(response=first, model_name=model)
     assert (kept.n_tokens, kept.job_id) == (9, None)
     before = list(rows(project).order_by("id").values_list("id", "created_at"))

@@ -27,7 +27,7 @@ def encoded(project, llm, settings):
     item = make_item(project, "ranking", texts=TEXTS)
     # the same response text under another prompt
     other = make_item(project, "pairwise", texts=[TEXTS[0], "Five."])
-    job = run_job(job_create(project=project, kind="encode", params={"batch_size": 2}, enqueue=False).pk)
+    job = run_job(job_create(project=project, kind="encode", params={}, enqueue=False).pk)  # default batch size
     assert job.status == "succeeded", job.error
     return item, other, resolve_name(None)
 

@@ -20,7 +20,12 @@ class Command(JobCommand):
     kind = "encode"
 
     def add_job_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, dest="batch_size", help="responses per forward pass (8)")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            dest="batch_size",
+            help="responses per forward pass (default 1 on CPU, 8 on a GPU)",
+        )
         parser.add_argument("--limit", type=int, help="at most N prompts (those with responses left to encode)")
 
     def job_params(self, project, options) -> dict:
