@@ -222,26 +222,33 @@ def _ranking_text(ranking, label_of: dict[str, str]) -> str:
     return " > ".join(" = ".join(label_of.get(str(r), "?") for r in group) for group in ranking)
 
 
+def item_annotation_rows(item) -> tuple[list[dict], dict[str, str], list[dict]]:
+    """The item's responses labelled A, B, … (``[{label, response}]``), the label of each response
+    uuid, and one display row per annotation (choice, ranking and display order in those labels,
+    principle verdicts); shared by the item page and the audit drill-down."""
+    links = list(item.links.select_related("response").order_by("position"))
+    labels = _labels(len(links))
+    responses = [{"label": label, "response": link.response} for label, link in zip(labels, links, strict=True)]
+    label_of = {str(link.response.uuid): label for label, link in zip(labels, links, strict=True)}
+    rows = [
+        {
+            "annotation": annotation,
+            "choice": _choice_text(annotation),
+            "ranking": _ranking_text(annotation.ranking, label_of),
+            "shown": ", ".join(label_of.get(str(u), "?") for u in annotation.display_order or []),
+            "verdicts": [(v.principle.name, v.get_verdict_display()) for v in annotation.verdicts.all()],
+        }
+        for annotation in item_annotations(item=item)
+    ]
+    return responses, label_of, rows
+
+
 @login_required
 @with_csp
 def item_detail(request, slug, item_uuid):
     item = item_get_for_curator(request.user, slug, item_uuid)
     project = item.project
-    links = list(item.links.select_related("response").order_by("position"))
-    labels = _labels(len(links))
-    responses = [{"label": label, "response": link.response} for label, link in zip(labels, links, strict=True)]
-    label_of = {str(link.response.uuid): label for label, link in zip(labels, links, strict=True)}
-    rows = []
-    for annotation in item_annotations(item=item):
-        rows.append(
-            {
-                "annotation": annotation,
-                "choice": _choice_text(annotation),
-                "ranking": _ranking_text(annotation.ranking, label_of),
-                "shown": ", ".join(label_of.get(str(u), "?") for u in annotation.display_order or []),
-                "verdicts": [(v.principle.name, v.get_verdict_display()) for v in annotation.verdicts.all()],
-            }
-        )
+    responses, label_of, rows = item_annotation_rows(item)
     assignments = (
         Assignment.objects.filter(item=item)
         .exclude(status=Assignment.Status.SUBMITTED)

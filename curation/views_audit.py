@@ -34,10 +34,9 @@ from curation import plots
 from curation import selectors_audit as stored
 from curation import selectors_dashboards as dash
 from curation.jobs import jobs_recent
-from curation.selectors import item_annotations
 from curation.services import curators as services
 from curation.services.auditing import annotations_per_day
-from curation.views import _choice_text, _labels, _ranking_text
+from curation.views import _labels, _ranking_text, item_annotation_rows
 
 ROWS_PER_PAGE = 50
 TOP_PAIRS = 10
@@ -231,20 +230,7 @@ def _drill_context(request, item) -> dict:
     project = item.project
     audit = stored.audit_latest(project=project)
     ia = stored.audit_item_for(audit=audit, item=item) if audit is not None else None
-    links = list(item.links.select_related("response").order_by("position"))
-    labels = _labels(len(links))
-    label_of = {str(link.response.uuid): label for label, link in zip(labels, links, strict=True)}
-    responses = [{"label": label, "response": link.response} for label, link in zip(labels, links, strict=True)]
-    rows = []
-    for annotation in item_annotations(item=item):
-        rows.append(
-            {
-                "annotation": annotation,
-                "choice": _choice_text(annotation),
-                "ranking": _ranking_text(annotation.ranking, label_of),
-                "verdicts": [(v.principle.name, v.get_verdict_display()) for v in annotation.verdicts.all()],
-            }
-        )
+    responses, label_of, rows = item_annotation_rows(item)
     resolution = item.resolution or None
     resolved_text = ""
     if resolution:
