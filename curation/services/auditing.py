@@ -121,8 +121,7 @@ Audit.summary layout (JSON; NaN/undefined → null; ids are uuid strings)::
 ``discretion`` {"arbitrariness", "priority", "discrepancy_vs_human", "n_rows"}.
 Priority in the summary's groups also has ``converged`` and, when
 ``n_boot_priority`` > 0, ``low``/``high`` (2.5/97.5 % bootstrap of the Elo).
-The copy in ``/work/notes/audit_summary.md`` is for the other helpers; this
-docstring is the reference.
+This docstring is the reference for the layout (the dashboards and the API read it).
 """
 
 from __future__ import annotations
