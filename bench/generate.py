@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from curation.llm.generate import _outputs_from, _sampling_kwargs, generate, prompt_ids  # noqa: E402
+from curation.llm.generate import generate, outputs_from, prompt_ids, sampling_kwargs  # noqa: E402
 from curation.llm.runtime import get_model  # noqa: E402
 
 PROMPTS = [
@@ -70,14 +70,14 @@ def run_batched(loaded, convs, max_new, seed, batch_size) -> tuple[int, float]:
 
 @torch.inference_mode()
 def run_loop(loaded, convs, max_new, seed) -> tuple[int, float]:
-    kwargs = _sampling_kwargs(loaded, 0.7, 0.95, max_new, 1)
+    kwargs = sampling_kwargs(loaded, 0.7, 0.95, max_new, 1)
     start = time.perf_counter()
     tokens = 0
     torch.manual_seed(seed)
     for conv in convs:
         ids = torch.tensor([prompt_ids(loaded, conv)])
         out = loaded.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs)
-        tokens += sum(o.n_tokens for o in _outputs_from(loaded, out[:, ids.shape[1] :]))
+        tokens += sum(o.n_tokens for o in outputs_from(loaded, out[:, ids.shape[1] :]))
     return tokens, time.perf_counter() - start
 
 

@@ -74,7 +74,7 @@ def _check_params(n: int, temperature: float, top_p: float, max_new_tokens: int,
 
 
 @contextlib.contextmanager
-def _seeded(seed: int | None):
+def seeded(seed: int | None):
     if seed is None:
         yield
         return
@@ -84,7 +84,7 @@ def _seeded(seed: int | None):
         yield
 
 
-def _sampling_kwargs(loaded: LoadedModel, temperature: float, top_p: float, max_new_tokens: int, n: int) -> dict:
+def sampling_kwargs(loaded: LoadedModel, temperature: float, top_p: float, max_new_tokens: int, n: int) -> dict:
     kwargs = {
         "max_new_tokens": max_new_tokens,
         "num_return_sequences": n,
@@ -99,7 +99,7 @@ def _sampling_kwargs(loaded: LoadedModel, temperature: float, top_p: float, max_
     return kwargs
 
 
-def _outputs_from(loaded: LoadedModel, generated: torch.Tensor) -> list[GenerationOutput]:
+def outputs_from(loaded: LoadedModel, generated: torch.Tensor) -> list[GenerationOutput]:
     """Split generated ids (prompt removed) at the first stop token and decode."""
     stop = set(loaded.eos_token_ids)
     rows = generated.tolist()
@@ -175,13 +175,13 @@ def generate_indexed(
     encoded = [prompt_ids(loaded, conv) for conv in conversations]
     order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
     per_batch = max(1, batch_size // n)
-    kwargs = _sampling_kwargs(loaded, temperature, top_p, max_new_tokens, n)
+    kwargs = sampling_kwargs(loaded, temperature, top_p, max_new_tokens, n)
     results: dict[int, list[GenerationOutput]] = {}
     for b, start in enumerate(range(0, len(order), per_batch)):
         idx = order[start : start + per_batch]
-        with _seeded(None if seed is None else seed + b):
+        with seeded(None if seed is None else seed + b):
             new_ids = _generate_ids(loaded, [encoded[i] for i in idx], kwargs)
-        outs = _outputs_from(loaded, new_ids)
+        outs = outputs_from(loaded, new_ids)
         for j, i in enumerate(idx):
             results[i] = outs[j * n : (j + 1) * n]
         if on_batch is not None and on_batch(len(results), len(conversations)) is False:
@@ -223,10 +223,10 @@ def generate_raw(
     outputs: list[GenerationOutput] = []
     for b, start in enumerate(range(0, n, batch_size)):
         count = min(batch_size, n - start)
-        kwargs = _sampling_kwargs(view, temperature, top_p, max_new_tokens, count)
-        with _seeded(None if seed is None else seed + b):
+        kwargs = sampling_kwargs(view, temperature, top_p, max_new_tokens, count)
+        with seeded(None if seed is None else seed + b):
             new_ids = _generate_ids(view, [ids], kwargs)
-        outputs.extend(_outputs_from(view, new_ids))
+        outputs.extend(outputs_from(view, new_ids))
         if on_batch is not None and on_batch(len(outputs), n) is False:
             break
     return outputs

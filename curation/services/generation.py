@@ -94,7 +94,7 @@ class GenerationParams:
         }
 
 
-def _int(data: dict, name: str, default, low: int, high: int | None, errors: dict, *, optional=False):
+def param_int(data: dict, name: str, default, low: int, high: int | None, errors: dict, *, optional=False):
     value = data.get(name)
     if value is None or value == "":
         return None if optional else default
@@ -110,7 +110,7 @@ def _int(data: dict, name: str, default, low: int, high: int | None, errors: dic
     return number
 
 
-def _float(data: dict, name: str, default: float, low: float, high: float, errors: dict, *, low_open=False):
+def param_float(data: dict, name: str, default: float, low: float, high: float, errors: dict, *, low_open=False):
     value = data.get(name)
     if value is None or value == "":
         return default
@@ -143,15 +143,15 @@ def generation_params_clean(*, project: Project, data: dict) -> GenerationParams
     if pair_rule not in PAIR_RULES:
         errors["pair_rule"] = f"pair_rule must be one of {', '.join(PAIR_RULES)}"
     params = GenerationParams(
-        per_prompt=_int(data, "per_prompt", d.per_prompt, 1, MAX_PER_PROMPT, errors),
-        max_new_tokens=_int(data, "max_new_tokens", d.max_new_tokens, 1, MAX_NEW_TOKENS, errors),
-        temperature=_float(data, "temperature", d.temperature, 0.0, 5.0, errors),
-        top_p=_float(data, "top_p", d.top_p, 0.0, 1.0, errors, low_open=True),
-        seed=_int(data, "seed", d.seed, 0, 2**31 - 1, errors),
-        limit=_int(data, "limit", None, 1, None, errors, optional=True),
+        per_prompt=param_int(data, "per_prompt", d.per_prompt, 1, MAX_PER_PROMPT, errors),
+        max_new_tokens=param_int(data, "max_new_tokens", d.max_new_tokens, 1, MAX_NEW_TOKENS, errors),
+        temperature=param_float(data, "temperature", d.temperature, 0.0, 5.0, errors),
+        top_p=param_float(data, "top_p", d.top_p, 0.0, 1.0, errors, low_open=True),
+        seed=param_int(data, "seed", d.seed, 0, 2**31 - 1, errors),
+        limit=param_int(data, "limit", None, 1, None, errors, optional=True),
         kinds=kinds,
-        prompts_per_batch=_int(data, "prompts_per_batch", d.prompts_per_batch, 1, 1024, errors),
-        batch_size=_int(data, "batch_size", d.batch_size, 1, 1024, errors),
+        prompts_per_batch=param_int(data, "prompts_per_batch", d.prompts_per_batch, 1, 1024, errors),
+        batch_size=param_int(data, "batch_size", d.batch_size, 1, 1024, errors),
         pair_rule=pair_rule,
         model=str(data.get("model") or ""),
     )
@@ -223,7 +223,7 @@ def items_build_for_prompt(
     return created
 
 
-def _store_prompt_outputs(
+def prompt_outputs_store(
     *, job: Job, prompt: Prompt, outputs, model_name: str, params: GenerationParams, fingerprint: str
 ) -> tuple[int, int, Counter]:
     """Responses, the generation record and items of one prompt. Returns (created, duplicates, items)."""
@@ -336,7 +336,7 @@ def candidates_generate(job: Job, progress: JobProgress) -> dict:
             created = duplicates = 0
             items: Counter = Counter(state["items_created"])
             for pid, outs in zip(chunk, outputs, strict=True):
-                c, d, i = _store_prompt_outputs(
+                c, d, i = prompt_outputs_store(
                     job=job,
                     prompt=prompts[pid],
                     outputs=outs,

@@ -64,7 +64,7 @@ from django.db import IntegrityError, transaction
 from annotate.models import Annotation, Annotator, Item, Kind, Project, Prompt, Source, content_hash
 from curation.jobs import JobProgress, job_progress, job_runner
 from curation.models import Job, SynthesizedInstruction
-from curation.services.generation import _float, _int
+from curation.services.generation import param_float, param_int
 from curation.synthesis.filters import QUALITY_LEVELS, REASONS, Candidate, FilterConfig, apply_filters, normalised_hash
 
 logger = logging.getLogger(__name__)
@@ -193,27 +193,29 @@ def synthesis_params_clean(*, project: Project, data: dict) -> SynthesisParams:
     if isinstance(tags, str):
         tags = tags.strip().lower() not in {"0", "false", "no", "off", ""}
     params = SynthesisParams(
-        n=_int(data, "n", d.n, 1, MAX_N, errors),
-        temperature=_float(data, "temperature", d.temperature, 0.0, 5.0, errors),
-        top_p=_float(data, "top_p", d.top_p, 0.0, 1.0, errors, low_open=True),
-        max_new_tokens=_int(data, "max_new_tokens", d.max_new_tokens, 1, MAX_NEW_TOKENS, errors),
-        seed=_int(data, "seed", d.seed, 0, 2**31 - 1, errors),
-        batch_size=_int(data, "batch_size", d.batch_size, 1, 1024, errors),
+        n=param_int(data, "n", d.n, 1, MAX_N, errors),
+        temperature=param_float(data, "temperature", d.temperature, 0.0, 5.0, errors),
+        top_p=param_float(data, "top_p", d.top_p, 0.0, 1.0, errors, low_open=True),
+        max_new_tokens=param_int(data, "max_new_tokens", d.max_new_tokens, 1, MAX_NEW_TOKENS, errors),
+        seed=param_int(data, "seed", d.seed, 0, 2**31 - 1, errors),
+        batch_size=param_int(data, "batch_size", d.batch_size, 1, 1024, errors),
         system_prompts=system_prompts,
-        min_chars=_int(data, "min_chars", d.min_chars, 1, 100_000, errors),
-        max_chars=_int(data, "max_chars", d.max_chars, 1, 100_000, errors),
+        min_chars=param_int(data, "min_chars", d.min_chars, 1, 100_000, errors),
+        max_chars=param_int(data, "max_chars", d.max_chars, 1, 100_000, errors),
         languages=languages,
-        near_duplicate_distance=_float(data, "near_duplicate_distance", d.near_duplicate_distance, 0.0, 4.0, errors),
+        near_duplicate_distance=param_float(
+            data, "near_duplicate_distance", d.near_duplicate_distance, 0.0, 4.0, errors
+        ),
         min_input_quality=quality,
         tags=bool(tags),
-        responses=_int(data, "responses", d.responses, 0, MAX_RESPONSES, errors),
+        responses=param_int(data, "responses", d.responses, 0, MAX_RESPONSES, errors),
         response_mode=mode,
         kinds=tuple(k for k in Kind.values if k in set(kinds_value)),
-        response_max_new_tokens=_int(
+        response_max_new_tokens=param_int(
             data, "response_max_new_tokens", d.response_max_new_tokens, 1, MAX_NEW_TOKENS, errors
         ),
-        response_temperature=_float(data, "response_temperature", d.response_temperature, 0.0, 5.0, errors),
-        response_top_p=_float(data, "response_top_p", d.response_top_p, 0.0, 1.0, errors, low_open=True),
+        response_temperature=param_float(data, "response_temperature", d.response_temperature, 0.0, 5.0, errors),
+        response_top_p=param_float(data, "response_top_p", d.response_top_p, 0.0, 1.0, errors, low_open=True),
         model=str(data.get("model") or ""),
     )
     if "min_chars" not in errors and "max_chars" not in errors and params.min_chars > params.max_chars:
@@ -304,7 +306,7 @@ def sample_shared_prefix(
 
     import torch
 
-    from curation.llm.generate import _outputs_from, _sampling_kwargs, _seeded
+    from curation.llm.generate import outputs_from, sampling_kwargs, seeded
     from curation.llm.runtime import LoadedModel
 
     if len(ids) < 2:
@@ -320,15 +322,15 @@ def sample_shared_prefix(
     outputs = []
     for b, start in enumerate(range(0, n, batch_size)):
         count = min(batch_size, n - start)
-        kwargs = _sampling_kwargs(view, temperature, top_p, max_new_tokens, 1)
+        kwargs = sampling_kwargs(view, temperature, top_p, max_new_tokens, 1)
         past = copy.deepcopy(base)
         past.batch_repeat_interleave(count)
         input_ids = torch.tensor([ids] * count, device=loaded.device)
-        with _seeded(seed + b):
+        with seeded(seed + b):
             out = loaded.model.generate(
                 input_ids=input_ids, attention_mask=torch.ones_like(input_ids), past_key_values=past, **kwargs
             )
-        outputs.extend(_outputs_from(view, out[:, len(ids) :].cpu()))
+        outputs.extend(outputs_from(view, out[:, len(ids) :].cpu()))
         if on_batch is not None and on_batch(len(outputs), n) is False:
             break
     return outputs
@@ -528,9 +530,9 @@ def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisPar
     from curation.llm.generate import generate
     from curation.services.generation import (
         GenerationParams,
-        _store_prompt_outputs,
         generation_fingerprint,
         items_build_for_prompt,
+        prompt_outputs_store,
     )
 
     gen = GenerationParams(
@@ -572,7 +574,7 @@ def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisPar
     counts = Counter(state.get("responses", {}))
     with transaction.atomic():
         for pid, outs in zip(chunk_ids, outputs):
-            created, _dups, items = _store_prompt_outputs(
+            created, _dups, items = prompt_outputs_store(
                 job=job, prompt=prompts[pid], outputs=outs, model_name=loaded.name, params=gen, fingerprint=fingerprint
             )
             counts["responses_created"] += created
