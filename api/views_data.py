@@ -239,7 +239,9 @@ class DatasetOutput(serializers.Serializer):
     format = serializers.CharField()
     filters = serializers.JSONField()
     row_count = serializers.IntegerField()
-    sha256 = serializers.CharField(help_text="Of the manifest's file list.")
+    sha256 = serializers.CharField(
+        help_text="sha256 of the data files' sorted 'name  sha256' lines: equal for equal data and options."
+    )
     files = serializers.SerializerMethodField()
     card = serializers.SerializerMethodField(help_text="Download URL of the dataset card (README.md).")
     manifest_url = serializers.SerializerMethodField(help_text="Download URL of manifest.json.")

@@ -304,7 +304,11 @@ class Dataset(models.Model):
     )
     row_count = models.PositiveIntegerField(default=0)
     manifest = models.JSONField(default=dict, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True, help_text="Of the manifest's file list.")
+    sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="sha256 of the data files' sorted 'name  sha256' lines: equal for equal data and options.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

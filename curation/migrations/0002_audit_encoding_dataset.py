@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 ('files', models.JSONField(blank=True, default=list, help_text='[{"name", "split", "format", "rows", "sha256", "bytes"}]')),
                 ('row_count', models.PositiveIntegerField(default=0)),
                 ('manifest', models.JSONField(blank=True, default=dict)),
-                ('sha256', models.CharField(blank=True, help_text="Of the manifest's file list.", max_length=64)),
+                ('sha256', models.CharField(blank=True, help_text="sha256 of the data files' sorted 'name  sha256' lines: equal for equal data and options.", max_length=64)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
                 ('job', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='dataset', to='curation.job')),
