@@ -11,9 +11,10 @@ orientation — the pairs an audit scores for a 4-way ranking, or for
   model with ``output_hidden_states`` (prompt + chosen, prompt + rejected;
   ``encode_reference``, the paper's per-example script), then CHES and
   length-normalised CHES of the two sums.
-* cached: per prompt, ``encode_responses`` (the prompt once with its KV
-  cache shared, each distinct response once, batched), then every pair is a
-  dot product (``ches_batch``).
+* cached: ``encode_many`` over all the prompts (each prompt once, its KV
+  cache shared by its responses, the prompts' common prefix once; each
+  distinct response once, the responses of all prompts batched by length,
+  4 rows per pass on CPU), then every pair is a dot product (``ches_batch``).
 
 Both timings cover tokenisation, forward passes and the CHES arithmetic;
 the model is loaded before either starts. ``speedup`` = reference seconds /
@@ -53,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from curation.llm.encode import default_batch_size, encode_reference, encode_responses  # noqa: E402
+from curation.llm.encode import default_batch_size, encode_many, encode_reference  # noqa: E402
 from curation.llm.runtime import get_model  # noqa: E402
 from curation.metrics.ches import ches, ches_batch, ln_ches  # noqa: E402
 
@@ -115,9 +116,7 @@ def run_reference(loaded, prompts, pairs):
 
 
 def run_cached(loaded, prompts, pairs, batch_size):
-    encoded = [
-        encode_responses(loaded, conversation, responses, batch_size=batch_size) for conversation, responses in prompts
-    ]
+    encoded = encode_many(loaded, prompts, batch_size=batch_size)
     sp = np.stack([encoded[p][c][0] for p, c, _r in pairs])
     sn = np.stack([encoded[p][r][0] for p, _c, r in pairs])
     lp = np.array([encoded[p][c][1] for p, c, _r in pairs])
@@ -148,7 +147,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=None, help="number of pairs (500)")
     parser.add_argument("--runs", type=int, default=None, help="runs to take the median of (3)")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="responses per forward pass (default: 1 on CPU, 8 on a GPU)"
+        "--batch-size", type=int, default=None, help="rows per forward pass (default: 4 on CPU, 8 on a GPU)"
     )
     parser.add_argument("--model", default=None, help="model reference (default: the default model)")
     args = parser.parse_args()

@@ -25,6 +25,7 @@ Stable API (services, tasks and commands call these):
   per-order verdicts often disagree ("inconsistent"); ``p_a`` still ranks an obviously correct
   answer above nonsense. Bigger models via ``DOCKET_MODEL`` judge far better.
 * ``generate.render_prompt`` / ``prompt_ids`` - the chat-templated prompt (text / ids).
-* ``encode.encode_responses(loaded, conversation, responses, *, batch_size=8)
-  -> list[(summed_hidden float32 [d], n_tokens)]`` and ``encode_reference`` (CHES).
+* ``encode.encode_many(loaded, [(conversation, responses), ...], *, batch_size=None)
+  -> [[(summed_hidden float32 [d], n_tokens)], ...]`` (responses of many prompts batched
+  together), ``encode_responses`` (one prompt) and ``encode_reference`` (CHES).
 """

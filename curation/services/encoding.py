@@ -24,14 +24,15 @@ What a run does
     1. Plan: the ids of the prompts that have at least one such response
        without an encoding for the model (oldest first, at most ``limit``),
        kept in the job's checkpoint so a resumed run finishes the same plan.
-    2. Per prompt (one progress step): the responses still without an
-       encoding are encoded together by ``curation.llm.encode.encode_responses``
-       (the prompt's KV cache shared, responses batched ``batch_size`` at a time —
-       by default 1 on CPU, where batching only adds padding, and 8 on a GPU —
+    2. Per step of ``PROMPTS_PER_STEP`` prompts of the plan (progress counts
+       prompts): the responses still without an encoding are encoded together
+       by ``curation.llm.encode.encode_many`` (each prompt's KV cache shared by
+       its responses, the responses of all the step's prompts batched by
+       length ``batch_size`` rows at a time — by default 4 on CPU, 8 on a GPU —
        end-of-turn token counted) and stored with
        ``bulk_create(ignore_conflicts=True)``, so a re-run, a resumed run or two
        jobs racing never store a second row or fail on the unique constraint.
-    3. A cancel stops the job between prompts; what was stored stays.
+    3. A cancel stops the job between steps; what was stored stays.
 
 Result: ``{"model", "prompts", "responses_in_scope", "responses_encoded"
 (rows this job stored, over all its runs), "already_encoded" (in scope and
@@ -57,11 +58,14 @@ logger = logging.getLogger(__name__)
 
 PAIR_KINDS = (Kind.PAIRWISE.value, Kind.RANKING.value)
 MAX_BATCH_SIZE = 64
+# Prompts encoded together per step (one progress step, one commit): their responses are batched across
+# prompts by length (curation.llm.encode.encode_many); bounds the prompt caches held at once.
+PROMPTS_PER_STEP = 32
 
 
 @dataclass(frozen=True)
 class EncodeParams:
-    batch_size: int | None = None  # None: 1 on CPU, 8 on a GPU (curation.llm.encode.default_batch_size)
+    batch_size: int | None = None  # None: 4 on CPU, 8 on a GPU (curation.llm.encode.default_batch_size)
     limit: int | None = None
 
 
@@ -208,16 +212,25 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
     scope = responses_in_scope(project=project)
     progress.set_total(len(plan))
     stored_total = ResponseEncoding.objects.filter(job=job, model_name=model_name).count()
-    for number, prompt_id in enumerate(plan, start=1):
-        if number <= progress.job.progress_done:  # committed by an earlier run of this job
+    for start in range(0, len(plan), PROMPTS_PER_STEP):
+        # prompts committed by an earlier run of this job are skipped
+        chunk = [
+            pid
+            for n, pid in enumerate(plan[start : start + PROMPTS_PER_STEP], start + 1)
+            if n > progress.job.progress_done
+        ]
+        if not chunk:
             continue
-        missing = list(
-            _unencoded(scope.filter(prompt_id=prompt_id), model_name).select_related("prompt").order_by("id")
-        )
-        stored = 0
-        if missing:
-            vectors = encode.encode_responses(
-                loaded, missing[0].prompt.messages, [r.text for r in missing], batch_size=batch_size
+        missing = _unencoded(scope.filter(prompt_id__in=chunk), model_name).select_related("prompt")
+        groups: dict[int, list[Response]] = {}
+        for response in missing.order_by("prompt_id", "id"):
+            groups.setdefault(response.prompt_id, []).append(response)
+        stored = wanted = 0
+        if groups:
+            vectors = encode.encode_many(
+                loaded,
+                [(responses[0].prompt.messages, [r.text for r in responses]) for responses in groups.values()],
+                batch_size=batch_size,
             )
             rows = [
                 ResponseEncoding(
@@ -228,16 +241,19 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
                     vector=np.ascontiguousarray(v, dtype="<f4").tobytes(),
                     job=job,
                 )
-                for r, (v, count) in zip(missing, vectors, strict=True)
+                for responses, encoded in zip(groups.values(), vectors, strict=True)
+                for r, (v, count) in zip(responses, encoded, strict=True)
             ]
             ResponseEncoding.objects.bulk_create(rows, ignore_conflicts=True)
+            wanted = len(rows)
             stored = ResponseEncoding.objects.filter(
-                response_id__in=[r.pk for r in missing], model_name=model_name, job=job
+                response_id__in=[row.response_id for row in rows], model_name=model_name, job=job
             ).count()
             stored_total += stored
-        progress.advance(1, message=f"{number} of {len(plan)} prompts, {stored_total} responses encoded")
-        if stored < len(missing):
-            progress.log(f"prompt {prompt_id}: {len(missing) - stored} response(s) were encoded meanwhile elsewhere")
+        done = progress.job.progress_done + len(chunk)
+        progress.advance(len(chunk), message=f"{done} of {len(plan)} prompts, {stored_total} responses encoded")
+        if stored < wanted:
+            progress.log(f"{wanted - stored} response(s) were encoded meanwhile elsewhere")
     mine = ResponseEncoding.objects.filter(job=job, model_name=model_name)
     totals = mine.aggregate(rows=Count("id"), tokens=Sum("n_tokens"), dim=Max("dim"))
     return {

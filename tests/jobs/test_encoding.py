@@ -17,6 +17,7 @@ from annotate.models import Response
 from curation.jobs import job_create, run_job
 from curation.llm.runtime import resolve_name
 from curation.models import Job, ResponseEncoding
+from curation.services import encoding
 from curation.services.encoding import (
     encode_create,
     encode_params_clean,
@@ -41,13 +42,18 @@ def scripted(monkeypatch, no_heartbeat_thread):
     """The model calls answered without a model: a vector made from the text."""
     from curation.llm import encode, runtime
 
-    calls = []
+    class Calls(list):
+        steps: list[int]
 
-    def encode_responses(loaded, conversation, responses, *, batch_size=8):
-        calls.append((conversation[0]["content"], list(responses), batch_size))
-        return [fake_vector(t) for t in responses]
+    calls = Calls()
 
-    monkeypatch.setattr(encode, "encode_responses", encode_responses)
+    def encode_many(loaded, prompts, *, batch_size=None):
+        calls.extend((conversation[0]["content"], list(responses), batch_size) for conversation, responses in prompts)
+        steps.append(len(prompts))
+        return [[fake_vector(t) for t in responses] for _conversation, responses in prompts]
+
+    steps = calls.steps = []
+    monkeypatch.setattr(encode, "encode_many", encode_many)
     monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name=name, device="cpu"))
     return calls
 
@@ -134,7 +140,7 @@ def test_rerun_stores_nothing_and_keeps_existing_rows(project, scripted):
     job = encode_job(project)
     assert job.result["responses_encoded"] == 1 and job.result["already_encoded"] == 1
     assert [c[1] for c in scripted] == [["y"]]
-    assert scripted[0][2] == 1  # no batch size given: 1 on CPU
+    assert scripted[0][2] == 4  # no batch size given: 4 on CPU
     kept = ResponseEncoding.objects.get(response=first, model_name=model)
     assert (kept.n_tokens, kept.job_id) == (9, None)
     before = list(rows(project).order_by("id").values_list("id", "created_at"))
@@ -145,7 +151,18 @@ def test_rerun_stores_nothing_and_keeps_existing_rows(project, scripted):
     assert len(scripted) == 1
 
 
-def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted):
+def test_prompts_of_a_step_are_encoded_together(project, scripted, monkeypatch):
+    monkeypatch.setattr(encoding, "PROMPTS_PER_STEP", 2)
+    for i in range(5):
+        make_item(project, "pairwise", texts=[f"a{i}", f"b{i}"])
+    job = encode_job(project)
+    assert scripted.steps == [2, 2, 1]
+    assert [sorted(c[1]) for c in scripted] == [[f"a{i}", f"b{i}"] for i in range(5)]
+    assert job.result["responses_encoded"] == 10 and (job.progress_done, job.progress_total) == (5, 5)
+
+
+def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted, monkeypatch):
+    monkeypatch.setattr(encoding, "PROMPTS_PER_STEP", 1)
     for i in range(4):
         make_item(project, "pairwise", texts=[f"a{i}", f"b{i}"])
     limited = encode_job(project, limit=1)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from curation.llm.encode import encode_reference, encode_responses, response_ids
+from curation.llm.encode import _shared_prefix, encode_many, encode_reference, encode_responses, response_ids
 from curation.llm.generate import prompt_ids
 
 RESPONSES = [
@@ -55,3 +55,52 @@ def test_positions_and_count_by_hand(llm, conv):
     with torch.inference_mode():
         out = llm.model(input_ids=torch.tensor([p_ids]), output_hidden_states=True)
         assert torch.allclose(llm.model.lm_head(out.hidden_states[-1]), out.logits, atol=1e-4)
+
+
+CONVERSATIONS = [
+    [{"role": "user", "content": "What is 2 + 2?"}],
+    [{"role": "user", "content": "Name a colour of the sky on a clear summer afternoon, with a reason."}],
+    [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Say yes"},
+    ],
+    [{"role": "user", "content": "What is 2 + 2?"}],  # the same prompt again
+]
+ANSWERS = [
+    ["4", "The answer is four, because two plus two makes four.", ""],
+    ["Blue, because air scatters short wavelengths of sunlight more than long ones.", "Blue."],
+    ["Yes", "yes yes yes, certainly, yes", "No."],
+    ["4", "2 + 2 = 4"],
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_many_prompts_batched_across_prompts_equal_reference(llm, batch_size):
+    """Rows of different prompts in one batch (padded caches, masks, own positions) give the per-response sums."""
+    many = encode_many(llm, list(zip(CONVERSATIONS, ANSWERS, strict=True)), batch_size=batch_size)
+    assert [len(out) for out in many] == [len(a) for a in ANSWERS]
+    for conversation, answers, out in zip(CONVERSATIONS, ANSWERS, many, strict=True):
+        reference = encode_reference(llm, conversation, answers)
+        for (mine, n_mine), (ref, n_ref) in zip(out, reference, strict=True):
+            assert n_mine == n_ref
+            assert np.linalg.norm(mine - ref) / np.linalg.norm(ref) < 1e-4
+    # the same prompt and response listed twice: the very same vector
+    assert np.array_equal(many[0][0][0], many[3][0][0])
+    # an empty response is the end-of-turn token alone: the prompt's last hidden state
+    assert many[0][2][1] == 1
+
+
+def test_shared_prefix_leaves_each_prompt_a_token_of_its_own():
+    assert _shared_prefix([(1, 2, 3, 4), (1, 2, 5), (1, 2, 3)]) == 2
+    assert _shared_prefix([(1, 2, 3), (1, 2, 3, 4)]) == 2
+    assert _shared_prefix([(1, 2), (3, 4)]) == 0
+    assert _shared_prefix([(1, 2, 3)]) == 0
+    assert _shared_prefix([]) == 0
+
+
+def test_no_prompts_no_work(llm):
+    assert encode_many(llm, []) == []
+    assert encode_many(llm, [(CONVERSATIONS[0], [])]) == [[]]

@@ -24,7 +24,7 @@ class Command(JobCommand):
             "--batch-size",
             type=int,
             dest="batch_size",
-            help="responses per forward pass (default 1 on CPU, 8 on a GPU)",
+            help="rows per forward pass, responses of several prompts together (default 4 on CPU, 8 on a GPU)",
         )
         parser.add_argument("--limit", type=int, help="at most N prompts (those with responses left to encode)")
 
