@@ -61,7 +61,7 @@ class SubmitForm(forms.Form):
         self.kind = self.item.kind
         self.principles = principles
         # Response uuids in the item's canonical order (position 0 = A).
-        self.canonical = [str(u) for u in self.item.links.order_by("position").values_list("response__uuid", flat=True)]
+        self.canonical = self.item.response_uuids()
         self.screen = [str(u) for u in (assignment.display_order or self.canonical)]
         if self.kind == Kind.PAIRWISE:
             self.fields["choice"] = forms.ChoiceField(

@@ -272,6 +272,18 @@ class Item(models.Model):
     def ordered_responses(self) -> list[Response]:
         return [link.response for link in self.links.select_related("response").order_by("position")]
 
+    def response_uuids(self) -> list[str]:
+        """The responses' uuids (as strings) in canonical order; read once per instance.
+
+        The annotate loop's queries (the claim, the submit lookup) fill it in
+        with the row, so validating a submission needs no further query.
+        """
+        cached = self.__dict__.get("_response_uuids")
+        if cached is None:
+            cached = [str(u) for u in self.links.order_by("position").values_list("response__uuid", flat=True)]
+            self.__dict__["_response_uuids"] = cached
+        return cached
+
 
 class ItemResponse(models.Model):
     item = models.ForeignKey(Item, related_name="links", on_delete=models.CASCADE)

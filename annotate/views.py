@@ -21,7 +21,7 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -50,6 +50,7 @@ from annotate.models import (
 from annotate.selectors import (
     annotator_progress,
     annotator_progress_loop,
+    assignment_get_for_submit,
     membership_get_for_annotator,
     progress_count_annotation,
     project_get_for_user,
@@ -248,28 +249,8 @@ def annotate_skip(request, slug, assignment_uuid):
 
 
 def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, Annotator, Assignment]:
-    """``(project, annotator, assignment)`` for a submit or skip, in one query, or 404.
-
-    The lease must be the user's own, in project ``slug``, where they hold a
-    role that may annotate: the same checks as ``membership_get_for_annotator``
-    plus the lease's, joined.
-    """
-    if not request.user.is_authenticated:
-        raise Http404("No such assignment")
-    assignment = (
-        Assignment.objects.select_related("item__project", "annotator")
-        .filter(
-            uuid=assignment_uuid,
-            annotator__user=request.user,
-            item__project__slug=slug,
-            item__project__memberships__user=request.user,
-            item__project__memberships__role__in=list(ANNOTATE_ROLES),
-        )
-        .first()
-    )
-    if assignment is None:
-        raise Http404("No such assignment")
-    return assignment.item.project, assignment.annotator, assignment
+    """``(project, annotator, assignment)`` for a submit or skip, in one query, or 404."""
+    return assignment_get_for_submit(request.user, slug, assignment_uuid)
 
 
 def _next_item(request, project, annotator, kind, message, principles=None):

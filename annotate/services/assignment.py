@@ -51,6 +51,7 @@ Submit (``annotation_submit``)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -65,6 +66,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from annotate import rawsql
 from annotate.models import (
     Annotation,
     Annotator,
@@ -87,6 +89,8 @@ RECLAIM_EVERY_SECONDS = 5
 # the ORM path is the reference and serves other databases. Tests flip this
 # to run both on PostgreSQL.
 USE_SQL_CLAIM = True
+# PostgreSQL: a plain submit is one hand-written statement (``_submit_sql``); tests turn it off to run the ORM path.
+USE_SQL_SUBMIT = True
 
 
 class LeaseLost(Exception):
@@ -147,7 +151,7 @@ _reclaim_asked: dict[int, int] = {}
 
 def _display_order(item: Item, project: Project, annotator: Annotator, canonical: list[str] | None = None) -> list[str]:
     if canonical is None:
-        canonical = [str(u) for u in item.links.order_by("position").values_list("response__uuid", flat=True)]
+        canonical = item.response_uuids()
     order = list(canonical)
     if item.probe_of_id:
         # A probe repeats what this annotator saw on the original, sides
@@ -207,9 +211,6 @@ def _lease_write(*, item: Item, project: Project, annotator: Annotator, now, can
     )
 
 
-_ITEM_COLUMNS = None
-
-
 def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool, now):
     """PostgreSQL: the lease held, or a new one on the oldest eligible item, in one statement.
 
@@ -223,11 +224,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
 
     Returns ``("current", assignment id)``, ``("leased", Assignment)`` or ``(None, None)``.
     """
-    global _ITEM_COLUMNS
-    if _ITEM_COLUMNS is None:
-        _ITEM_COLUMNS = [f for f in Item._meta.concrete_fields]
-    columns = ", ".join(f'i."{f.column}"' for f in _ITEM_COLUMNS)
-    taken_columns = ", ".join(f't."{f.column}"' for f in _ITEM_COLUMNS)
+    columns, taken_columns = rawsql.columns(Item, "i"), rawsql.columns(Item, "t")
     item_table, assignment_table = Item._meta.db_table, Assignment._meta.db_table
     kind_filter = "AND {alias}.kind = %(kind)s" if kind else ""
     sql = f"""
@@ -299,23 +296,21 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
         return "current", current_id
     if lease_id is None:
         return None, None
-    # A raw cursor skips the fields' converters (JSON arrives as text): apply them.
-    values = [
-        f.from_db_value(value, None, connection) if hasattr(f, "from_db_value") and value is not None else value
-        for f, value in zip(_ITEM_COLUMNS, item_row)
-    ]
-    item = Item.from_db(connection.alias, [f.attname for f in _ITEM_COLUMNS], values)
+    item = rawsql.instance(Item, item_row)
     item.project = project
     # The prompt and the responses in position order, as a prefetch would
-    # leave them: ``item.prompt`` and ``item.links.all()`` need no query.
+    # leave them: ``item.prompt``, ``item.links.all()`` and ``item.response_uuids()`` need no query.
     item.prompt = Prompt(id=item.prompt_id, project=project, messages=json.loads(messages))
-    links = ItemResponse.objects.filter(item=item)
-    links._result_cache = [
-        ItemResponse(item=item, position=position, response=Response(id=r["id"], uuid=r["uuid"], text=r["text"]))
-        for position, r in enumerate(json.loads(responses or "[]"))
-    ]
-    links._prefetch_done = True
-    item._prefetched_objects_cache = {"links": links}
+    shown = json.loads(responses or "[]")
+    rawsql.prefetched(
+        item,
+        "links",
+        [
+            ItemResponse(item=item, position=position, response=Response(id=r["id"], uuid=r["uuid"], text=r["text"]))
+            for position, r in enumerate(shown)
+        ],
+    )
+    item.__dict__["_response_uuids"] = [str(r["uuid"]) for r in shown]
     lease = Assignment(
         id=lease_id,
         uuid=lease_uuid,
@@ -573,7 +568,7 @@ def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
     if item.kind != Kind.PAIRWISE and data.strength is not None:
         errors["strength"] = "strength only applies to pairwise items"
     if item.kind == Kind.RANKING:
-        expected = {str(u) for u in item.links.values_list("response__uuid", flat=True)}
+        expected = set(item.response_uuids())
         groups = data.ranking or []
         flat = [str(r) for group in groups for r in group]
         if any(not group for group in groups):
@@ -588,7 +583,7 @@ def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
     elif data.critique or data.corrected_response:
         errors["critique"] = "only judgment items take a critique or correction"
     if data.verdicts:
-        valid_principles = set(item.project.principles.values_list("pk", flat=True))
+        valid_principles = {p.pk for p in item.project.principles.all()}  # prefetched on the loop
         for principle_id, verdict in data.verdicts.items():
             if principle_id not in valid_principles:
                 errors["verdicts"] = f"unknown principle {principle_id}"
@@ -617,24 +612,10 @@ def annotation_create(
     item's ``annotation_count`` / status, so judges never take human slots.
     """
     annotation_validate(item=item, data=data)
-    annotation = Annotation.objects.create(
-        item=item,
-        annotator=annotator,
-        assignment=assignment,
-        kind=item.kind,
-        choice=data.choice,
-        strength=data.strength,
-        ranking=[[str(r) for r in group] for group in data.ranking] if data.ranking else None,
-        critique=data.critique.strip(),
-        corrected_response=data.corrected_response.strip(),
-        rationale=data.rationale.strip(),
-        display_order=data.display_order or (assignment.display_order if assignment else []),
-        time_spent_ms=data.time_spent_ms,
-        idempotency_key=idempotency_key or uuid.uuid4(),
-        probabilities=data.probabilities,
-        consistent=data.consistent,
-        metadata=data.metadata,
+    annotation = _annotation_build(
+        item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
     )
+    annotation.save(force_insert=True)
     if data.verdicts:
         PrincipleVerdict.objects.bulk_create(
             PrincipleVerdict(annotation=annotation, principle_id=pid, verdict=v) for pid, v in data.verdicts.items()
@@ -654,6 +635,30 @@ def annotation_create(
             status=Case(When(annotation_count__gte=limit - 1, then=Value(Item.Status.DONE)), default=F("status")),
         )
     return annotation
+
+
+def _annotation_build(
+    *, item: Item, annotator: Annotator, data: AnnotationInput, assignment: Assignment | None, idempotency_key
+) -> Annotation:
+    """The unsaved annotation of ``data`` (validated by the caller)."""
+    return Annotation(
+        item=item,
+        annotator=annotator,
+        assignment=assignment,
+        kind=item.kind,
+        choice=data.choice,
+        strength=data.strength,
+        ranking=[[str(r) for r in group] for group in data.ranking] if data.ranking else None,
+        critique=data.critique.strip(),
+        corrected_response=data.corrected_response.strip(),
+        rationale=data.rationale.strip(),
+        display_order=data.display_order or (assignment.display_order if assignment else []),
+        time_spent_ms=data.time_spent_ms,
+        idempotency_key=idempotency_key or uuid.uuid4(),
+        probabilities=data.probabilities,
+        consistent=data.consistent,
+        metadata=data.metadata,
+    )
 
 
 # Adaptive overlap --------------------------------------------------------
@@ -762,6 +767,13 @@ def annotation_submit(
     if assignment.annotator_id != annotator.pk:
         raise ValidationError("This assignment is not yours.")
     try:
+        if _submit_fast_applies(assignment.item, annotator):
+            annotation = _submit_sql(
+                assignment=assignment, annotator=annotator, data=data, idempotency_key=idempotency_key, now=now
+            )
+            if annotation is not None:
+                return annotation, True
+            # The lease is no longer live (a repeat, a skip, an expiry): the general path sorts it out.
         return _submit_locked(
             assignment=assignment, annotator=annotator, data=data, idempotency_key=idempotency_key, now=now
         )
@@ -777,6 +789,91 @@ def annotation_submit(
         if existing is None:
             raise
         return existing, False
+
+
+def _submit_fast_applies(item: Item, annotator: Annotator) -> bool:
+    """Whether a submit on ``item`` is the plain case ``_submit_sql`` handles.
+
+    PostgreSQL; the item is not a probe (probes count differently); the
+    project has no adaptive overlap (which reads the item's judgments under
+    its lock); and no probe is drawn for this (annotator, item).
+    """
+    project = item.project
+    return (
+        connection.vendor == "postgresql"
+        and USE_SQL_SUBMIT
+        and item.probe_for_id is None
+        and not adaptive_overlap_on(project)
+        and (project.probe_rate <= 0 or _probe_draw(annotator, item)[0] >= project.probe_rate)
+    )
+
+
+def _submit_sql(
+    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, idempotency_key: uuid.UUID, now
+) -> Annotation | None:
+    """The plain submit in one statement: the lease, the annotation, its verdicts, the item's count.
+
+    The live lease becomes submitted (``won``); only if it did, the
+    annotation is inserted with its principle verdicts and the item counts
+    one more judgment (done at its overlap), exactly as ``_submit_locked``
+    followed by ``annotation_create`` would, but in one round trip and
+    without the ORM's query building. One statement is atomic: a unique
+    clash (the key reused, the item already judged) raises
+    ``IntegrityError`` and leaves nothing written. ``None`` when the lease
+    was not live (nothing is written then either).
+    """
+    item = assignment.item
+    annotation_validate(item=item, data=data)
+    annotation = _annotation_build(
+        item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
+    )
+    fields = [f for f in rawsql.fields(Annotation) if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(annotation, True), connection) for f in fields]
+    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
+    principles = [int(pid) for pid in data.verdicts] if data.verdicts else []
+    sql = f"""
+        WITH won AS (
+            UPDATE {Assignment._meta.db_table} SET status = %s, finished_at = %s
+            WHERE id = %s AND status = %s
+            RETURNING id
+        ), ann AS (
+            INSERT INTO {Annotation._meta.db_table} ({", ".join(f'"{f.column}"' for f in fields)})
+            SELECT {casts} FROM won
+            RETURNING id
+        ), verdicts AS (
+            INSERT INTO {PrincipleVerdict._meta.db_table} (annotation_id, principle_id, verdict)
+            SELECT ann.id, v.principle, v.verdict
+            FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS text[])) AS v(principle, verdict)
+        ), counted AS (
+            UPDATE {Item._meta.db_table} SET annotation_count = annotation_count + 1,
+                status = CASE WHEN annotation_count >= GREATEST(target_overlap, %s) - 1 THEN %s ELSE status END
+            WHERE id = %s AND EXISTS (SELECT 1 FROM ann)
+        )
+        SELECT id FROM ann
+    """  # noqa: S608 - only table and column names from the models are interpolated
+    params = [
+        Assignment.Status.SUBMITTED.value,
+        now,
+        assignment.pk,
+        Assignment.Status.LEASED.value,
+        *values,
+        principles,
+        [data.verdicts[pid] for pid in data.verdicts] if data.verdicts else [],
+        item.project.overlap,
+        Item.Status.DONE.value,
+        item.pk,
+    ]
+    # In a caller's transaction a savepoint, so a unique clash leaves it usable; else autocommit.
+    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+    with savepoint, connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    annotation.pk = row[0]
+    annotation._state.adding, annotation._state.db = False, connection.alias
+    assignment.status, assignment.finished_at = Assignment.Status.SUBMITTED, now
+    return annotation
 
 
 def _submit_locked(

@@ -17,8 +17,10 @@ from tests.factories import UserFactory, make_item
 
 @pytest.fixture(autouse=True, params=["sql", "orm"])
 def claim_path(request, monkeypatch):
-    """Run every test on both next-item paths: PostgreSQL's one-statement claim and the ORM reference."""
+    """Run every test on both paths of next-item and submit: PostgreSQL's one-statement SQL and the ORM reference."""
     monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
+    monkeypatch.setattr(assignment_service, "USE_SQL_SUBMIT", request.param == "sql")
+    return request.param
 
 
 @pytest.mark.django_db
@@ -115,3 +117,79 @@ def test_display_order_is_canonical_or_shuffled(project, randomize):
         assignment_skip(assignment=lease, annotator=annotator)
     # 12 shuffles of 4 all coming out canonical: (1/24)**12.
     assert all(orders) if not randomize else not all(orders)
+
+
+def _stored(annotation: Annotation, item: Item) -> dict:
+    """The stored row, with the item's response uuids as canonical positions (the two items differ)."""
+    row = Annotation.objects.filter(pk=annotation.pk).values().get()
+    for name in ("id", "uuid", "assignment_id", "item_id", "annotator_id", "idempotency_key", "created_at"):
+        row.pop(name)
+    position = {u: i for i, u in enumerate(item.response_uuids())}
+    row["display_order"] = [position[u] for u in row["display_order"]]
+    if row["ranking"]:
+        row["ranking"] = [[position[u] for u in group] for group in row["ranking"]]
+    row["verdicts"] = sorted(annotation.verdicts.values_list("principle__name", "verdict"))
+    return row
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("pairwise", {"choice": "B", "strength": 3, "rationale": "  tidier  ", "time_spent_ms": 4200}),
+        ("ranking", {"ranking": "reversed", "time_spent_ms": 10}),
+        ("judgment", {"critique": " wrong sum ", "corrected_response": "4"}),
+        ("thumb", {"choice": "down"}),
+    ],
+)
+def test_sql_and_orm_submits_store_the_same_annotation(project, kind, data, monkeypatch):
+    """The one-statement submit writes what the ORM path writes: every column, the verdicts, the item's count."""
+    from tests.factories import PrincipleFactory
+
+    principles = [PrincipleFactory(project=project, name=n) for n in ("honest", "brief")]
+    project.overlap, project.randomize_order = 1, False  # one item each, shown in canonical order
+    project.save(update_fields=["overlap", "randomize_order"])
+    stored = []
+    for path in ("sql", "orm"):
+        monkeypatch.setattr(assignment_service, "USE_SQL_SUBMIT", path == "sql")
+        item = make_item(project, kind=kind)
+        annotator = annotator_for_user(UserFactory())
+        lease = assignment_next(project=project, annotator=annotator)
+        assert lease.item == item
+        values = dict(data)
+        if values.get("ranking") == "reversed":
+            values["ranking"] = [[u] for u in reversed(item.response_uuids())]
+        verdicts = {principles[0].pk: "A", principles[1].pk: "neither"}
+        annotation, created = annotation_submit(
+            assignment=lease,
+            annotator=annotator,
+            data=AnnotationInput(**values, verdicts=verdicts),
+            idempotency_key=uuid.uuid4(),
+        )
+        assert created and annotation.pk and annotation.created_at
+        item.refresh_from_db()
+        lease.refresh_from_db()
+        assert (item.annotation_count, item.status, lease.status) == (1, "done", "submitted")
+        stored.append(_stored(annotation, item))
+    assert stored[0] == stored[1]
+    assert stored[0]["verdicts"] == [("brief", "neither"), ("honest", "A")]
+
+
+@pytest.mark.django_db
+def test_sql_submit_is_one_statement_and_marks_the_item_done_at_overlap(project, claim_path):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    item = make_item(project)  # overlap 2
+    people = [annotator_for_user(UserFactory()) for _ in range(2)]
+    leases = [assignment_next(project=project, annotator=a) for a in people]
+    for n, (lease, annotator) in enumerate(zip(leases, people, strict=True), start=1):
+        with CaptureQueriesContext(connection) as queries:
+            annotation_submit(
+                assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=uuid.uuid4()
+            )
+        statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+        if claim_path == "sql":
+            assert len(statements) == 1, statements
+        item.refresh_from_db()
+        assert (item.annotation_count, item.status) == (n, "open" if n < 2 else "done")

@@ -1,0 +1,31 @@
+"""The Redis cache backend, with one client object per connection pool.
+
+Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for
+every cache call; each one copies ~170 response callbacks into a fresh dict,
+which on the annotate loop (session, counters, throttles: several calls per
+request) cost more CPU than the Redis round trips themselves. ``redis.Redis``
+is thread-safe over its connection pool, so one per pool serves every thread.
+"""
+
+from __future__ import annotations
+
+from django.core.cache.backends import redis as django_redis
+
+
+class RedisCacheClient(django_redis.RedisCacheClient):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
+
+
+class RedisCache(django_redis.RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = RedisCacheClient
