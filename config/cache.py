@@ -1,4 +1,4 @@
-"""The Redis cache backend, with one client object per connection pool.
+"""The Redis cache backend, with one client object per connection pool and a one-trip ``incr``.
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for
 every cache call; each one copies ~170 response callbacks into a fresh dict,
@@ -11,11 +11,26 @@ from __future__ import annotations
 
 from django.core.cache.backends import redis as django_redis
 
+# INCRBY only where the key exists (Django's incr raises ValueError for a missing key).
+_INCR_EXISTING = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('incrby', KEYS[1], ARGV[1]) end"
+
 
 class RedisCacheClient(django_redis.RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._clients: dict[int, object] = {}
+        self._incr_scripts: dict[int, object] = {}
+
+    def incr(self, key, delta):
+        """One round trip (Django's client checks ``EXISTS`` first, then ``INCRBY``: two)."""
+        client = self.get_client(key, write=True)
+        script = self._incr_scripts.get(id(client))
+        if script is None:
+            script = self._incr_scripts[id(client)] = client.register_script(_INCR_EXISTING)
+        value = script(keys=[key], args=[delta])
+        if value is None:
+            raise ValueError(f"Key '{key}' not found.")
+        return value
 
     def get_client(self, key=None, *, write=False):
         index = self._get_connection_pool_index(write)

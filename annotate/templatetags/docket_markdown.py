@@ -20,6 +20,7 @@ Pages also send ``Content-Security-Policy: script-src 'self'`` (see
 from __future__ import annotations
 
 import functools
+import threading
 
 import markdown as md
 import nh3
@@ -106,11 +107,23 @@ def render_markdown(text: str | None, *, hard_breaks: bool = True) -> str:
     return _render_cached(str(text), hard_breaks)
 
 
+_local = threading.local()
+
+
+def _thread_renderer(hard_breaks: bool) -> md.Markdown:
+    """This thread's renderer (building one, with its extensions, costs twice a render): reset and reused."""
+    renderers = _local.__dict__.setdefault("renderers", {})
+    renderer = renderers.get(hard_breaks)
+    if renderer is None:
+        renderer = renderers[hard_breaks] = _renderer(hard_breaks=hard_breaks)
+    return renderer.reset()
+
+
 @functools.lru_cache(maxsize=4096)
 def _render_cached(text: str, hard_breaks: bool) -> str:
     # The same responses are rendered for every annotator who sees them: a
     # pure function of the text, so cache it per process.
-    return sanitize_html(_renderer(hard_breaks=hard_breaks).convert(text))
+    return sanitize_html(_thread_renderer(hard_breaks).convert(text))
 
 
 @register.filter(name="markdown")
