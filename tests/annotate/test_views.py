@@ -249,6 +249,13 @@ def test_anonymous_is_sent_to_login(client, project):
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
+@pytest.fixture(params=["sql", "orm"])
+def both_lookups(request, monkeypatch):
+    """The submit's lease lookup both ways: PostgreSQL's hand-written statement and the ORM (SQLite's path)."""
+    monkeypatch.setattr("annotate.selectors.USE_SQL_LOOKUP", request.param == "sql")
+
+
+@pytest.mark.usefixtures("both_lookups")
 def test_someone_elses_assignment_is_404(client_for, project, personas):
     make_item(project)
     from annotate.services.assignment import assignment_next
@@ -265,6 +272,7 @@ def test_someone_elses_assignment_is_404(client_for, project, personas):
     assert theirs.status == Assignment.Status.LEASED
 
 
+@pytest.mark.usefixtures("both_lookups")
 def test_assignment_of_another_project_is_404(client_for, project, personas):
     from annotate.services.assignment import assignment_next
     from tests.factories import MembershipFactory, ProjectFactory
@@ -280,6 +288,7 @@ def test_assignment_of_another_project_is_404(client_for, project, personas):
     assert response.status_code == 404
 
 
+@pytest.mark.usefixtures("both_lookups")
 def test_own_lease_is_404_once_the_role_no_longer_annotates(client_for, project, personas):
     from annotate.models import Membership
     from annotate.services.assignment import assignment_next
@@ -383,6 +392,7 @@ def test_double_submit_with_the_same_key_stores_one(client_for, project, persona
     assert lease_from(first) == lease_from(second)
 
 
+@pytest.mark.usefixtures("both_lookups")
 def test_second_submit_with_another_key_stores_one(client_for, project, personas):
     make_item(project, kind="thumb")
     client = client_for(personas["annotator"])
@@ -497,6 +507,7 @@ def test_ranking_error_names_missing_responses(client_for, project, personas):
     assert item.annotations.count() == 0
 
 
+@pytest.mark.usefixtures("both_lookups")
 def test_submit_after_lease_lost_says_so_and_moves_on(client_for, project, personas):
     project.overlap = 1
     project.save()
@@ -527,6 +538,7 @@ def test_submit_after_lease_lost_says_so_and_moves_on(client_for, project, perso
 # Skipping ----------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("both_lookups")
 def test_skip_returns_item_to_pool_and_shows_next(client_for, project, personas):
     make_item(project, kind="thumb")
     make_item(project, kind="thumb")
