@@ -189,7 +189,7 @@ def test_sql_submit_is_one_statement_and_marks_the_item_done_at_overlap(project,
                 assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=uuid.uuid4()
             )
         statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-        if claim_path == "sql":
+        if claim_path == "sql" and connection.vendor == "postgresql":
             assert len(statements) == 1, statements
         item.refresh_from_db()
         assert (item.annotation_count, item.status) == (n, "open" if n < 2 else "done")
