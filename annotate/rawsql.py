@@ -12,9 +12,10 @@ database converters, which a raw cursor skips: JSON arrives as text), and
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 def fields(model: type[models.Model]) -> list:
@@ -36,9 +37,28 @@ def instance(model: type[models.Model], values: Iterable) -> models.Model:
     return model.from_db(connection.alias, [f.attname for f in concrete], converted)
 
 
+def instances(models_: Iterable[type[models.Model]], row) -> tuple[list[models.Model], tuple]:
+    """One instance per model from consecutive runs of ``row`` (each as ``columns`` selected it), and the rest of the row."""
+    out, start = [], 0
+    for model in models_:
+        width = len(model._meta.concrete_fields)
+        out.append(instance(model, row[start : start + width]))
+        start += width
+    return out, tuple(row[start:])
+
+
 def prefetched(obj: models.Model, name: str, related: list[models.Model]) -> None:
     """``obj.<name>.all()`` returns ``related`` without a query (as after ``prefetch_related(name)``)."""
     queryset = getattr(obj, name).all()
     queryset._result_cache = related
     queryset._prefetch_done = True
     obj.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
+
+
+def savepoint_if_nested():
+    """A savepoint inside a caller's transaction (so a unique clash leaves it usable); nothing in autocommit.
+
+    A hand-written statement is atomic on its own: outside a transaction it
+    needs no BEGIN/COMMIT round trips.
+    """
+    return transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()

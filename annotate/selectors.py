@@ -6,6 +6,7 @@ someone who is not a member (healthchecks' ``_get_check_for_user``).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable
@@ -50,6 +51,31 @@ def membership_get_for_annotator(user, slug: str, roles: Iterable[str] = ANNOTAT
     return membership.project, membership.role, annotator
 
 
+@functools.cache
+def _lookup_sql_text() -> str:
+    """``assignment_get_for_submit``'s statement (built once: it depends on the models only)."""
+    from annotate import rawsql
+    from annotate.models import Annotator, Assignment, ItemResponse, Principle, Response
+
+    return f"""
+        SELECT {rawsql.columns(Assignment, "a")}, {rawsql.columns(Item, "i")},
+               {rawsql.columns(Project, "p")}, {rawsql.columns(Annotator, "n")},
+               ARRAY(SELECT r.uuid::text FROM {ItemResponse._meta.db_table} ir
+                     JOIN {Response._meta.db_table} r ON r.id = ir.response_id
+                     WHERE ir.item_id = i.id ORDER BY ir.position) AS canonical,
+               (SELECT json_agg(json_build_array({", ".join(f'pr."{f.column}"' for f in rawsql.fields(Principle))})
+                               ORDER BY pr.position, pr.id)
+                FROM {Principle._meta.db_table} pr WHERE pr.project_id = p.id)::text AS principles
+        FROM {Assignment._meta.db_table} a
+        JOIN {Item._meta.db_table} i ON i.id = a.item_id
+        JOIN {Project._meta.db_table} p ON p.id = i.project_id
+        JOIN {Annotator._meta.db_table} n ON n.id = a.annotator_id
+        WHERE a.uuid = %(uuid)s AND n.user_id = %(user)s AND p.slug = %(slug)s
+          AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m
+                      WHERE m.project_id = p.id AND m.user_id = %(user)s AND m.role = ANY(%(roles)s))
+    """  # noqa: S608 - only table and column names from the models are interpolated
+
+
 # PostgreSQL: the submit's lease lookup is one hand-written statement; tests turn it off to run the ORM path.
 USE_SQL_LOOKUP = True
 
@@ -66,7 +92,7 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
     hand (``annotate.rawsql``): the loop runs it on every submission.
     """
     from annotate import rawsql
-    from annotate.models import Annotator, Assignment, ItemResponse, Principle, Response
+    from annotate.models import Annotator, Assignment, Principle
 
     if not user.is_authenticated:
         raise Http404("No such assignment")
@@ -90,38 +116,17 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
         if assignment is None:
             raise Http404("No such assignment")
         return assignment.item.project, assignment.annotator, assignment
-    models = (Assignment, Item, Project, Annotator)
-    sql = f"""
-        SELECT {rawsql.columns(Assignment, "a")}, {rawsql.columns(Item, "i")},
-               {rawsql.columns(Project, "p")}, {rawsql.columns(Annotator, "n")},
-               ARRAY(SELECT r.uuid::text FROM {ItemResponse._meta.db_table} ir
-                     JOIN {Response._meta.db_table} r ON r.id = ir.response_id
-                     WHERE ir.item_id = i.id ORDER BY ir.position) AS canonical,
-               (SELECT json_agg(json_build_array({", ".join(f'pr."{f.column}"' for f in rawsql.fields(Principle))})
-                               ORDER BY pr.position, pr.id)
-                FROM {Principle._meta.db_table} pr WHERE pr.project_id = p.id)::text AS principles
-        FROM {Assignment._meta.db_table} a
-        JOIN {Item._meta.db_table} i ON i.id = a.item_id
-        JOIN {Project._meta.db_table} p ON p.id = i.project_id
-        JOIN {Annotator._meta.db_table} n ON n.id = a.annotator_id
-        WHERE a.uuid = %(uuid)s AND n.user_id = %(user)s AND p.slug = %(slug)s
-          AND EXISTS (SELECT 1 FROM {Membership._meta.db_table} m
-                      WHERE m.project_id = p.id AND m.user_id = %(user)s AND m.role = ANY(%(roles)s))
-    """  # noqa: S608 - only table and column names from the models are interpolated
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"uuid": lease_uuid, "user": user.pk, "slug": slug, "roles": list(ANNOTATE_ROLES)})
+        cursor.execute(
+            _lookup_sql_text(), {"uuid": lease_uuid, "user": user.pk, "slug": slug, "roles": list(ANNOTATE_ROLES)}
+        )
         row = cursor.fetchone()
     if row is None:
         raise Http404("No such assignment")
-    values, start = [], 0
-    for model in models:
-        width = len(model._meta.concrete_fields)
-        values.append(row[start : start + width])
-        start += width
-    assignment, item, project, annotator = (
-        rawsql.instance(model, part) for model, part in zip(models, values, strict=True)
+    (assignment, item, project, annotator), (canonical, principles) = rawsql.instances(
+        (Assignment, Item, Project, Annotator), row
     )
-    canonical, principles = row[start], json.loads(row[start + 1] or "[]")
+    principles = json.loads(principles or "[]")
     rawsql.prefetched(project, "principles", [rawsql.instance(Principle, p) for p in principles])
     item.project = project
     item.__dict__["_response_uuids"] = list(canonical)

@@ -19,15 +19,12 @@ class RedisCacheClient(django_redis.RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._clients: dict[int, object] = {}
-        self._incr_scripts: dict[int, object] = {}
 
     def incr(self, key, delta):
         """One round trip (Django's client checks ``EXISTS`` first, then ``INCRBY``: two)."""
         client = self.get_client(key, write=True)
-        script = self._incr_scripts.get(id(client))
-        if script is None:
-            script = self._incr_scripts[id(client)] = client.register_script(_INCR_EXISTING)
-        value = script(keys=[key], args=[delta])
+        # EVALSHA of the script (loaded on first use); registering is a local hash, no round trip.
+        value = client.register_script(_INCR_EXISTING)(keys=[key], args=[delta])
         if value is None:
             raise ValueError(f"Key '{key}' not found.")
         return value

@@ -51,7 +51,7 @@ Submit (``annotation_submit``)
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import json
 import random
@@ -328,13 +328,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
 def _claim_sql_once(*, project: Project, annotator: Annotator, kind: str | None, now):
     """``_claim_sql`` skipping locked items, then waiting on the first locked one if that found nothing."""
     for skip_locked in (True, False):
-        if connection.in_atomic_block:
-            # Inside a caller's transaction: a savepoint, so a unique clash leaves it usable.
-            with transaction.atomic():
-                outcome, value = _claim_sql(
-                    project=project, annotator=annotator, kind=kind, skip_locked=skip_locked, now=now
-                )
-        else:
+        with rawsql.savepoint_if_nested():
             outcome, value = _claim_sql(
                 project=project, annotator=annotator, kind=kind, skip_locked=skip_locked, now=now
             )
@@ -827,11 +821,41 @@ def _submit_sql(
     annotation = _annotation_build(
         item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
     )
-    fields = [f for f in rawsql.fields(Annotation) if not f.primary_key]
+    fields = _annotation_insert_fields()
     values = [f.get_db_prep_save(f.pre_save(annotation, True), connection) for f in fields]
+    params = [
+        Assignment.Status.SUBMITTED.value,
+        now,
+        assignment.pk,
+        Assignment.Status.LEASED.value,
+        *values,
+        [int(pid) for pid in data.verdicts],
+        list(data.verdicts.values()),
+        item.project.overlap,
+        Item.Status.DONE.value,
+        item.pk,
+    ]
+    with rawsql.savepoint_if_nested(), connection.cursor() as cursor:
+        cursor.execute(_submit_sql_text(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    annotation.pk = row[0]
+    annotation._state.adding, annotation._state.db = False, connection.alias
+    assignment.status, assignment.finished_at = Assignment.Status.SUBMITTED, now
+    return annotation
+
+
+def _annotation_insert_fields() -> list:
+    return [f for f in rawsql.fields(Annotation) if not f.primary_key]
+
+
+@functools.cache
+def _submit_sql_text() -> str:
+    """``_submit_sql``'s statement (built once: it depends on the models only)."""
+    fields = _annotation_insert_fields()
     casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
-    principles = [int(pid) for pid in data.verdicts] if data.verdicts else []
-    sql = f"""
+    return f"""
         WITH won AS (
             UPDATE {Assignment._meta.db_table} SET status = %s, finished_at = %s
             WHERE id = %s AND status = %s
@@ -851,29 +875,6 @@ def _submit_sql(
         )
         SELECT id FROM ann
     """  # noqa: S608 - only table and column names from the models are interpolated
-    params = [
-        Assignment.Status.SUBMITTED.value,
-        now,
-        assignment.pk,
-        Assignment.Status.LEASED.value,
-        *values,
-        principles,
-        [data.verdicts[pid] for pid in data.verdicts] if data.verdicts else [],
-        item.project.overlap,
-        Item.Status.DONE.value,
-        item.pk,
-    ]
-    # In a caller's transaction a savepoint, so a unique clash leaves it usable; else autocommit.
-    savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-    with savepoint, connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    annotation.pk = row[0]
-    annotation._state.adding, annotation._state.db = False, connection.alias
-    assignment.status, assignment.finished_at = Assignment.Status.SUBMITTED, now
-    return annotation
 
 
 def _submit_locked(

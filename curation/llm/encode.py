@@ -109,6 +109,11 @@ def encode_responses(
     return encode_many(loaded, [(conversation, responses)], batch_size=batch_size, max_batch_tokens=max_batch_tokens)[0]
 
 
+def _expanded(layers: list[tuple[torch.Tensor, torch.Tensor]], rows: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One prompt's per-layer keys/values as a batch of ``rows`` (views, no copy)."""
+    return [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers]
+
+
 def _cache(loaded: LoadedModel, layers: list[tuple[torch.Tensor, torch.Tensor]]):
     from transformers import DynamicCache
 
@@ -151,11 +156,7 @@ def encode_many(
     kv: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for batch in _batches([len(prompt) - shared for prompt in distinct], batch_size, max_batch_tokens):
         rows = [distinct[j] for j in batch]
-        cache = None
-        if prefix is not None:
-            cache = _cache(
-                loaded, [(k.expand(len(rows), -1, -1, -1), v.expand(len(rows), -1, -1, -1)) for k, v in prefix]
-            )
+        cache = _cache(loaded, _expanded(prefix, len(rows))) if prefix is not None else None
         out = decoder(
             input_ids=_padded([list(prompt[shared:]) for prompt in rows], pad).to(device),
             past_key_values=cache,
@@ -218,8 +219,8 @@ def _on_prompts(decoder, loaded, caches, bodies, pad, device) -> torch.Tensor:
     rows, width = input_ids.shape
     lengths = [c[0][0].shape[2] for c in caches]
     if all(c is caches[0] for c in caches):
-        layers = [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in caches[0]]
-        return decoder(input_ids=input_ids, past_key_values=_cache(loaded, layers), use_cache=True).last_hidden_state
+        cache = _cache(loaded, _expanded(caches[0], rows))
+        return decoder(input_ids=input_ids, past_key_values=cache, use_cache=True).last_hidden_state
     longest = max(lengths)
     layers = []
     for layer in range(len(caches[0])):

@@ -139,3 +139,11 @@ def test_documents_join_hard_wrapped_lines():
     html = str(markdown_doc_filter("a hard-wrapped\nparagraph <script>x</script>"))
     assert "<br" not in html
     assert "a hard-wrapped\nparagraph &lt;script&gt;" in html
+
+
+def test_a_reused_renderer_carries_nothing_from_one_text_to_the_next():
+    """Each thread reuses one renderer (reset between texts): a reference defined in one text is not in the next."""
+    defined = render_markdown("See [the docs][d].\n\n[d]: https://example.org/one")
+    assert 'href="https://example.org/one"' in defined
+    later = render_markdown("See [the docs][d] again.")
+    assert "href" not in later and "[the docs][d]" in later

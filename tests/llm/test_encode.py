@@ -80,6 +80,8 @@ ANSWERS = [
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
 def test_many_prompts_batched_across_prompts_equal_reference(llm, batch_size):
     """Rows of different prompts in one batch (padded caches, masks, own positions) give the per-response sums."""
+    # the prompts share a head (the chat template's system turn), which runs once for them all
+    assert _shared_prefix([tuple(prompt_ids(llm, c)) for c in CONVERSATIONS[:3]]) > 0
     many = encode_many(llm, list(zip(CONVERSATIONS, ANSWERS, strict=True)), batch_size=batch_size)
     assert [len(out) for out in many] == [len(a) for a in ANSWERS]
     for conversation, answers, out in zip(CONVERSATIONS, ANSWERS, many, strict=True):
