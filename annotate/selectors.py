@@ -17,6 +17,7 @@ from django.db import connection
 from django.http import Http404
 
 from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, READ_DATA_ROLES, Item, Membership, Project
+from config.cache import incr_many
 
 
 def project_get_for_user(user, slug: str, roles: Iterable[str] | None = None) -> tuple[Project, str]:
@@ -116,7 +117,7 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
         if assignment is None:
             raise Http404("No such assignment")
         return assignment.item.project, assignment.annotator, assignment
-    with connection.cursor() as cursor:
+    with rawsql.prepared_cursor() as cursor:
         cursor.execute(
             _lookup_sql_text(), {"uuid": lease_uuid, "user": user.pk, "slug": slug, "roles": list(ANNOTATE_ROLES)}
         )
@@ -275,8 +276,6 @@ def progress_count_annotation(*, project_id: int, annotator_id: int, time_spent_
     """Bump the loop's cached counters by one stored annotation (no-op when they are not cached)."""
     done_key, time_key, _left_key = progress_cache_keys(project_id, annotator_id)
     try:
-        cache.incr(done_key)
-        if time_spent_ms:
-            cache.incr(time_key, time_spent_ms)
+        incr_many(cache, {done_key: 1, time_key: time_spent_ms or 0})
     except ValueError:
         cache.delete_many([done_key, time_key])  # one of them expired: count afresh next time

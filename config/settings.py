@@ -108,6 +108,14 @@ except ValueError as _error:  # dj_database_url.ParseError, UnknownSchemeError
     raise ImproperlyConfigured(
         f"DATABASE_URL is not a valid database URL (e.g. postgres://user@host:5432/name): {_error}"
     ) from None
+# PostgreSQL: the annotate loop's hand-written statements run prepared (planned
+# once per connection, annotate.rawsql.prepared_cursor). Django turns psycopg's
+# preparing off for poolers in transaction mode (PgBouncer before 1.21); turn
+# this off behind one. Django's own queries bind on the client and are never
+# prepared either way.
+_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -39,3 +39,24 @@ def test_incr_counts_existing_keys_and_refuses_missing_ones_like_django(redis_ca
 
 def test_settings_use_it_when_redis_is_configured():
     assert settings.CACHES["default"]["BACKEND"] == "config.cache.RedisCache"
+
+
+def test_incr_many_is_one_script_call_all_or_none(redis_cache):
+    redis_cache.set_many({"done": 5, "time": 100})
+    assert redis_cache.incr_many({"done": 1, "time": 2500}) == {"done": 6, "time": 2600}
+    with pytest.raises(ValueError, match="not found"):
+        redis_cache.incr_many({"done": 1, "gone": 7})
+    assert redis_cache.get_many(["done", "gone"]) == {"done": 6}  # neither was changed nor created
+    assert redis_cache.incr_many({}) == {}
+
+
+def test_incr_many_falls_back_to_incr_on_other_caches():
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from config.cache import incr_many
+
+    local = LocMemCache(f"test-{uuid.uuid4().hex}", {})
+    local.set_many({"a": 1, "b": 2})
+    assert incr_many(local, {"a": 1, "b": 3}) == {"a": 2, "b": 5}
+    with pytest.raises(ValueError):
+        incr_many(local, {"missing": 1})

@@ -211,23 +211,13 @@ def _lease_write(*, item: Item, project: Project, annotator: Annotator, now, can
     )
 
 
-def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool, now):
-    """PostgreSQL: the lease held, or a new one on the oldest eligible item, in one statement.
-
-    One round trip, in autocommit (no BEGIN/COMMIT), does what the ORM path
-    below does in five: read the annotator's live lease in the project
-    (``cur``; with one, nothing else happens), pick and lock the oldest
-    eligible item, take a slot with the conditional update, and write the
-    lease with its display order (the canonical order, shuffled by
-    ``random()`` when the project randomises). Being one statement it is
-    atomic: a unique (item, annotator) clash undoes the slot too.
-
-    Returns ``("current", assignment id)``, ``("leased", Assignment)`` or ``(None, None)``.
-    """
+@functools.cache
+def _claim_sql_text(*, with_kind: bool, skip_locked: bool) -> str:
+    """``_claim_sql``'s statement (built once per variant: it depends on the models only)."""
     columns, taken_columns = rawsql.columns(Item, "i"), rawsql.columns(Item, "t")
     item_table, assignment_table = Item._meta.db_table, Assignment._meta.db_table
-    kind_filter = "AND {alias}.kind = %(kind)s" if kind else ""
-    sql = f"""
+    kind_filter = "AND {alias}.kind = %(kind)s" if with_kind else ""
+    return f"""
         WITH cur AS (
             -- assignment_annotator_idx (annotator, status): the annotator's live lease here.
             SELECT a.id FROM {assignment_table} a JOIN {item_table} ci ON ci.id = a.item_id
@@ -236,8 +226,12 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
             ORDER BY a.leased_at
             LIMIT 1
         ), picked AS (
-            -- item_next_idx (project, status, excluded, id) serves this scan;
-            -- NOT EXISTS uses the unique (item, annotator) index of assignments.
+            -- item_next_idx (project, status, excluded, id) serves this scan, so
+            -- finished items are never visited. OFFSET 0 keeps NOT EXISTS a probe of
+            -- the unique (item, annotator) index per candidate: as an anti join the
+            -- planner may merge with all of the annotator's assignments in item order
+            -- (their whole history) along the primary key, visiting every finished
+            -- item of the project on each claim.
             SELECT c.id FROM {item_table} c
             WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.excluded
               AND c.probe_for_id IS NULL
@@ -245,6 +239,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
               {kind_filter.format(alias="c")}
               AND NOT EXISTS (
                   SELECT 1 FROM {assignment_table} a WHERE a.item_id = c.id AND a.annotator_id = %(annotator)s
+                  OFFSET 0
               )
               AND NOT EXISTS (SELECT 1 FROM cur)
             ORDER BY c.id
@@ -278,6 +273,22 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
         SELECT (SELECT id FROM cur), l.id, l.display_order, s.messages, s.responses, {taken_columns}
         FROM (SELECT 1) one LEFT JOIN taken t ON true LEFT JOIN leased l ON true LEFT JOIN shown s ON true
     """  # noqa: S608 - only table and column names from the models are interpolated
+
+
+def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool, now):
+    """PostgreSQL: the lease held, or a new one on the oldest eligible item, in one statement.
+
+    One round trip, in autocommit (no BEGIN/COMMIT), does what the ORM path
+    below does in five: read the annotator's live lease in the project
+    (``cur``; with one, nothing else happens), pick and lock the oldest
+    eligible item, take a slot with the conditional update, and write the
+    lease with its display order (the canonical order, shuffled by
+    ``random()`` when the project randomises). Being one statement it is
+    atomic: a unique (item, annotator) clash undoes the slot too.
+
+    Returns ``("current", assignment id)``, ``("leased", Assignment)`` or ``(None, None)``.
+    """
+    sql = _claim_sql_text(with_kind=bool(kind), skip_locked=skip_locked)
     lease_uuid = uuid.uuid4()
     params = {
         "project": project.pk,
@@ -289,7 +300,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
         "uuid": lease_uuid,
         "shuffle": project.randomize_order,
     }
-    with connection.cursor() as cursor:
+    with rawsql.prepared_cursor() as cursor:
         cursor.execute(sql, params)
         current_id, lease_id, display_order, messages, responses, *item_row = cursor.fetchone()
     if current_id is not None:
@@ -835,7 +846,7 @@ def _submit_sql(
         Item.Status.DONE.value,
         item.pk,
     ]
-    with rawsql.savepoint_if_nested(), connection.cursor() as cursor:
+    with rawsql.savepoint_if_nested(), rawsql.prepared_cursor() as cursor:
         cursor.execute(_submit_sql_text(), params)
         row = cursor.fetchone()
     if row is None:
