@@ -1,12 +1,20 @@
 """Template filters for untrusted text: markdown rendered on the server, then sanitised.
 
 ``{{ text|markdown }}`` is the only way model output (and guidelines) reach a
-page as HTML. Two layers keep a ``<script>`` in a response from ever running:
+page as HTML. Markdown is GitHub's dialect (CommonMark plus tables,
+strikethrough and bare-URL links), the one chat models write, rendered by
+GitHub's own C library (cmark-gfm, through ``cmarkgfm``): about twenty times
+faster than a pure-Python renderer, which matters on a page rendered for every
+item an annotator sees. Two layers keep a ``<script>`` in a response from
+ever running:
 
-1. Raw HTML in the source is *escaped*, not passed through: python-markdown's
-   ``html_block`` preprocessor and ``html`` inline pattern are removed, so
+1. Raw HTML in the source is *escaped*, not passed through: before parsing,
+   every ``<`` that does not open an autolink (``<https://…>``,
+   ``<name@host>``) becomes a placeholder character that markdown gives no
+   meaning to, and after rendering the placeholder becomes ``&lt;``. So
    ``<img onerror=…>`` written by a model shows up as the text the model
-   wrote. Annotators judging a response should see what it said, and nothing
+   wrote (in code spans and blocks too, exactly as the renderer would escape
+   it). Annotators judging a response should see what it said, and nothing
    can be hidden from them by markup.
 2. The HTML markdown produced is cleaned by nh3 with an allow-list of tags,
    attributes and URL schemes (``http``, ``https``, ``mailto``; no
@@ -20,10 +28,11 @@ Pages also send ``Content-Security-Policy: script-src 'self'`` (see
 from __future__ import annotations
 
 import functools
-import threading
+import re
 
-import markdown as md
+import cmarkgfm
 import nh3
+from cmarkgfm.cmark import Options
 from django import template
 from django.utils.safestring import mark_safe
 
@@ -74,18 +83,32 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
-EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
+EXTENSIONS = ["table", "strikethrough", "autolink"]
+
+# A noncharacter (reserved by Unicode for a program's internal use) stands in
+# for every "<" that does not open an autolink (CommonMark's URI and e-mail
+# autolink forms), so no HTML reaches the parser.
+_PLACEHOLDER = "\ufdd0"
+_PLACEHOLDER_IN_URL = "%EF%B7%90"
+_RAW_LT = re.compile(
+    r"<(?!(?:[A-Za-z][A-Za-z0-9.+-]{1,31}:[^<>\x00-\x20]*"
+    r"|[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*)>)"
+)
+# Raw HTML never reaches cmark (above), so its "unsafe" mode only means that
+# links keep their URLs for nh3 to judge, instead of cmark blanking some.
+_OPTIONS = Options.CMARK_OPT_UNSAFE
 
 
-def _renderer(*, hard_breaks: bool = True) -> md.Markdown:
+def _to_html(text: str, hard_breaks: bool) -> str:
+    """cmark-gfm's HTML for ``text``, raw HTML escaped (not yet sanitised)."""
     # Model text: a single newline is a line break (as chat UIs show it).
     # Documents (guidelines) are often hard-wrapped: a newline is a space.
-    extensions = EXTENSIONS + (["nl2br"] if hard_breaks else [])
-    renderer = md.Markdown(extensions=extensions, output_format="html")
-    # Escape raw HTML instead of passing it through (see the module docstring).
-    renderer.preprocessors.deregister("html_block")
-    renderer.inlinePatterns.deregister("html")
-    return renderer
+    options = _OPTIONS | (Options.CMARK_OPT_HARDBREAKS if hard_breaks else 0)
+    source = _RAW_LT.sub(_PLACEHOLDER, text.replace(_PLACEHOLDER, "\ufffd"))
+    html = cmarkgfm.markdown_to_html_with_extensions(source, options=options, extensions=EXTENSIONS)
+    # In text and attributes the placeholder arrives as itself, in URLs percent-encoded.
+    return html.replace(_PLACEHOLDER, "&lt;").replace(_PLACEHOLDER_IN_URL, "%3C")
 
 
 def sanitize_html(html: str) -> str:
@@ -107,23 +130,11 @@ def render_markdown(text: str | None, *, hard_breaks: bool = True) -> str:
     return _render_cached(str(text), hard_breaks)
 
 
-_local = threading.local()
-
-
-def _thread_renderer(hard_breaks: bool) -> md.Markdown:
-    """This thread's renderer (building one, with its extensions, costs twice a render): reset and reused."""
-    renderers = _local.__dict__.setdefault("renderers", {})
-    renderer = renderers.get(hard_breaks)
-    if renderer is None:
-        renderer = renderers[hard_breaks] = _renderer(hard_breaks=hard_breaks)
-    return renderer.reset()
-
-
 @functools.lru_cache(maxsize=4096)
 def _render_cached(text: str, hard_breaks: bool) -> str:
     # The same responses are rendered for every annotator who sees them: a
     # pure function of the text, so cache it per process.
-    return sanitize_html(_thread_renderer(hard_breaks).convert(text))
+    return sanitize_html(_to_html(text, hard_breaks))
 
 
 @register.filter(name="markdown")
