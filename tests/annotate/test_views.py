@@ -638,13 +638,14 @@ def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, pe
         with CaptureQueriesContext(connection) as queries:
             page = client.post(url, data, **HTMX)
         assert page.status_code == 200 and lease_from(page)
-    # user (1; the session is cached), the assignment with its item, project, annotator, principles
-    # and canonical order (1), submit (lease -> submitted, insert, item: 1 statement), lease held or a
-    # new one with its prompt and responses (1 statement), and "left" counted exactly near the end
-    # (here fewer items than the cap: 1); savepoints aside.
+    # The session and the user come from the cache; the assignment with its item, project, annotator,
+    # principles and canonical order (1), submit (lease -> submitted, insert, item: 1 statement), lease
+    # held or a new one with its prompt and responses (1 statement), and "left" counted exactly near
+    # the end (here fewer items than the cap: 1); savepoints aside.
     counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    assert not [sql for sql in counted if '"auth_user"' in sql], counted
     # Other databases (SQLite) take the ORM paths (lookup, principles, canonical order, submit 3, claim ~5).
-    assert len(counted) <= (5 if connection.vendor == "postgresql" else 14), "\n".join(counted)
+    assert len(counted) <= (4 if connection.vendor == "postgresql" else 13), "\n".join(counted)
 
 
 def test_loop_counters_are_cached_and_bumped_by_each_submission(client_for, project, personas):
