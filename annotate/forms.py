@@ -24,6 +24,7 @@ Posted fields (the HTTP contract bench/annotate_load.py relies on):
 
 from __future__ import annotations
 
+import functools
 import json
 
 from django import forms
@@ -44,15 +45,53 @@ SINGLE_VERDICTS = [("A", "Upholds"), ("neither", "Violates"), ("na", "n/a")]
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
 
 
+def _base_fields() -> dict[str, forms.Field]:
+    return {
+        "idempotency_key": forms.UUIDField(),
+        "choice": forms.CharField(required=False),
+        "strength": forms.TypedChoiceField(choices=STRENGTH_CHOICES, coerce=int, required=False, empty_value=None),
+        "ranking": forms.CharField(required=False),
+        "critique": forms.CharField(required=False, max_length=50_000, strip=True),
+        "corrected_response": forms.CharField(required=False, max_length=200_000, strip=True),
+        "rationale": forms.CharField(required=False, max_length=20_000, strip=True),
+        "time_spent_ms": forms.IntegerField(required=False, min_value=0),
+    }
+
+
+@functools.lru_cache(maxsize=512)
+def _shared_fields(kind: str, principles: tuple[tuple[int, str], ...]) -> dict[str, forms.Field]:
+    """The fields of a submission of ``kind`` with these ``(id, name)`` principles, built once.
+
+    Django deep-copies a form's declared fields for every instance (a form may
+    change its own); on the annotate loop that copying was about a twelfth of
+    a request's CPU. These are finished here and never changed afterwards, so
+    forms share them (cleaning a value does not change a field).
+    """
+    fields = _base_fields()
+    if kind == Kind.PAIRWISE:
+        fields["choice"] = forms.ChoiceField(
+            choices=PAIRWISE_SCREEN_CHOICES, error_messages={"required": "Choose left, right, tie or both bad."}
+        )
+    elif kind == Kind.THUMB:
+        fields["choice"] = forms.ChoiceField(
+            choices=THUMB_CHOICES, error_messages={"required": "Choose thumbs up or down."}
+        )
+    if kind == Kind.JUDGMENT:
+        fields["critique"] = forms.CharField(
+            max_length=50_000, strip=True, error_messages={"required": "Write a critique of the response."}
+        )
+    verdict_choices = PAIRWISE_VERDICTS if kind == Kind.PAIRWISE else SINGLE_VERDICTS
+    for pk, name in principles:
+        fields[f"verdict_{pk}"] = forms.ChoiceField(choices=verdict_choices, required=False, label=name)
+    return fields
+
+
 class SubmitForm(forms.Form):
-    idempotency_key = forms.UUIDField()
-    choice = forms.CharField(required=False)
-    strength = forms.TypedChoiceField(choices=STRENGTH_CHOICES, coerce=int, required=False, empty_value=None)
-    ranking = forms.CharField(required=False)
-    critique = forms.CharField(required=False, max_length=50_000, strip=True)
-    corrected_response = forms.CharField(required=False, max_length=200_000, strip=True)
-    rationale = forms.CharField(required=False, max_length=20_000, strip=True)
-    time_spent_ms = forms.IntegerField(required=False, min_value=0)
+    """A submission of one lease; its fields depend on the item's kind and the project's principles.
+
+    The fields (see ``_shared_fields``) are declared per kind rather than on
+    the class, and shared between instances.
+    """
 
     def __init__(self, *args, assignment: Assignment, principles: list[Principle], **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,23 +102,7 @@ class SubmitForm(forms.Form):
         # Response uuids in the item's canonical order (position 0 = A).
         self.canonical = self.item.response_uuids()
         self.screen = [str(u) for u in (assignment.display_order or self.canonical)]
-        if self.kind == Kind.PAIRWISE:
-            self.fields["choice"] = forms.ChoiceField(
-                choices=PAIRWISE_SCREEN_CHOICES,
-                error_messages={"required": "Choose left, right, tie or both bad."},
-            )
-        elif self.kind == Kind.THUMB:
-            self.fields["choice"] = forms.ChoiceField(
-                choices=THUMB_CHOICES, error_messages={"required": "Choose thumbs up or down."}
-            )
-        if self.kind == Kind.JUDGMENT:
-            self.fields["critique"].required = True
-            self.fields["critique"].error_messages["required"] = "Write a critique of the response."
-        verdict_choices = PAIRWISE_VERDICTS if self.kind == Kind.PAIRWISE else SINGLE_VERDICTS
-        for principle in principles:
-            self.fields[f"verdict_{principle.pk}"] = forms.ChoiceField(
-                choices=verdict_choices, required=False, label=principle.name
-            )
+        self.fields = dict(_shared_fields(self.kind, tuple((p.pk, p.name) for p in principles)))
         if self.kind == Kind.RANKING:
             for uuid in self.screen:
                 self.fields[f"rank_{uuid}"] = forms.IntegerField(

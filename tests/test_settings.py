@@ -91,6 +91,9 @@ def test_check_deploy_catches_an_insecure_switch(tmp_path):
         ),
         pytest.param(production(DJANGO_HSTS_SECONDS="a year"), "DJANGO_HSTS_SECONDS", id="hsts-not-int"),
         pytest.param({"DOCKET_LLM_BACKEND": "magic"}, "DOCKET_LLM_BACKEND", id="llm-backend"),
+        pytest.param(
+            {"DATABASE_PREPARED_STATEMENTS": "sometimes"}, "DATABASE_PREPARED_STATEMENTS", id="prepared-sometimes"
+        ),
     ],
 )
 def test_bad_values_fail_loudly_naming_the_variable(tmp_path, env, variable):
@@ -131,3 +134,28 @@ def test_with_redis_url_the_broker_is_redis(tmp_path):
     result = run(tmp_path, ["-c", probe], REDIS_URL="redis://127.0.0.1:6379/3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "redis://127.0.0.1:6379/3"
+
+
+OPTIONS_PROBE = "import django; django.setup(); from django.conf import settings; print(settings.DATABASES['default'].get('OPTIONS', {}))"
+
+
+@pytest.mark.parametrize(("value", "prepared"), [(None, True), ("false", False)])
+def test_prepared_statements_on_postgresql_unless_turned_off(tmp_path, value, prepared):
+    """psycopg may prepare (the annotate loop's statements ask it to) unless DATABASE_PREPARED_STATEMENTS=false."""
+    env = {"DATABASE_URL": "postgres://docket@db.internal:5432/docket"}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    result = run(tmp_path, ["-c", OPTIONS_PROBE], **env)
+    assert result.returncode == 0, result.stderr
+    assert ("prepare_threshold" in result.stdout) is prepared, result.stdout
+
+
+WSGI_PROBE = "import gc, config.wsgi; print(gc.get_freeze_count(), len(gc.get_objects()))"
+
+
+def test_the_wsgi_app_freezes_what_it_loaded(tmp_path):
+    """gunicorn workers: the ~150,000 objects loaded at start-up are out of the collector's sight."""
+    result = run(tmp_path, ["-c", WSGI_PROBE], **production())
+    assert result.returncode == 0, result.stderr
+    frozen, tracked = map(int, result.stdout.split())
+    assert frozen > 50_000 and tracked < 5_000, result.stdout
