@@ -169,12 +169,14 @@ def collectstatic(env: dict[str, str]) -> None:
     subprocess.run([str(PYTHON), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 
 
-def gunicorn_start(*, workers: int, threads: int, port: int, env: dict[str, str], timeout: float = 60):
+def gunicorn_start(
+    *, workers: int, threads: int, port: int, env: dict[str, str], timeout: float = 60, worker_class: str = "gthread"
+):
     import requests
 
     cmd = [
         str(PYTHON), "-m", "gunicorn", "config.wsgi",
-        "-w", str(workers), "-k", "gthread", "--threads", str(threads),
+        "-w", str(workers), "-k", worker_class, "--threads", str(threads),
         "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning",
         # Longer than the pause between runs: with the default 2 s the server
         # closes idle connections the clients then reuse (ConnectionError).
@@ -231,11 +233,16 @@ def process_tree_cpu(pid: int) -> float:
     return total
 
 
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot (Linux /proc/stat)."""
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds of the whole machine since boot (Linux /proc/stat).
+
+    Stolen: time the hypervisor gave this virtual machine's CPUs to others
+    (counted in busy), a sign that a figure was taken on a crowded host.
+    """
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]
-    return (sum(values) - idle) / _TICKS, sum(values) / _TICKS
+    steal = values[7] if len(values) > 7 else 0
+    return (sum(values) - idle) / _TICKS, sum(values) / _TICKS, steal / _TICKS
 
 
 def postgres_backends_cpu(database: str) -> dict[int, float]:

@@ -11,31 +11,44 @@ What it does:
    production settings (``DJANGO_DEBUG=False``, plain HTTP allowed), so DEBUG
    overhead is not measured;
 3. each simulated annotator logs in through the login form (GET for the CSRF
-   cookie, POST the credentials), then for ``--seconds`` loops the htmx flow a
-   browser runs: GET ``/p/<slug>/annotate/`` once, then POST the answer to the
-   item's submit URL with ``HX-Request: true``; the response is the next item's
+   cookie, POST the credentials), then loops the htmx flow a browser runs:
+   GET ``/p/<slug>/annotate/`` once, then POST the answer to the item's
+   submit URL with ``HX-Request: true``; the response is the next item's
    partial, so each further item costs one request (``--no-htmx`` instead
    posts a plain form, expects a 303 and GETs the page again);
-4. after each run, checks the database: every submission that got a 2xx/3xx is
-   stored exactly once (counted by idempotency key), none is lost, no
+4. each run has two phases of ``--seconds``:
+
+   * **capacity**: the users submit as fast as they can (a closed loop with
+     no think time): the most submissions per second the machine serves;
+   * **paced**: the users offer ``--rate`` submissions/s between them (default
+     150, the target), each submitting at the events of their own Poisson
+     process (as people reading items do: irregular, sometimes bunched): the
+     latency annotators see at that load. A submission that falls due while
+     its user still waits for the previous reply goes as soon as that reply
+     comes, and its latency counts from when it was due, so a slow server
+     cannot hide the queue it causes (no coordinated omission).
+
+   Why two phases: in the closed loop, latency is only queueing (by Little's
+   law the mean is ``users / throughput``: 50 users served at 150/s wait
+   333 ms on average whatever the server does), so "p95 under 150 ms at
+   150/s" can only be measured at an offered load of 150/s;
+5. after each phase, checks the database: every submission that got a 2xx/3xx
+   is stored exactly once (counted by idempotency key), none is lost, no
    (item, annotator) pair twice, no item beyond its overlap, and
    ``slots_taken`` equals live leases + annotations on every item;
-5. prints per-run figures, the medians over ``--runs``, and a final line
-   ``RESULT submissions_per_s=… p95_ms=… lost=… duplicated=…``, where
-   ``p95_ms`` is the p95 of the submit request (which, in the htmx flow, also
-   leases and renders the next item: the latency an annotator waits for);
-   next-item (GET) percentiles are printed separately.
+6. prints per-phase figures, the medians over ``--runs``, and a final line
+   ``RESULT submissions_per_s=… p95_ms=… offered_per_s=… achieved_per_s=…
+   p95_from_sending_ms=… closed_loop_p95_ms=… next_p95_ms=… lost=…
+   duplicated=… over_overlap=…
+   errors=…``, where ``submissions_per_s`` is the capacity phase's rate and
+   ``p95_ms`` the paced phase's p95 of the submit request (which, in the htmx
+   flow, also leases and renders the next item: the latency an annotator
+   waits for), counted from when each submission was due;
+   ``p95_from_sending_ms`` counts from when it went out instead, and
+   ``closed_loop_p95_ms`` is the capacity phase's p95, all queueing.
 
 Issue target on the 2-core machine: >= 150 submissions/s, p95 < 150 ms,
 0 lost, 0 duplicated. The bench project and its users are deleted at the end.
-
-By default the users submit as fast as they can (a closed loop with no
-think time), which measures the server's capacity; latency is then queueing
-time: by Little's law the mean submit latency is ``users / throughput``
-(50 users at 150/s wait 333 ms on average), so both halves of the target
-cannot hold at once in this mode. ``--rate R`` paces the users (each submits
-at most every ``users / R`` seconds, as people reading an item would) to
-measure the latency at an offered load of R submissions/s.
 """
 
 from __future__ import annotations
@@ -79,6 +92,8 @@ from bench._common import (  # noqa: E402
 )
 
 PASSWORD = "bench-annotator-passphrase-7"  # noqa: S105
+# The issue's target: 150 submissions/s with a p95 under 150 ms.
+TARGET_RATE = 150.0
 
 ITEM_TAG = re.compile(r"<[a-z]+\b[^>]*\bid=\"item\"[^>]*>", re.S)
 ATTR = re.compile(r"([a-zA-Z_:-]+)=\"([^\"]*)\"")
@@ -140,6 +155,8 @@ def answer(page: Page, rng: random.Random) -> dict[str, str]:
 class Stats:
     next_ms: list[float] = field(default_factory=list)
     submit_ms: list[float] = field(default_factory=list)
+    # Paced phase: from when the request went out (submit_ms counts from when it was due).
+    sent_ms: list[float] = field(default_factory=list)
     ok_keys: list[str] = field(default_factory=list)
     errors: Counter = field(default_factory=Counter)
     ran_out: int = 0
@@ -188,10 +205,11 @@ class Http:
 
 
 class Annotator:
-    def __init__(self, base: str, slug: str, username: str, seed: int, htmx: bool, cycle: float = 0.0):
+    def __init__(self, base: str, slug: str, username: str, seed: int, htmx: bool):
         self.base, self.slug, self.username, self.htmx = base, slug, username, htmx
-        # With --rate: at most one submission per ``cycle`` seconds (an annotator reading), else none.
-        self.cycle = cycle
+        # Paced phase: this user's submissions are due at the events of a Poisson
+        # process of this rate (an annotator reading); 0 = as fast as they can.
+        self.rate = 0.0
         self.http = Http(base)
         self.rng = random.Random(seed)
 
@@ -226,12 +244,19 @@ class Annotator:
         barrier.wait()
         deadline = time.perf_counter() + seconds
         page = None
-        # Paced users start spread over one cycle, so the offered load is even.
-        next_at = time.perf_counter() + self.rng.random() * self.cycle
-        while time.perf_counter() < deadline:
-            if self.cycle:
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-                next_at += self.cycle
+        due = time.perf_counter()
+        while True:
+            if self.rate:
+                # Open loop: the next submission is due at the next event of this
+                # user's Poisson process, whether or not the server kept up; a late
+                # one goes at once, and its latency counts from when it was due
+                # (no coordinated omission: a slow reply cannot hide the wait it causes).
+                due += self.rng.expovariate(self.rate)
+                if due >= deadline:
+                    break
+                time.sleep(max(0.0, due - time.perf_counter()))
+            elif time.perf_counter() >= deadline:
+                break
             try:
                 if page is None:
                     page = self.get_item(stats)
@@ -242,9 +267,11 @@ class Annotator:
                 headers = {"X-CSRFToken": self.http.cookies["csrftoken"], "Referer": self.base + "/"}
                 if self.htmx:
                     headers["HX-Request"] = "true"
-                start = time.perf_counter()
+                sent = time.perf_counter()
+                start = min(sent, due) if self.rate else sent
                 status, text = self.http.request("POST", page.action, data=data, headers=headers)
                 stats.submit_ms.append((time.perf_counter() - start) * 1000)
+                stats.sent_ms.append((time.perf_counter() - sent) * 1000)
                 if not 200 <= status < 400:
                     stats.errors[f"POST {status}"] += 1
                     page = None
@@ -289,16 +316,17 @@ def check_database(project, ok_keys: list[str]) -> dict[str, int]:
     }
 
 
-def cpu_snapshot(server_pid: int, database: str) -> tuple[float, float, dict[int, float], float]:
-    """(server, this client, PostgreSQL backends of our database, whole machine busy) CPU seconds so far."""
+def cpu_snapshot(server_pid: int, database: str) -> tuple:
+    """(server, this client, PostgreSQL backends of our database, whole machine busy, stolen) CPU seconds so far."""
     times = os.times()
-    return process_tree_cpu(server_pid), times.user + times.system, postgres_backends_cpu(database), machine_cpu()[0]
+    busy, _total, stolen = machine_cpu()
+    return process_tree_cpu(server_pid), times.user + times.system, postgres_backends_cpu(database), busy, stolen
 
 
-def cpu_used(before, after) -> tuple[float, float, float, float]:
+def cpu_used(before, after) -> tuple[float, float, float, float, float]:
     """CPU seconds spent between two snapshots; backends that exited meanwhile are not counted (an undercount)."""
     pg = sum(cpu - before[2].get(pid, 0.0) for pid, cpu in after[2].items())
-    return after[0] - before[0], after[1] - before[1], pg, after[3] - before[3]
+    return after[0] - before[0], after[1] - before[1], pg, after[3] - before[3], after[4] - before[4]
 
 
 def one_run(annotators: list[Annotator], seconds: float) -> tuple[Stats, float]:
@@ -318,30 +346,62 @@ def one_run(annotators: list[Annotator], seconds: float) -> tuple[Stats, float]:
     for s in stats:
         total.next_ms += s.next_ms
         total.submit_ms += s.submit_ms
+        total.sent_ms += s.sent_ms
         total.ok_keys += s.ok_keys
         total.errors.update(s.errors)
         total.ran_out += s.ran_out
     return total, elapsed
 
 
+PHASES = ("capacity", "paced")
+
+
+def phase_row(stats: Stats, elapsed: float, cpu: tuple[float, float, float, float, float], checks: dict) -> dict:
+    server_cpu, client_cpu, pg_cpu, busy, stolen = cpu
+    n = max(len(stats.ok_keys), 1)
+    return {
+        "submissions_per_s": len(stats.ok_keys) / elapsed,
+        "submissions": len(stats.ok_keys),
+        "next_p50": percentile(stats.next_ms, 50),
+        "next_p95": percentile(stats.next_ms, 95),
+        "next_p99": percentile(stats.next_ms, 99),
+        "submit_p50": percentile(stats.submit_ms, 50),
+        "submit_p95": percentile(stats.submit_ms, 95),
+        "submit_p99": percentile(stats.submit_ms, 99),
+        "sent_p95": percentile(stats.sent_ms, 95),  # the server's part, without the wait to send
+        "errors": sum(stats.errors.values()),
+        "cpu_ms_server": server_cpu / n * 1000,
+        "cpu_ms_client": client_cpu / n * 1000,
+        "cpu_ms_postgres": pg_cpu / n * 1000,
+        "cpu_ms_rest": (busy - server_cpu - client_cpu - pg_cpu) / n * 1000,
+        "machine_busy": busy / elapsed,
+        "stolen": stolen / elapsed,
+        **checks,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="10 s, 20 users, 1 run (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="10 s phases, 20 users, 1 run (under a minute)")
     parser.add_argument("--users", type=int, help="simulated annotators (default 50; quick 20)")
-    parser.add_argument("--seconds", type=float, help="length of a run (default 30; quick 10)")
+    parser.add_argument("--seconds", type=float, help="length of each phase of a run (default 30; quick 10)")
     parser.add_argument("--runs", type=int, help="runs; medians are reported (default 3; quick 1)")
     parser.add_argument("--items", type=int, help="items in the bench project (default 20000; quick 4000)")
-    # One process per core: on the 2-core target machine 2 x 8 cost ~25 % less
-    # server CPU per submission than 4 x 4 (fewer processes competing for the
-    # cores and their caches; the GIL is released while waiting on PostgreSQL).
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    # Five single-threaded workers (2 x cores + 1) on the 2-core target machine:
+    # as many submissions per second as 2 x 8 threads, and lower latency when
+    # paced (threads of one process queue for its GIL each time they come back
+    # from Redis or PostgreSQL).
+    parser.add_argument("--workers", type=int, default=5, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument(
         "--rate",
         type=float,
-        default=0.0,
-        help="offered load in submissions/s over all users (each waits between submits); 0 = as fast as they can",
+        default=TARGET_RATE,
+        help=f"offered load of the paced phase, submissions/s over all users (default {TARGET_RATE:g}, the target); "
+        "0 skips the phase",
     )
+    parser.add_argument("--no-capacity", action="store_true", help="skip the capacity (closed loop) phase")
     parser.add_argument("--no-htmx", action="store_true", help="plain form posts: 303, then GET the next item")
     parser.add_argument("--keep", action="store_true", help="keep the bench project and users")
     args = parser.parse_args()
@@ -349,6 +409,9 @@ def main() -> None:
     seconds = args.seconds or (10 if args.quick else 30)
     runs = args.runs or (1 if args.quick else 3)
     n_items = args.items or (4000 if args.quick else 20000)
+    phases = [p for p in PHASES if not (p == "capacity" and args.no_capacity) and not (p == "paced" and not args.rate)]
+    if not phases:
+        sys.exit("nothing to run: --no-capacity and --rate 0")
 
     require_postgresql()
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl+C so the server is stopped and the data deleted.
@@ -366,28 +429,18 @@ def main() -> None:
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    per_run = []
+    per_phase: dict[str, list[dict]] = {p: [] for p in phases}
     server = None
     from django.db import connection
 
     database = connection.settings_dict["NAME"]
     try:
-        server = gunicorn_start(workers=args.workers, threads=args.threads, port=port, env=env)
-        print(f"gunicorn -w {args.workers} -k gthread --threads {args.threads} on {base}")
-        if args.rate:
-            print(
-                f"offered load {args.rate:g} submissions/s: each of {users} users submits at most every {users / args.rate:.2f} s"
-            )
+        server = gunicorn_start(
+            workers=args.workers, threads=args.threads, port=port, env=env, worker_class=args.worker_class
+        )
+        print(f"gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads} on {base}")
         annotators = [
-            Annotator(
-                base,
-                project.slug,
-                u.username,
-                seed=i,
-                htmx=not args.no_htmx,
-                cycle=users / args.rate if args.rate else 0,
-            )
-            for i, u in enumerate(accounts)
+            Annotator(base, project.slug, u.username, seed=i, htmx=not args.no_htmx) for i, u in enumerate(accounts)
         ]
         t0 = time.perf_counter()
         for a in annotators:  # serial: logins hash a password (slow by design), not what we measure
@@ -395,63 +448,65 @@ def main() -> None:
         print(f"{users} logins in {time.perf_counter() - t0:.1f} s")
         all_keys: list[str] = []
         for run in range(1, runs + 1):
-            before = cpu_snapshot(server.pid, database)
-            stats, elapsed = one_run(annotators, seconds)
-            server_cpu, client_cpu, pg_cpu, busy = cpu_used(before, cpu_snapshot(server.pid, database))
-            all_keys += stats.ok_keys
-            checks = check_database(project, all_keys)
-            row = {
-                "submissions_per_s": len(stats.ok_keys) / elapsed,
-                "submissions": len(stats.ok_keys),
-                "next_p50": percentile(stats.next_ms, 50),
-                "next_p95": percentile(stats.next_ms, 95),
-                "next_p99": percentile(stats.next_ms, 99),
-                "submit_p50": percentile(stats.submit_ms, 50),
-                "submit_p95": percentile(stats.submit_ms, 95),
-                "submit_p99": percentile(stats.submit_ms, 99),
-                "errors": sum(stats.errors.values()),
-                "cpu_ms_server": server_cpu / max(len(stats.ok_keys), 1) * 1000,
-                "cpu_ms_client": client_cpu / max(len(stats.ok_keys), 1) * 1000,
-                "cpu_ms_postgres": pg_cpu / max(len(stats.ok_keys), 1) * 1000,
-                "cpu_ms_rest": (busy - server_cpu - client_cpu - pg_cpu) / max(len(stats.ok_keys), 1) * 1000,
-                "machine_busy": busy / elapsed,
-                **checks,
-            }
-            per_run.append(row)
-            print(
-                f"run {run}: {row['submissions']} submissions in {elapsed:.1f} s = {row['submissions_per_s']:.1f}/s; "
-                f"next-item p50/p95/p99 {row['next_p50']:.0f}/{row['next_p95']:.0f}/{row['next_p99']:.0f} ms "
-                f"(n={len(stats.next_ms)}); submit p50/p95/p99 {row['submit_p50']:.0f}/{row['submit_p95']:.0f}/"
-                f"{row['submit_p99']:.0f} ms; errors {dict(stats.errors) or 0}; lost {checks['lost']}, "
-                f"duplicated {checks['duplicated']}, over overlap {checks['over_overlap']}, "
-                f"slots out of step {checks['slots_out_of_step']}, stored unacknowledged "
-                f"{checks['stored_unacknowledged']}; annotators who ran out of items {stats.ran_out}"
-            )
-            print(
-                f"  CPU per submission: gunicorn {row['cpu_ms_server']:.1f} ms, load client {row['cpu_ms_client']:.1f} ms, "
-                f"PostgreSQL {row['cpu_ms_postgres']:.1f} ms, everything else on the machine (other users "
-                f"included) {row['cpu_ms_rest']:.1f} ms; "
-                f"machine busy {row['machine_busy']:.2f} of {os.cpu_count()} cores"
-            )
+            for phase in phases:
+                for a in annotators:
+                    a.rate = args.rate / users if phase == "paced" else 0.0
+                before = cpu_snapshot(server.pid, database)
+                stats, elapsed = one_run(annotators, seconds)
+                cpu = cpu_used(before, cpu_snapshot(server.pid, database))
+                all_keys += stats.ok_keys
+                row = phase_row(stats, elapsed, cpu, check_database(project, all_keys))
+                per_phase[phase].append(row)
+                label = "capacity (as fast as they can)" if phase == "capacity" else f"paced at {args.rate:g}/s offered"
+                print(
+                    f"run {run}, {label}: {row['submissions']} submissions in {elapsed:.1f} s = "
+                    f"{row['submissions_per_s']:.1f}/s; next-item p50/p95/p99 {row['next_p50']:.0f}/"
+                    f"{row['next_p95']:.0f}/{row['next_p99']:.0f} ms (n={len(stats.next_ms)}); submit p50/p95/p99 "
+                    f"{row['submit_p50']:.0f}/{row['submit_p95']:.0f}/{row['submit_p99']:.0f} ms (p95 from sending {row['sent_p95']:.0f} ms); errors "
+                    f"{dict(stats.errors) or 0}; lost {row['lost']}, duplicated {row['duplicated']}, over overlap "
+                    f"{row['over_overlap']}, slots out of step {row['slots_out_of_step']}, stored unacknowledged "
+                    f"{row['stored_unacknowledged']}; annotators who ran out of items {stats.ran_out}"
+                )
+                print(
+                    f"  CPU per submission: gunicorn {row['cpu_ms_server']:.1f} ms, load client "
+                    f"{row['cpu_ms_client']:.1f} ms, PostgreSQL {row['cpu_ms_postgres']:.1f} ms, everything else on "
+                    f"the machine (other users included) {row['cpu_ms_rest']:.1f} ms; machine busy "
+                    f"{row['machine_busy']:.2f} of {os.cpu_count()} cores (of which stolen by the host "
+                    f"{row['stolen']:.2f})"
+                )
     finally:
         if server is not None:
             gunicorn_stop(server)
         if not args.keep:
             bench_cleanup(project=project, users=accounts)
 
-    med = {k: median([r[k] for r in per_run]) for k in per_run[0]}
-    # lost/duplicated are cumulative over the runs (the checks cover every run so far): report the last.
-    last = per_run[-1]
+    med = {phase: {k: median([r[k] for r in rows]) for k in rows[0]} for phase, rows in per_phase.items()}
+    for phase, m in med.items():
+        print(
+            f"median of {runs} run(s), {phase}: {m['submissions_per_s']:.1f} submissions/s; next-item p50/p95/p99 "
+            f"{m['next_p50']:.0f}/{m['next_p95']:.0f}/{m['next_p99']:.0f} ms; submit p50/p95/p99 "
+            f"{m['submit_p50']:.0f}/{m['submit_p95']:.0f}/{m['submit_p99']:.0f} ms; errors {m['errors']:.0f}"
+        )
+    # lost/duplicated are cumulative over the runs (the checks cover every phase so far): report the last.
+    last = per_phase[phases[-1]][-1]
+    errors = sum(r["errors"] for rows in per_phase.values() for r in rows)
+    figures = []
+    if "capacity" in med:
+        figures.append(f"submissions_per_s={med['capacity']['submissions_per_s']:.1f}")
+    if "paced" in med:
+        # p95_ms: the submit request's p95 (in the htmx flow it also leases and renders the next item) at the offered load.
+        figures += [
+            f"p95_ms={med['paced']['submit_p95']:.0f}",
+            f"offered_per_s={args.rate:g}",
+            f"achieved_per_s={med['paced']['submissions_per_s']:.1f}",
+        ]
+        figures.append(f"p95_from_sending_ms={med['paced']['sent_p95']:.0f}")
+    if "capacity" in med:
+        figures.append(f"closed_loop_p95_ms={med['capacity']['submit_p95']:.0f}")
+    figures.append(f"next_p95_ms={med[phases[0]]['next_p95']:.0f}")
     print(
-        f"median of {runs} run(s): {med['submissions_per_s']:.1f} submissions/s; next-item p50/p95/p99 "
-        f"{med['next_p50']:.0f}/{med['next_p95']:.0f}/{med['next_p99']:.0f} ms; submit p50/p95/p99 "
-        f"{med['submit_p50']:.0f}/{med['submit_p95']:.0f}/{med['submit_p99']:.0f} ms; errors {med['errors']:.0f}"
-    )
-    # p95_ms: the submit request's p95 (in the htmx flow it also leases and renders the next item).
-    print(
-        f"RESULT submissions_per_s={med['submissions_per_s']:.1f} p95_ms={med['submit_p95']:.0f} "
-        f"next_p95_ms={med['next_p95']:.0f} lost={last['lost']} duplicated={last['duplicated']} "
-        f"over_overlap={last['over_overlap']} errors={sum(r['errors'] for r in per_run)}"
+        f"RESULT {' '.join(figures)} lost={last['lost']} duplicated={last['duplicated']} "
+        f"over_overlap={last['over_overlap']} errors={errors}"
     )
 
 
