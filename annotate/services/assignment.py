@@ -337,7 +337,13 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
 
 
 def _claim_sql_once(*, project: Project, annotator: Annotator, kind: str | None, now):
-    """``_claim_sql`` skipping locked items, then waiting on the first locked one if that found nothing."""
+    """``_claim_sql`` skipping locked items, then waiting on the first locked one if that found nothing.
+
+    In autocommit each statement is its own transaction, so the waiting one
+    holds no lock the skipping one took (see ``_claim_orm_once``). Inside a
+    caller's transaction the savepoints keep those locks: call
+    ``assignment_next`` outside one, as the views do.
+    """
     for skip_locked in (True, False):
         with rawsql.savepoint_if_nested():
             outcome, value = _claim_sql(
@@ -401,20 +407,38 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
     candidates = candidates.order_by("id")
     for _attempt in range(5):
         try:
-            with transaction.atomic():
-                item = candidates.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
-                if item is None:
-                    item = candidates.select_for_update(no_key=True, of=("self",)).first()
-                    if item is None:
-                        break
-                lease = _lease(item=item, project=project, annotator=annotator, now=now)
-                if lease is not None:
-                    return lease
+            item, lease = _claim_orm_once(candidates, project=project, annotator=annotator, now=now)
         except IntegrityError:
             # A parallel request of this annotator leased the same item; the
             # NOT EXISTS above now skips it.
             continue
+        if item is None:
+            break
+        if lease is not None:
+            return lease
     return _current_or_none(project=project, annotator=annotator, kind=kind, now=now)
+
+
+def _claim_orm_once(candidates, *, project: Project, annotator: Annotator, now) -> tuple[Item | None, Assignment | None]:
+    """Lock the first of ``candidates`` skipping locked items, else waiting on one; lease it.
+
+    Returns ``(item, lease)``: ``(None, None)`` when nothing is eligible,
+    ``(item, None)`` when the slot went meanwhile.
+
+    The skipping pass and the waiting pass are separate transactions, as the
+    SQL claim's two statements are. A locking scan keeps the lock on a row
+    it locked and then found no longer eligible (updated since the
+    statement's snapshot) until its transaction ends. Had the waiting pass
+    run in the skipping pass's transaction, it could wait on a lower item
+    while holding such a higher one, and two claims doing so in turn
+    deadlocked (each waiting pass alone locks in id order and cannot).
+    """
+    for skip_locked in (True, False):
+        with transaction.atomic():
+            item = candidates.select_for_update(skip_locked=skip_locked, no_key=True, of=("self",)).first()
+            if item is not None:
+                return item, _lease(item=item, project=project, annotator=annotator, now=now)
+    return None, None
 
 
 # Probes ------------------------------------------------------------------

@@ -172,6 +172,36 @@ def test_thirty_annotators_drain_two_hundred_items_without_over_assignment():
     assert len(per_annotator) == len(annotators)
 
 
+def test_the_waiting_pass_of_a_claim_runs_in_a_transaction_of_its_own():
+    """The claim's SKIP LOCKED pass and its waiting pass are separate transactions.
+
+    A locking scan keeps a row it locked and then found no longer eligible
+    until its transaction ends; a waiting pass holding such a row from the
+    skipping pass deadlocked with another claim (the thirty-annotator test
+    above caught it about one run in ten). Here nothing is left for the
+    second annotator, so both passes run and find nothing; the transaction
+    each runs in is read (``txid_current``) on its connection just before it.
+    """
+    project = ProjectFactory(overlap=1, lease_seconds=600)
+    bulk_items(project, 1)
+    first, second = make_annotators(2)
+    assert assignment_next(project=project, annotator=first) is not None  # the only slot
+
+    transactions = []
+
+    def before_locking_scans(execute, sql, params, many, context):
+        if "FOR NO KEY UPDATE" in sql:
+            with context["connection"].connection.cursor() as raw:
+                raw.execute("SELECT txid_current()")
+                transactions.append(raw.fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(before_locking_scans):
+        assert assignment_next(project=project, annotator=second) is None
+    assert len(transactions) == 2, transactions
+    assert transactions[0] != transactions[1]
+
+
 @pytest.mark.parametrize(("already_leased", "winners"), [(0, 3), (2, 1)])
 def test_racing_for_the_last_slots_of_one_item_has_exactly_overlap_winners(already_leased, winners):
     project = ProjectFactory(overlap=3, lease_seconds=600)
