@@ -44,6 +44,7 @@ from annotate.models import (
     ItemResponse,
     Kind,
     Membership,
+    Principle,
     Project,
     Response,
 )
@@ -332,16 +333,6 @@ def _item_context(
                 "rank": posted.get(f"rank_{response_uuid}", "") if posted else "",
             }
         )
-    verdict_choices = PAIRWISE_VERDICTS if item.kind == Kind.PAIRWISE else SINGLE_VERDICTS
-    principles = [
-        {
-            "principle": principle,
-            "field": f"verdict_{principle.pk}",
-            "options": _options(verdict_choices, posted.get(f"verdict_{principle.pk}")),
-            "errors": form.errors.get(f"verdict_{principle.pk}") if form is not None else None,
-        }
-        for principle in context["principles"]
-    ]
     idempotency_key = uuid.uuid4()
     if form is not None and form.cleaned_data.get("idempotency_key"):
         # Same submission retried after a fix: keep the key so it stays idempotent.
@@ -358,11 +349,46 @@ def _item_context(
             "idempotency_key": idempotency_key,
             "submit_url": reverse("annotate-submit", args=[project.slug, assignment.uuid]),
             "skip_url": reverse("annotate-skip", args=[project.slug, assignment.uuid]),
-            "pairwise_choices": _options(PAIRWISE_SCREEN_CHOICES, posted.get("choice"), KEYS),
-            "thumb_choices": _options(THUMB_CHOICES, posted.get("choice"), KEYS),
-            "strength_choices": _options(STRENGTH_CHOICES, posted.get("strength"), {"1": "⇧1", "2": "⇧2", "3": "⇧3"}),
-            "verdict_rows": principles,
             "single_response": item.kind in (Kind.THUMB, Kind.JUDGMENT),
         }
     )
+    if form is None:
+        context["controls"] = _controls_html(item.kind, tuple((p.pk, p.name, p.description) for p in principles))
+    else:
+        context.update(_controls_context(item.kind, principles, form))
     return context
+
+
+def _controls_context(kind: str, principles, form=None) -> dict:
+    """What the ``controls`` partial shows: the kind's answer options, one verdict row per principle."""
+    posted = form.data if form is not None else {}
+    verdict_choices = PAIRWISE_VERDICTS if kind == Kind.PAIRWISE else SINGLE_VERDICTS
+    return {
+        "item": {"kind": kind},
+        "errors": form.errors if form is not None else {},
+        "posted": posted,
+        "pairwise_choices": _options(PAIRWISE_SCREEN_CHOICES, posted.get("choice"), KEYS),
+        "thumb_choices": _options(THUMB_CHOICES, posted.get("choice"), KEYS),
+        "strength_choices": _options(STRENGTH_CHOICES, posted.get("strength"), {"1": "⇧1", "2": "⇧2", "3": "⇧3"}),
+        "verdict_rows": [
+            {
+                "principle": principle,
+                "field": f"verdict_{principle.pk}",
+                "options": _options(verdict_choices, posted.get(f"verdict_{principle.pk}")),
+                "errors": form.errors.get(f"verdict_{principle.pk}") if form is not None else None,
+            }
+            for principle in principles
+        ],
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _controls_html(kind: str, principles: tuple[tuple[int, str, str], ...]) -> str:
+    """The ``controls`` partial of a fresh item (nothing posted), rendered once per kind and set of principles.
+
+    It holds nothing of the request, the annotator or the item beyond its
+    kind (no token, no URL), so every annotator of a project shares it; a
+    changed principle (name, description) is a new key.
+    """
+    rows = [Principle(pk=pk, name=name, description=description) for pk, name, description in principles]
+    return render_to_string("annotate/annotate.html#controls", _controls_context(kind, rows))

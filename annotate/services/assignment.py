@@ -419,7 +419,9 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
     return _current_or_none(project=project, annotator=annotator, kind=kind, now=now)
 
 
-def _claim_orm_once(candidates, *, project: Project, annotator: Annotator, now) -> tuple[Item | None, Assignment | None]:
+def _claim_orm_once(
+    candidates, *, project: Project, annotator: Annotator, now
+) -> tuple[Item | None, Assignment | None]:
     """Lock the first of ``candidates`` skipping locked items, else waiting on one; lease it.
 
     Returns ``(item, lease)``: ``(None, None)`` when nothing is eligible,

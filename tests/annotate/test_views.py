@@ -19,7 +19,7 @@ from annotate.services.assignment import (
     annotator_for_user,
     assignments_reclaim_expired,
 )
-from tests.factories import PrincipleFactory, UserFactory, make_item
+from tests.factories import MembershipFactory, PrincipleFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -480,6 +480,57 @@ def test_validation_error_names_the_field(client_for, project, personas, kind, d
     assert lease_from(response) == lease  # the same item, with the errors shown
     assert key_from(response) == key_from(page)  # a fixed resubmit stays idempotent
     assert not Annotation.objects.exists()
+
+
+def controls_of(response) -> str:
+    """The answer controls of a rendered pairwise item: from its choice to the submit button."""
+    html = response.content.decode()
+    return html[html.index('<fieldset class="choice') : html.index('<div class="form-actions">')]
+
+
+def test_answer_controls_are_shared_across_annotators_and_follow_principle_edits(client_for, project, personas):
+    from annotate import views
+
+    views._controls_html.cache_clear()
+    principle = PrincipleFactory(project=project, name="Honest", description="Says what it knows")
+    for _ in range(3):
+        make_item(project, kind="pairwise")
+    other = UserFactory()
+    MembershipFactory(project=project, user=other, role="annotator")
+    first = client_for(personas["annotator"]).get(next_url(project))
+    second = client_for(other).get(next_url(project))
+    assert lease_from(first).annotator != lease_from(second).annotator
+    shown = controls_of(first)
+    assert f'name="verdict_{principle.pk}"' in shown and 'title="Says what it knows"' in shown
+    assert controls_of(second) == shown
+    info = views._controls_html.cache_info()
+    assert (info.hits, info.misses) == (1, 1)  # rendered once, served twice
+
+    principle.description = "Says only what it knows"
+    principle.save()
+    third_user = UserFactory()
+    MembershipFactory(project=project, user=third_user, role="annotator")
+    third = client_for(third_user).get(next_url(project))
+    assert 'title="Says only what it knows"' in controls_of(third)
+
+
+def test_answer_controls_with_errors_keep_what_was_posted(client_for, project, personas):
+    principle = PrincipleFactory(project=project)
+    make_item(project, kind="pairwise")
+    client = client_for(personas["annotator"])
+    page = client.get(next_url(project))
+    response = client.post(
+        submit_url(project, lease_from(page)),
+        {"idempotency_key": key_from(page), "strength": "2", f"verdict_{principle.pk}": "right", "rationale": "kept"},
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert response.status_code == 422 and 'data-error-for="choice"' in html
+    assert re.search(r'name="strength" value="2" checked', html)
+    assert re.search(rf'name="verdict_{principle.pk}" value="right" checked', html)
+    assert ">kept</textarea>" in html
+    # The next fresh item shows the controls unfilled again.
+    assert "checked" not in controls_of(client.get(next_url(project))).replace('value="" checked', "")
 
 
 def test_validation_error_without_htmx_renders_the_page(client_for, project, personas):
