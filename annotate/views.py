@@ -229,7 +229,7 @@ def annotate_submit(request, slug, assignment_uuid):
         if request.htmx:
             return _render_partial(request, context, status=422)
         return render(request, "annotate/annotate.html", context, status=422)
-    return _next_item(request, project, annotator, kind, message, principles=principles)
+    return _next_item(request, project, annotator, kind, message, principles=principles, after=assignment.item_id)
 
 
 @require_POST
@@ -243,7 +243,7 @@ def annotate_skip(request, slug, assignment_uuid):
         message = (messages.INFO, "Skipped. The item goes back to the pool for others.")
     else:
         message = (messages.INFO, "That item was already finished.")
-    return _next_item(request, project, annotator, kind, message)
+    return _next_item(request, project, annotator, kind, message, after=assignment.item_id)
 
 
 # Helpers -----------------------------------------------------------------
@@ -254,12 +254,13 @@ def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, An
     return assignment_get_for_submit(request.user, slug, assignment_uuid)
 
 
-def _next_item(request, project, annotator, kind, message, principles=None):
+def _next_item(request, project, annotator, kind, message, principles=None, after=None):
     if not request.htmx:
         if message:
             messages.add_message(request, *message)
         return _see_other(project, kind)
-    assignment = assignment_next(project=project, annotator=annotator, kind=kind)
+    # The claim looks past the item just finished first (see assignment_next).
+    assignment = assignment_next(project=project, annotator=annotator, kind=kind, after=after)
     context = _item_context(request, project, annotator, assignment, kind=kind, message=message, principles=principles)
     return _render_partial(request, context)
 

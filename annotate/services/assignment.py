@@ -234,7 +234,7 @@ def _claim_sql_text(*, with_kind: bool, skip_locked: bool) -> str:
             -- item of the project on each claim.
             SELECT c.id FROM {item_table} c
             WHERE c.project_id = %(project)s AND c.status = 'open' AND NOT c.excluded
-              AND c.probe_for_id IS NULL
+              AND c.probe_for_id IS NULL AND c.id > %(after)s
               AND c.slots_taken < GREATEST(c.target_overlap, %(overlap)s)
               {kind_filter.format(alias="c")}
               AND NOT EXISTS (
@@ -275,7 +275,7 @@ def _claim_sql_text(*, with_kind: bool, skip_locked: bool) -> str:
     """  # noqa: S608 - only table and column names from the models are interpolated
 
 
-def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool, now):
+def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip_locked: bool, now, after: int = 0):
     """PostgreSQL: the lease held, or a new one on the oldest eligible item, in one statement.
 
     One round trip, in autocommit (no BEGIN/COMMIT), does what the ORM path
@@ -294,6 +294,7 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
         "project": project.pk,
         "annotator": annotator.pk,
         "overlap": project.overlap,
+        "after": after,
         "kind": kind,
         "now": now,
         "expires": now + timedelta(seconds=project.lease_seconds),
@@ -336,28 +337,46 @@ def _claim_sql(*, project: Project, annotator: Annotator, kind: str | None, skip
     return "leased", lease
 
 
-def _claim_sql_once(*, project: Project, annotator: Annotator, kind: str | None, now):
-    """``_claim_sql`` skipping locked items, then waiting on the first locked one if that found nothing.
+def _claim_passes(after: int | None) -> list[tuple[int, bool]]:
+    """``(after, skip_locked)`` of each pass of a claim, in order (see ``assignment_next``)."""
+    return ([(after, True)] if after else []) + [(0, True), (0, False)]
+
+
+def _claim_sql_once(*, project: Project, annotator: Annotator, kind: str | None, now, after: int | None = None):
+    """``_claim_sql`` past ``after`` skipping locked items, then from the start, then waiting on the first locked one.
 
     In autocommit each statement is its own transaction, so the waiting one
     holds no lock the skipping one took (see ``_claim_orm_once``). Inside a
     caller's transaction the savepoints keep those locks: call
     ``assignment_next`` outside one, as the views do.
     """
-    for skip_locked in (True, False):
+    for start, skip_locked in _claim_passes(after):
         with rawsql.savepoint_if_nested():
             outcome, value = _claim_sql(
-                project=project, annotator=annotator, kind=kind, skip_locked=skip_locked, now=now
+                project=project, annotator=annotator, kind=kind, skip_locked=skip_locked, now=now, after=start
             )
         if outcome is not None:
             return outcome, value
     return None, None
 
 
-def assignment_next(*, project: Project, annotator: Annotator, kind: str | None = None, now=None) -> Assignment | None:
+def assignment_next(
+    *, project: Project, annotator: Annotator, kind: str | None = None, now=None, after: int | None = None
+) -> Assignment | None:
     """Lease the next item to an annotator, or return the lease they hold.
 
     Returns ``None`` when nothing is left for this annotator.
+
+    ``after``: the id of the item the annotator has just finished (submitted
+    or skipped), if any. Items are handed out oldest first, so the open items
+    before it are mostly ones this annotator has already judged and others
+    have not yet completed: with a few annotators and an overlap above one,
+    a fast annotator would step over all of them on every claim (tens of
+    milliseconds after a thousand items, growing without bound). The claim
+    looks past ``after`` first, then, when nothing is there, from the start:
+    an item given back below it (an expired lease, a skip) is still handed
+    out, by this annotator once nothing lies ahead of them, or by anyone
+    starting further back.
 
     The oldest eligible item is locked ``FOR NO KEY UPDATE SKIP LOCKED``, so
     parallel requests each take a different item without waiting (and without
@@ -383,7 +402,7 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
         # The claim statement also reads the lease held (see _claim_sql).
         for _attempt in range(5):
             try:
-                outcome, value = _claim_sql_once(project=project, annotator=annotator, kind=kind, now=now)
+                outcome, value = _claim_sql_once(project=project, annotator=annotator, kind=kind, now=now, after=after)
             except IntegrityError:
                 continue  # a parallel request of this annotator leased the same item (see below)
             if outcome == "current":
@@ -407,7 +426,7 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
     candidates = candidates.order_by("id")
     for _attempt in range(5):
         try:
-            item, lease = _claim_orm_once(candidates, project=project, annotator=annotator, now=now)
+            item, lease = _claim_orm_once(candidates, project=project, annotator=annotator, now=now, after=after)
         except IntegrityError:
             # A parallel request of this annotator leased the same item; the
             # NOT EXISTS above now skips it.
@@ -420,9 +439,9 @@ def assignment_next(*, project: Project, annotator: Annotator, kind: str | None 
 
 
 def _claim_orm_once(
-    candidates, *, project: Project, annotator: Annotator, now
+    candidates, *, project: Project, annotator: Annotator, now, after: int | None = None
 ) -> tuple[Item | None, Assignment | None]:
-    """Lock the first of ``candidates`` skipping locked items, else waiting on one; lease it.
+    """Lock the first of ``candidates`` (past ``after`` first) skipping locked items, else waiting on one; lease it.
 
     Returns ``(item, lease)``: ``(None, None)`` when nothing is eligible,
     ``(item, None)`` when the slot went meanwhile.
@@ -435,9 +454,10 @@ def _claim_orm_once(
     while holding such a higher one, and two claims doing so in turn
     deadlocked (each waiting pass alone locks in id order and cannot).
     """
-    for skip_locked in (True, False):
+    for start, skip_locked in _claim_passes(after):
         with transaction.atomic():
-            item = candidates.select_for_update(skip_locked=skip_locked, no_key=True, of=("self",)).first()
+            scan = candidates.filter(pk__gt=start) if start else candidates
+            item = scan.select_for_update(skip_locked=skip_locked, no_key=True, of=("self",)).first()
             if item is not None:
                 return item, _lease(item=item, project=project, annotator=annotator, now=now)
     return None, None

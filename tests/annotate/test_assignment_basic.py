@@ -193,3 +193,26 @@ def test_sql_submit_is_one_statement_and_marks_the_item_done_at_overlap(project,
             assert len(statements) == 1, statements
         item.refresh_from_db()
         assert (item.annotation_count, item.status) == (n, "open" if n < 2 else "done")
+
+
+@pytest.mark.django_db
+def test_the_claim_looks_past_the_item_just_finished_then_from_the_start(project):
+    """``after`` only changes where the scan starts: an item given back below it is still handed out."""
+    first, second, third = (make_item(project) for _ in range(3))
+    alice, bob = (annotator_for_user(UserFactory()) for _ in range(2))
+    bobs = assignment_next(project=project, annotator=bob)
+    assert bobs.item == first
+    # Alice finishes the second item; the first is taken by Bob's lease for now (overlap 2: one slot left).
+    lease = Assignment.objects.create(
+        item=second, annotator=alice, status="submitted", leased_at=bobs.leased_at, expires_at=bobs.expires_at
+    )
+    # Past the second item first: the third, although the first is older and has a free slot.
+    assert assignment_next(project=project, annotator=alice, after=lease.item_id).item == third
+    annotation_submit(
+        assignment=Assignment.objects.get(annotator=alice, item=third),
+        annotator=alice,
+        data=AnnotationInput(choice="A"),
+        idempotency_key=uuid.uuid4(),
+    )
+    # Nothing past the third: from the start, the first.
+    assert assignment_next(project=project, annotator=alice, after=third.pk).item == first
