@@ -17,7 +17,7 @@ from django.db import connection
 from django.http import Http404
 
 from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, READ_DATA_ROLES, Item, Membership, Project
-from config.cache import incr_many
+from config.cache import incr_many, incr_many_then_get
 
 
 def project_get_for_user(user, slug: str, roles: Iterable[str] | None = None) -> tuple[Project, str]:
@@ -236,7 +236,7 @@ def progress_cache_keys(project_id: int, annotator_id: int) -> tuple[str, str, s
     return f"{base}:done", f"{base}:time", f"{base}:left-more"
 
 
-def annotator_progress_loop(*, project: Project, annotator, cap: int) -> AnnotatorProgress:
+def annotator_progress_loop(*, project: Project, annotator, cap: int, stored=None) -> AnnotatorProgress:
     """``annotator_progress(cap=...)`` for the next-item loop, from the cache where it can.
 
     "done" and "time spent" are counted once, then kept in the cache and
@@ -246,13 +246,23 @@ def annotator_progress_loop(*, project: Project, annotator, cap: int) -> Annotat
     is beyond the cap, "cap+" is shown for ``PROGRESS_LEFT_TTL`` seconds
     without counting again. Near the end (fewer than ``cap`` left) it is exact
     on every request.
+
+    ``stored``: an annotation the caller has just stored (the submit of the
+    loop); it is counted in the same round trip that reads the counters
+    (``progress_count_annotation`` does it alone).
     """
     from django.db.models import Count, Sum
 
     from annotate.models import Annotation
 
     done_key, time_key, left_key = progress_cache_keys(project.pk, annotator.pk)
-    cached = cache.get_many([done_key, time_key, left_key])
+    if stored is None:
+        cached = cache.get_many([done_key, time_key, left_key])
+    else:
+        # A counter that had expired leaves both unchanged; they are counted afresh below, ``stored`` included.
+        _bumped, cached = incr_many_then_get(
+            cache, {done_key: 1, time_key: stored.time_spent_ms or 0}, [done_key, time_key, left_key]
+        )
     if done_key in cached and time_key in cached:
         done, time_spent = cached[done_key], cached[time_key]
     else:

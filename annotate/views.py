@@ -200,7 +200,7 @@ def annotate_submit(request, slug, assignment_uuid):
     kind = _kind_param(request.POST.get("next_kind"))
     principles = list(project.principles.all())
     form = SubmitForm(request.POST, assignment=assignment, principles=principles)
-    message = None
+    message, stored = None, None
     if form.is_valid():
         try:
             annotation, created = annotation_submit(
@@ -219,17 +219,15 @@ def annotate_submit(request, slug, assignment_uuid):
                 message = (messages.WARNING, f"{' '.join(exc.messages)} Your answer was not stored.")
         else:
             message = (messages.SUCCESS, "Saved." if created else "Already saved.")
-            if created:
-                # Committed: bump the loop's cached counters (annotate.selectors).
-                progress_count_annotation(
-                    project_id=project.pk, annotator_id=annotator.pk, time_spent_ms=annotation.time_spent_ms
-                )
+            stored = annotation if created else None
     if form.errors:
         context = _item_context(request, project, annotator, assignment, kind=kind, form=form)
         if request.htmx:
             return _render_partial(request, context, status=422)
         return render(request, "annotate/annotate.html", context, status=422)
-    return _next_item(request, project, annotator, kind, message, principles=principles, after=assignment.item_id)
+    return _next_item(
+        request, project, annotator, kind, message, principles=principles, after=assignment.item_id, stored=stored
+    )
 
 
 @require_POST
@@ -254,14 +252,25 @@ def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, An
     return assignment_get_for_submit(request.user, slug, assignment_uuid)
 
 
-def _next_item(request, project, annotator, kind, message, principles=None, after=None):
+def _next_item(request, project, annotator, kind, message, principles=None, after=None, stored=None):
+    """The next item's partial (htmx) or a redirect to its page; ``stored``: the annotation just stored, if any.
+
+    A stored annotation is counted on the loop's cached counters
+    (``annotate.selectors``), with the read of them for the partial in one round trip.
+    """
     if not request.htmx:
+        if stored is not None:
+            progress_count_annotation(
+                project_id=project.pk, annotator_id=annotator.pk, time_spent_ms=stored.time_spent_ms
+            )
         if message:
             messages.add_message(request, *message)
         return _see_other(project, kind)
     # The claim looks past the item just finished first (see assignment_next).
     assignment = assignment_next(project=project, annotator=annotator, kind=kind, after=after)
-    context = _item_context(request, project, annotator, assignment, kind=kind, message=message, principles=principles)
+    context = _item_context(
+        request, project, annotator, assignment, kind=kind, message=message, principles=principles, stored=stored
+    )
     return _render_partial(request, context)
 
 
@@ -286,13 +295,13 @@ def _options(choices, selected, keys=None):
 
 
 def _item_context(
-    request, project, annotator, assignment, *, kind=None, form=None, message=None, principles=None
+    request, project, annotator, assignment, *, kind=None, form=None, message=None, principles=None, stored=None
 ) -> dict:
     if form is not None:
         principles = form.principles
     elif principles is None:
         principles = list(project.principles.all())
-    progress = annotator_progress_loop(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP)
+    progress = annotator_progress_loop(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP, stored=stored)
     context = {
         "project": project,
         "progress": progress,

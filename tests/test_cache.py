@@ -60,3 +60,43 @@ def test_incr_many_falls_back_to_incr_on_other_caches():
     assert incr_many(local, {"a": 1, "b": 3}) == {"a": 2, "b": 5}
     with pytest.raises(ValueError):
         incr_many(local, {"missing": 1})
+
+
+def _counting_commands(monkeypatch) -> list:
+    """Every command the redis client sends (a spy: each still runs)."""
+    import redis
+
+    sent = []
+    real = redis.Redis.execute_command
+
+    def execute_command(self, *args, **options):
+        sent.append(args[0])
+        return real(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
+    return sent
+
+
+def test_incr_many_then_get_bumps_all_or_none_and_reads_after_in_one_call(redis_cache, monkeypatch):
+    redis_cache.set_many({"done": 5, "time": 100, "flag": 1, "note": {"a": [1, 2]}})
+    sent = _counting_commands(monkeypatch)
+    bumped, got = redis_cache.incr_many_then_get({"done": 1, "time": 2500}, ["done", "time", "flag", "note", "gone"])
+    assert bumped == {"done": 6, "time": 2600}
+    assert got == {"done": 6, "time": 2600, "flag": 1, "note": {"a": [1, 2]}}  # read after the bump; "gone" absent
+    assert sent == ["EVALSHA"]  # one round trip
+    bumped, got = redis_cache.incr_many_then_get({"done": 1, "gone": 7}, ["done", "gone"])
+    assert bumped is None and got == {"done": 6}  # nothing bumped, nothing created
+    assert redis_cache.get_many(["done", "time", "gone"]) == {"done": 6, "time": 2600}
+    assert redis_cache.incr_many_then_get({}, []) == ({}, {})
+    assert redis_cache.incr_many_then_get({}, ["flag"]) == ({}, {"flag": 1})
+
+
+def test_incr_many_then_get_falls_back_on_other_caches():
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from config.cache import incr_many_then_get
+
+    local = LocMemCache(f"test-{uuid.uuid4().hex}", {})
+    local.set_many({"a": 1, "b": 2})
+    assert incr_many_then_get(local, {"a": 1}, ["a", "b", "c"]) == ({"a": 2}, {"a": 2, "b": 2})
+    assert incr_many_then_get(local, {"c": 1}, ["a"]) == (None, {"a": 2})

@@ -715,12 +715,35 @@ def test_loop_counters_are_cached_and_bumped_by_each_submission(client_for, proj
         page = client.post(submit_url(project, lease_from(page)), data, **HTMX)
         assert f'<strong data-count="done">{n}</strong>' in page.content.decode()
     assert (cache.get(done_key), cache.get(time_key)) == (2, 4000)
+    # A plain form post (no htmx) counts too, before its redirect.
+    data = {"idempotency_key": key_from(page), "choice": "up", "time_spent_ms": "500"}
+    assert client.post(submit_url(project, lease_from(page)), data).status_code == 303
+    assert (cache.get(done_key), cache.get(time_key)) == (3, 4500)
     # A repeat of a stored submission counts nothing.
     last = Annotation.objects.latest("id")
     client.post(
         submit_url(project, last.assignment), {"idempotency_key": str(last.idempotency_key), "choice": "up"}, **HTMX
     )
-    assert cache.get(done_key) == 2
+    assert cache.get(done_key) == 3
     # Without the cache the counters are counted again, the same.
     cache.delete_many([done_key, time_key])
-    assert '<strong data-count="done">2</strong>' in client.get(next_url(project)).content.decode()
+    assert '<strong data-count="done">3</strong>' in client.get(next_url(project)).content.decode()
+
+
+def test_an_htmx_submit_takes_three_cache_round_trips(client_for, project, personas, monkeypatch):
+    """The session, the user, and the loop's counters bumped and read in one script."""
+    from tests.test_cache import _counting_commands
+
+    for _ in range(4):
+        make_item(project, kind="thumb")
+    client = client_for(personas["annotator"])
+    page = client.get(next_url(project))
+    page = client.post(
+        submit_url(project, lease_from(page)), {"idempotency_key": key_from(page), "choice": "up"}, **HTMX
+    )  # warm: the user cached, the counters counted
+    sent = _counting_commands(monkeypatch)
+    page = client.post(
+        submit_url(project, lease_from(page)), {"idempotency_key": key_from(page), "choice": "up"}, **HTMX
+    )
+    assert '<strong data-count="done">2</strong>' in page.content.decode()
+    assert len(sent) <= 3, sent
