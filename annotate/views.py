@@ -374,7 +374,6 @@ def _controls_context(kind: str, principles, form=None) -> dict:
     posted = form.data if form is not None else {}
     verdict_choices = PAIRWISE_VERDICTS if kind == Kind.PAIRWISE else SINGLE_VERDICTS
     return {
-        "item": {"kind": kind},
         "errors": form.errors if form is not None else {},
         "posted": posted,
         "pairwise_choices": _options(PAIRWISE_SCREEN_CHOICES, posted.get("choice"), KEYS),
@@ -401,4 +400,6 @@ def _controls_html(kind: str, principles: tuple[tuple[int, str, str], ...]) -> s
     changed principle (name, description) is a new key.
     """
     rows = [Principle(pk=pk, name=name, description=description) for pk, name, description in principles]
-    return render_to_string("annotate/annotate.html#controls", _controls_context(kind, rows))
+    return render_to_string(
+        "annotate/annotate.html#controls", {**_controls_context(kind, rows), "item": {"kind": kind}}
+    )
