@@ -375,8 +375,8 @@ def assignment_next(
     milliseconds after a thousand items, growing without bound). The claim
     looks past ``after`` first, then, when nothing is there, from the start:
     an item given back below it (an expired lease, a skip) is still handed
-    out, by this annotator once nothing lies ahead of them, or by anyone
-    starting further back.
+    out, by this annotator once nothing lies ahead of them, or by a claim
+    without ``after`` (the annotate page as it opens), which scans from the start.
 
     The oldest eligible item is locked ``FOR NO KEY UPDATE SKIP LOCKED``, so
     parallel requests each take a different item without waiting (and without
