@@ -42,15 +42,8 @@ class RedisCacheClient(django_redis.RedisCacheClient):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
-    def incr_many(self, deltas: dict):
-        """Several ``incr`` in one round trip, all or none: ValueError (nothing changed) if a key is missing."""
-        bumped, _read = self.incr_many_then_get(deltas, [])
-        if bumped is None:
-            raise ValueError(f"One of the keys {list(deltas)} not found.")
-        return bumped
-
     def incr_many_then_get(self, deltas: dict, keys: list) -> tuple[dict | None, dict]:
-        """``incr_many`` (``None`` instead of ValueError), then ``get_many(keys)``: one round trip."""
+        """Bump ``deltas`` (all, or ``None`` if one is missing), then ``get_many(keys)``: one script call."""
         counters = list(deltas)
         client = self.get_client((counters or keys)[0], write=True)
         reply = client.register_script(_INCR_ALL_EXISTING_THEN_GET)(
@@ -75,11 +68,10 @@ class RedisCache(django_redis.RedisCache):
 
     def incr_many(self, deltas: dict, version=None) -> dict:
         """``{key: delta}`` -> ``{key: new value}`` in one round trip; ValueError, and nothing changed, if a key is missing."""
-        if not deltas:
-            return {}
-        keys = {key: self.make_and_validate_key(key, version=version) for key in deltas}
-        values = self._cache.incr_many({keys[key]: delta for key, delta in deltas.items()})
-        return {key: values[keys[key]] for key in deltas}
+        bumped, _read = self.incr_many_then_get(deltas, [], version=version)
+        if bumped is None:
+            raise ValueError(f"One of the keys {list(deltas)} not found.")
+        return bumped
 
     def incr_many_then_get(self, deltas: dict, keys, version=None) -> tuple[dict | None, dict]:
         """Bump ``deltas`` (all, or ``None`` and nothing changed if one is missing), then read ``keys``: one round trip."""
