@@ -108,12 +108,20 @@ def bench_project_create(*, n_items: int, overlap: int = 3, kinds=tuple(KIND_SIZ
 
 
 def analyze() -> None:
-    """Fresh planner statistics after bulk inserts (autovacuum would get there, later)."""
+    """Settle the tables after bulk inserts: ``VACUUM (ANALYZE)``.
+
+    Fresh planner statistics, and the new rows' hint bits and visibility set
+    now rather than by the first reads of the measurement (each of which
+    would dirty its page again). The loop's tables too: where autovacuum is
+    off (as on the development machines), earlier benches' deleted rows are
+    still there.
+    """
     from django.db import connection
 
+    tables = ("annotate_prompt", "annotate_response", "annotate_item", "annotate_itemresponse")
     with connection.cursor() as cursor:
-        for table in ("annotate_prompt", "annotate_response", "annotate_item", "annotate_itemresponse"):
-            cursor.execute(f"ANALYZE {table}")
+        for table in (*tables, "annotate_assignment", "annotate_annotation"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
 def bench_users_create(*, project, n: int, password: str, role: str = "annotator") -> list:
