@@ -107,6 +107,11 @@ def bench_project_create(*, n_items: int, overlap: int = 3, kinds=tuple(KIND_SIZ
     return project
 
 
+# The tables a bench project's bulk load writes, and those the annotate loop writes.
+FIXTURE_TABLES = ("annotate_prompt", "annotate_response", "annotate_item", "annotate_itemresponse")
+LOOP_TABLES = ("annotate_item", "annotate_assignment", "annotate_annotation", "annotate_principleverdict")
+
+
 def analyze() -> None:
     """Settle the tables after bulk inserts: ``VACUUM (ANALYZE)``.
 
@@ -118,9 +123,8 @@ def analyze() -> None:
     """
     from django.db import connection
 
-    tables = ("annotate_prompt", "annotate_response", "annotate_item", "annotate_itemresponse")
     with connection.cursor() as cursor:
-        for table in (*tables, "annotate_assignment", "annotate_annotation"):
+        for table in dict.fromkeys((*FIXTURE_TABLES, *LOOP_TABLES)):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 

@@ -53,11 +53,12 @@ What it does:
    5 s before the first phase; ``--ramp 0`` opens them all at once, a
    stampede no real team makes).
 
-   In earlier versions of this bench the page loads ran inside each phase's clock: fifty
-   full pages at the same instant queued the first submissions of the paced
-   phase for seconds (up to ~3 s behind), and with keep-alive connections
-   pinned to one gunicorn worker each, some users never caught up during
-   the phase; that start-up backlog, not the steady state, made its p95.
+   In earlier versions of this bench the page loads ran inside each
+   phase's clock: fifty full pages at the same instant put the first
+   submissions of the paced phase up to ~3 s behind, and that start-up
+   backlog, not the steady state, made its p95. Where PostgreSQL runs with
+   autovacuum off, the bench analyzes the loop's tables itself (see
+   ``Autoanalyze``).
 
 Issue target on the 2-core machine: >= 150 submissions/s, p95 < 150 ms,
 0 lost, 0 duplicated. The bench project and its users are deleted at the end.
@@ -85,6 +86,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402
+    LOOP_TABLES,
     ROOT,
     bench_cleanup,
     bench_project_create,
@@ -180,9 +182,8 @@ class Http:
     The load generator shares the 2 cores with the server and PostgreSQL, so
     it should cost as little as it can: ``requests`` took ~2 ms of CPU per
     submission (sessions, adapters, cookie policy), this about a quarter of
-    that. One connection per simulated annotator, like a browser tab (a sync
-    gunicorn worker closes it after each response; the next request opens
-    a new one).
+    that. One connection per simulated annotator, like a browser tab (with
+    sync gunicorn workers, closed after each response and opened again).
     """
 
     def __init__(self, base: str, timeout: float = 30):
@@ -358,10 +359,6 @@ def cpu_used(before, after) -> tuple[float, float, float, float, float]:
     return after[0] - before[0], after[1] - before[1], pg, after[3] - before[3], after[4] - before[4]
 
 
-# The tables the loop writes; their planner statistics must follow their growth.
-LOOP_TABLES = ("annotate_assignment", "annotate_annotation", "annotate_principleverdict", "annotate_item")
-
-
 class Autoanalyze(threading.Thread):
     """Stands in for autovacuum's ANALYZE where the server runs with ``autovacuum = off``.
 
@@ -470,10 +467,10 @@ def main() -> None:
     # paced (threads of one process queue for its GIL each time they come back
     # from Redis or PostgreSQL). Sync workers: each request comes on a new
     # connection and goes to whichever worker is free, as behind a proxy. With
-    # gthread the clients' keep-alive connections stay with the worker that
-    # accepted them, unevenly (one worker may hold twice another's users), and
-    # at 150/s the busiest worker's users queue: paced p95 377-611 ms against
-    # 116-121 ms with sync on the same machine.
+    # gthread each client's keep-alive connection stays with the worker that
+    # accepted it, and workers accept unevenly: in a capacity phase users got
+    # 68 to 182 submissions served each (sync: 121 to 123), and when paced the
+    # worst users' p95 was 495-713 ms (sync: under 200 ms).
     parser.add_argument("--workers", type=int, default=5, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
