@@ -12,11 +12,12 @@ What it does:
    overhead is not measured;
 3. each simulated annotator logs in through the login form (GET for the CSRF
    cookie, POST the credentials), then loops the htmx flow a browser runs:
-   GET ``/p/<slug>/annotate/`` once (in a ramp-up before the first phase's
-   clock starts, as people open the page at their own moments before
-   reading; the item stays on their screen from one phase to the next), then POST the answer to the item's
-   submit URL with ``HX-Request: true``; the response is the next item's
-   partial, so each further item costs one request (``--no-htmx`` instead
+   GET ``/p/<slug>/annotate/`` once (in a ramp-up before the first
+   phase's clock starts, as people open the page at their own moments
+   before reading; the item stays on their screen from one phase to the
+   next), then POST the answer to the item's submit URL with
+   ``HX-Request: true``; the response is the next item's partial, so each
+   further item costs one request (``--no-htmx`` instead
    posts a plain form, expects a 303 and GETs the page again);
 4. each run has two phases of ``--seconds``:
 
@@ -263,8 +264,10 @@ class Annotator:
         # ramp-up (``open_at`` seconds after ``opens_from``): the page loads
         # count in the next-item figures, but they do not queue the phase's
         # first submissions. A page the user still holds from the previous
-        # phase is kept (its lease is still theirs).
-        page = self.page
+        # phase is kept (its lease is still theirs); taken off the user until
+        # the phase ends, so a user who runs out or stops on an error never
+        # carries a page already submitted into the next phase.
+        page, self.page = self.page, None
         try:
             if page is None:
                 time.sleep(max(0.0, opens_from + self.open_at - time.perf_counter()))
