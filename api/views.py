@@ -9,6 +9,7 @@ through ``project_for_api`` so a project the caller has no role in is a 404.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import django_filters
 from django.conf import settings
@@ -23,7 +24,6 @@ from drf_spectacular.utils import (
     extend_schema_serializer,
     inline_serializer,
 )
-from knox.models import AuthToken
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -31,6 +31,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.models import NAME_MAX_LENGTH, ApiToken
+from accounts.selectors import tokens_for_user
+from accounts.services import TOKEN_MAX_TTL, token_create, token_revoke
 from annotate.models import (
     CURATE_ROLES,
     READ_DATA_ROLES,
@@ -77,10 +80,12 @@ ERRORS = {
 
 
 class TokenCreateApi(APIView):
-    """Exchange a username and password for an expiring API token.
+    """Exchange a username and password for a named, expiring API token.
 
-    Tokens are stored hashed (django-rest-knox); the plain token is shown
-    once, in this response. Send it as ``Authorization: Token <token>``.
+    Tokens are stored hashed (SHA-512); the plain token is shown once, in
+    this response. Send it as ``Authorization: Token <token>``. The same
+    tokens are listed and revoked on the page ``/account/tokens/`` and by
+    ``auth/tokens/``; a password change revokes them all.
     """
 
     authentication_classes: list = []
@@ -92,11 +97,24 @@ class TokenCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField()
         password = serializers.CharField(style={"input_type": "password"})
-        ttl_hours = serializers.IntegerField(required=False, min_value=1, max_value=24 * 90)
+        name = serializers.CharField(
+            required=False,
+            max_length=NAME_MAX_LENGTH,
+            default="API login",
+            help_text="What will use the token (shown on the tokens page).",
+        )
+        ttl_hours = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=int(TOKEN_MAX_TTL.total_seconds() // 3600),
+            help_text="Lifetime in hours (default DOCKET_API_TOKEN_TTL_HOURS, a week).",
+        )
 
     @extend_schema_serializer(component_name="Token")
     class OutputSerializer(serializers.Serializer):
-        token = serializers.CharField()
+        token = serializers.CharField(help_text="The token itself: shown once, stored only hashed.")
+        id = serializers.UUIDField(help_text="The token's public id (to revoke it).")
+        name = serializers.CharField()
         expiry = serializers.DateTimeField()
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 400: ErrorSerializer}, auth=[])
@@ -106,11 +124,10 @@ class TokenCreateApi(APIView):
         user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
         if user is None or not user.is_active:
             return error_response(400, "invalid_credentials", "Wrong username or password.")
-        from datetime import timedelta
-
         hours = data.validated_data.get("ttl_hours") or settings.DOCKET_API_TOKEN_TTL_HOURS
-        instance, token = AuthToken.objects.create(user=user, expiry=timedelta(hours=hours))
-        return Response(self.OutputSerializer({"token": token, "expiry": instance.expiry}).data, status=201)
+        instance, token = token_create(user=user, name=data.validated_data["name"], ttl=timedelta(hours=hours))
+        body = {"token": token, "id": instance.uuid, "name": instance.name, "expiry": instance.expiry}
+        return Response(self.OutputSerializer(body).data, status=201)
 
 
 class TokenDeleteApi(APIView):
@@ -118,8 +135,45 @@ class TokenDeleteApi(APIView):
 
     @extend_schema(request=None, responses={204: None, **ERRORS})
     def post(self, request):
-        if isinstance(request.auth, AuthToken):
-            request.auth.delete()
+        if isinstance(request.auth, ApiToken):
+            token_revoke(user=request.user, token_id=request.auth.uuid)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ApiTokenOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+    prefix = serializers.CharField(source="token_key", help_text="The token's first characters, to tell it apart.")
+    current = serializers.SerializerMethodField(help_text="Whether this request was made with this token.")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created", "last_used_at", "expiry", "current"]
+
+    def get_current(self, token) -> bool:
+        auth = self.context.get("auth")
+        return isinstance(auth, ApiToken) and auth.pk == token.pk
+
+
+class TokenListApi(generics.ListAPIView):
+    """My API tokens (never the tokens themselves: they are stored hashed), newest first."""
+
+    serializer_class = ApiTokenOutput
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return tokens_for_user(user=self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "auth": self.request.auth}
+
+
+class TokenRevokeApi(APIView):
+    """Revoke one of my tokens by its id (404 for anyone else's)."""
+
+    @extend_schema(responses={204: None, **ERRORS})
+    def delete(self, request, token_id):
+        token_revoke(user=request.user, token_id=token_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("annotate.urls")),
     path("admin/", admin.site.urls),
+    path("", include("accounts.urls")),
     path("api/", include("api.urls")),
     path("", include("curation.urls")),
     path("", include("curation.urls_jobs")),

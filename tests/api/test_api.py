@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
 from annotate.models import Annotation, Annotator
 from curation.models import Job
 from tests.api.builders import make_audit, make_dataset
@@ -38,14 +38,14 @@ def client_for(user) -> APIClient:
 def test_token_is_stored_hashed_and_expires(personas):
     user = personas["researcher"]
     token = token_for(user)
-    stored = AuthToken.objects.get(user=user)
+    stored = ApiToken.objects.get(user=user)
     assert token not in (stored.digest, stored.token_key)
     assert len(stored.digest) == 128  # sha512 hex
     assert stored.expiry > timezone.now() + timedelta(days=6)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/v1/projects/").status_code == 200
-    AuthToken.objects.filter(pk=stored.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    ApiToken.objects.filter(pk=stored.pk).update(expiry=timezone.now() - timedelta(seconds=1))
     response = client.get("/api/v1/projects/")
     assert response.status_code == 401
     assert response.json()["error"]["status"] == 401

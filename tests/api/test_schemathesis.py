@@ -3,13 +3,15 @@ schema: no input, however odd, gets a 5xx, and responses match the schema."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from knox.models import AuthToken
 
+from accounts.services import token_create
 from annotate.models import Membership, Role
 from config.wsgi import application
 from curation.models import Job
@@ -49,7 +51,7 @@ def demo(db, _keep_test_connection, settings, tmp_path):
 def auth_header(demo):
     user = UserFactory(username="schemathesis")
     Membership.objects.create(project=demo.project, user=user, role=Role.OWNER)
-    _instance, token = AuthToken.objects.create(user=user)
+    _instance, token = token_create(user=user, name="schemathesis", ttl=timedelta(hours=1))
     return {"Authorization": f"Token {token}"}
 
 

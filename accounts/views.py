@@ -1,0 +1,71 @@
+"""``/account/tokens/``: create, list and revoke my API tokens.
+
+A new token is shown once, in the response to the form that made it (never
+stored in plain text, never put in a URL or a redirect); the page is sent
+with ``Cache-Control: no-store`` so the browser keeps no copy.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.forms import TokenCreateForm
+from accounts.selectors import tokens_for_user
+from accounts.services import token_create, token_revoke, tokens_revoke_for_user
+from annotate.views import with_csp
+
+
+def _page(request, form: TokenCreateForm, *, new_token: str = "", new=None, status: int = 200):
+    context = {
+        "form": form,
+        "tokens": tokens_for_user(user=request.user),
+        "now": timezone.now(),
+        "new_token": new_token,
+        "new": new,
+        "api_url": request.build_absolute_uri("/api/v1/"),
+    }
+    return render(request, "accounts/tokens.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@never_cache
+@with_csp
+def tokens(request):
+    """The list, and the create form (POST): the new token is in this response only."""
+    if request.method == "GET":
+        return _page(request, TokenCreateForm())
+    form = TokenCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            instance, plain = token_create(user=request.user, name=form.cleaned_data["name"], ttl=form.ttl)
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]:
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            return _page(request, TokenCreateForm(), new_token=plain, new=instance, status=201)
+    return _page(request, form, status=422)
+
+
+@require_POST
+@login_required
+@with_csp
+def token_revoke_view(request, token_id):
+    token = token_revoke(user=request.user, token_id=token_id)
+    messages.success(request, f"Token “{token.name or token.token_key}” revoked: it no longer works.")
+    return redirect("account-tokens")
+
+
+@require_POST
+@login_required
+@with_csp
+def tokens_revoke_all(request):
+    count = tokens_revoke_for_user(user=request.user)
+    messages.success(request, f"{count} token{'s' if count != 1 else ''} revoked.")
+    return redirect("account-tokens")
