@@ -24,12 +24,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
-from curation.exports.run import FORMATS
 from curation.exports.writers import file_sha256
 from curation.jobs import job_cancel
 from curation.models import Dataset, Job, JobKind
 from curation.services.exporting import dataset_file_path, datasets_for_project, export_create
 
+from .export_options import ExportOptionsSerializer
+from .schema import EXPORT_FORMAT_CHOICES
 from .views import ERRORS, ErrorSerializer, project_for_api
 
 # Job kinds a researcher may follow; curators and owners see every job of their projects.
@@ -179,27 +180,32 @@ class JobCancelApi(APIView):
 # ----------------------------------------------------------------- exports
 
 
+class _ExportShape(serializers.Serializer):
+    format = serializers.ChoiceField(choices=EXPORT_FORMAT_CHOICES)
+    options = serializers.DictField(required=False)
+
+
+_SHAPE = ("format", "options")
+
+
 class ExportCreateApi(APIView):
     """Queue an export of the project as a versioned dataset.
 
     Answers 202 with the job's URL (body and ``Location``); poll it. Options
-    (format options, filters, split, ``name``) go in ``options`` or flat beside
-    ``format``; they are validated before anything is queued, and a bad or
-    unknown one is a 400 naming it.
+    (format options, filters, split, ``name``: see ``ExportOptions``) go in
+    ``options``, or flat beside ``format``; they are validated before
+    anything is queued, and a bad or unknown one is a 400 whose ``fields``
+    names it.
     """
 
     class InputSerializer(serializers.Serializer):
-        format = serializers.ChoiceField(choices=sorted(FORMATS))
-        options = serializers.DictField(
-            required=False,
-            default=dict,
-            help_text="Format options, filters and split settings (see the README's export section).",
-        )
+        format = serializers.ChoiceField(choices=EXPORT_FORMAT_CHOICES, help_text="The dataset format (TRL's).")
+        options = ExportOptionsSerializer(required=False)
 
     class OutputSerializer(serializers.Serializer):
-        id = serializers.UUIDField()
-        job = serializers.URLField()
-        status = serializers.CharField()
+        id = serializers.UUIDField(help_text="The export job's id.")
+        job = serializers.URLField(help_text="The job's URL: poll it until its status is succeeded.")
+        status = serializers.ChoiceField(choices=Job.Status.choices)
 
     @extend_schema(
         request=InputSerializer,
@@ -207,15 +213,19 @@ class ExportCreateApi(APIView):
     )
     def post(self, request, slug):
         project = project_for_api(request, slug)
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        options = dict(data.validated_data["options"])
-        if isinstance(request.data, dict):  # options may also be given flat, beside "format"
-            options.update({k: v for k, v in request.data.items() if k not in ("format", "options")})
-        job = export_create(project=project, fmt=data.validated_data["format"], options=options, user=request.user)
+        body = request.data if isinstance(request.data, dict) else {}
+        # The format and the shape of "options" first; then every option, nested or flat, checked by name.
+        shape = _ExportShape(data=body)
+        shape.is_valid(raise_exception=True)
+        merged = {**shape.validated_data.get("options", {}), **{k: v for k, v in body.items() if k not in _SHAPE}}
+        options = ExportOptionsSerializer(data=merged)
+        options.is_valid(raise_exception=True)
+        job = export_create(
+            project=project, fmt=shape.validated_data["format"], options=dict(options.validated_data), user=request.user
+        )
         url = _url(request, "api-job", job_id=job.uuid)
-        body = self.OutputSerializer({"id": job.uuid, "job": url, "status": job.status}).data
-        return Response(body, status=202, headers={"Location": url})
+        out = self.OutputSerializer({"id": job.uuid, "job": url, "status": job.status}).data
+        return Response(out, status=202, headers={"Location": url})
 
 
 # ----------------------------------------------------------------- datasets

@@ -55,7 +55,9 @@ INSTALLED_APPS = [
     "knox",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "axes",
+    "accounts",
     "annotate",
     "curation",
     "api",
@@ -251,11 +253,11 @@ DOCKET_EXPORT_DIR = _path("DOCKET_EXPORT_DIR", DATA_DIR / "exports")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "accounts.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.DocketAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -270,7 +272,8 @@ REST_FRAMEWORK = {
     },
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
 }
-# API tokens (django-rest-knox): stored as SHA-512 digests, expiring.
+# API tokens (accounts.ApiToken on django-rest-knox): stored as SHA-512
+# digests, expiring, named; the default lifetime of one made by the token endpoint.
 DOCKET_API_TOKEN_TTL_HOURS = env_int("DOCKET_API_TOKEN_TTL_HOURS", 24 * 7, minimum=1)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=DOCKET_API_TOKEN_TTL_HOURS),
@@ -279,9 +282,25 @@ REST_KNOX = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Docket API",
-    "DESCRIPTION": "Curated preference datasets, items, annotations and audits.",
+    "DESCRIPTION": "Curated preference datasets, items, annotations and audits. "
+    "Authenticate with `Authorization: Token <token>` (a token from /account/tokens/ or POST /api/v1/auth/token/).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from the pinned drf-spectacular-sidecar package, served
+    # as our own static files: the docs work offline and load nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ExportFormatEnum": "api.schema.EXPORT_FORMAT_CHOICES",
+        "ItemKindEnum": "annotate.models.Kind",
+        "ItemStatusEnum": "annotate.models.Item.Status",
+        "JobStatusEnum": "curation.models.Job.Status",
+        "AnnotatorTypeEnum": "annotate.models.Annotator.Type",
+        "ContentSourceEnum": "annotate.models.Source",
+        "PreferenceSignalEnum": "curation.exports.base.SOURCES",
+        "ExportAnnotatorsEnum": "api.schema.EXPORT_ANNOTATOR_CHOICES",
+    },
 }
 
 LOGGING = {

@@ -1,0 +1,80 @@
+"""The export options as a typed serializer, built from the one option spec
+(``curation.services.exporting.EXPORT_OPTIONS``): every option with its type,
+range or choices, default and help text, so the OpenAPI schema (and the
+clients generated from it) know them. The service validates again with the
+same spec, and checks what spans options (one CHES filter at a time, what a
+format accepts).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_serializer
+from rest_framework import serializers
+
+from curation.services.exporting import EXPORT_OPTIONS, OptionSpec
+
+
+class BelowFloatField(serializers.FloatField):
+    """A float in ``[min_value, below)``: the upper bound itself is refused."""
+
+    default_error_messages = {"below": "Ensure this value is less than {below}."}
+
+    def __init__(self, *, below: float, **kwargs):
+        self.below = below
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value >= self.below:
+            self.fail("below", below=self.below)
+        return value
+
+
+class BelowFloatFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = BelowFloatField
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = build_basic_type(OpenApiTypes.DOUBLE)
+        if self.target.min_value is not None:
+            schema["minimum"] = self.target.min_value
+        schema["maximum"] = self.target.below
+        schema["exclusiveMaximum"] = True
+        return schema
+
+
+def _field(spec: OptionSpec) -> serializers.Field:
+    default = spec.default
+    common = {"required": False, "help_text": spec.help, "default": list(default) if spec.kind == "list" else default}
+    if spec.kind == "bool":
+        return serializers.BooleanField(**common)
+    if spec.kind == "int":
+        return serializers.IntegerField(min_value=spec.minimum, max_value=spec.maximum, **common)
+    if spec.kind == "float":
+        if spec.maximum_exclusive:
+            return BelowFloatField(min_value=spec.minimum, below=spec.maximum, allow_null=True, **common)
+        return serializers.FloatField(min_value=spec.minimum, max_value=spec.maximum, allow_null=True, **common)
+    if spec.kind == "list":
+        return serializers.ListField(child=serializers.ChoiceField(choices=list(spec.choices)), **common)
+    if spec.choices:
+        return serializers.ChoiceField(choices=list(spec.choices), **common)
+    return serializers.CharField(max_length=spec.max_length, allow_blank=True, **common)
+
+
+@extend_schema_serializer(component_name="ExportOptions")
+class ExportOptionsSerializer(serializers.Serializer):
+    """Format options, filters (applied in the order listed) and the split; every one optional."""
+
+    def get_fields(self):
+        return {name: _field(spec) for name, spec in EXPORT_OPTIONS.items()}
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(EXPORT_OPTIONS))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [f"unknown option {name!r}; known: {', '.join(sorted(EXPORT_OPTIONS))}"] for name in unknown}
+                )
+        return super().to_internal_value(data)
