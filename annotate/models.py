@@ -61,6 +61,8 @@ class Role(models.TextChoices):
 CURATE_ROLES = {Role.OWNER, Role.CURATOR}
 ANNOTATE_ROLES = {Role.OWNER, Role.CURATOR, Role.ANNOTATOR}
 READ_DATA_ROLES = {Role.OWNER, Role.CURATOR, Role.RESEARCHER}
+# Who may open a project's page (its guidelines and principles): every member.
+PROJECT_PAGE_ROLES = ANNOTATE_ROLES | READ_DATA_ROLES
 
 
 def default_kinds() -> list[str]:

@@ -38,6 +38,8 @@ from annotate.forms import (
 from annotate.models import (
     ANNOTATE_ROLES,
     CURATE_ROLES,
+    PROJECT_PAGE_ROLES,
+    READ_DATA_ROLES,
     Annotator,
     Assignment,
     Item,
@@ -105,10 +107,6 @@ def with_csp(view):
     return wrapper
 
 
-def _project_for_annotator(request, slug: str) -> tuple[Project, str]:
-    return project_get_for_user(request.user, slug, ANNOTATE_ROLES)
-
-
 def _loop_access(request, slug: str):
     """``(project, annotator)`` for the next-item loop: membership, project and annotator in one query."""
     project, _role, annotator = membership_get_for_annotator(request.user, slug, ANNOTATE_ROLES)
@@ -157,14 +155,18 @@ def home(request):
 @login_required
 @with_csp
 def project_page(request, slug):
-    """Guidelines, principles, my progress and a Start button."""
-    project, role = _project_for_annotator(request, slug)
-    progress = annotator_progress(project=project, annotator=annotator_for_user(request.user), by_kind=True)
-    kinds = [
-        {"value": kind, "label": Kind(kind).label, "left": progress.left_by_kind.get(kind, 0)}
-        for kind in Kind.values
-        if kind in (project.kinds or Kind.values)
-    ]
+    """Guidelines and principles for every member; my progress and a Start button for annotators;
+    the ways to the data (API tokens, docs, client) for researchers."""
+    project, role = project_get_for_user(request.user, slug, PROJECT_PAGE_ROLES)
+    can_annotate = role in ANNOTATE_ROLES
+    progress, kinds = None, []
+    if can_annotate:
+        progress = annotator_progress(project=project, annotator=annotator_for_user(request.user), by_kind=True)
+        kinds = [
+            {"value": kind, "label": Kind(kind).label, "left": progress.left_by_kind.get(kind, 0)}
+            for kind in Kind.values
+            if kind in (project.kinds or Kind.values)
+        ]
     return render(
         request,
         "annotate/project.html",
@@ -173,7 +175,9 @@ def project_page(request, slug):
             "principles": project.principles.all(),
             "progress": progress,
             "kinds": kinds,
+            "can_annotate": can_annotate,
             "can_curate": role in CURATE_ROLES,
+            "can_read_data": role in READ_DATA_ROLES,
         },
     )
 

@@ -15,6 +15,7 @@ own tests, aside), so a page added later is checked too.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import SESSION_KEY
@@ -22,6 +23,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 
+from accounts.models import ApiToken
+from accounts.services import token_create
 from annotate.models import Annotation, Assignment, Item, Membership, Role
 from annotate.services.assignment import annotator_for_user, assignment_next
 from curation.models import Job
@@ -43,7 +46,8 @@ def world(project, personas):
     lease = assignment_next(project=project, annotator=annotator_for_user(personas["annotator"]), kind="pairwise")
     assert lease.item == first
     job = job_create(project=project, kind="export", params={}, user=personas["owner"], enqueue=False)
-    return {"project": project, "item": first, "lease": lease, "job": job, "personas": personas}
+    token, _plain = token_create(user=personas["owner"], name="owner's laptop", ttl=timedelta(days=1))
+    return {"project": project, "item": first, "lease": lease, "job": job, "personas": personas, "token": token}
 
 
 def client_for(personas, who: str, **kwargs) -> Client:
@@ -63,11 +67,12 @@ def _upload():
 CURATE_ONLY = {"owner": 200, "curator": 200, "annotator": 404, "researcher": 404, "outsider": 404}
 ANNOTATE = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 404, "outsider": 404}
 ANY_MEMBER = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 200, "outsider": 200}
+MEMBERS = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 200, "outsider": 404}
 
 MATRIX = [
     # Annotator pages (annotate/urls.py).
     ("home", "get", lambda w: {}, None, ANY_MEMBER),
-    ("annotate-project", "get", lambda w: {"slug": w["project"].slug}, None, ANNOTATE),
+    ("annotate-project", "get", lambda w: {"slug": w["project"].slug}, None, MEMBERS),
     ("annotate-next", "get", lambda w: {"slug": w["project"].slug}, None, ANNOTATE),
     (
         # Only the lease holder may submit on a lease; everyone else gets 404.
@@ -223,6 +228,8 @@ def _fill(converters, world, personas):
             kwargs[key] = world["lease"].uuid
         elif key == "job_uuid":
             kwargs[key] = world["job"].uuid
+        elif key == "token_id":
+            kwargs[key] = world["token"].uuid  # the owner's: nobody else may revoke it
         elif isinstance(converter, UUIDConverter):
             kwargs[key] = uuid.uuid4()
         elif isinstance(converter, IntConverter):
@@ -249,14 +256,16 @@ def test_every_page_denies_anonymous_and_outsiders(world):
             else:
                 assert response.status_code == 405, (method, url, response.status_code)
             response = getattr(outsider, method)(url)
-            if "slug" in converters:
+            if "slug" in converters or "token_id" in converters:
                 assert response.status_code in (404, 405), (method, url, response.status_code)
             else:
-                # Pages outside any project (my projects, curate): nothing of this project shows.
-                assert response.status_code in (200, 302, 303, 405), (method, url, response.status_code)
+                # Pages outside any project (my projects, curate, my API tokens; an empty form post
+                # is a 422 with field errors): nothing of this project shows.
+                assert response.status_code in (200, 302, 303, 405, 422), (method, url, response.status_code)
                 assert world["project"].name.encode() not in response.content, url
                 assert f"/p/{world['project'].slug}/".encode() not in response.content, url
-    assert "curation:overview" in seen and "annotate-next" in seen
+    assert "curation:overview" in seen and "annotate-next" in seen and "account-token-revoke" in seen
+    assert ApiToken.objects.filter(pk=world["token"].pk).exists()
 
 
 # --- CSRF -----------------------------------------------------------------------

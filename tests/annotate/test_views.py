@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from annotate.models import Annotation, Assignment, Item, PrincipleVerdict
+from annotate.models import Annotation, Annotator, Assignment, Item, PrincipleVerdict
 from annotate.services.assignment import (
     AnnotationInput,
     annotation_submit,
@@ -128,6 +128,31 @@ def test_project_page_renders_guidelines_for_annotating_roles(client_for, projec
     assert "Start" in html
 
 
+def test_researchers_read_their_projects_guidelines_but_get_no_annotate_controls(client_for, project, personas):
+    PrincipleFactory(project=project, name="Honest", description="Says *only* what is true.")
+    response = client_for(personas["researcher"]).get(reverse("annotate-project", args=[project.slug]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<strong>helpful</strong>" in html and "<em>only</em>" in html
+    assert reverse("annotate-next", args=[project.slug]) not in html  # no Start, no per-kind links
+    assert reverse("account-tokens") in html and 'id="data-access"' in html
+    assert not Annotator.objects.filter(user=personas["researcher"]).exists()  # opening the page made no annotator
+    home = client_for(personas["researcher"]).get("/").content.decode()
+    assert reverse("annotate-project", args=[project.slug]) in home
+
+
+@pytest.mark.parametrize("who", ["outsider", "researcher-of-another-project"])
+def test_project_page_is_404_for_non_members(client_for, project, personas, who):
+    if who == "outsider":
+        user = personas["outsider"]
+    else:
+        user = UserFactory(username="elsewhere")
+        MembershipFactory(user=user, role="researcher")  # a researcher, of some other project
+    response = client_for(user).get(reverse("annotate-project", args=[project.slug]))
+    assert response.status_code == 404
+    assert project.name not in response.content.decode()
+
+
 def test_annotate_page_renders_contract_for_pairwise(client_for, project, personas):
     item = make_item(project, kind="pairwise")
     response = client_for(personas["annotator"]).get(next_url(project))
@@ -232,7 +257,8 @@ def test_outsiders_and_researchers_get_404(client_for, project, personas, who):
 
     lease = assignment_next(project=project, annotator=lease_owner)
     client = client_for(personas[who])
-    assert client.get(reverse("annotate-project", args=[project.slug])).status_code == 404
+    page = client.get(reverse("annotate-project", args=[project.slug])).status_code
+    assert page == (404 if who == "outsider" else 200)  # researchers read the guidelines, never annotate
     assert client.get(next_url(project)).status_code == 404
     assert client.post(submit_url(project, lease), {"choice": "left"}).status_code == 404
     assert client.post(skip_url(project, lease)).status_code == 404
