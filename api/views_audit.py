@@ -7,13 +7,14 @@ the dashboards' do; the layout is documented in ``curation.services.auditing``."
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Kind
+from annotate.models import Kind, Source
 from curation.models import AnnotatorAudit, Audit, ItemAudit
 from curation.selectors_audit import ANNOTATOR_ORDERS, ITEM_ORDERS, audit_annotators, audit_items, audit_latest
 
@@ -47,11 +48,32 @@ class AuditSummaryApi(APIView):
         return Response(AuditOutput(audit).data)
 
 
+class ItemResponseOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="response.uuid")
+    position = serializers.IntegerField(help_text="0 = response A (canonical order).")
+    text = serializers.CharField(source="response.text")
+    model_name = serializers.CharField(source="response.model_name")
+    source = serializers.ChoiceField(source="response.source", choices=Source.choices)
+
+
+class ItemPromptOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="uuid")
+    messages = serializers.JSONField(help_text="The conversation: [{role, content}, ...].")
+
+
+# What ``?expand=`` may add to each audit row.
+EXPAND = ("prompt", "responses")
+
+
 class ItemAuditOutput(serializers.ModelSerializer):
     item_id = serializers.UUIDField(source="item.uuid")
     kind = serializers.CharField(source="item.kind")
     chosen = serializers.UUIDField(source="chosen.uuid", allow_null=True, default=None)
     rejected = serializers.UUIDField(source="rejected.uuid", allow_null=True, default=None)
+    prompt = serializers.SerializerMethodField(help_text="The item's prompt with ?expand=prompt, else null.")
+    responses = serializers.SerializerMethodField(
+        help_text="The item's responses with their texts, in canonical order, with ?expand=responses; else null."
+    )
 
     class Meta:
         model = ItemAudit
@@ -71,7 +93,21 @@ class ItemAuditOutput(serializers.ModelSerializer):
             "discretion_category",
             "flags",
             "details",
+            "prompt",
+            "responses",
         ]
+
+    @extend_schema_field(ItemPromptOutput(allow_null=True))
+    def get_prompt(self, row) -> dict | None:
+        if "prompt" not in self.context.get("expand", ()):
+            return None
+        return ItemPromptOutput(row.item.prompt).data
+
+    @extend_schema_field(ItemResponseOutput(many=True, allow_null=True))
+    def get_responses(self, row) -> list[dict] | None:
+        if "responses" not in self.context.get("expand", ()):
+            return None
+        return ItemResponseOutput(row.item.links.all(), many=True).data
 
 
 class OrderingChoiceFilter(django_filters.ChoiceFilter):
@@ -103,15 +139,49 @@ class ItemAuditFilter(django_filters.FilterSet):
 
 
 class ItemAuditListApi(generics.ListAPIView):
-    """Per-item figures of the latest audit, most disagreement first unless ``ordering`` says otherwise."""
+    """Per-item figures of the latest audit, most disagreement first unless ``ordering`` says otherwise.
+
+    ``?expand=responses`` adds each item's responses with their texts (so the
+    chosen and rejected of a high-CHES pair need no second request),
+    ``?expand=prompt`` its conversation; ``?expand=prompt,responses`` both.
+    """
 
     serializer_class = ItemAuditOutput
     filterset_class = ItemAuditFilter
 
+    def expand(self) -> tuple[str, ...]:
+        asked = [part.strip() for part in self.request.query_params.get("expand", "").split(",") if part.strip()]
+        unknown = [part for part in asked if part not in EXPAND]
+        if unknown:
+            raise ValidationError({"expand": [f"unknown expansion {unknown[0]!r}; known: {', '.join(EXPAND)}"]})
+        return tuple(asked)
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return ItemAudit.objects.none()
-        return audit_items(audit=_latest_for(self.request, self.kwargs["slug"]))
+        rows = audit_items(audit=_latest_for(self.request, self.kwargs["slug"]))
+        if "responses" in self.expand():
+            rows = rows.prefetch_related("item__links__response")
+        return rows
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["expand"] = self.expand()
+        return context
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "expand",
+                OpenApiTypes.STR,
+                description="Comma-separated: responses (texts of the item's responses), prompt (its conversation).",
+                enum=["responses", "prompt", "prompt,responses"],
+            )
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class AnnotatorAuditOutput(serializers.ModelSerializer):

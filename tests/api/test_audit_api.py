@@ -102,3 +102,33 @@ def test_annotator_rows_name_people_by_opaque_id_only(project, client, personas)
     Annotation.objects.create(item=item, annotator=human, kind=item.kind, choice="A")
     listed = client.get(f"/api/v1/projects/{project.slug}/annotations/?annotator_type=human").json()
     assert listed["results"][0]["annotator"] == person["annotator"]
+
+
+def test_item_rows_expand_to_the_responses_texts_and_prompt(project, client, django_assert_max_num_queries):
+    make_audit(project)
+    url = f"/api/v1/projects/{project.slug}/audit/items/"
+    plain = client.get(url, {"ordering": "-ln_ches"}).json()["results"]
+    assert all(row["responses"] is None and row["prompt"] is None for row in plain)
+
+    with django_assert_max_num_queries(7):  # responses prefetched, not one query per row (4 rows)
+        body = client.get(url, {"ordering": "-ln_ches", "expand": "responses,prompt"}).json()
+    top = body["results"][0]
+    assert top["ln_ches"] == 1.5
+    from annotate.models import Item
+
+    item = Item.objects.get(uuid=top["item_id"])
+    links = list(item.links.order_by("position").select_related("response"))
+    assert [r["text"] for r in top["responses"]] == [link.response.text for link in links]
+    assert [r["position"] for r in top["responses"]] == [0, 1]
+    assert top["responses"][0]["id"] == top["chosen"] == str(links[0].response.uuid)
+    assert top["prompt"] == {"id": str(item.prompt.uuid), "messages": item.prompt.messages}
+    only_responses = client.get(url, {"expand": "responses"}).json()["results"][0]
+    assert only_responses["prompt"] is None and only_responses["responses"]
+
+
+def test_unknown_expansion_is_a_400_naming_it(project, client):
+    make_audit(project)
+    response = client.get(f"/api/v1/projects/{project.slug}/audit/items/", {"expand": "responses,annotations"})
+    assert response.status_code == 400
+    assert "expand" in response.json()["error"]["fields"]
+    assert "annotations" in response.json()["error"]["message"]

@@ -4,6 +4,7 @@ more judgments) change the item, only for curators of its project, with CSRF."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
@@ -408,6 +409,19 @@ def test_ches_page_counts_what_a_threshold_drops(world):
     assert 'data-dropped="1"' in partial.content.decode() and "above 0.500" in partial.content.decode()
     assert _svgs(partial)[0].find(f".//{SVG}g[@class='marker']") is not None
     assert client.get(_url("ches", world), {"mode": "keep", "keep": "0"}).context["cut"].dropped == 2
+
+
+def test_ches_top_pairs_link_to_their_item(world):
+    client = login(world["personas"])
+    body = client.get(_url("ches", world)).content.decode()
+    links = re.findall(r'<a href="([^"]+)" data-item-link="([^"]+)">open item</a>', body)
+    assert [item for _href, item in links] == [str(world[k].uuid) for k in ("disputed", "third", "calm")]
+    for href, item in links:
+        assert href == _url("item", world, item_uuid=item)
+        page = client.get(href)
+        assert page.status_code == 200 and item in page.content.decode()
+    disputed = client.get(links[0][0]).content.decode()
+    assert "Paris is the capital." in disputed and "Lyon is the capital." in disputed
 
 
 def test_ches_page_without_scores_offers_encoding(world):
