@@ -41,7 +41,7 @@ def _strip(name: str, suffix: str) -> str:
 
 
 def component_name_for(cls: type) -> str:
-    qualname = cls.__qualname__
+    qualname = cls.__qualname__.rsplit("<locals>.", 1)[-1]
     if qualname in COMPONENT_NAMES:
         return COMPONENT_NAMES[qualname]
     parts = qualname.split(".")

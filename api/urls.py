@@ -1,7 +1,8 @@
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from api import views, views_audit, views_data
+from api.docs import RedocDocsView, SwaggerDocsView
 
 v1 = [
     path("auth/token/", views.TokenCreateApi.as_view(), name="api-token-create"),
@@ -37,9 +38,9 @@ v1 = [
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # Swagger UI with its start-up script as a file of its own (no inline script, so a strict CSP holds)
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Swagger UI (its start-up script a file of its own, no inline script) and Redoc, both offline (api/docs.py)
+    path("docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", RedocDocsView.as_view(url_name="api-schema"), name="api-redoc"),
     *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
     re_path(r"^.*$", views.UnknownApi.as_view(), name="api-unknown"),
 ]
