@@ -71,10 +71,19 @@ class ExportOptionsSerializer(serializers.Serializer):
         return {name: _field(spec) for name, spec in EXPORT_OPTIONS.items()}
 
     def to_internal_value(self, data):
+        """The typed values; unknown names are errors too, reported with any bad values."""
+        unknown = {}
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(EXPORT_OPTIONS))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [f"unknown option {name!r}; known: {', '.join(sorted(EXPORT_OPTIONS))}"] for name in unknown}
-                )
-        return super().to_internal_value(data)
+            known = ", ".join(sorted(EXPORT_OPTIONS))
+            unknown = {
+                name: [f"unknown option {name!r}; known: {known}"] for name in sorted(set(data) - set(EXPORT_OPTIONS))
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unknown}) from None
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value

@@ -1,0 +1,230 @@
+"""Typed records of what the API returns (read-only, built from its JSON).
+
+Fields follow the OpenAPI schema (``/api/schema/``); keys the client does not
+know yet are kept in ``raw``, so a newer server never breaks an older client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def _time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class ResponseText:
+    """A response of an item, in canonical order (position 0 = A)."""
+
+    id: str
+    position: int
+    text: str
+    model_name: str
+    source: str
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> ResponseText:
+        return cls(
+            id=data["id"],
+            position=int(data["position"]),
+            text=data["text"],
+            model_name=data.get("model_name", ""),
+            source=data.get("source", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    kind: str
+    external_id: str
+    prompt_id: str
+    responses: list[ResponseText]
+    status: str
+    annotation_count: int
+    excluded: bool
+    resolution: dict[str, Any] | None
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Item:
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            external_id=data.get("external_id", ""),
+            prompt_id=data.get("prompt_id", ""),
+            responses=[ResponseText.from_api(r) for r in data.get("responses") or []],
+            status=data.get("status", ""),
+            annotation_count=int(data.get("annotation_count") or 0),
+            excluded=bool(data.get("excluded")),
+            resolution=data.get("resolution"),
+            metadata=data.get("metadata") or {},
+            created_at=_time(data.get("created_at")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class AnnotatorRef:
+    """An annotator by opaque id (people are never named by the API)."""
+
+    id: str
+    type: str
+    name: str
+    model_name: str
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> AnnotatorRef:
+        return cls(id=data["id"], type=data["type"], name=data.get("name", ""), model_name=data.get("model_name", ""))
+
+
+@dataclass(frozen=True)
+class Annotation:
+    id: str
+    item_id: str
+    kind: str
+    annotator: AnnotatorRef
+    choice: str
+    strength: int | None
+    ranking: list[list[str]] | None
+    critique: str
+    corrected_response: str
+    rationale: str
+    verdicts: dict[str, str]
+    created_at: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Annotation:
+        return cls(
+            id=data["id"],
+            item_id=data["item_id"],
+            kind=data.get("kind", ""),
+            annotator=AnnotatorRef.from_api(data["annotator"]),
+            choice=data.get("choice") or "",
+            strength=data.get("strength"),
+            ranking=data.get("ranking"),
+            critique=data.get("critique") or "",
+            corrected_response=data.get("corrected_response") or "",
+            rationale=data.get("rationale") or "",
+            verdicts=data.get("verdicts") or {},
+            created_at=_time(data.get("created_at")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    """One item's figures from the latest audit; ``responses`` and ``prompt`` when asked for."""
+
+    item_id: str
+    kind: str
+    n_judgments: int
+    majority_share: float | None
+    entropy: float | None
+    disagreement: float | None
+    consensus: dict[str, Any] | None
+    chosen: str | None
+    rejected: str | None
+    ches: float | None
+    ln_ches: float | None
+    discretion_category: str
+    flags: list[str]
+    responses: list[ResponseText] | None
+    prompt: list[dict[str, Any]] | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> AuditItem:
+        responses = data.get("responses")
+        prompt = data.get("prompt")
+        return cls(
+            item_id=data["item_id"],
+            kind=data["kind"],
+            n_judgments=int(data.get("n_judgments") or 0),
+            majority_share=data.get("majority_share"),
+            entropy=data.get("entropy"),
+            disagreement=data.get("disagreement"),
+            consensus=data.get("consensus"),
+            chosen=data.get("chosen"),
+            rejected=data.get("rejected"),
+            ches=data.get("ches"),
+            ln_ches=data.get("ln_ches"),
+            discretion_category=data.get("discretion_category") or "",
+            flags=list(data.get("flags") or []),
+            responses=None if responses is None else [ResponseText.from_api(r) for r in responses],
+            prompt=None if prompt is None else list(prompt.get("messages") or []),
+            raw=data,
+        )
+
+    def _text(self, response_id: str | None) -> str | None:
+        for response in self.responses or []:
+            if response.id == response_id:
+                return response.text
+        return None
+
+    @property
+    def chosen_text(self) -> str | None:
+        """The consensus' chosen response's text (needs ``responses=True``)."""
+        return self._text(self.chosen)
+
+    @property
+    def rejected_text(self) -> str | None:
+        return self._text(self.rejected)
+
+
+@dataclass(frozen=True)
+class AnnotatorAudit:
+    annotator: AnnotatorRef
+    n_annotations: int
+    agreement: float | None
+    kappa: float | None
+    probe_consistency: float | None
+    median_seconds: float | None
+    arbitrariness: float | None
+    outlier: bool
+    flags: list[str]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> AnnotatorAudit:
+        return cls(
+            annotator=AnnotatorRef.from_api(data["annotator"]),
+            n_annotations=int(data.get("n_annotations") or 0),
+            agreement=data.get("agreement"),
+            kappa=data.get("kappa"),
+            probe_consistency=data.get("probe_consistency"),
+            median_seconds=data.get("median_seconds"),
+            arbitrariness=data.get("arbitrariness"),
+            outlier=bool(data.get("outlier")),
+            flags=list(data.get("flags") or []),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    """The latest audit's project-level figures (layout: Docket's ``curation.services.auditing``)."""
+
+    project: str
+    created_at: datetime | None
+    item_count: int
+    annotator_count: int
+    summary: dict[str, Any]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> AuditSummary:
+        return cls(
+            project=data["project"],
+            created_at=_time(data.get("created_at")),
+            item_count=int(data.get("item_count") or 0),
+            annotator_count=int(data.get("annotator_count") or 0),
+            summary=data.get("summary") or {},
+        )

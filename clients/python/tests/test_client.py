@@ -1,0 +1,201 @@
+"""docket-client against a live Docket: log in, read, audit, export through a
+real Celery worker, download with sha256 checks, load into ``datasets`` and
+pass the rows through TRL's DPO data utilities; errors carry the API's shape."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import httpx
+import pytest
+from docket_client import (
+    AuthenticationError,
+    ChecksumMismatch,
+    Client,
+    Item,
+    JobFailed,
+    NotFound,
+    RateLimited,
+    ValidationError,
+)
+
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def login(lab, role: str) -> Client:
+    return Client.login(lab["url"], lab["people"][role].username, PASSWORD, token_name=f"tests {role}")
+
+
+def test_login_projects_and_paginated_items(lab):
+    with login(lab, "researcher") as client:
+        assert [(p.slug, p.role, p.item_count) for p in client.projects()] == [("lab", "researcher", 5)]
+        project = client.project("lab")
+        items = list(project.items(page_size=2))  # three pages
+        assert len(items) == 5 and all(isinstance(i, Item) for i in items)
+        assert len({i.id for i in items}) == 5
+        first = next(i for i in items if i.id == str(lab["voted"][0].uuid))
+        assert [r.text for r in first.responses] == ["Good answer 0.", "Poor answer 0."]
+        assert [r.position for r in first.responses] == [0, 1]
+        assert {i.id for i in project.items(kind="thumb")} == set()
+        names = [t["name"] for t in client.tokens()]
+        assert names == ["tests researcher"]
+
+
+def test_errors_carry_the_api_error_shape(lab):
+    with pytest.raises(AuthenticationError) as wrong:
+        Client.login(lab["url"], lab["people"]["researcher"].username, "not the password")
+    assert wrong.value.code == "invalid_credentials"
+    with pytest.raises(AuthenticationError) as bad_token:
+        Client(lab["url"], "dkt_" + "0" * 64).projects()
+    assert (bad_token.value.status, bad_token.value.code) == (401, "authentication_failed")
+    client = login(lab, "researcher")
+    with pytest.raises(NotFound) as missing:
+        client.project("no-such-project")
+    assert (missing.value.status, missing.value.code) == (404, "not_found")
+    with pytest.raises(NotFound):
+        login(lab, "outsider").project("lab")  # outsiders get 404, not 403
+    with pytest.raises(ValidationError) as invalid:
+        client.project("lab").export(format="dpo", min_agreement=1.5, colour="red")
+    assert set(invalid.value.fields) == {"min_agreement", "colour"}
+    assert invalid.value.status == 400 and "min_agreement" in str(invalid.value)
+
+
+@pytest.mark.worker
+def test_audit_items_with_response_texts(lab, live_worker):
+    from curation.services.auditing import audit_create
+
+    client = login(lab, "researcher")
+    project = client.project("lab")
+    with pytest.raises(NotFound) as none_yet:
+        project.audit()
+    assert none_yet.value.code == "no_audit"
+    job = audit_create(project=lab["project"], params={"n_boot": 20})
+    client.job(str(job.uuid)).wait(timeout=180, poll_interval=0.5)
+    summary = project.audit()
+    assert summary.item_count == 5 and "alpha" in summary.summary
+    rows = list(project.audit_items(ordering="-disagreement", prompt=True))
+    assert len(rows) == 5
+    judged = {row.item_id: row for row in rows if row.chosen}
+    assert set(judged) == {str(item.uuid) for item in lab["voted"]}
+    for index, item in enumerate(lab["voted"]):
+        row = judged[str(item.uuid)]
+        assert (row.chosen_text, row.rejected_text) == (f"Good answer {index}.", f"Poor answer {index}.")
+        assert row.prompt == item.prompt.messages
+    bare = next(project.audit_items(responses=False, limit=1))
+    assert bare.responses is None and bare.chosen_text is None
+
+
+@pytest.mark.worker
+def test_export_wait_download_and_load_into_datasets_and_trl(lab, live_worker, tmp_path, capsys):
+    from datasets import DatasetDict
+    from transformers import AutoTokenizer
+    from trl.data_utils import is_conversational, maybe_apply_chat_template, maybe_extract_prompt
+
+    from curation.llm.runtime import default_gguf_path
+
+    client = login(lab, "researcher")
+    job = client.project("lab").export(format="dpo", test_fraction=0.5, seed=7, name="client v1")
+    assert job.kind == "export" and job.status in ("queued", "running", "succeeded")
+    done = job.wait(timeout=180, poll_interval=0.3, progress=True)
+    assert "export" in capsys.readouterr().err  # the tqdm bar
+    assert done.status == "succeeded" and done.progress.percent == 100
+    dataset = done.dataset()
+    assert (dataset.name, dataset.format, dataset.row_count) == ("client v1", "dpo", 4)
+    assert dataset.filters["test_fraction"] == 0.5
+
+    paths = dataset.download(tmp_path / "download")
+    for f in dataset.files:
+        assert hashlib.sha256(paths[f.name].read_bytes()).hexdigest() == f.sha256
+    assert {"README.md", "manifest.json"} <= set(paths)
+
+    ds = dataset.to_datasets(cache_dir=tmp_path / "cache")
+    assert isinstance(ds, DatasetDict)
+    assert set(ds) == {f.split for f in dataset.files} and sum(len(split) for split in ds.values()) == 4
+    rows = [row for split in ds.values() for row in split]
+    assert sorted(row["chosen"][-1]["content"] for row in rows) == [f"Good answer {i}." for i in range(4)]
+
+    # TRL's DPO data utilities take the rows as they come.
+    row = rows[0]
+    assert is_conversational(row)
+    assert maybe_extract_prompt(row)["prompt"] == row["prompt"]
+    gguf = default_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    templated = next(iter(ds.values())).map(maybe_apply_chat_template, fn_kwargs={"processing_class": tokenizer})
+    first = templated[0]
+    assert first["prompt"].rstrip().endswith("<|im_start|>assistant")
+    assert first["chosen"].startswith("Good answer") and first["rejected"].startswith("Poor answer")
+
+
+@pytest.mark.worker
+def test_a_tampered_file_fails_its_checksum_and_is_not_kept(lab, live_worker, tmp_path, settings):
+    client = login(lab, "researcher")
+    dataset = client.project("lab").export(format="dpo").wait(timeout=180, poll_interval=0.3).dataset()
+    data = next(f for f in dataset.files if f.format == "jsonl")
+    on_server = settings.DOCKET_EXPORT_DIR / dataset.id / data.name
+    on_server.write_bytes(on_server.read_bytes().replace(b"Good answer", b"Evil answer"))
+    with pytest.raises(ChecksumMismatch):
+        dataset.download(tmp_path / "dl", file_format="jsonl")
+    assert not (tmp_path / "dl" / data.name).exists()
+    assert not list((tmp_path / "dl").rglob("*.part"))
+
+
+def test_a_cancelled_export_raises_job_failed(lab):
+    from curation.jobs import job_cancel
+    from curation.services.exporting import export_create
+
+    queued = export_create(project=lab["project"], fmt="dpo", user=lab["people"]["researcher"], enqueue=False)
+    job = login(lab, "researcher").job(str(queued.uuid))
+    assert job.status == "queued"
+    job_cancel(job=queued)  # a queued job is cancelled at once
+    with pytest.raises(JobFailed) as failed:
+        job.wait(timeout=30, poll_interval=0.1)
+    assert failed.value.job.status == "cancelled" and failed.value.code == "job_cancelled"
+
+
+def test_annotate_external_is_idempotent_and_for_curators(lab):
+    curator = login(lab, "curator").project("lab")
+    fresh = str(lab["fresh"].uuid)
+    key = uuid.uuid4()
+    first = curator.annotate_external(
+        fresh, annotator="length-judge", model_name="heuristic-v1", choice="B", rationale="longer", idempotency_key=key
+    )
+    again = curator.annotate_external(fresh, annotator="length-judge", model_name="heuristic-v1", choice="B",
+                                      idempotency_key=key)  # fmt: skip
+    assert first.id == again.id and first.choice == "B"
+    assert (first.annotator.type, first.annotator.name) == ("model", "length-judge")
+    listed = list(login(lab, "researcher").project("lab").annotations(item=fresh))
+    assert [a.id for a in listed] == [first.id]
+    with pytest.raises(NotFound):  # researchers read, they do not annotate
+        login(lab, "researcher").project("lab").annotate_external(fresh, annotator="x", model_name="y", choice="A")
+    with pytest.raises(ValidationError) as invalid:
+        curator.annotate_external(
+            str(lab["voted"][0].uuid), annotator="j", model_name="m", choice="A", verdicts={"nope": "A"}
+        )
+    assert "verdicts" in invalid.value.fields
+
+
+def test_throttling_is_retried_after_retry_after():
+    """Retry-After handling on its own (the live server's throttle is far above what a test can reach)."""
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) < 3:
+            return httpx.Response(
+                429,
+                headers={"Retry-After": "0"},
+                json={"error": {"status": 429, "code": "throttled", "message": "slow down"}},
+            )
+        return httpx.Response(200, json={"username": "r", "projects": {}})
+
+    client = Client("http://docket.invalid", "dkt_x", transport=httpx.MockTransport(handler))
+    assert client.me() == {"username": "r", "projects": {}}
+    assert calls == ["/api/v1/me/"] * 3
+    never = Client("http://docket.invalid", "dkt_x", retries=0, transport=httpx.MockTransport(handler))
+    calls.clear()
+    with pytest.raises(RateLimited) as throttled:
+        never.me()
+    assert (throttled.value.retry_after, throttled.value.code) == (0.0, "throttled")
