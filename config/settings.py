@@ -275,6 +275,10 @@ REST_FRAMEWORK = {
 # API tokens (accounts.ApiToken on django-rest-knox): stored as SHA-512
 # digests, expiring, named; the default lifetime of one made by the token endpoint.
 DOCKET_API_TOKEN_TTL_HOURS = env_int("DOCKET_API_TOKEN_TTL_HOURS", 24 * 7, minimum=1)
+if DOCKET_API_TOKEN_TTL_HOURS > 24 * 90:
+    raise ImproperlyConfigured(
+        f"DOCKET_API_TOKEN_TTL_HOURS={DOCKET_API_TOKEN_TTL_HOURS} must be at most 2160 (90 days)"
+    )
 REST_KNOX = {
     "TOKEN_TTL": timedelta(hours=DOCKET_API_TOKEN_TTL_HOURS),
     "AUTO_REFRESH": False,
