@@ -1,8 +1,8 @@
 """Audit summaries in the researchers' API: the project's latest audit
 (project-level figures), its per-item rows (filterable, sortable by
 disagreement or ln CHES) and its per-annotator rows (annotators by opaque id,
-as everywhere in the API). Reads go through ``curation.selectors_audit``, as
-the dashboards' do; the layout is documented in ``curation.services.auditing``."""
+as everywhere in the API). Reads go through ``curation.audit.selectors``, as
+the dashboards' do; the layout is documented in ``curation.audit.pipeline``."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Kind, Source
+from curation.audit.selectors import ANNOTATOR_ORDERS, ITEM_ORDERS, audit_annotators, audit_items, audit_latest
 from curation.models import AnnotatorAudit, Audit, ItemAudit
-from curation.selectors_audit import ANNOTATOR_ORDERS, ITEM_ORDERS, audit_annotators, audit_items, audit_latest
 
 from .views import ERRORS, AnnotatorRef, annotator_public, project_for_api
 

@@ -24,10 +24,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
+from curation.exports.runner import dataset_file_path, datasets_for_project, export_create
 from curation.exports.writers import file_sha256
-from curation.jobs import job_cancel
+from curation.jobs.lifecycle import job_cancel
 from curation.models import Dataset, Job, JobKind
-from curation.services.exporting import dataset_file_path, datasets_for_project, export_create
 
 from .export_options import ExportOptionsSerializer
 from .schema import EXPORT_FORMAT_CHOICES

@@ -36,8 +36,8 @@ def populate(project, users, rng) -> int:
     from django.db import transaction
 
     from annotate.models import Annotation, Annotator, Item, ItemResponse, Principle, PrincipleVerdict
+    from curation.ches.runner import encoding_model_name
     from curation.models import ResponseEncoding
-    from curation.services.encoding import encoding_model_name
 
     annotators = list(Annotator.objects.filter(user__in=users).order_by("id").values_list("id", flat=True))
     skill = rng.uniform(0.55, 0.95, size=len(annotators))
@@ -138,7 +138,7 @@ def main() -> None:
     require_postgresql()
     os.environ.setdefault("DOCKET_JOB_HEARTBEAT_SECONDS", "10")
     django_setup()
-    from curation.jobs import job_create, run_job
+    from curation.jobs.lifecycle import job_create, run_job
     from curation.models import Audit
 
     n_annotations = 10_000 if args.quick else args.annotations

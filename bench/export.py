@@ -204,8 +204,8 @@ def run_once(n: int) -> dict:
     from django.conf import settings
 
     from annotate.models import Project
-    from curation.jobs import load_runners, run_job
-    from curation.services.exporting import dataset_folder, export_create
+    from curation.exports.runner import dataset_folder, export_create
+    from curation.jobs.lifecycle import load_runners, run_job
 
     load_runners()  # a worker imports every runner module once, before its first job
     project = Project.objects.get(slug=slug_for(n))

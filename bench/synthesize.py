@@ -1,6 +1,6 @@
 """Magpie synthesis: accepted instructions per minute, batched vs one at a time.
 
-Both arms run the job's pipeline (``curation.services.synthesis``) on the
+Both arms run the job's pipeline (``curation.synthesis.runner``) on the
 same parameters: sample from the pre-query template (temperature 1.0,
 top_p 1.0, the same ``max_new_tokens`` and seeds), then filter, embed
 (near duplicates) and tag (input quality, difficulty, category) with the
@@ -30,7 +30,7 @@ from bench._common import django_setup  # noqa: E402
 
 
 def run_arm(loaded, params, *, n: int, seed: int, batch_size: int) -> dict:
-    from curation.services.synthesis import Screen, sample_instructions
+    from curation.synthesis.runner import Screen, sample_instructions
 
     timings = {"sample": 0.0, "screen": 0.0}
     screen = Screen(loaded, params, existing_texts=[], embed_batch=batch_size)
@@ -66,7 +66,7 @@ def main() -> None:
     import torch
 
     from curation.llm.runtime import get_model
-    from curation.services.synthesis import SynthesisParams
+    from curation.synthesis.runner import SynthesisParams
 
     t0 = time.perf_counter()
     loaded = get_model(args.model)

@@ -9,7 +9,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("api/", include("api.urls")),
     path("", include("curation.urls")),
-    path("", include("curation.urls_jobs")),
-    path("", include("curation.urls_synthesis")),
-    path("", include("curation.urls_audit")),
+    path("", include("curation.jobs.urls")),
+    path("", include("curation.synthesis.urls")),
+    path("", include("curation.audit.urls")),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from curation.jobs import job_cancel
+from curation.jobs.lifecycle import job_cancel
 from curation.models import AnnotatorAudit, Audit, Dataset, ItemAudit, Job, PromptGeneration, ResponseEncoding
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from curation import views
+from curation.projects import views
 
 app_name = "curation"
 

@@ -39,7 +39,7 @@ LOGIN = "LOGIN"  # expected: 302 to the login page
 @pytest.fixture
 def world(project, personas):
     """Two items; the annotator persona holds a lease on the first; one queued export job."""
-    from curation.jobs import job_create
+    from curation.jobs.lifecycle import job_create
 
     first = make_item(project, "pairwise")
     make_item(project, "thumb")
@@ -117,7 +117,7 @@ MATRIX = [
         lambda w: {"excluded": "1"},
         {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
-    # Job pages (curation/urls_jobs.py): curators only.
+    # Job pages (curation/jobs/urls.py): curators only.
     ("jobs:list", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("jobs:detail", "get", lambda w: {"slug": w["project"].slug, "job_uuid": w["job"].uuid}, None, CURATE_ONLY),
     (
@@ -174,7 +174,7 @@ def test_matrix_covers_every_curator_and_annotator_page():
     (login and logout are public by nature)."""
     covered = {name for name, *_ in MATRIX}
     names = set()
-    for prefix, patterns in (("curation:", "curation.urls"), ("jobs:", "curation.urls_jobs"), ("", "annotate.urls")):
+    for prefix, patterns in (("curation:", "curation.urls"), ("jobs:", "curation.jobs.urls"), ("", "annotate.urls")):
         module = __import__(patterns, fromlist=["urlpatterns"])
         names |= {prefix + p.name for p in module.urlpatterns if isinstance(p, URLPattern) and p.name}
     assert names - {"login", "logout"} <= covered, sorted(names - covered - {"login", "logout"})

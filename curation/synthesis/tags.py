@@ -8,7 +8,7 @@ are no good: some tokenizers split " 1" into a space and the digit); the tag is 
 option with the largest probability after contextual calibration: every
 question is also asked once about a content-free query ("N/A") and each
 option's probability is divided by that prior, then renormalised (Zhao et
-al. 2021, as ``curation.services.judging`` does for A/B). Small judges put
+al. 2021, as ``curation.judging.runner`` does for A/B). Small judges put
 most of their mass on one option whatever the query; calibration removes
 that constant preference. Both raw and calibrated label probabilities are
 returned.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from annotate import models
-from curation.jobs import job_create, run_job
+from curation.jobs.lifecycle import job_create, run_job
 from curation.models import Audit
 from tests.factories import AnnotatorFactory, ResponseFactory, UserFactory
 

@@ -15,9 +15,9 @@ from sklearn.metrics import cohen_kappa_score
 
 from annotate.models import Annotator, Principle, PrincipleVerdict
 from curation import metrics
-from curation.jobs import job_create, run_job
+from curation.audit.pipeline import audit_create, audit_params_clean
+from curation.jobs.lifecycle import job_create, run_job
 from curation.models import Audit, Job
-from curation.services.auditing import audit_create, audit_params_clean
 from tests.audit.helpers import annotate, human, item_with, judge, responses_for, run_audit
 from tests.factories import PromptFactory, make_item
 
@@ -384,8 +384,8 @@ def test_strength_alpha_is_ordinal_on_signed_strength(project):
 
 def test_ches_uses_the_consensus_orientation(project, tmp_path):
     """ALGORITHMS.md §1.6: S+ = (2,2), |y+| = 3; S- = (4,1), |y-| = 2 → CHES 2, LN-CHES 0.7778."""
+    from curation.ches.runner import encoding_model_name
     from curation.models import ResponseEncoding
-    from curation.services.encoding import encoding_model_name
 
     (tmp_path / "config.json").write_text("{}")
     project.model_name = str(tmp_path)

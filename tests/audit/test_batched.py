@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import rankdata
 
 from curation import metrics
-from curation.services.audit import batched
+from curation.audit import batched
 
 
 def random_rankings(rng, m, n, ties=True):

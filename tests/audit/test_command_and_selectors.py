@@ -1,4 +1,4 @@
-"""``manage.py audit`` and the read helpers in ``curation.selectors_audit``."""
+"""``manage.py audit`` and the read helpers in ``curation.audit.selectors``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from curation import selectors_audit
+from curation.audit import selectors as selectors_audit
 from curation.models import Audit, Job
 from tests.audit.helpers import annotate, human, run_audit
 from tests.factories import ProjectFactory, make_item

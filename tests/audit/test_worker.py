@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from curation.audit.pipeline import audit_create
 from curation.models import Audit, Job
-from curation.services.auditing import audit_create
 from tests.audit.helpers import annotate, human
 from tests.factories import ProjectFactory, UserFactory, make_item
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Item
 from annotate.services.assignment import AnnotationInput, annotation_create
+from curation.items.services import item_request_more, item_resolve
 from curation.models import AnnotatorAudit, Audit, ItemAudit, Job
-from curation.services.curators import item_request_more, item_resolve
 from tests.factories import PrincipleFactory, ProjectFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -517,8 +517,8 @@ def test_pages_render_a_real_audit_and_a_resolution_reaches_it(world):
     """Run the audit job on the fixture's annotations: every dashboard opens on
     what it stored, and a curator's verdict given on the page becomes the
     item's consensus in the next audit."""
-    auditing = pytest.importorskip("curation.services.auditing")
-    from curation.jobs import run_job
+    auditing = pytest.importorskip("curation.audit.pipeline")
+    from curation.jobs.lifecycle import run_job
 
     client = login(world["personas"])
     item = world["disputed"]

@@ -143,7 +143,7 @@ def test_overview_median_of_even_count_and_imported_annotator(client, project, p
 
 def test_median_fallback_without_percentile_cont_agrees(project, personas, campaign, monkeypatch):
     """SQLite has no percentile_cont: the Python median must give the same figures."""
-    from curation.selectors import annotator_stats
+    from curation.projects.selectors import annotator_stats
 
     on_postgres = {a.name: (a.annotations, a.total_ms, a.median_ms) for a in annotator_stats(project=project)}
     monkeypatch.setattr(connection, "vendor", "sqlite")
@@ -554,7 +554,7 @@ def test_item_pages_query_count_does_not_grow_with_rows(client, project, persona
 
 
 def test_overview_lists_recent_jobs(client, project, personas):
-    from curation.jobs import job_create
+    from curation.jobs.lifecycle import job_create
 
     job = job_create(
         project=project, kind="generate", params={"per_prompt": 2}, user=personas["curator"], enqueue=False

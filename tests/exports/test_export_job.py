@@ -11,10 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 
-from curation.jobs import job_cancel, run_job
+from curation.exports import runner as exporting
+from curation.exports.runner import dataset_file_path, datasets_for_project, export_create
+from curation.jobs.lifecycle import job_cancel, run_job
 from curation.models import AnnotatorAudit, Audit, Dataset, ItemAudit, Job
-from curation.services import exporting
-from curation.services.exporting import dataset_file_path, datasets_for_project, export_create
 
 from .db_builders import export_dir_fixture, small_project
 
@@ -271,7 +271,7 @@ def test_the_job_runs_on_a_real_worker(export_dir, live_worker):
 
 
 def test_filters_read_what_the_real_audit_wrote(project, export_dir):
-    from curation.services.auditing import audit_create
+    from curation.audit.pipeline import audit_create
 
     p = small_project(project)  # h1 said A on pw and B on its A/B-swapped repeat
     audit_job = run_job(audit_create(project=project, enqueue=False).pk)

@@ -14,16 +14,16 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from annotate.models import Response
-from curation.jobs import job_create, run_job
-from curation.llm.runtime import resolve_name
-from curation.models import Job, ResponseEncoding
-from curation.services import encoding
-from curation.services.encoding import (
+from curation.ches import runner as encoding
+from curation.ches.runner import (
     encode_create,
     encode_params_clean,
     encodings_for,
     pair_ches,
 )
+from curation.jobs.lifecycle import job_create, run_job
+from curation.llm.runtime import resolve_name
+from curation.models import Job, ResponseEncoding
 from tests.factories import make_item
 
 DEFAULT = None  # the project's model is unset: the default model

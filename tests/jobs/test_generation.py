@@ -15,13 +15,13 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from annotate.models import Item, ItemResponse, Prompt, Response, content_hash
-from curation.jobs import job_create, run_job
-from curation.models import Job, PromptGeneration
-from curation.services.generation import (
+from curation.generation.runner import (
     generation_fingerprint,
     generation_params_clean,
     item_groups,
 )
+from curation.jobs.lifecycle import job_create, run_job
+from curation.models import Job, PromptGeneration
 from tests.factories import ResponseFactory
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")

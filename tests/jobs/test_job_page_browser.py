@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotate.models import Role
-from curation.jobs import job_create, job_finish, job_progress, job_start
+from curation.jobs.lifecycle import job_create, job_finish, job_progress, job_start
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,7 +92,7 @@ def test_cancel_button_in_the_browser(page: Page, live_server, curator):
 
 
 def test_launch_form_leads_to_the_job_page(page: Page, live_server, curator, monkeypatch):
-    from curation import jobs as jobs_module
+    from curation.jobs import lifecycle as jobs_module
     from curation.models import Job
 
     monkeypatch.setattr(jobs_module, "job_enqueue", lambda *, job: None)  # no worker in this test

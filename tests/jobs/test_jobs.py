@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from curation import jobs, tasks
-from curation.jobs import (
+from curation.jobs import lifecycle as jobs
+from curation.jobs import tasks
+from curation.jobs.lifecycle import (
     JobCancelled,
     JobLost,
     job_cancel,

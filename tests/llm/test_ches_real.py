@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.jobs import job_create, run_job
+from curation.ches.runner import encodings_for, pair_ches
+from curation.jobs.lifecycle import job_create, run_job
 from curation.llm.encode import encode_reference
 from curation.llm.runtime import resolve_name
 from curation.metrics.ches import ches, ln_ches
 from curation.models import ResponseEncoding
-from curation.services.encoding import encodings_for, pair_ches
 from tests.factories import make_item
 
 pytestmark = pytest.mark.slow

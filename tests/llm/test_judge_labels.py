@@ -1,5 +1,5 @@
 """``next_token_label_probs``, the one label-probability implementation the
-judge job (``curation.services.judging``) and the judge primitives share:
+judge job (``curation.judging.runner``) and the judge primitives share:
 raw vs renormalised mass, the assistant prefix, and that a padded batch
 scores every row as it would alone (real default model)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from curation.judging import runner as judging
 from curation.llm.judge import label_token_ids, next_token_label_probs
-from curation.services import judging
 
 pytestmark = pytest.mark.slow
 

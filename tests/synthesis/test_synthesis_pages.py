@@ -7,8 +7,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from curation import jobs
-from curation.jobs import job_create, job_start
+from curation.jobs import lifecycle as jobs
+from curation.jobs.lifecycle import job_create, job_start
 from curation.models import Job, SynthesizedInstruction
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")

@@ -65,7 +65,7 @@ def test_errors_carry_the_api_error_shape(lab):
 
 @pytest.mark.worker
 def test_audit_items_with_response_texts(lab, live_worker):
-    from curation.services.auditing import audit_create
+    from curation.audit.pipeline import audit_create
 
     client = login(lab, "researcher")
     project = client.project("lab")
@@ -143,8 +143,8 @@ def test_a_tampered_file_fails_its_checksum_and_is_not_kept(lab, live_worker, tm
 
 
 def test_a_cancelled_export_raises_job_failed(lab):
-    from curation.jobs import job_cancel
-    from curation.services.exporting import export_create
+    from curation.exports.runner import export_create
+    from curation.jobs.lifecycle import job_cancel
 
     queued = export_create(project=lab["project"], fmt="dpo", user=lab["people"]["researcher"], enqueue=False)
     job = login(lab, "researcher").job(str(queued.uuid))

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from annotate.models import Project
-from curation.jobs import job_create
+from curation.jobs.lifecycle import job_create
 from curation.management.commands.run_job import run_with_progress_bar
 
 

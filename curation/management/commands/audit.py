@@ -3,14 +3,14 @@
 Audits the project: agreement (Krippendorff α with bootstrap intervals),
 consensus, annotator consistency and outliers, discretion and CHES, stored
 as one ``Audit`` with per-item and per-annotator rows (see
-``curation.services.auditing``). By default the job runs here with a
+``curation.audit.pipeline``). By default the job runs here with a
 progress bar; ``--enqueue`` hands it to a Celery worker instead.
 """
 
 from __future__ import annotations
 
+from curation.audit.pipeline import audit_params_clean
 from curation.management.commands._job_command import JobCommand
-from curation.services.auditing import audit_params_clean
 
 
 class Command(JobCommand):

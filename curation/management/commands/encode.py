@@ -3,7 +3,7 @@
 Stores, for every response of the project's pairwise and ranking items that
 has none yet, the summed last-layer hidden states of the project's model
 (``ResponseEncoding``), from which the audit computes CHES as dot products;
-see ``curation.services.encoding``. Runs here with a progress bar by
+see ``curation.ches.runner``. Runs here with a progress bar by
 default; ``--enqueue`` hands the job to a Celery worker instead.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
+from curation.ches.runner import encode_params_clean, encoding_model_name
 from curation.management.commands._job_command import JobCommand
-from curation.services.encoding import encode_params_clean, encoding_model_name
 
 
 class Command(JobCommand):

@@ -1,7 +1,7 @@
 """``python manage.py export_dataset PROJECT_SLUG --format dpo|kto|ranking|judgment|sft|raw --out DIR [filters…]``
 
 Runs the export job here with a progress bar (the same service the REST API
-queues, ``curation.services.exporting``), records the ``Dataset`` and copies
+queues, ``curation.exports.runner``), records the ``Dataset`` and copies
 its folder (``README.md``, ``manifest.json``, ``data/<split>-00000-of-00001.
 {jsonl,parquet}``) into ``--out``, which must be empty or missing. Every
 option mirrors an export option of the same name (``--min-agreement`` is
@@ -20,9 +20,9 @@ from django.db import transaction
 
 from annotate.models import Project
 from curation.exports import FORMATS
+from curation.exports.runner import dataset_folder, export_create
 from curation.management.commands._job_command import _messages
 from curation.management.commands.run_job import run_with_progress_bar
-from curation.services.exporting import dataset_folder, export_create
 
 # (flag, option, help); values are passed as text and checked by the service.
 VALUE_OPTIONS = [

@@ -1,7 +1,7 @@
 """``python manage.py generate_candidates PROJECT_SLUG [options]``
 
 Samples K responses per prompt with the project's model (or ``--model``)
-and builds items of the chosen kinds; see ``curation.services.generation``
+and builds items of the chosen kinds; see ``curation.generation.runner``
 for the pair rule, de-duplication and idempotency. By default the job runs
 here with a progress bar; ``--enqueue`` hands it to a Celery worker instead
 (as the curator page does).
@@ -9,8 +9,8 @@ here with a progress bar; ``--enqueue`` hands it to a Celery worker instead
 
 from __future__ import annotations
 
+from curation.generation.runner import generation_params_clean
 from curation.management.commands._job_command import JobCommand
-from curation.services.generation import generation_params_clean
 
 
 class Command(JobCommand):

@@ -2,14 +2,14 @@
 
 The algorithmic judge annotates the project's pairwise, thumb and ranking
 items it has not judged yet, from next-token probabilities; see
-``curation.services.judging`` for what is stored. By default the job runs
+``curation.judging.runner`` for what is stored. By default the job runs
 here with a progress bar; ``--enqueue`` hands it to a Celery worker.
 """
 
 from __future__ import annotations
 
+from curation.judging.runner import judge_params_clean
 from curation.management.commands._job_command import JobCommand
-from curation.services.judging import judge_params_clean
 
 
 class Command(JobCommand):

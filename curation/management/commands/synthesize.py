@@ -4,14 +4,14 @@ Magpie-style instruction synthesis: samples N instructions from the model's
 pre-query template, filters them, stores the accepted ones as prompts
 (``source='synthesized'``) with quality tags, and optionally goes on to K
 responses each (items for people, or Magpie-DPO pairs scored by the model as
-judge). See ``curation.services.synthesis``. Runs here with a progress bar
+judge). See ``curation.synthesis.runner``. Runs here with a progress bar
 unless ``--enqueue``.
 """
 
 from __future__ import annotations
 
 from curation.management.commands._job_command import JobCommand
-from curation.services.synthesis import synthesis_params_clean
+from curation.synthesis.runner import synthesis_params_clean
 
 
 class Command(JobCommand):

@@ -36,7 +36,7 @@ What a run does
 Then, with ``responses`` = K > 0, for the accepted prompts:
     * ``response_mode='items'``: K responses each and items of ``kinds`` for
       people, exactly as candidate generation stores them
-      (``curation.services.generation``: Responses, PromptGeneration, items).
+      (``curation.generation.runner``: Responses, PromptGeneration, items).
     * ``response_mode='dpo'``: K responses each (no items), scored by the
       model as judge (``curation.llm.judge.win_matrix``: every pair in both
       orders; ``ranking_from_pairwise``: Copeland wins, ties broken by mean
@@ -62,9 +62,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from annotate.models import Annotation, Annotator, Item, Kind, Project, Prompt, Source, content_hash
-from curation.jobs import JobProgress, job_progress, job_runner
+from curation.generation.runner import param_float, param_int
+from curation.jobs.lifecycle import JobProgress, job_progress, job_runner
 from curation.models import Job, SynthesizedInstruction
-from curation.services.generation import param_float, param_int
 from curation.synthesis.filters import QUALITY_LEVELS, REASONS, Candidate, FilterConfig, apply_filters, normalised_hash
 
 logger = logging.getLogger(__name__)
@@ -527,13 +527,13 @@ def dpo_pair(ranking: dict) -> tuple[int, int] | None:
 
 
 def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisParams, prompt_ids: list[int], state):
-    from curation.llm.generate import generate
-    from curation.services.generation import (
+    from curation.generation.runner import (
         GenerationParams,
         generation_fingerprint,
         items_build_for_prompt,
         prompt_outputs_store,
     )
+    from curation.llm.generate import generate
 
     gen = GenerationParams(
         per_prompt=params.responses,

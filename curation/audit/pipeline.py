@@ -11,7 +11,7 @@ rows in a single transaction, so the dashboards open without recomputing.
 What counts
     * **Votes**: every annotation of an audited item except an algorithmic
       judge's ``consistent=False`` ones (a judge that contradicted itself when
-      the responses were swapped; see ``curation.services.judging``).
+      the responses were swapped; see ``curation.judging.runner``).
     * **Audited items**: neither ``excluded`` nor probes (``probe_of`` set).
       Only they enter α, consensus and the per-item rows. Probes feed the
       annotators' consistency, excluded items their counts and speed.
@@ -63,7 +63,7 @@ Per kind
       matrix bootstrap, and their discrepancy with the human group.
     * CHES per pairwise item with consensus A or B: chosen = the winner,
       from the stored response encodings of the project's model
-      (``curation.services.encoding.pair_ches``); items whose responses are
+      (``curation.ches.runner.pair_ches``); items whose responses are
       not encoded keep null CHES.
 
 Outlier rule (``AnnotatorAudit.outlier``)
@@ -142,9 +142,9 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Item, ItemResponse, Kind, Principle, PrincipleVerdict, Project
 from curation import metrics
-from curation.jobs import JobProgress, job_create, job_runner
+from curation.audit import batched
+from curation.jobs.lifecycle import JobProgress, job_create, job_runner
 from curation.models import AnnotatorAudit, Audit, ItemAudit, Job, JobKind
-from curation.services.audit import batched
 
 logger = logging.getLogger(__name__)
 
@@ -1310,7 +1310,7 @@ class ChesUnavailable(Exception):
 
 def ches_for_pairs(*, project: Project, pairs: list[tuple[int, int]]) -> tuple[str, np.ndarray, np.ndarray]:
     """``(model_name, ches [N], ln_ches [N])`` from the stored encodings (NaN where not encoded)."""
-    from curation.services.encoding import encoding_model_name, pair_ches
+    from curation.ches.runner import encoding_model_name, pair_ches
 
     try:
         model_name = encoding_model_name(project=project)

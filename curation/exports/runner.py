@@ -74,7 +74,7 @@ from curation.exports.base import EXTRA_COLUMNS, SOURCES
 from curation.exports.filters import ANNOTATOR_TYPE_SETS
 from curation.exports.manifest import write_json
 from curation.exports.orm import audit_findings, ches_scores, export_items, items_for_export, latest_audit
-from curation.jobs import JobLost, JobProgress, job_create, job_runner
+from curation.jobs.lifecycle import JobLost, JobProgress, job_create, job_runner
 from curation.models import Dataset, Job, JobKind
 
 logger = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ from django_htmx.http import HttpResponseStopPolling
 from annotate.models import Kind
 from annotate.selectors import project_for_curator
 from annotate.views import with_csp
-from curation.jobs import job_cancel, job_create, jobs_recent
+from curation.generation.runner import MAX_NEW_TOKENS, MAX_PER_PROMPT, PAIR_RULES, generation_params_clean
+from curation.jobs.lifecycle import job_cancel, job_create, jobs_recent
+from curation.judging.runner import JUDGE_KINDS, judge_params_clean
 from curation.models import Job
-from curation.services.generation import MAX_NEW_TOKENS, MAX_PER_PROMPT, PAIR_RULES, generation_params_clean
-from curation.services.judging import JUDGE_KINDS, judge_params_clean
 
 JOBS_LISTED = 50
 

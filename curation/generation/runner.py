@@ -54,7 +54,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from annotate.models import KIND_RESPONSES, Item, ItemResponse, Kind, Project, Prompt, Response, Source, content_hash
-from curation.jobs import JobProgress, job_progress, job_runner
+from curation.jobs.lifecycle import JobProgress, job_progress, job_runner
 from curation.models import Job, PromptGeneration
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Two tasks run jobs, one per queue (``CELERY_TASK_ROUTES`` sends
 ``curation.tasks.model_*`` to the ``model`` queue, everything else to
-``light``); ``curation.jobs.job_enqueue`` picks one by the job's kind. Both
+``light``); ``curation.jobs.lifecycle.job_enqueue`` picks one by the job's kind. Both
 are ``acks_late`` + ``reject_on_worker_lost``: a task whose worker dies is
 delivered again, and ``run_job`` either resumes the job (its run is dead) or
 does nothing (it ended, or a live run holds it).
@@ -21,7 +21,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_ready
 
-from curation.jobs import jobs_recover_stale, run_job
+from curation.jobs.lifecycle import jobs_recover_stale, run_job
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from curation import views_jobs
+from curation.jobs import views as views_jobs
 
 app_name = "jobs"
 

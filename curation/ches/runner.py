@@ -50,7 +50,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Max, OuterRef, Sum
 
 from annotate.models import Kind, Project, Response
-from curation.jobs import JobProgress, job_create, job_runner
+from curation.jobs.lifecycle import JobProgress, job_create, job_runner
 from curation.metrics.ches import ches_batch
 from curation.models import Job, JobKind, ResponseEncoding
 

@@ -1,8 +1,8 @@
-"""Audit dashboards under ``/p/<slug>/curate/audit/`` (``curation.views_audit``)."""
+"""Audit dashboards under ``/p/<slug>/curate/audit/`` (``curation.audit.views``)."""
 
 from django.urls import path
 
-from curation import views_audit
+from curation.audit import views as views_audit
 
 app_name = "audit"
 

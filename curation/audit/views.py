@@ -31,12 +31,12 @@ from annotate.models import Annotator, Kind, PairwiseChoice, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator
 from annotate.views import with_csp
 from curation import plots
-from curation import selectors_audit as stored
-from curation import selectors_dashboards as dash
-from curation.jobs import jobs_recent
-from curation.services import curators as services
-from curation.services.auditing import annotations_per_day
-from curation.views import _labels, _ranking_text, item_annotation_rows
+from curation.audit import dashboards as dash
+from curation.audit import selectors as stored
+from curation.audit.pipeline import annotations_per_day
+from curation.items import services
+from curation.jobs.lifecycle import jobs_recent
+from curation.projects.views import _labels, _ranking_text, item_annotation_rows
 
 ROWS_PER_PAGE = 50
 TOP_PAIRS = 10
@@ -178,14 +178,14 @@ def _launch(request, slug, *, module: str, function: str, what: str):
 @require_POST
 @with_csp
 def run_audit(request, slug):
-    return _launch(request, slug, module="curation.services.auditing", function="audit_create", what="Auditing")
+    return _launch(request, slug, module="curation.audit.pipeline", function="audit_create", what="Auditing")
 
 
 @login_required
 @require_POST
 @with_csp
 def run_encode(request, slug):
-    return _launch(request, slug, module="curation.services.encoding", function="encode_create", what="Encoding")
+    return _launch(request, slug, module="curation.ches.runner", function="encode_create", what="Encoding")
 
 
 # ------------------------------------------------------------------ disagreement

@@ -4,7 +4,7 @@ Every function takes an already access-checked project or audit (use
 ``annotate.selectors.project_for_curator`` / ``project_for_reader`` first) and
 returns a queryset or a row; nothing here recomputes a figure. The layout of
 ``Audit.summary`` and of the rows' JSON fields is documented in
-``curation.services.auditing``.
+``curation.audit.pipeline``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Reads behind the audit dashboards (``curation.views_audit``) that
-``curation.selectors_audit`` (latest audit, history, annotator rows) lacks:
+"""Reads behind the audit dashboards (``curation.audit.views``) that
+``curation.audit.selectors`` (latest audit, history, annotator rows) lacks:
 staleness, the disagreement table, flag counts and CHES cuts.
 
 They only fetch, filter, sort and count what an audit run stored, so the

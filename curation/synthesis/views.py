@@ -1,7 +1,7 @@
 """Synthesis pages: the launch form and one synthesis job's review page.
 
 ``/p/<slug>/curate/synthesize/`` launches a 'synthesize' job (form fields as
-``curation.services.synthesis.SynthesisParams``) and lists the project's
+``curation.synthesis.runner.SynthesisParams``) and lists the project's
 recent synthesis jobs. ``…/synthesize/<job uuid>/`` shows the job's progress
 (htmx polls its ``progress`` partial every second; HTTP 286 once the job has
 ended), the count per filter, histograms of instruction lengths and
@@ -27,10 +27,11 @@ from django_htmx.http import HttpResponseStopPolling
 from annotate.models import Kind
 from annotate.selectors import project_for_curator
 from annotate.views import with_csp
-from curation.jobs import job_create
+from curation.jobs.lifecycle import job_create
 from curation.models import Job, JobKind, SynthesizedInstruction
 from curation.plots import histogram
-from curation.services.synthesis import (
+from curation.synthesis.filters import QUALITY_LEVELS, REASONS
+from curation.synthesis.runner import (
     MAX_N,
     MAX_NEW_TOKENS,
     MAX_RESPONSES,
@@ -38,7 +39,6 @@ from curation.services.synthesis import (
     SynthesisParams,
     synthesis_params_clean,
 )
-from curation.synthesis.filters import QUALITY_LEVELS, REASONS
 
 PER_PAGE = 50
 DEFAULTS = SynthesisParams()

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from curation import views_synthesis
+from curation.synthesis import views as views_synthesis
 
 app_name = "synthesis"
 

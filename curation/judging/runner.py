@@ -73,7 +73,7 @@ from django.db.models import Exists, OuterRef
 
 from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict, content_hash
 from annotate.services.assignment import AnnotationInput, annotation_create
-from curation.jobs import JobProgress, job_runner
+from curation.jobs.lifecycle import JobProgress, job_runner
 from curation.models import Job
 
 logger = logging.getLogger(__name__)

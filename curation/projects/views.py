@@ -24,9 +24,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 from annotate.models import CURATE_ROLES, Annotator, Assignment, Kind, Membership, PairwiseChoice, Role, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator, project_get_for_user
 from annotate.views import with_csp
-from curation.forms import ExcludeForm, ImportForm, ItemFilterForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
-from curation.jobs import jobs_recent
-from curation.selectors import (
+from curation.items import services
+from curation.jobs.lifecycle import jobs_recent
+from curation.projects.forms import (
+    ExcludeForm,
+    ImportForm,
+    ItemFilterForm,
+    MemberAddForm,
+    MemberRemoveForm,
+    MemberRoleForm,
+)
+from curation.projects.selectors import (
     annotator_stats,
     annotators_of_project,
     item_annotations,
@@ -35,7 +43,6 @@ from curation.selectors import (
     projects_for_curator,
     recent_imports,
 )
-from curation.services import curators as services
 
 ITEMS_PER_PAGE = 50
 MAX_ERRORS_SHOWN = 100

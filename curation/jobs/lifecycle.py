@@ -6,7 +6,7 @@ function, :func:`run_job`, which any Celery task, management command or test
 calls with the job's primary key. A kind's work is a *runner* registered
 with a decorator::
 
-    from curation.jobs import job_runner
+    from curation.jobs.lifecycle import job_runner
 
     @job_runner("export")
     def run_export(job, progress):
@@ -52,7 +52,6 @@ import collections
 import importlib
 import logging
 import os
-import pkgutil
 import socket
 import threading
 import time
@@ -127,13 +126,15 @@ def load_runners() -> None:
     global _runners_loaded
     if _runners_loaded:
         return
-    try:
-        import curation.services as services_pkg
-    except ImportError:  # pragma: no cover - the package is part of the app
-        services_pkg = None
-    if services_pkg is not None:
-        for info in pkgutil.iter_modules(services_pkg.__path__):
-            importlib.import_module(f"curation.services.{info.name}")
+    for name in (
+        "curation.audit.pipeline",
+        "curation.ches.runner",
+        "curation.exports.runner",
+        "curation.generation.runner",
+        "curation.judging.runner",
+        "curation.synthesis.runner",
+    ):
+        importlib.import_module(name)
     from django.utils.module_loading import autodiscover_modules
 
     autodiscover_modules("job_runners")
@@ -193,7 +194,7 @@ def job_enqueue(*, job: Job) -> None:
     stays queued with a message saying so, instead of failing the request
     that created it; ``manage.py run_job <uuid>`` or the next recovery can
     still run it."""
-    from curation import tasks
+    from curation.jobs import tasks
 
     task = tasks.model_run_job if job.kind in MODEL_KINDS else tasks.light_run_job
     job_pk = job.pk

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from annotate.models import Kind, Role
-from curation.selectors import ItemState
+from curation.projects.selectors import ItemState
 
 
 class ImportForm(forms.Form):

@@ -1,5 +1,5 @@
 """Writes the curator pages make: members and roles, excluding, resolving and
-re-opening items (``curation.services.curators``).
+re-opening items (``curation.items.services``).
 
 Each is keyword-only and named ``<entity>_<action>``; views, commands and the
 API call these, never the ORM directly.

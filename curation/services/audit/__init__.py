@@ -1,1 +1,0 @@
-"""Helpers of the audit job (``curation.services.auditing`` holds the runner)."""
