@@ -1,5 +1,5 @@
 """The export options as a typed serializer, built from the one option spec
-(``curation.exports.runner.EXPORT_OPTIONS``): every option with its type,
+(``curation.exports.options.EXPORT_OPTIONS``): every option with its type,
 range or choices, default and help text, so the OpenAPI schema (and the
 clients generated from it) know them. The service validates again with the
 same spec, and checks what spans options (one CHES filter at a time, what a
@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
-from curation.exports.runner import EXPORT_OPTIONS, OptionSpec
+from curation.exports.options import EXPORT_OPTIONS, OptionSpec
 
 
 class BelowFloatField(serializers.FloatField):

@@ -24,7 +24,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
-from curation.exports.runner import dataset_file_path, datasets_for_project, export_create
+from curation.exports.selectors import dataset_file_path, datasets_for_project
+from curation.exports.services import export_create
 from curation.exports.writers import file_sha256
 from curation.jobs.lifecycle import job_cancel
 from curation.models import Dataset, Job, JobKind
@@ -221,7 +222,9 @@ class ExportCreateApi(APIView):
         options = ExportOptionsSerializer(data=merged)
         options.is_valid(raise_exception=True)
         job = export_create(
-            project=project, fmt=shape.validated_data["format"], options=dict(options.validated_data), user=request.user
+            project=project,
+            user=request.user,
+            params={"format": shape.validated_data["format"], "options": dict(options.validated_data)},
         )
         url = _url(request, "api-job", job_id=job.uuid)
         out = self.OutputSerializer({"id": job.uuid, "job": url, "status": job.status}).data

@@ -36,7 +36,7 @@ def populate(project, users, rng) -> int:
     from django.db import transaction
 
     from annotate.models import Annotation, Annotator, Item, ItemResponse, Principle, PrincipleVerdict
-    from curation.ches.runner import encoding_model_name
+    from curation.ches.selectors import encoding_model_name
     from curation.models import ResponseEncoding
 
     annotators = list(Annotator.objects.filter(user__in=users).order_by("id").values_list("id", flat=True))
@@ -138,7 +138,8 @@ def main() -> None:
     require_postgresql()
     os.environ.setdefault("DOCKET_JOB_HEARTBEAT_SECONDS", "10")
     django_setup()
-    from curation.jobs.lifecycle import job_create, run_job
+    from curation.jobs.runner import run_job
+    from curation.jobs.services import job_create
     from curation.models import Audit
 
     n_annotations = 10_000 if args.quick else args.annotations

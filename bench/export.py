@@ -204,13 +204,13 @@ def run_once(n: int) -> dict:
     from django.conf import settings
 
     from annotate.models import Project
-    from curation.exports.runner import dataset_folder, export_create
-    from curation.jobs.lifecycle import load_runners, run_job
+    from curation.exports.selectors import dataset_folder
+    from curation.exports.services import export_create
+    from curation.jobs.runner import run_job
 
-    load_runners()  # a worker imports every runner module once, before its first job
     project = Project.objects.get(slug=slug_for(n))
     options = {"extra_columns": ["margin", "agreement"], "test_fraction": 0.1, "seed": 0}
-    job = export_create(project=project, fmt="dpo", options=options, enqueue=False)
+    job = export_create(project=project, user=None, params={"format": "dpo", "options": options}, enqueue=False)
     start, cpu_start = time.perf_counter(), time.process_time()
     ended = run_job(job.pk)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start

@@ -66,7 +66,7 @@ def main() -> None:
     import torch
 
     from curation.llm.runtime import get_model
-    from curation.synthesis.runner import SynthesisParams
+    from curation.synthesis.params import SynthesisParams
 
     t0 = time.perf_counter()
     loaded = get_model(args.model)

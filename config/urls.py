@@ -9,7 +9,4 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("api/", include("api.urls")),
     path("", include("curation.urls")),
-    path("", include("curation.jobs.urls")),
-    path("", include("curation.synthesis.urls")),
-    path("", include("curation.audit.urls")),
 ]

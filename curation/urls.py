@@ -1,17 +1,25 @@
-"""Curator pages: ``/curate/`` and ``/p/<slug>/curate/...`` (annotator pages own ``/`` and ``/p/<slug>/``)."""
+"""Every curator page's URL, collected from the feature packages.
 
-from django.urls import path
+Each package's ``urls.py`` lists its own paths; the namespaces that
+templates, tests and redirects reverse are given here: ``curation:``
+(projects, members, import, items), ``jobs:`` (job pages and the generate and
+judge launch forms), ``synthesis:`` and ``audit:``. Every path starts with
+``curate/`` or ``p/<slug>/curate/`` (annotator pages own ``/`` and
+``/p/<slug>/``), so none overlaps another.
+"""
 
-from curation.projects import views
+from django.urls import include, path
 
-app_name = "curation"
+from curation.audit import urls as audit
+from curation.generation import urls as generation
+from curation.jobs import urls as jobs
+from curation.judging import urls as judging
+from curation.projects import urls as projects
+from curation.synthesis import urls as synthesis
 
 urlpatterns = [
-    path("curate/", views.projects, name="projects"),
-    path("p/<slug:slug>/curate/", views.overview, name="overview"),
-    path("p/<slug:slug>/curate/members/", views.members, name="members"),
-    path("p/<slug:slug>/curate/import/", views.import_items, name="import"),
-    path("p/<slug:slug>/curate/items/", views.items, name="items"),
-    path("p/<slug:slug>/curate/items/<uuid:item_uuid>/", views.item_detail, name="item"),
-    path("p/<slug:slug>/curate/items/<uuid:item_uuid>/exclude/", views.item_exclude, name="item-exclude"),
+    path("", include((projects.urlpatterns, "curation"))),
+    path("", include((jobs.urlpatterns + generation.urlpatterns + judging.urlpatterns, "jobs"))),
+    path("", include((synthesis.urlpatterns, "synthesis"))),
+    path("", include((audit.urlpatterns, "audit"))),
 ]

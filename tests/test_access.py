@@ -39,7 +39,7 @@ LOGIN = "LOGIN"  # expected: 302 to the login page
 @pytest.fixture
 def world(project, personas):
     """Two items; the annotator persona holds a lease on the first; one queued export job."""
-    from curation.jobs.lifecycle import job_create
+    from curation.jobs.services import job_create
 
     first = make_item(project, "pairwise")
     make_item(project, "thumb")

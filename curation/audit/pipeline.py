@@ -134,7 +134,6 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count
 from django.db.models.functions import TruncDate
@@ -143,8 +142,9 @@ from django.utils import timezone
 from annotate.models import Annotation, Annotator, Item, ItemResponse, Kind, Principle, PrincipleVerdict, Project
 from curation import metrics
 from curation.audit import batched
-from curation.jobs.lifecycle import JobProgress, job_create, job_runner
-from curation.models import AnnotatorAudit, Audit, ItemAudit, Job, JobKind
+from curation.audit.params import AuditParams
+from curation.jobs.lifecycle import JobProgress
+from curation.models import AnnotatorAudit, Audit, ItemAudit, Job
 
 logger = logging.getLogger(__name__)
 
@@ -170,69 +170,6 @@ STAGES = (
     "CHES",
     "writing results",
 )
-
-
-# ---------------------------------------------------------------- parameters
-
-
-@dataclass(frozen=True)
-class AuditParams:
-    n_boot: int = 1000
-    n_boot_priority: int = 200
-    seed: int = 0
-    low_agreement_below: float | None = None  # None: the project's agreement_threshold, else 0.6
-    discretion_source: str = "all"  # all / human / model
-    min_compared: int = 10
-    min_peers: int = 3
-    min_probes: int = 5
-    probe_floor: float = 0.6
-
-
-def audit_params_clean(*, data: dict) -> AuditParams:
-    """Defaults filled in and values checked; ``ValidationError`` names the field."""
-    errors: dict[str, str] = {}
-    fields = AuditParams.__dataclass_fields__
-    unknown = set(data) - set(fields)
-    if unknown:
-        errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
-    values: dict = {}
-    for name in ("n_boot", "n_boot_priority", "seed", "min_compared", "min_peers", "min_probes"):
-        if data.get(name) in (None, ""):
-            continue
-        try:
-            value = int(data[name])
-            if value < 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors[name] = f"{name} must be a whole number ≥ 0, got {data[name]!r}"
-            continue
-        values[name] = value
-    for name in ("low_agreement_below", "probe_floor"):
-        if data.get(name) in (None, ""):
-            continue
-        try:
-            value = float(data[name])
-            if not 0 <= value <= 1:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors[name] = f"{name} must be a number between 0 and 1, got {data[name]!r}"
-            continue
-        values[name] = value
-    source = data.get("discretion_source")
-    if source not in (None, ""):
-        if source not in ("all", "human", "model"):
-            errors["discretion_source"] = f"discretion_source must be all, human or model, got {source!r}"
-        else:
-            values["discretion_source"] = source
-    if errors:
-        raise ValidationError(errors)
-    return AuditParams(**values)
-
-
-def audit_create(*, project: Project, user=None, params: dict | None = None, enqueue: bool = True) -> Job:
-    """Queue an audit of ``project`` (light queue); the worker stores an ``Audit``."""
-    audit_params_clean(data=params or {})
-    return job_create(project=project, kind=JobKind.AUDIT, params=params or {}, user=user, enqueue=enqueue)
 
 
 # ---------------------------------------------------------------- JSON helpers
@@ -1310,7 +1247,7 @@ class ChesUnavailable(Exception):
 
 def ches_for_pairs(*, project: Project, pairs: list[tuple[int, int]]) -> tuple[str, np.ndarray, np.ndarray]:
     """``(model_name, ches [N], ln_ches [N])`` from the stored encodings (NaN where not encoded)."""
-    from curation.ches.runner import encoding_model_name, pair_ches
+    from curation.ches.selectors import encoding_model_name, pair_ches
 
     try:
         model_name = encoding_model_name(project=project)
@@ -1486,30 +1423,3 @@ def _rows_insert(model, rows: list[dict]) -> None:
     with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([encode(row[c]) if c in json_columns else row[c] for c in columns])
-
-
-@job_runner("audit")
-def project_audit(job: Job, progress: JobProgress) -> dict:
-    """The 'audit' job: see the module docstring."""
-    project = job.project
-    params = audit_params_clean(data=job.params or {})
-    progress.set_total(len(STAGES), message="Audit: reading annotations")
-    result = audit_compute(project=project, params=params, progress=progress)
-    progress.check_cancelled()
-    started = time.monotonic()
-    record = audit_store(audit=result, project=project, job=job)
-    record.summary["timings"]["writing results"] = round(time.monotonic() - started, 4)
-    Audit.objects.filter(pk=record.pk).update(summary=record.summary)
-    progress.advance(1, message="Audit stored")
-    alpha = result.summary.get("alpha", {})
-    out = {
-        "audit": record.pk,
-        "items": len(result.items),
-        "annotators": len(result.annotators),
-        "outliers": result.summary["annotators"]["outliers"],
-        "seconds": round(result.summary["seconds"] + record.summary["timings"]["writing results"], 3),
-    }
-    for kind, value in alpha.items():
-        out[f"alpha_{kind}"] = value.get("alpha")
-    progress.log(f"audit {record.pk}: {out['items']} item(s), {out['annotators']} annotator(s) in {out['seconds']} s")
-    return out

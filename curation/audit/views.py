@@ -34,8 +34,10 @@ from curation import plots
 from curation.audit import dashboards as dash
 from curation.audit import selectors as stored
 from curation.audit.pipeline import annotations_per_day
+from curation.audit.services import audit_create
+from curation.ches.services import encode_create
 from curation.items import services
-from curation.jobs.lifecycle import jobs_recent
+from curation.jobs.selectors import jobs_recent
 from curation.projects.views import _labels, _ranking_text, item_annotation_rows
 
 ROWS_PER_PAGE = 50
@@ -158,15 +160,11 @@ def overview(request, slug):
     return render(request, "curation/audit/overview.html", context)
 
 
-def _launch(request, slug, *, module: str, function: str, what: str):
+def _launch(request, slug, create):
+    """Run audit / Encode responses: the kind's create service checks everything before queueing."""
     project = project_for_curator(request.user, slug)
     try:
-        service = getattr(__import__(module, fromlist=[function]), function)
-    except (ImportError, AttributeError):
-        messages.error(request, f"{what} is not available in this installation.")
-        return redirect("audit:overview", slug=project.slug)
-    try:
-        job = service(project=project, user=request.user)
+        job = create(project=project, user=request.user, params={})
     except ValidationError as error:
         for problem in error.messages:
             messages.error(request, problem)
@@ -178,14 +176,14 @@ def _launch(request, slug, *, module: str, function: str, what: str):
 @require_POST
 @with_csp
 def run_audit(request, slug):
-    return _launch(request, slug, module="curation.audit.pipeline", function="audit_create", what="Auditing")
+    return _launch(request, slug, audit_create)
 
 
 @login_required
 @require_POST
 @with_csp
 def run_encode(request, slug):
-    return _launch(request, slug, module="curation.ches.runner", function="encode_create", what="Encoding")
+    return _launch(request, slug, encode_create)
 
 
 # ------------------------------------------------------------------ disagreement

@@ -1,82 +1,36 @@
-"""Background jobs: create, claim, report progress, finish, cancel, recover.
+"""A job row's life: claim a run, report progress, finish, fail, cancel.
 
-Every long task in Docket (candidate generation, judging, encoding, audits,
-synthesis, exports) is a :class:`~curation.models.Job` row run by one
-function, :func:`run_job`, which any Celery task, management command or test
-calls with the job's primary key. A kind's work is a *runner* registered
-with a decorator::
-
-    from curation.jobs.lifecycle import job_runner
-
-    @job_runner("export")
-    def run_export(job, progress):
-        progress.set_total(len(batches))
-        for batch in batches:
-            ...                          # one committed unit of work
-            progress.advance(1, message=f"wrote {n} rows")   # raises JobCancelled on cancel
-        return {"rows": n}               # stored in job.result
-
-Runners live in any module of ``curation/services/`` (all of them are
-imported before a job runs) or in an app's ``job_runners`` module.
-
-Guarantees
-    * Enqueued on commit (``delay_on_commit``), so a worker never sees a job
-      row that is not there yet. Kinds in ``MODEL_KINDS`` go to the ``model``
-      queue (task ``curation.tasks.model_run_job``), the rest to ``light``.
-    * One run at a time: a worker starts a queued job with a conditional
-      ``UPDATE … WHERE status='queued'``; whoever updates the row wins and
-      gets a fresh ``lease_token``. Every later write of that run names the
-      token, so a run that lost its lease cannot overwrite its successor.
-    * Crash recovery: a running job's ``heartbeat_at`` is refreshed every
-      ``DOCKET_JOB_HEARTBEAT_SECONDS`` (10) by a thread and at every progress
-      report. A job whose heartbeat is older than ``DOCKET_JOB_STALE_SECONDS``
-      (60), or whose worker process is known to be dead (same host, its
-      pid/start time gone), is taken over by the next ``run_job`` for it: a
-      redelivered task (``acks_late`` + ``reject_on_worker_lost``), the sweep
-      every worker runs when it starts (``worker_ready``) or the beat sweep
-      every minute (:func:`jobs_recover_stale`). Runners must therefore be
-      idempotent: commit work in batches and skip what is already done
-      (``progress.checkpoint`` keeps state across runs). After
-      ``DOCKET_JOB_MAX_ATTEMPTS`` (3) runs that died the job fails instead of
-      crash-looping a worker.
-    * Cancel: a queued job is cancelled at once; a running one gets
-      ``cancel_requested`` and stops at its next ``progress.advance`` /
-      ``progress.check_cancelled`` (between batches) with status cancelled.
-    * Errors: any exception fails the job with the traceback's tail in
-      ``error``; the worker itself carries on.
+Every write a run makes names its ``lease_token``, so a run that lost its
+lease (another run took the job over) cannot overwrite its successor. What a
+runner reports through is :class:`JobProgress`; :func:`job_cancel` is what the
+job page, the API and the admin call. See the package docstring for the
+guarantees.
 """
 
 from __future__ import annotations
 
 import collections
-import importlib
 import logging
 import os
 import socket
-import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
 from django.db.models import Case, F, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from curation.models import MODEL_KINDS, Job, JobKind
+from curation.models import Job
 
 logger = logging.getLogger(__name__)
 
 LOG_TAIL_LINES = 50
 ERROR_TAIL_CHARS = 8000
 TICK_WRITE_SECONDS = 1.0
-
-Runner = Callable[[Job, "JobProgress"], dict | None]
-JOB_RUNNERS: dict[str, Runner] = {}
 
 
 class JobCancelled(Exception):
@@ -101,44 +55,6 @@ def stale_seconds() -> int:
 
 def max_attempts() -> int:
     return _setting("DOCKET_JOB_MAX_ATTEMPTS", 3)
-
-
-# ---------------------------------------------------------------- registry
-
-
-def job_runner(kind: str) -> Callable[[Runner], Runner]:
-    """Register ``fn(job, progress) -> result dict`` as the runner of ``kind``."""
-    if kind not in JobKind.values:
-        raise ValueError(f"unknown job kind {kind!r}; expected one of {', '.join(JobKind.values)}")
-
-    def register(fn: Runner) -> Runner:
-        JOB_RUNNERS[kind] = fn
-        return fn
-
-    return register
-
-
-_runners_loaded = False
-
-
-def load_runners() -> None:
-    """Import every module that may register a runner (once per process)."""
-    global _runners_loaded
-    if _runners_loaded:
-        return
-    for name in (
-        "curation.audit.pipeline",
-        "curation.ches.runner",
-        "curation.exports.runner",
-        "curation.generation.runner",
-        "curation.judging.runner",
-        "curation.synthesis.runner",
-    ):
-        importlib.import_module(name)
-    from django.utils.module_loading import autodiscover_modules
-
-    autodiscover_modules("job_runners")
-    _runners_loaded = True
 
 
 # ---------------------------------------------------------------- identity
@@ -186,45 +102,6 @@ def job_run_is_dead(job: Job, *, now=None) -> bool:
 
 
 # ---------------------------------------------------------------- services
-
-
-def job_enqueue(*, job: Job) -> None:
-    """Send the job to its queue once the current transaction commits (like
-    Celery's ``delay_on_commit``). If the broker cannot be reached the job
-    stays queued with a message saying so, instead of failing the request
-    that created it; ``manage.py run_job <uuid>`` or the next recovery can
-    still run it."""
-    from curation.jobs import tasks
-
-    task = tasks.model_run_job if job.kind in MODEL_KINDS else tasks.light_run_job
-    job_pk = job.pk
-
-    def send() -> None:
-        try:
-            task.delay(job_pk)
-        except Exception as exc:
-            logger.exception("could not enqueue job %s", job_pk)
-            Job.objects.filter(pk=job_pk, status=Job.Status.QUEUED).update(
-                message=f"Could not reach the task queue ({type(exc).__name__}); retry later or run it by hand"[:500]
-            )
-
-    transaction.on_commit(send)
-
-
-def job_create(*, project, kind: str, params: dict | None = None, user=None, enqueue: bool = True) -> Job:
-    """Store a queued job; unless ``enqueue=False`` a worker picks it up after commit."""
-    if kind not in JobKind.values:
-        raise ValueError(f"kind: unknown job kind {kind!r}; expected one of {', '.join(JobKind.values)}")
-    job = Job.objects.create(
-        project=project,
-        kind=kind,
-        params=params or {},
-        created_by=user if (user is not None and user.is_authenticated) else None,
-        message="Waiting for a worker",
-    )
-    if enqueue:
-        job_enqueue(job=job)
-    return job
 
 
 def job_start(*, job_id: int, celery_task_id: str = "", now=None) -> tuple[Job, uuid.UUID] | None:
@@ -295,7 +172,7 @@ def job_fail(*, job: Job, token: uuid.UUID, error: str, message: str = "Failed")
     )
 
 
-def _job_mark_cancelled(*, job: Job, token: uuid.UUID, message: str = "Cancelled") -> bool:
+def job_mark_cancelled(*, job: Job, token: uuid.UUID, message: str = "Cancelled") -> bool:
     now = timezone.now()
     return bool(
         _owned(job, token).update(status=Job.Status.CANCELLED, finished_at=now, heartbeat_at=now, message=message)
@@ -314,7 +191,7 @@ def job_cancel(*, job: Job) -> Job:
     job.refresh_from_db()
     if job_run_is_dead(job, now=now):
         # Nobody is running it: end it here rather than wait for a worker.
-        _job_mark_cancelled(job=job, token=job.lease_token, message="Cancelled (its worker had stopped)")
+        job_mark_cancelled(job=job, token=job.lease_token, message="Cancelled (its worker had stopped)")
         job.refresh_from_db()
     return job
 
@@ -349,29 +226,7 @@ def job_progress(
     return bool(Job.objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first())
 
 
-def jobs_recent(*, project, limit: int = 10):
-    """The project's latest jobs, newest first (for the overview and job list pages)."""
-    return Job.objects.for_project(project).select_related("created_by").order_by("-created_at", "-id")[:limit]
-
-
-def jobs_recover_stale(*, now=None) -> list[Job]:
-    """Re-enqueue running jobs whose run has died; returns them.
-
-    Run by every worker at start-up and by beat every minute. The
-    re-enqueued task takes the job over through :func:`job_start`, so
-    enqueueing a job twice is harmless.
-    """
-    now = now or timezone.now()
-    recovered = []
-    for job in Job.objects.filter(status=Job.Status.RUNNING).order_by("id"):
-        if job_run_is_dead(job, now=now):
-            job_enqueue(job=job)
-            recovered.append(job)
-            logger.warning("re-enqueued job %s whose worker %s stopped", job.uuid, job.worker)
-    return recovered
-
-
-# ---------------------------------------------------------------- running
+# ---------------------------------------------------------------- reporting
 
 
 class JobProgress:
@@ -441,79 +296,3 @@ class JobProgress:
     def check_cancelled(self) -> None:
         if self._write():
             raise JobCancelled()
-
-
-class _Heartbeat(threading.Thread):
-    """Refreshes ``heartbeat_at`` while a runner is busy inside one long batch."""
-
-    def __init__(self, job: Job, token: uuid.UUID, interval: float):
-        super().__init__(name=f"job-heartbeat-{job.pk}", daemon=True)
-        self.job_pk, self.token, self.interval = job.pk, token, interval
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self._stop_event.wait(self.interval):
-                updated = Job.objects.filter(pk=self.job_pk, lease_token=self.token, status=Job.Status.RUNNING).update(
-                    heartbeat_at=timezone.now()
-                )
-                if not updated:
-                    return
-        except Exception:  # the heartbeat is best effort; progress writes also refresh it
-            logger.exception("job heartbeat failed")
-        finally:
-            connection.close()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-
-
-def run_job(job_id: int, *, on_progress: Callable[[Job], None] | None = None, celery_task_id: str = "") -> Job | None:
-    """Run (or resume) a job in this process. Returns the job as it ended,
-    or None when there was nothing for this process to do."""
-    load_runners()
-    claim = job_start(job_id=job_id, celery_task_id=celery_task_id)
-    if claim is None:
-        return None
-    job, token = claim
-    progress = JobProgress(job, token, on_progress)
-    runner = JOB_RUNNERS.get(job.kind)
-    if job.cancel_requested:
-        _job_mark_cancelled(job=job, token=token)
-    elif runner is None:
-        job_fail(job=job, token=token, error=f"No runner is registered for job kind {job.kind!r}.")
-    else:
-        interval = heartbeat_seconds()
-        heartbeat = _Heartbeat(job, token, interval) if interval > 0 else None
-        if heartbeat is not None:
-            heartbeat.start()
-        try:
-            result = runner(job, progress)
-        except JobCancelled:
-            progress.log("cancelled on request")
-            _job_mark_cancelled(job=job, token=token)
-        except JobLost:
-            logger.warning("job %s was taken over by another run; stopping", job.uuid)
-            return None
-        except KeyboardInterrupt:
-            _job_mark_cancelled(job=job, token=token, message="Interrupted")
-            raise
-        except Exception as exc:
-            logger.exception("job %s failed", job.uuid)
-            try:
-                progress.log(f"failed: {type(exc).__name__}: {exc}")
-            except JobLost:
-                return None
-            except Exception:  # the database itself may be what failed
-                close_old_connections()
-            job_fail(job=job, token=token, error=traceback.format_exc())
-        else:
-            job.refresh_from_db(fields=["result", "progress_total"])
-            job_finish(job=job, token=token, result=result or {})
-        finally:
-            if heartbeat is not None:
-                heartbeat.stop()
-    job.refresh_from_db()
-    if on_progress is not None:
-        on_progress(job)
-    return job

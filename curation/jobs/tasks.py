@@ -1,11 +1,13 @@
-"""Celery tasks: thin wrappers that take a job id and call ``run_job``.
+"""Celery's side of jobs: the tasks that run them, sending a job to its queue,
+and the sweep that re-enqueues jobs whose worker died.
 
 Two tasks run jobs, one per queue (``CELERY_TASK_ROUTES`` sends
 ``curation.tasks.model_*`` to the ``model`` queue, everything else to
-``light``); ``curation.jobs.lifecycle.job_enqueue`` picks one by the job's kind. Both
-are ``acks_late`` + ``reject_on_worker_lost``: a task whose worker dies is
-delivered again, and ``run_job`` either resumes the job (its run is dead) or
-does nothing (it ended, or a live run holds it).
+``light``; the task names predate this module and stay, so queued messages
+and routes keep working); :func:`job_enqueue` picks one by the job's kind.
+Both are ``acks_late`` + ``reject_on_worker_lost``: a task whose worker dies
+is delivered again, and ``run_job`` either resumes the job (its run is dead)
+or does nothing (it ended, or a live run holds it).
 
 Every worker also sweeps for jobs whose worker died when it starts
 (``worker_ready``), and beat repeats the sweep every minute, so a crashed
@@ -20,8 +22,12 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import transaction
+from django.utils import timezone
 
-from curation.jobs.lifecycle import jobs_recover_stale, run_job
+from curation.jobs.lifecycle import job_run_is_dead
+from curation.jobs.runner import run_job
+from curation.models import MODEL_KINDS, Job
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +42,44 @@ def model_run_job(self, job_id: int) -> None:
 def light_run_job(self, job_id: int) -> None:
     """Run a job that needs no model (audit, export)."""
     run_job(job_id, celery_task_id=self.request.id or "")
+
+
+def job_enqueue(*, job: Job) -> None:
+    """Send the job to its queue once the current transaction commits (like
+    Celery's ``delay_on_commit``). If the broker cannot be reached the job
+    stays queued with a message saying so, instead of failing the request
+    that created it; ``manage.py run_job <uuid>`` or the next recovery can
+    still run it."""
+    task = model_run_job if job.kind in MODEL_KINDS else light_run_job
+    job_pk = job.pk
+
+    def send() -> None:
+        try:
+            task.delay(job_pk)
+        except Exception as exc:
+            logger.exception("could not enqueue job %s", job_pk)
+            Job.objects.filter(pk=job_pk, status=Job.Status.QUEUED).update(
+                message=f"Could not reach the task queue ({type(exc).__name__}); retry later or run it by hand"[:500]
+            )
+
+    transaction.on_commit(send)
+
+
+def jobs_recover_stale(*, now=None) -> list[Job]:
+    """Re-enqueue running jobs whose run has died; returns them.
+
+    Run by every worker at start-up and by beat every minute. The
+    re-enqueued task takes the job over through ``job_start``, so
+    enqueueing a job twice is harmless.
+    """
+    now = now or timezone.now()
+    recovered = []
+    for job in Job.objects.filter(status=Job.Status.RUNNING).order_by("id"):
+        if job_run_is_dead(job, now=now):
+            job_enqueue(job=job)
+            recovered.append(job)
+            logger.warning("re-enqueued job %s whose worker %s stopped", job.uuid, job.worker)
+    return recovered
 
 
 @shared_task(name="curation.tasks.jobs_recover_stale", ignore_result=True)

@@ -1,5 +1,7 @@
-"""Job pages: the list, one job with a live progress bar, cancel, and the
-launch forms for candidate generation and the algorithmic judge.
+"""Job pages: the list, one job with a live progress bar, cancel; and the two
+helpers every job's own pages use: :func:`launch_page` (a launch form that
+creates its job through the kind's ``<kind>_create`` service) and
+:func:`polled` (a page that polls its own progress partial).
 
 The job page polls itself with htmx (``hx-get`` every second); an htmx
 request gets only the ``progress`` partial, with HTTP 286 once the job has
@@ -10,33 +12,78 @@ else gets 404.
 
 from __future__ import annotations
 
-from django import forms
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from annotate.models import Kind
 from annotate.selectors import project_for_curator
 from annotate.views import with_csp
-from curation.generation.runner import MAX_NEW_TOKENS, MAX_PER_PROMPT, PAIR_RULES, generation_params_clean
-from curation.jobs.lifecycle import job_cancel, job_create, jobs_recent
-from curation.judging.runner import JUDGE_KINDS, judge_params_clean
+from curation.jobs.lifecycle import job_cancel
+from curation.jobs.selectors import job_get_for_curator, jobs_recent
 from curation.models import Job
 
 JOBS_LISTED = 50
 
 
-def _job_for_curator(user, slug: str, job_uuid) -> Job:
-    project = project_for_curator(user, slug)
-    job = Job.objects.filter(project=project, uuid=job_uuid).select_related("project", "created_by").first()
-    if job is None:
-        raise Http404("No such job")
-    return job
+def polled(request, job: Job, template: str, context: dict):
+    """The page, or for htmx its ``progress`` partial: HTTP 286 (stop polling) once the job has ended."""
+    if not request.htmx:
+        return render(request, template, context)
+    response = render(request, f"{template}#progress", context)
+    if job.ended:
+        stop = HttpResponseStopPolling(response.content)
+        stop["Content-Type"] = response["Content-Type"]
+        return stop
+    return response
+
+
+def form_errors_add(form, error: ValidationError) -> None:
+    """A service's ``ValidationError`` on the form: keyed errors on their field
+    (or the form when it has no such field), plain ones on the form."""
+    if hasattr(error, "error_dict"):
+        for name, problems in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, problems)
+    else:
+        form.add_error(None, error.messages)
+
+
+def launch_page(
+    request,
+    project,
+    *,
+    form_class,
+    create: Callable[..., Job],
+    template: str,
+    initial: dict,
+    context: dict,
+    success: Callable[[Job], str],
+):
+    """A job's launch page. GET shows the form; POST parses it and calls the
+    kind's ``create(project=, user=, params=)`` service, which checks every
+    parameter before anything is queued: a ``ValidationError`` goes back to
+    the form (422), success redirects to ``success(job)``."""
+    status = 200
+    if request.method == "POST":
+        form = form_class(request.POST)
+        if form.is_valid():
+            params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "", [])}
+            try:
+                with transaction.atomic():
+                    job = create(project=project, user=request.user, params=params)
+            except ValidationError as error:
+                form_errors_add(form, error)
+            else:
+                return redirect(success(job))
+        status = 422
+    else:
+        form = form_class(initial=initial)
+    return render(request, template, {"project": project, "form": form, "section": "jobs", **context}, status=status)
 
 
 @login_required
@@ -50,110 +97,16 @@ def job_list(request, slug):
 @login_required
 @with_csp
 def job_detail(request, slug, job_uuid):
-    job = _job_for_curator(request.user, slug, job_uuid)
-    context = {"project": job.project, "job": job, "section": "jobs"}
-    if request.htmx:
-        response = render(request, "curation/jobs/detail.html#progress", context)
-        if job.ended:
-            stop = HttpResponseStopPolling(response.content)
-            stop["Content-Type"] = response["Content-Type"]
-            return stop
-        return response
-    return render(request, "curation/jobs/detail.html", context)
+    job = job_get_for_curator(request.user, slug, job_uuid)
+    return polled(request, job, "curation/jobs/detail.html", {"project": job.project, "job": job, "section": "jobs"})
 
 
 @login_required
 @with_csp
 @require_POST
 def job_cancel_view(request, slug, job_uuid):
-    job = job_cancel(job=_job_for_curator(request.user, slug, job_uuid))
+    job = job_cancel(job=job_get_for_curator(request.user, slug, job_uuid))
     if request.htmx:
         return job_detail(request, slug, job_uuid)
     messages.info(request, "Job cancelled." if job.ended else "Cancelling: the job stops after its current batch.")
     return redirect("jobs:detail", slug=slug, job_uuid=job.uuid)
-
-
-# ------------------------------------------------------------- launch forms
-
-
-class GenerateForm(forms.Form):
-    limit = forms.IntegerField(
-        required=False, min_value=1, help_text="At most this many prompts (those without candidates yet)."
-    )
-    per_prompt = forms.IntegerField(label="Responses per prompt (K)", min_value=1, max_value=MAX_PER_PROMPT, initial=2)
-    max_new_tokens = forms.IntegerField(min_value=1, max_value=MAX_NEW_TOKENS, initial=128)
-    temperature = forms.FloatField(min_value=0, max_value=5, initial=0.8, help_text="0 is greedy.")
-    top_p = forms.FloatField(min_value=0.01, max_value=1, initial=0.95)
-    seed = forms.IntegerField(min_value=0, initial=0)
-    kinds = forms.MultipleChoiceField(
-        choices=Kind.choices, widget=forms.CheckboxSelectMultiple, help_text="Items to build from the responses."
-    )
-    pair_rule = forms.ChoiceField(
-        choices=[(r, r) for r in PAIR_RULES],
-        initial="adjacent",
-        help_text="adjacent: (r0, r1), (r2, r3), …; all: every pair.",
-    )
-
-
-class JudgeForm(forms.Form):
-    limit = forms.IntegerField(required=False, min_value=1, help_text="At most this many items.")
-    kinds = forms.MultipleChoiceField(
-        choices=[(k, Kind(k).label) for k in JUDGE_KINDS], widget=forms.CheckboxSelectMultiple
-    )
-    principles = forms.BooleanField(
-        required=False, help_text="Also give an A / B / NA verdict per project principle (pairwise items)."
-    )
-
-
-def _launch(request, project, *, kind: str, form_class, clean, template: str, initial: dict):
-    status = 200
-    if request.method == "POST":
-        form = form_class(request.POST)
-        if form.is_valid():
-            params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-            try:
-                clean(project=project, data=params)
-            except ValidationError as exc:
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                with transaction.atomic():
-                    job = job_create(project=project, kind=kind, params=params, user=request.user)
-                return redirect("jobs:detail", slug=project.slug, job_uuid=job.uuid)
-        status = 422
-    else:
-        form = form_class(initial=initial)
-    context = {"project": project, "form": form, "section": "jobs", "recent": jobs_recent(project=project, limit=5)}
-    return render(request, template, context, status=status)
-
-
-@login_required
-@with_csp
-@require_http_methods(["GET", "POST"])
-def generate_launch(request, slug):
-    project = project_for_curator(request.user, slug)
-    return _launch(
-        request,
-        project,
-        kind="generate",
-        form_class=GenerateForm,
-        clean=generation_params_clean,
-        template="curation/jobs/generate.html",
-        initial={"kinds": list(project.kinds or Kind.values)},
-    )
-
-
-@login_required
-@with_csp
-@require_http_methods(["GET", "POST"])
-def judge_launch(request, slug):
-    project = project_for_curator(request.user, slug)
-    return _launch(
-        request,
-        project,
-        kind="judge",
-        form_class=JudgeForm,
-        clean=judge_params_clean,
-        template="curation/jobs/judge.html",
-        initial={"kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)]},
-    )

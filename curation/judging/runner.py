@@ -1,7 +1,9 @@
 """Algorithmic judges: a model annotates items the way a person does.
 
-``items_judge`` is the job runner (``@job_runner("judge")``); the command
-``manage.py judge`` and the judge page create the job.
+``items_judge`` is the job's runner (``curation.jobs.registry``);
+``judge_create`` (``curation.judging.services``) validates the parameters
+(``curation.judging.params``) and queues the job for the judge page and
+``manage.py judge``.
 
 The judge
     An ``Annotator`` of type ``model`` named ``judge: <model name> [<prompt hash>]`` with the
@@ -65,61 +67,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict, content_hash
 from annotate.services.assignment import AnnotationInput, annotation_create
-from curation.jobs.lifecycle import JobProgress, job_runner
+from curation.jobs.lifecycle import JobProgress
+from curation.judging.params import judge_params_clean
 from curation.models import Job
 
 logger = logging.getLogger(__name__)
-
-JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
-
-
-@dataclass(frozen=True)
-class JudgeParams:
-    limit: int | None = None
-    kinds: tuple[str, ...] = JUDGE_KINDS
-    principles: bool = False
-    model: str = ""
-
-
-def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
-    """Defaults filled in and values checked; ``ValidationError`` names the field."""
-    errors: dict[str, str] = {}
-    unknown = set(data) - set(JudgeParams.__dataclass_fields__)
-    if unknown:
-        errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
-    limit = data.get("limit")
-    if limit not in (None, ""):
-        try:
-            limit = int(limit)
-            if limit < 1:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors["limit"] = f"limit must be a whole number of at least 1, got {data.get('limit')!r}"
-            limit = None
-    else:
-        limit = None
-    kinds_value = data.get("kinds") or [k for k in JUDGE_KINDS if k in (project.kinds or JUDGE_KINDS)]
-    if isinstance(kinds_value, str):
-        kinds_value = [k.strip() for k in kinds_value.split(",") if k.strip()]
-    bad = [k for k in kinds_value if k not in JUDGE_KINDS]
-    if bad:
-        errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
-    if errors:
-        raise ValidationError(errors)
-    return JudgeParams(
-        limit=limit,
-        kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
-        principles=bool(data.get("principles")),
-        model=str(data.get("model") or ""),
-    )
 
 
 def judge_annotator(*, model_name: str) -> Annotator:
@@ -361,7 +319,6 @@ def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int 
     return list(items[:limit] if limit else items)
 
 
-@job_runner("judge")
 def items_judge(job: Job, progress: JobProgress) -> dict:
     """The 'judge' job: see the module docstring."""
     from curation.llm.runtime import get_model

@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from .generate import prompt_ids
-from .runtime import LoadedModel
+from .model import LoadedModel
 
 # Rows × padded width of one batch, at most (bounds memory for long responses).
 MAX_BATCH_TOKENS = 8192

@@ -16,27 +16,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 
-from .runtime import LoadedModel
+from .model import GenerationOutput, LoadedModel
 
 OnBatch = Callable[[int, int], bool | None]
-
-
-@dataclass(frozen=True)
-class GenerationOutput:
-    """One sampled continuation.
-
-    ``text``: decoded without special tokens, stripped. ``n_tokens``: tokens
-    generated, the end-of-turn token included when ``finished``.
-    ``finished``: stopped at end-of-turn / EOS (False: hit max_new_tokens).
-    """
-
-    text: str
-    n_tokens: int
-    finished: bool
 
 
 def render_prompt(loaded: LoadedModel, conversation: Sequence[dict]) -> str:

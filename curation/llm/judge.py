@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .runtime import LoadedModel
+from .model import LoadedModel
 
 PAIRWISE_SYSTEM = (
     "You are a fair judge of AI assistant responses. Read the user's prompt and two responses, then answer "

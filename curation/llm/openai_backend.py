@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import requests
 
-from .runtime import LoadedModel, _setting
+from .model import GenerationOutput, LoadedModel, setting
 
 
 class OpenAIBackendError(RuntimeError):
@@ -57,8 +57,6 @@ class OpenAIClient:
         return self._post("/chat/completions", {"model": self.model, "messages": messages, **params})
 
     def generate_indexed(self, conversations, *, n, temperature, top_p, max_new_tokens, seed, on_batch):
-        from .generate import GenerationOutput
-
         results = {}
         for i, conv in enumerate(conversations):
             params = {"n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_new_tokens}
@@ -99,7 +97,7 @@ class OpenAIClient:
 
 def load_openai_model(name: str) -> LoadedModel:
     client = OpenAIClient(
-        str(_setting("DOCKET_OPENAI_BASE_URL", "") or ""), str(_setting("DOCKET_OPENAI_API_KEY", "") or ""), name
+        str(setting("DOCKET_OPENAI_BASE_URL", "") or ""), str(setting("DOCKET_OPENAI_API_KEY", "") or ""), name
     )
     return LoadedModel(
         model=None,

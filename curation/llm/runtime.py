@@ -35,9 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 # Offline before transformers / huggingface_hub are imported anywhere through us.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -46,6 +44,9 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
+
+from .model import BackendNotSupportedError, LoadedModel, ModelNotFoundError, setting  # noqa: E402, F401
+from .openai_backend import load_openai_model  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -64,64 +65,8 @@ CHATML_TEMPLATE = (
 _KNOWN_END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "</s>", "<eos>")
 
 
-class ModelNotFoundError(ValueError):
-    """The model reference is neither a local folder nor a GGUF file."""
-
-
-class BackendNotSupportedError(RuntimeError):
-    """The operation needs the transformers backend (e.g. hidden states)."""
-
-
-@dataclass
-class LoadedModel:
-    """A loaded model and what callers need to drive it.
-
-    ``model`` / ``tokenizer`` are the transformers objects (``None`` for the
-    HTTP backend, where ``client`` is set). ``end_of_turn_id`` is the token
-    the chat template puts after an assistant message; ``eos_token_ids`` is
-    the list generation stops on (end-of-turn first). ``name`` is what
-    callers record as the model of a generated response.
-    """
-
-    model: Any
-    tokenizer: Any
-    name: str
-    end_of_turn_id: int | None
-    eos_token_ids: list[int]
-    device: str
-    backend: str = "transformers"
-    source: str = ""
-    client: Any = None
-    load_seconds: float = 0.0
-    from_cache: bool = False
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def is_local(self) -> bool:
-        return self.backend == "transformers"
-
-    def require_local(self, what: str) -> None:
-        if not self.is_local:
-            raise BackendNotSupportedError(
-                f"{what} needs the transformers backend (DOCKET_LLM_BACKEND=transformers); "
-                f"model {self.name!r} is served over HTTP by the {self.backend!r} backend"
-            )
-
-
 _MODELS: dict[str, LoadedModel] = {}
 _LOCK = threading.RLock()
-
-
-def _setting(name: str, default: Any = "") -> Any:
-    """A Django setting, or the environment variable when Django is not configured."""
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            return getattr(settings, name, default)
-    except Exception:  # noqa: BLE001, S110 - Django absent or not set up: fall back to env
-        pass
-    return os.environ.get(name, default)
 
 
 def default_gguf_path() -> Path:
@@ -143,8 +88,8 @@ def resolve_name(name: str | None = None) -> str:
     """The canonical reference of a model: an absolute path, or the HTTP model name."""
     ref = (name or "").strip()
     if ref in {"", "default"}:
-        ref = str(_setting("DOCKET_MODEL", "") or "").strip()
-    if _setting("DOCKET_LLM_BACKEND", "transformers") == "openai":
+        ref = str(setting("DOCKET_MODEL", "") or "").strip()
+    if setting("DOCKET_LLM_BACKEND", "transformers") == "openai":
         if not ref:
             raise ModelNotFoundError("DOCKET_LLM_BACKEND=openai needs DOCKET_MODEL (the server's model name)")
         return ref
@@ -164,7 +109,7 @@ def resolve_name(name: str | None = None) -> str:
 def get_model(name: str | None = None) -> LoadedModel:
     """The process-wide model for ``name`` (see module docstring), loaded once."""
     ref = resolve_name(name)
-    backend = str(_setting("DOCKET_LLM_BACKEND", "transformers"))
+    backend = str(setting("DOCKET_LLM_BACKEND", "transformers"))
     key = f"{backend}:{ref}"
     loaded = _MODELS.get(key)
     if loaded is not None:
@@ -173,8 +118,6 @@ def get_model(name: str | None = None) -> LoadedModel:
         loaded = _MODELS.get(key)
         if loaded is None:
             if backend == "openai":
-                from .openai_backend import load_openai_model
-
                 loaded = load_openai_model(ref)
             else:
                 loaded = _load_transformers(ref)
@@ -190,7 +133,7 @@ def clear_models() -> None:
 
 def configure_threads() -> int:
     """Torch intra-op threads: ``DOCKET_TORCH_THREADS`` or every core this process may use."""
-    wanted = str(_setting("DOCKET_TORCH_THREADS", "") or os.environ.get("DOCKET_TORCH_THREADS", ""))
+    wanted = str(setting("DOCKET_TORCH_THREADS", "") or os.environ.get("DOCKET_TORCH_THREADS", ""))
     if wanted.isdigit() and int(wanted) > 0:
         n = int(wanted)
     else:
@@ -206,7 +149,7 @@ def configure_threads() -> int:
 def _cache_dir_for(gguf: Path) -> Path:
     stat = gguf.stat()
     digest = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    root = Path(str(_setting("DOCKET_MODEL_CACHE", "") or "var/models"))
+    root = Path(str(setting("DOCKET_MODEL_CACHE", "") or "var/models"))
     return root / f"{gguf.stem}-{digest}"
 
 
@@ -273,7 +216,7 @@ def _end_of_turn_id(tokenizer) -> int | None:
 
 
 def _device() -> str:
-    wanted = str(_setting("DOCKET_DEVICE", "") or "")
+    wanted = str(setting("DOCKET_DEVICE", "") or "")
     if wanted:
         return wanted
     return "cuda" if torch.cuda.is_available() else "cpu"

@@ -25,7 +25,7 @@ from annotate.models import CURATE_ROLES, Annotator, Assignment, Kind, Membershi
 from annotate.selectors import item_get_for_curator, project_for_curator, project_get_for_user
 from annotate.views import with_csp
 from curation.items import services
-from curation.jobs.lifecycle import jobs_recent
+from curation.jobs.selectors import jobs_recent
 from curation.projects.forms import (
     ExcludeForm,
     ImportForm,

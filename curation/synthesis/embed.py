@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from curation.llm.judge import left_pad
-from curation.llm.runtime import LoadedModel
+from curation.llm.model import LoadedModel
 
 DEFAULT_LAYER = -1
 MAX_TOKENS = 256

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from curation.llm.judge import _normalise, _render, label_token_ids, next_token_label_probs
-from curation.llm.runtime import LoadedModel
+from curation.llm.model import LoadedModel
 
 CONTENT_FREE = "N/A"
 SYSTEM = "You classify user queries sent to an AI assistant. Reply with a single character."

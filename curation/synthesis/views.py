@@ -1,7 +1,8 @@
 """Synthesis pages: the launch form and one synthesis job's review page.
 
-``/p/<slug>/curate/synthesize/`` launches a 'synthesize' job (form fields as
-``curation.synthesis.runner.SynthesisParams``) and lists the project's
+``/p/<slug>/curate/synthesize/`` launches a 'synthesize' job through
+``synthesize_create`` (form fields as
+``curation.synthesis.params.SynthesisParams``) and lists the project's
 recent synthesis jobs. ``…/synthesize/<job uuid>/`` shows the job's progress
 (htmx polls its ``progress`` partial every second; HTTP 286 once the job has
 ended), the count per filter, histograms of instruction lengths and
@@ -14,31 +15,23 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count
 from django.db.models.functions import Length
-from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
-from django_htmx.http import HttpResponseStopPolling
 
 from annotate.models import Kind
 from annotate.selectors import project_for_curator
 from annotate.views import with_csp
-from curation.jobs.lifecycle import job_create
+from curation.jobs.selectors import job_get_for_curator, jobs_recent
+from curation.jobs.views import launch_page, polled
 from curation.models import Job, JobKind, SynthesizedInstruction
 from curation.plots import histogram
 from curation.synthesis.filters import QUALITY_LEVELS, REASONS
-from curation.synthesis.runner import (
-    MAX_N,
-    MAX_NEW_TOKENS,
-    MAX_RESPONSES,
-    RESPONSE_MODES,
-    SynthesisParams,
-    synthesis_params_clean,
-)
+from curation.synthesis.params import MAX_N, MAX_NEW_TOKENS, MAX_RESPONSES, RESPONSE_MODES, SynthesisParams
+from curation.synthesis.services import synthesize_create
 
 PER_PAGE = 50
 DEFAULTS = SynthesisParams()
@@ -87,39 +80,21 @@ class SynthesizeForm(forms.Form):
     )
 
 
-def _synthesis_job(user, slug: str, job_uuid) -> Job:
-    project = project_for_curator(user, slug)
-    job = Job.objects.filter(project=project, uuid=job_uuid, kind=JobKind.SYNTHESIZE).select_related("project").first()
-    if job is None:
-        raise Http404("No such synthesis job")
-    return job
-
-
 @login_required
 @with_csp
 @require_http_methods(["GET", "POST"])
 def synthesize_launch(request, slug):
     project = project_for_curator(request.user, slug)
-    status = 200
-    if request.method == "POST":
-        form = SynthesizeForm(request.POST)
-        if form.is_valid():
-            params = {k: v for k, v in form.cleaned_data.items() if v not in (None, "", [])}
-            try:
-                synthesis_params_clean(project=project, data=params)
-            except ValidationError as exc:
-                for name, errors in exc.message_dict.items():
-                    form.add_error(name if name in form.fields else None, errors)
-            else:
-                with transaction.atomic():
-                    job = job_create(project=project, kind=JobKind.SYNTHESIZE, params=params, user=request.user)
-                return redirect("synthesis:review", slug=project.slug, job_uuid=job.uuid)
-        status = 422
-    else:
-        form = SynthesizeForm(initial={"kinds": list(project.kinds or Kind.values)})
-    jobs = Job.objects.filter(project=project, kind=JobKind.SYNTHESIZE).order_by("-created_at", "-id")[:10]
-    context = {"project": project, "form": form, "jobs": jobs, "section": "jobs"}
-    return render(request, "curation/synthesis/launch.html", context, status=status)
+    return launch_page(
+        request,
+        project,
+        form_class=SynthesizeForm,
+        create=synthesize_create,
+        template="curation/synthesis/launch.html",
+        initial={"kinds": list(project.kinds or Kind.values)},
+        context={"jobs": jobs_recent(project=project, limit=10, kinds=[JobKind.SYNTHESIZE])},
+        success=lambda job: reverse("synthesis:review", kwargs={"slug": project.slug, "job_uuid": job.uuid}),
+    )
 
 
 def _counts(job: Job) -> list[tuple[str, int]]:
@@ -166,7 +141,7 @@ def _plots(job: Job, threshold: float | None) -> dict:
 @login_required
 @with_csp
 def synthesize_review(request, slug, job_uuid):
-    job = _synthesis_job(request.user, slug, job_uuid)
+    job = job_get_for_curator(request.user, slug, job_uuid, kind=JobKind.SYNTHESIZE)
     counts = _counts(job)
     accepted_count = SynthesizedInstruction.objects.filter(job=job, accepted=True).count()
     context = {
@@ -178,12 +153,7 @@ def synthesize_review(request, slug, job_uuid):
         "rejected_count": sum(n for _r, n in counts),
     }
     if request.htmx:
-        response = render(request, "curation/synthesis/review.html#progress", context)
-        if job.ended:
-            stop = HttpResponseStopPolling(response.content)
-            stop["Content-Type"] = response["Content-Type"]
-            return stop
-        return response
+        return polled(request, job, "curation/synthesis/review.html", context)
     reason = request.GET.get("reason", "")
     if reason and reason not in REASONS:
         reason = ""

@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotate.models import Annotation, Annotator
-from curation.jobs.lifecycle import run_job
+from curation.jobs.runner import run_job
 from curation.models import Dataset, Job
 from tests.api.builders import make_dataset
 from tests.factories import AnnotatorFactory, ProjectFactory, make_item

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from api.export_options import ExportOptionsSerializer
 from api.schema import component_name_for
-from curation.exports.runner import EXPORT_OPTIONS
+from curation.exports.options import EXPORT_OPTIONS
 
 GENERIC = {"Input", "Output", "Request", "Response", "Serializer", "Inline", "Object", "Data", "Body"}
 
@@ -97,7 +97,7 @@ def test_export_options_are_typed_with_ranges_and_help(schema):
 def test_the_serializer_and_the_service_refuse_the_same_values(options, field):
     from django.core.exceptions import ValidationError
 
-    from curation.exports.runner import export_options_clean
+    from curation.exports.options import export_options_clean
 
     serializer = ExportOptionsSerializer(data=options)
     assert not serializer.is_valid()
@@ -108,7 +108,7 @@ def test_the_serializer_and_the_service_refuse_the_same_values(options, field):
 
 
 def test_the_serializer_and_the_service_accept_the_bounds():
-    from curation.exports.runner import export_options_clean
+    from curation.exports.options import export_options_clean
 
     bounds = {"min_agreement": 1.0, "ches_keep_lowest_fraction": 0.1, "seed": 2**32 - 1, "test_fraction": 0.0,
               "row_group_size": 1, "name": "x" * 200, "extra_columns": ["ln_ches", "margin"]}  # fmt: skip

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from annotate import models
-from curation.jobs.lifecycle import job_create, run_job
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.models import Audit
 from tests.factories import AnnotatorFactory, ResponseFactory, UserFactory
 

@@ -15,8 +15,10 @@ from sklearn.metrics import cohen_kappa_score
 
 from annotate.models import Annotator, Principle, PrincipleVerdict
 from curation import metrics
-from curation.audit.pipeline import audit_create, audit_params_clean
-from curation.jobs.lifecycle import job_create, run_job
+from curation.audit.params import audit_params_clean
+from curation.audit.services import audit_create
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.models import Audit, Job
 from tests.audit.helpers import annotate, human, item_with, judge, responses_for, run_audit
 from tests.factories import PromptFactory, make_item
@@ -384,7 +386,7 @@ def test_strength_alpha_is_ordinal_on_signed_strength(project):
 
 def test_ches_uses_the_consensus_orientation(project, tmp_path):
     """ALGORITHMS.md §1.6: S+ = (2,2), |y+| = 3; S- = (4,1), |y-| = 2 → CHES 2, LN-CHES 0.7778."""
-    from curation.ches.runner import encoding_model_name
+    from curation.ches.selectors import encoding_model_name
     from curation.models import ResponseEncoding
 
     (tmp_path / "config.json").write_text("{}")
@@ -450,8 +452,8 @@ def test_params_are_checked(project):
         audit_params_clean(data={"n_boot": -1, "discretion_source": "robots", "colour": 1})
     assert set(info.value.message_dict) == {"n_boot", "discretion_source", "params"}
     with pytest.raises(ValidationError):
-        audit_create(project=project, params={"low_agreement_below": 2})
-    job = audit_create(project=project, params={"n_boot": 5}, enqueue=False)
+        audit_create(project=project, user=None, params={"low_agreement_below": 2})
+    job = audit_create(project=project, user=None, params={"n_boot": 5}, enqueue=False)
     assert job.kind == "audit" and job.queue == "light" and job.status == "queued"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from curation.audit.pipeline import audit_create
+from curation.audit.services import audit_create
 from curation.models import Audit, Job
 from tests.audit.helpers import annotate, human
 from tests.factories import ProjectFactory, UserFactory, make_item

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Item
 from annotate.services.assignment import AnnotationInput, annotation_create
+from curation.audit.services import audit_create
 from curation.items.services import item_request_more, item_resolve
 from curation.models import AnnotatorAudit, Audit, ItemAudit, Job
 from tests.factories import PrincipleFactory, ProjectFactory, UserFactory, make_item
@@ -517,13 +518,12 @@ def test_pages_render_a_real_audit_and_a_resolution_reaches_it(world):
     """Run the audit job on the fixture's annotations: every dashboard opens on
     what it stored, and a curator's verdict given on the page becomes the
     item's consensus in the next audit."""
-    auditing = pytest.importorskip("curation.audit.pipeline")
-    from curation.jobs.lifecycle import run_job
+    from curation.jobs.runner import run_job
 
     client = login(world["personas"])
     item = world["disputed"]
     client.post(_url("item-resolve", world, item_uuid=item.uuid), {"verdict": "B", "note": "checked"})
-    job = auditing.audit_create(project=world["project"], user=world["personas"]["curator"], enqueue=False)
+    job = audit_create(project=world["project"], user=world["personas"]["curator"], params={}, enqueue=False)
     run_job(job.id)
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error

@@ -457,7 +457,6 @@ def upload(client, project, content: bytes, name="items.jsonl", source=""):
 
 
 def test_import_page_good_file_shows_report(client, project, personas):
-    pytest.importorskip("annotate.services.importing")
     login(client, personas["curator"])
     assert client.get(reverse("curation:import", args=[project.slug])).status_code == 200
     response = upload(client, project, GOOD_JSONL, source="tiny")
@@ -487,7 +486,6 @@ def test_import_page_good_file_shows_report(client, project, personas):
 
 
 def test_import_page_bad_file_shows_line_and_imports_nothing(client, project, personas):
-    pytest.importorskip("annotate.services.importing")
     login(client, personas["owner"])
     response = upload(client, project, BAD_JSONL)
     assert response.status_code == 400
@@ -501,7 +499,6 @@ def test_import_page_bad_file_shows_line_and_imports_nothing(client, project, pe
 
 
 def test_import_page_lists_many_errors_and_counts_the_rest(client, project, personas):
-    pytest.importorskip("annotate.services.importing")
     login(client, personas["owner"])
     bad = b"".join(b'{"id": "x%d", "kind": "thumb", "prompt": "Hi", "responses": 7}\n' % i for i in range(150))
     response = upload(client, project, bad)
@@ -513,7 +510,6 @@ def test_import_page_lists_many_errors_and_counts_the_rest(client, project, pers
 
 
 def test_import_page_empty_file_is_an_error(client, project, personas):
-    pytest.importorskip("annotate.services.importing")
     login(client, personas["owner"])
     response = upload(client, project, b"", name="empty.jsonl")
     # Django refuses an empty upload itself ("The submitted file is empty.").
@@ -554,7 +550,7 @@ def test_item_pages_query_count_does_not_grow_with_rows(client, project, persona
 
 
 def test_overview_lists_recent_jobs(client, project, personas):
-    from curation.jobs.lifecycle import job_create
+    from curation.jobs.services import job_create
 
     job = job_create(
         project=project, kind="generate", params={"per_prompt": 2}, user=personas["curator"], enqueue=False

@@ -12,8 +12,10 @@ from django.db import transaction
 from django.http import Http404
 
 from curation.exports import runner as exporting
-from curation.exports.runner import dataset_file_path, datasets_for_project, export_create
-from curation.jobs.lifecycle import job_cancel, run_job
+from curation.exports.selectors import dataset_file_path, datasets_for_project
+from curation.exports.services import export_create
+from curation.jobs.lifecycle import job_cancel
+from curation.jobs.runner import run_job
 from curation.models import AnnotatorAudit, Audit, Dataset, ItemAudit, Job
 
 from .db_builders import export_dir_fixture, small_project
@@ -25,7 +27,9 @@ export_dir = pytest.fixture(export_dir_fixture, name="export_dir")
 
 
 def export(project, fmt="dpo", **options) -> Job:
-    return run_job(export_create(project=project, fmt=fmt, options=options, enqueue=False).pk)
+    return run_job(
+        export_create(project=project, user=None, params={"format": fmt, "options": options}, enqueue=False).pk
+    )
 
 
 def data_files(dataset: Dataset, file_format: str) -> dict[str, str]:
@@ -115,7 +119,7 @@ def test_every_format_exports_through_the_job(project, export_dir, fmt, tmp_path
 )
 def test_bad_options_are_refused_naming_the_field(project, fmt, options, field):
     with pytest.raises(ValidationError) as caught:
-        export_create(project=project, fmt=fmt, options=options, enqueue=False)
+        export_create(project=project, user=None, params={"format": fmt, "options": options}, enqueue=False)
     assert field in caught.value.message_dict, caught.value.message_dict
     assert not Job.objects.exists()
 
@@ -123,12 +127,15 @@ def test_bad_options_are_refused_naming_the_field(project, fmt, options, field):
 def test_options_from_forms_are_coerced_and_stored_normalised(project):
     job = export_create(
         project=project,
-        fmt="dpo",
-        options={
-            "min_agreement": "0.5",
-            "min_judgments": "2",
-            "exclude_flagged_annotators": "true",
-            "dpo_sources": "pairwise,ranking",
+        user=None,
+        params={
+            "format": "dpo",
+            "options": {
+                "min_agreement": "0.5",
+                "min_judgments": "2",
+                "exclude_flagged_annotators": "true",
+                "dpo_sources": "pairwise,ranking",
+            },
         },
         enqueue=False,
     )
@@ -175,7 +182,7 @@ def test_a_cancel_during_the_export_leaves_nothing(project, export_dir, monkeypa
 
 def test_a_redelivered_job_returns_its_dataset_and_a_dead_run_is_cleaned_up(project, export_dir):
     small_project(project)
-    job = export_create(project=project, fmt="sft", options={}, enqueue=False)
+    job = export_create(project=project, user=None, params={"format": "sft", "options": {}}, enqueue=False)
     # A run that died: its checkpoint names the dataset, its half-written folder is still there.
     leftover = uuid.uuid4()
     Job.objects.filter(pk=job.pk).update(checkpoint={"dataset": str(leftover)})
@@ -258,7 +265,7 @@ def test_the_job_runs_on_a_real_worker(export_dir, live_worker):
     project = ProjectFactory()
     small_project(project)
     with transaction.atomic():
-        job = export_create(project=project, fmt="dpo", options={"test_fraction": 0.5})
+        job = export_create(project=project, user=None, params={"format": "dpo", "options": {"test_fraction": 0.5}})
     live_worker.wait_for(
         lambda: Job.objects.filter(pk=job.pk, status__in=Job.ENDED).exists(), timeout=120, what="the job to end"
     )
@@ -271,10 +278,10 @@ def test_the_job_runs_on_a_real_worker(export_dir, live_worker):
 
 
 def test_filters_read_what_the_real_audit_wrote(project, export_dir):
-    from curation.audit.pipeline import audit_create
+    from curation.audit.services import audit_create
 
     p = small_project(project)  # h1 said A on pw and B on its A/B-swapped repeat
-    audit_job = run_job(audit_create(project=project, enqueue=False).pk)
+    audit_job = run_job(audit_create(project=project, user=None, params={}, enqueue=False).pk)
     assert audit_job.status == Job.Status.SUCCEEDED, audit_job.error
     item_audit = ItemAudit.objects.get(audit__project=project, item=p["pw"])
     assert str(p["a1"].uuid) in item_audit.details.get("swap_inconsistent", []), item_audit.details

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection
 
 from annotate.models import Item, Prompt, Response, content_hash
-from curation.jobs.lifecycle import job_create
+from curation.jobs.services import job_create
 from curation.models import Job, PromptGeneration
 from tests.factories import ProjectFactory
 from tests.worker import purge_queues as _purge_queues

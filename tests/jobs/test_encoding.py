@@ -15,13 +15,11 @@ from django.core.management import CommandError, call_command
 
 from annotate.models import Response
 from curation.ches import runner as encoding
-from curation.ches.runner import (
-    encode_create,
-    encode_params_clean,
-    encodings_for,
-    pair_ches,
-)
-from curation.jobs.lifecycle import job_create, run_job
+from curation.ches.params import encode_params_clean
+from curation.ches.selectors import encodings_for, pair_ches
+from curation.ches.services import encode_create
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.llm.runtime import resolve_name
 from curation.models import Job, ResponseEncoding
 from tests.factories import make_item
@@ -84,13 +82,13 @@ def test_params_defaults_and_errors_name_the_field():
 
 
 def test_encode_create_validates_and_queues(project):
-    job = encode_create(project=project, params={"batch_size": 3})
+    job = encode_create(project=project, user=None, params={"batch_size": 3})
     assert (job.kind, job.status, job.params) == ("encode", "queued", {"batch_size": 3, "limit": None})
     with pytest.raises(ValidationError):
-        encode_create(project=project, params={"batch_size": -1})
+        encode_create(project=project, user=None, params={"batch_size": -1})
     project.model_name = "/no/such/model"
     with pytest.raises(ValidationError) as info:
-        encode_create(project=project)
+        encode_create(project=project, user=None, params={})
     assert "model" in info.value.message_dict
 
 
@@ -279,7 +277,7 @@ def test_real_worker_runs_an_encode_job(live_worker):
 
     project = ProjectFactory()
     make_item(project, "pairwise", texts=["Yes.", "No, not at all."])
-    job = encode_create(project=project, params={"batch_size": 2})  # autocommit: enqueued at once
+    job = encode_create(project=project, user=None, params={"batch_size": 2})  # autocommit: enqueued at once
 
     def ended():
         job.refresh_from_db()

@@ -15,12 +15,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from annotate.models import Item, ItemResponse, Prompt, Response, content_hash
-from curation.generation.runner import (
-    generation_fingerprint,
-    generation_params_clean,
-    item_groups,
-)
-from curation.jobs.lifecycle import job_create, run_job
+from curation.generation.params import generation_params_clean
+from curation.generation.runner import generation_fingerprint, item_groups
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.models import Job, PromptGeneration
 from tests.factories import ResponseFactory
 

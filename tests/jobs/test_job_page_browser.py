@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotate.models import Role
-from curation.jobs.lifecycle import job_create, job_finish, job_progress, job_start
+from curation.jobs.lifecycle import job_finish, job_progress, job_start
+from curation.jobs.services import job_create
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,10 +93,10 @@ def test_cancel_button_in_the_browser(page: Page, live_server, curator):
 
 
 def test_launch_form_leads_to_the_job_page(page: Page, live_server, curator, monkeypatch):
-    from curation.jobs import lifecycle as jobs_module
+    from curation.jobs import services as job_services
     from curation.models import Job
 
-    monkeypatch.setattr(jobs_module, "job_enqueue", lambda *, job: None)  # no worker in this test
+    monkeypatch.setattr(job_services, "job_enqueue", lambda *, job: None)  # no worker in this test
     project, user = curator
     log_in(page, live_server, user)
     page.goto(f"{live_server.url}/p/{project.slug}/curate/generate/")

@@ -12,18 +12,11 @@ import pytest
 from django.utils import timezone
 
 from curation.jobs import lifecycle as jobs
-from curation.jobs import tasks
-from curation.jobs.lifecycle import (
-    JobCancelled,
-    JobLost,
-    job_cancel,
-    job_create,
-    job_progress,
-    job_runner,
-    job_start,
-    jobs_recover_stale,
-    run_job,
-)
+from curation.jobs import registry, tasks
+from curation.jobs.lifecycle import JobCancelled, JobLost, job_cancel, job_progress, job_start
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
+from curation.jobs.tasks import jobs_recover_stale
 from curation.models import Job
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
@@ -31,15 +24,14 @@ pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
 
 @pytest.fixture
 def runners(monkeypatch):
-    """Register fake runners for the test only (kind 'audit' and 'export')."""
-    registry = dict(jobs.JOB_RUNNERS)
-    monkeypatch.setattr(jobs, "JOB_RUNNERS", registry)
-    return registry
+    """Fake runners for the test only (kind 'audit' and 'export'): the registry is a copy."""
+    monkeypatch.setattr(registry, "RUNNERS", dict(registry.RUNNERS))
+    return registry.RUNNERS
 
 
 def register(kind):
     def wrap(fn):
-        jobs.JOB_RUNNERS[kind] = fn
+        registry.RUNNERS[kind] = fn
         return fn
 
     return wrap
@@ -136,8 +128,6 @@ def test_missing_runner_fails_the_job(project, runners):
 def test_unknown_kind_is_refused(project):
     with pytest.raises(ValueError, match="kind: unknown job kind 'bake'"):
         job_create(project=project, kind="bake", enqueue=False)
-    with pytest.raises(ValueError):
-        job_runner("bake")
 
 
 def test_log_tail_keeps_the_last_lines(project, runners):
@@ -221,7 +211,7 @@ def test_cancel_of_a_dead_running_job_ends_it(project):
 
 def test_recover_sweep_enqueues_only_dead_runs(project, monkeypatch):
     enqueued = []
-    monkeypatch.setattr(jobs, "job_enqueue", lambda *, job: enqueued.append(job.pk))
+    monkeypatch.setattr(tasks, "job_enqueue", lambda *, job: enqueued.append(job.pk))
     alive = job_create(project=project, kind="generate", enqueue=False)
     dead = job_create(project=project, kind="generate", enqueue=False)
     queued = job_create(project=project, kind="generate", enqueue=False)

@@ -13,9 +13,11 @@ from django.core.management import CommandError, call_command
 
 from annotate.models import Annotation, Annotator, PrincipleVerdict, Role
 from annotate.services.assignment import annotator_for_user, assignment_next
-from curation.jobs.lifecycle import job_create, run_job
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.judging import runner as judging
-from curation.judging.runner import judge_params_clean, ranking_from_wins
+from curation.judging.params import judge_params_clean
+from curation.judging.runner import ranking_from_wins
 from tests.factories import MembershipFactory, PrincipleFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")

@@ -8,7 +8,10 @@ import pytest
 from django.urls import reverse
 
 from curation.jobs import lifecycle as jobs
-from curation.jobs.lifecycle import job_create, job_start
+from curation.jobs import services as job_services
+from curation.jobs.lifecycle import job_start
+from curation.jobs.selectors import jobs_recent
+from curation.jobs.services import job_create
 from curation.models import Job
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
@@ -17,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
 @pytest.fixture
 def no_enqueue(monkeypatch):
     sent = []
-    monkeypatch.setattr(jobs, "job_enqueue", lambda *, job: sent.append(job.pk))
+    monkeypatch.setattr(job_services, "job_enqueue", lambda *, job: sent.append(job.pk))
     return sent
 
 
@@ -211,8 +214,6 @@ def test_recent_partial_renders_for_the_overview(rf, project, personas):
     from django.template.loader import render_to_string
 
     job = job_create(project=project, kind="generate", enqueue=False)
-    html = render_to_string(
-        "curation/jobs/_recent.html", {"jobs": jobs.jobs_recent(project=project), "project": project}
-    )
+    html = render_to_string("curation/jobs/_recent.html", {"jobs": jobs_recent(project=project), "project": project})
     assert detail_url(job) in html
     assert 'role="progressbar"' in html

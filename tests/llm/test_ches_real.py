@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.ches.runner import encodings_for, pair_ches
-from curation.jobs.lifecycle import job_create, run_job
+from curation.ches.selectors import encodings_for, pair_ches
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.llm.encode import encode_reference
 from curation.llm.runtime import resolve_name
 from curation.metrics.ches import ches, ln_ches

@@ -14,18 +14,14 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from annotate.models import Annotation, Item, Prompt, Source, content_hash
-from curation.jobs.lifecycle import job_create, run_job
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
 from curation.llm.judge import ranking_from_pairwise
 from curation.models import Job, SynthesizedInstruction
 from curation.synthesis import runner as synthesis
 from curation.synthesis.filters import Candidate, FilterConfig, apply_filters, normalised_hash
-from curation.synthesis.runner import (
-    SynthesisParams,
-    dpo_pair,
-    synthesis_params_clean,
-    system_prompt_for,
-    system_prompts_parse,
-)
+from curation.synthesis.params import SynthesisParams, synthesis_params_clean, system_prompts_parse
+from curation.synthesis.runner import dpo_pair, system_prompt_for
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import pytest
 from django.urls import reverse
 
 from curation.jobs import lifecycle as jobs
-from curation.jobs.lifecycle import job_create, job_start
+from curation.jobs import services as job_services
+from curation.jobs.lifecycle import job_start
+from curation.jobs.services import job_create
 from curation.models import Job, SynthesizedInstruction
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
@@ -23,7 +25,7 @@ def no_heartbeat_thread(settings):
 @pytest.fixture
 def no_enqueue(monkeypatch):
     sent = []
-    monkeypatch.setattr(jobs, "job_enqueue", lambda *, job: sent.append(job.pk))
+    monkeypatch.setattr(job_services, "job_enqueue", lambda *, job: sent.append(job.pk))
     return sent
 
 

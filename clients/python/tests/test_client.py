@@ -65,14 +65,14 @@ def test_errors_carry_the_api_error_shape(lab):
 
 @pytest.mark.worker
 def test_audit_items_with_response_texts(lab, live_worker):
-    from curation.audit.pipeline import audit_create
+    from curation.audit.services import audit_create
 
     client = login(lab, "researcher")
     project = client.project("lab")
     with pytest.raises(NotFound) as none_yet:
         project.audit()
     assert none_yet.value.code == "no_audit"
-    job = audit_create(project=lab["project"], params={"n_boot": 20})
+    job = audit_create(project=lab["project"], user=None, params={"n_boot": 20})
     client.job(str(job.uuid)).wait(timeout=180, poll_interval=0.5)
     summary = project.audit()
     assert summary.item_count == 5 and "alpha" in summary.summary
@@ -143,10 +143,12 @@ def test_a_tampered_file_fails_its_checksum_and_is_not_kept(lab, live_worker, tm
 
 
 def test_a_cancelled_export_raises_job_failed(lab):
-    from curation.exports.runner import export_create
+    from curation.exports.services import export_create
     from curation.jobs.lifecycle import job_cancel
 
-    queued = export_create(project=lab["project"], fmt="dpo", user=lab["people"]["researcher"], enqueue=False)
+    queued = export_create(
+        project=lab["project"], user=lab["people"]["researcher"], params={"format": "dpo", "options": {}}, enqueue=False
+    )
     job = login(lab, "researcher").job(str(queued.uuid))
     assert job.status == "queued"
     job_cancel(job=queued)  # a queued job is cancelled at once

@@ -3,19 +3,20 @@
 Audits the project: agreement (Krippendorff α with bootstrap intervals),
 consensus, annotator consistency and outliers, discretion and CHES, stored
 as one ``Audit`` with per-item and per-annotator rows (see
-``curation.audit.pipeline``). By default the job runs here with a
+``curation.audit``). By default the job runs here with a
 progress bar; ``--enqueue`` hands it to a Celery worker instead.
 """
 
 from __future__ import annotations
 
-from curation.audit.pipeline import audit_params_clean
+from curation.audit.services import audit_create
 from curation.management.commands._job_command import JobCommand
 
 
 class Command(JobCommand):
     help = "Audit a project: agreement, consensus, consistency, outliers, discretion and CHES."
     kind = "audit"
+    create = staticmethod(audit_create)
 
     def add_job_arguments(self, parser):
         parser.add_argument("--n-boot", type=int, dest="n_boot", help="bootstrap resamples for intervals (1000)")
@@ -39,7 +40,6 @@ class Command(JobCommand):
     def job_params(self, project, options) -> dict:
         names = ["n_boot", "n_boot_priority", "seed", "low_agreement_below", "discretion_source"]
         data = {name: options[name] for name in names if options.get(name) is not None}
-        audit_params_clean(data=data)  # fail before creating a job
         return data
 
     def describe(self, job) -> str:

@@ -9,15 +9,14 @@ default; ``--enqueue`` hands the job to a Celery worker instead.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
-
-from curation.ches.runner import encode_params_clean, encoding_model_name
+from curation.ches.services import encode_create
 from curation.management.commands._job_command import JobCommand
 
 
 class Command(JobCommand):
     help = "Encode the responses of pairwise and ranking items with the project's model, for CHES."
     kind = "encode"
+    create = staticmethod(encode_create)
 
     def add_job_arguments(self, parser):
         parser.add_argument(
@@ -29,13 +28,7 @@ class Command(JobCommand):
         parser.add_argument("--limit", type=int, help="at most N prompts (those with responses left to encode)")
 
     def job_params(self, project, options) -> dict:
-        data = {name: options[name] for name in ("batch_size", "limit") if options.get(name) is not None}
-        encode_params_clean(data=data)  # fail before creating a job
-        try:
-            encoding_model_name(project=project)
-        except ValueError as exc:
-            raise ValidationError({"model": str(exc)}) from None
-        return data
+        return {name: options[name] for name in ("batch_size", "limit") if options.get(name) is not None}
 
     def describe(self, job) -> str:
         r = job.result

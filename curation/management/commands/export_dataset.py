@@ -1,7 +1,7 @@
 """``python manage.py export_dataset PROJECT_SLUG --format dpo|kto|ranking|judgment|sft|raw --out DIR [filters…]``
 
 Runs the export job here with a progress bar (the same service the REST API
-queues, ``curation.exports.runner``), records the ``Dataset`` and copies
+queues, ``curation.exports.services.export_create``), records the ``Dataset`` and copies
 its folder (``README.md``, ``manifest.json``, ``data/<split>-00000-of-00001.
 {jsonl,parquet}``) into ``--out``, which must be empty or missing. Every
 option mirrors an export option of the same name (``--min-agreement`` is
@@ -13,16 +13,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
+from django.core.management.base import CommandError
 
-from annotate.models import Project
 from curation.exports import FORMATS
-from curation.exports.runner import dataset_folder, export_create
-from curation.management.commands._job_command import _messages
-from curation.management.commands.run_job import run_with_progress_bar
+from curation.exports.selectors import dataset_folder
+from curation.exports.services import export_create
+from curation.management.commands._job_command import JobCommand
 
 # (flag, option, help); values are passed as text and checked by the service.
 VALUE_OPTIONS = [
@@ -56,53 +52,35 @@ SWITCH_OPTIONS = [
     ("--ranking-include-pairwise", "ranking_include_pairwise", True, "ranking: pairwise items as 2-rankings"),
     ("--judgment-positives", "judgment_positives", True, "judgment: add thumbs-up responses with a null judgment"),
 ]
-FLAG_OF = {option: flag for flag, option, *_ in VALUE_OPTIONS + SWITCH_OPTIONS} | {"format": "--format"}
 
 
-def _flag_messages(exc: ValidationError) -> str:
-    """The service's errors, keyed by the command-line flag instead of the option name."""
-    if hasattr(exc, "message_dict"):
-        exc = ValidationError({FLAG_OF.get(name, name): msgs for name, msgs in exc.message_dict.items()})
-    return _messages(exc)
-
-
-class Command(BaseCommand):
+class Command(JobCommand):
     help = "Export a curated dataset (JSONL + Parquet, card, manifest) into a folder."
+    kind = "export"
+    create = staticmethod(export_create)
+    can_enqueue = False  # the folder is copied to --out once the job has run here
 
-    def add_arguments(self, parser):
-        parser.add_argument("project", help="the project's slug")
+    def add_job_arguments(self, parser):
         parser.add_argument("--format", required=True, choices=list(FORMATS), help="dataset format")
         parser.add_argument("--out", required=True, help="folder to write (must be empty or missing)")
         for flag, option, help_text in VALUE_OPTIONS:
             parser.add_argument(flag, dest=option, help=help_text)
         for flag, option, value, help_text in SWITCH_OPTIONS:
             parser.add_argument(flag, dest=option, action="store_const", const=value, help=help_text)
-        parser.add_argument("--user", help="record this username as the dataset's creator")
-        parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    def handle(self, *args, **options):
-        project = Project.objects.filter(slug=options["project"]).first()
-        if project is None:
-            raise CommandError(f"no project with slug {options['project']!r}")
+    def check(self, project, options) -> None:
         out = Path(options["out"])
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise CommandError(f"--out: {out} is not an empty folder")
-        user = None
-        if options.get("user"):
-            user = get_user_model().objects.filter(username=options["user"]).first()
-            if user is None:
-                raise CommandError(f"--user: no user named {options['user']!r}")
+
+    def job_params(self, project, options) -> dict:
         names = [option for _, option, *_ in VALUE_OPTIONS + SWITCH_OPTIONS]
         export_options = {name: options[name] for name in names if options.get(name) is not None}
-        try:
-            with transaction.atomic():
-                job = export_create(
-                    project=project, fmt=options["format"], options=export_options, user=user, enqueue=False
-                )
-        except ValidationError as exc:
-            raise CommandError(_flag_messages(exc)) from None
-        ended = run_with_progress_bar(job, stderr=self.stderr._out, quiet=options["quiet"])
-        dataset = ended.dataset
+        return {"format": options["format"], "options": export_options}
+
+    def finished(self, job, options) -> None:
+        out = Path(options["out"])
+        dataset = job.dataset
         shutil.copytree(dataset_folder(dataset=dataset), out, dirs_exist_ok=True)
         rows = ", ".join(f"{split} {n}" for split, n in dataset.manifest.get("rows", {}).items())
         self.stdout.write(

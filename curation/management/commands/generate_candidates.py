@@ -9,13 +9,14 @@ here with a progress bar; ``--enqueue`` hands it to a Celery worker instead
 
 from __future__ import annotations
 
-from curation.generation.runner import generation_params_clean
+from curation.generation.services import generate_create
 from curation.management.commands._job_command import JobCommand
 
 
 class Command(JobCommand):
     help = "Generate K candidate responses per prompt and build items from them."
     kind = "generate"
+    create = staticmethod(generate_create)
 
     def add_job_arguments(self, parser):
         parser.add_argument("--limit", type=int, help="at most N prompts (those without a generation yet)")
@@ -40,7 +41,6 @@ class Command(JobCommand):
             "prompts_per_batch", "batch_size", "model",
         ]  # fmt: skip
         data = {name: options[name] for name in names if options.get(name) is not None}
-        generation_params_clean(project=project, data=data)  # fail before creating a job
         return data
 
     def describe(self, job) -> str:

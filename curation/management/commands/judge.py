@@ -8,13 +8,14 @@ here with a progress bar; ``--enqueue`` hands it to a Celery worker.
 
 from __future__ import annotations
 
-from curation.judging.runner import judge_params_clean
+from curation.judging.services import judge_create
 from curation.management.commands._job_command import JobCommand
 
 
 class Command(JobCommand):
     help = "Run the algorithmic judge over items it has not judged yet."
     kind = "judge"
+    create = staticmethod(judge_create)
 
     def add_job_arguments(self, parser):
         parser.add_argument("--limit", type=int, help="at most N items")
@@ -28,7 +29,6 @@ class Command(JobCommand):
         data = {name: options[name] for name in ("limit", "kinds", "model") if options.get(name) is not None}
         if options.get("principles"):
             data["principles"] = True
-        judge_params_clean(project=project, data=data)
         return data
 
     def describe(self, job) -> str:

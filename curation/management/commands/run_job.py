@@ -9,7 +9,7 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from curation.jobs.lifecycle import run_job
+from curation.jobs.runner import run_job
 from curation.models import Job
 
 

@@ -11,12 +11,13 @@ unless ``--enqueue``.
 from __future__ import annotations
 
 from curation.management.commands._job_command import JobCommand
-from curation.synthesis.runner import synthesis_params_clean
+from curation.synthesis.services import synthesize_create
 
 
 class Command(JobCommand):
     help = "Synthesize instructions (Magpie) and filter them; optionally K responses each."
     kind = "synthesize"
+    create = staticmethod(synthesize_create)
 
     def add_job_arguments(self, parser):
         parser.add_argument("--n", type=int, help="instructions to sample (32)")
@@ -63,7 +64,6 @@ class Command(JobCommand):
             "response_mode", "kinds", "response_max_new_tokens", "response_temperature", "model",
         ]  # fmt: skip
         data = {name: options[name] for name in names if options.get(name) is not None}
-        synthesis_params_clean(project=project, data=data)  # fail before creating a job
         return data
 
     def describe(self, job) -> str:

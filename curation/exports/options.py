@@ -1,0 +1,240 @@
+"""Export options: one flat dict, checked once.
+
+Options (one flat dict; every key optional):
+
+format options (:class:`curation.exports.ExportOptions`)
+    ``conversational``, ``plain_prompt``, ``ranking_pairs``, ``dpo_sources``,
+    ``extra_columns``, ``kto_ties``, ``kto_rankings``,
+    ``ranking_include_pairwise``, ``judgment_positives``, ``sft_sources``,
+    ``row_group_size``
+filters (:class:`curation.exports.FilterSpec`, applied in this order)
+    ``exclude_excluded`` (default true: leave out items a curator excluded),
+    ``annotator_types`` (``human`` / ``judge`` / ``both``),
+    ``exclude_flagged_annotators`` (curator-flagged annotators and the latest
+    audit's outliers), ``drop_swap_inconsistent`` (the audit's swap findings and
+    judges' own ``consistent=False``), ``drop_judge_inconsistent`` (only the
+    latter), ``drop_intransitive`` (the audit's transitivity violations),
+    ``min_judgments``, ``min_agreement``, ``ches_drop_above_quantile`` or
+    ``ches_keep_lowest_fraction`` (with ``ches_measure`` ``ln_ches``/``ches``
+    and ``ches_unscored`` ``keep``/``drop``; scores from the latest audit),
+    ``test_fraction`` and ``seed`` (train/test split by prompt)
+``name``
+    a label for the dataset.
+
+``export_options_clean`` turns what a form, JSON or the command line gave
+into typed values with every default filled in, or raises a
+``ValidationError`` keyed by the option at fault; ``export_create`` runs it
+before anything is queued and the runner runs it again on the stored job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from curation.exports import FORMATS, ExportInputError, ExportOptions, FilterSpec
+from curation.exports.base import EXTRA_COLUMNS, SOURCES
+from curation.exports.filters import ANNOTATOR_TYPE_SETS
+
+OPTION_FIELDS = {f.name: f for f in fields(ExportOptions)}
+# FilterSpec fields a user sets directly; the id sets come from the audit through the booleans below.
+FILTER_FIELDS = {
+    f.name: f for f in fields(FilterSpec) if f.name not in ("flagged_annotators", "swap_inconsistent", "intransitive")
+}
+AUDIT_SWITCHES = ("exclude_flagged_annotators", "drop_swap_inconsistent", "drop_intransitive")
+OTHER_FIELDS = ("name",)
+ALL_FIELDS = (*OPTION_FIELDS, *FILTER_FIELDS, *AUDIT_SWITCHES, *OTHER_FIELDS)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One export option: its type, allowed values and help text.
+
+    ``EXPORT_OPTIONS`` is the one description of the options: the coercion and
+    range checks below, the REST API's typed serializer
+    (``api.export_options``) and so the OpenAPI schema are built from it.
+    ``kind`` is ``bool``, ``int``, ``float``, ``str`` or ``list`` (of ``choices``).
+    """
+
+    name: str
+    kind: str
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    maximum_exclusive: bool = False
+    max_length: int | None = None
+
+    @property
+    def default(self) -> Any:
+        spec_field = OPTION_FIELDS.get(self.name) or FILTER_FIELDS.get(self.name)
+        if spec_field is None:
+            return "" if self.kind == "str" else False
+        value = spec_field.default
+        return list(value) if isinstance(value, tuple) else value
+
+    def range_text(self) -> str:
+        high = ")" if self.maximum_exclusive else "]"
+        return f"[{self.minimum:g}, {self.maximum:g}{high}"
+
+    def check(self, value: Any) -> None:
+        """``ValueError`` naming the allowed values when ``value`` (already coerced) is out of range."""
+        if self.kind in ("int", "float"):
+            low_ok = self.minimum is None or value >= self.minimum
+            high_ok = self.maximum is None or (
+                value < self.maximum if self.maximum_exclusive else value <= self.maximum
+            )
+            if not (low_ok and high_ok):
+                raise ValueError(f"must be in {self.range_text()}, got {value!r}")
+        elif self.kind == "str" and self.choices and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(self.choices)}, got {value!r}")
+        elif self.kind == "list":
+            bad = [v for v in value if v not in self.choices]
+            if bad:
+                raise ValueError(f"{bad[0]!r} is not one of {', '.join(self.choices)}")
+        if self.kind == "str":
+            if self.max_length is not None and len(value) > self.max_length:
+                raise ValueError(f"must be at most {self.max_length} characters, got {len(value)}")
+            if "\x00" in value:
+                raise ValueError("must not contain NUL characters")
+
+
+SEED_MAX = 2**32 - 1
+EXPORT_OPTIONS: dict[str, OptionSpec] = {
+    spec.name: spec
+    for spec in (
+        # format options (ExportOptions)
+        OptionSpec("conversational", "bool", "Rows as TRL message lists (true) or plain strings (false)."),
+        OptionSpec("plain_prompt", "str", "The prompt string in plain mode: the last user message or the whole conversation joined.", choices=("last_user", "joined")),
+        OptionSpec("ranking_pairs", "str", "DPO pairs from rankings: every pair across rank groups, or adjacent groups only.", choices=("all", "adjacent")),
+        OptionSpec("dpo_sources", "list", "Which signals make DPO pairs.", choices=SOURCES),
+        OptionSpec("extra_columns", "list", "Optional DPO columns.", choices=EXTRA_COLUMNS),
+        OptionSpec("kto_ties", "str", "KTO: drop ties, or give two desirable rows.", choices=("drop", "desirable")),
+        OptionSpec("kto_rankings", "bool", "KTO from rankings: top group desirable, bottom group undesirable."),
+        OptionSpec("ranking_include_pairwise", "bool", "The ranking format also takes pairwise items as 2-rankings."),
+        OptionSpec("judgment_positives", "bool", "The judgment format adds thumbs-up responses with judgment null."),
+        OptionSpec("sft_sources", "list", "Which signals give SFT completions.", choices=SOURCES),
+        OptionSpec("row_group_size", "int", "Rows per Parquet row group (and per buffered write).", minimum=1, maximum=1_000_000),
+        # filters (FilterSpec), applied in this order
+        OptionSpec("exclude_excluded", "bool", "Leave out items a curator excluded."),
+        OptionSpec("annotator_types", "str", "Whose judgments count (imported labels only under both).", choices=tuple(ANNOTATOR_TYPE_SETS)),
+        OptionSpec("exclude_flagged_annotators", "bool", "Drop judgments by curator-flagged annotators and the latest audit's outliers."),
+        OptionSpec("drop_swap_inconsistent", "bool", "Drop judgments the latest audit found contradicted by an A/B-swapped repeat, and judges' inconsistent ones."),
+        OptionSpec("drop_judge_inconsistent", "bool", "Drop judges' judgments marked inconsistent (both presentation orders disagree)."),
+        OptionSpec("drop_intransitive", "bool", "Drop judgments in a transitivity violation (latest audit)."),
+        OptionSpec("min_judgments", "int", "Drop items with fewer usable judgments.", minimum=0, maximum=10_000),
+        OptionSpec("min_agreement", "float", "Drop items whose agreement (majority share) is below this.", minimum=0.0, maximum=1.0),
+        OptionSpec("ches_drop_above_quantile", "float", "Drop pairwise items whose CHES is above this quantile of the project's scores (give this or ches_keep_lowest_fraction).", minimum=0.0, maximum=1.0),
+        OptionSpec("ches_keep_lowest_fraction", "float", "Keep only this fraction of pairwise items, lowest CHES first (Razin et al. keep 0.05-0.15).", minimum=0.0, maximum=1.0),
+        OptionSpec("ches_measure", "str", "Which CHES the CHES filter reads: length-normalised or raw.", choices=("ln_ches", "ches")),
+        OptionSpec("ches_unscored", "str", "What the CHES filter does with pairs that have no score.", choices=("keep", "drop")),
+        OptionSpec("test_fraction", "float", "Share of prompts in the test split (a prompt never lands in both).", minimum=0.0, maximum=1.0, maximum_exclusive=True),
+        OptionSpec("seed", "int", "Seed of the train/test split.", minimum=0, maximum=SEED_MAX),
+        # the dataset
+        OptionSpec("name", "str", "A label for the dataset.", max_length=200),
+    )
+}  # fmt: skip
+if set(EXPORT_OPTIONS) != set(ALL_FIELDS):  # pragma: no cover - caught by any import in the tests
+    raise RuntimeError(f"export options without an OptionSpec: {set(ALL_FIELDS) ^ set(EXPORT_OPTIONS)}")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """One option from JSON, a form or the command line, to its type and range (``ValueError`` says why not)."""
+    spec = EXPORT_OPTIONS[name]
+    value = _coerce_type(spec.kind, value)
+    spec.check(value)
+    return value
+
+
+def _coerce_type(kind: str, value: Any) -> Any:
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+            return value.strip().lower() in ("true", "1", "yes", "on")
+        raise ValueError(f"must be true or false, got {value!r}")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ValueError(f"must be a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError(f"must be a whole number, got {value!r}")
+    if kind == "float":
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number, got {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"must be a number, got {value!r}") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"must be a finite number, got {value!r}")
+        return number
+    if kind == "list":
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ValueError(f"must be a list of names or a comma-separated string, got {value!r}")
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {value!r}")
+    return value
+
+
+def _field_of(message: str) -> str:
+    """``"filters.min_agreement: ..."`` -> ``min_agreement`` (the user's name for it)."""
+    head = message.split(":", 1)[0].strip()
+    name = head.split(".", 1)[1] if "." in head else head
+    if name == "ches":
+        return "ches_drop_above_quantile"
+    return name if name in ALL_FIELDS else "options"
+
+
+def export_options_clean(*, fmt: str, options: dict | None) -> dict:
+    """The normalised options (every key, defaults filled in); ``ValidationError`` names the field.
+
+    Builds the format options and the filters once, so whatever passes here
+    also passes in the runner.
+    """
+    errors: dict[str, str] = {}
+    if fmt not in FORMATS:
+        errors["format"] = f"format must be one of {', '.join(FORMATS)}, got {fmt!r}"
+    if options is not None and not isinstance(options, dict):
+        raise ValidationError({"options": "options must be an object of option names to values"})
+    data: dict[str, Any] = {}
+    for name, value in (options or {}).items():
+        if name not in ALL_FIELDS:
+            errors[name] = f"unknown option {name!r}; known: {', '.join(sorted(ALL_FIELDS))}"
+            continue
+        if value is None or value == "":
+            continue  # the default
+        try:
+            data[name] = _coerce(name, value)
+        except ValueError as exc:
+            errors[name] = f"{name} {exc}"
+    if errors:
+        raise ValidationError(errors)
+    name = str(data.pop("name", ""))
+    try:
+        opts = ExportOptions.from_dict({k: v for k, v in data.items() if k in OPTION_FIELDS})
+        spec = FilterSpec.from_dict({k: v for k, v in data.items() if k in FILTER_FIELDS})
+        FORMATS[fmt](opts, salt="check")  # the format accepts these options
+    except (ExportInputError, TypeError, ValueError) as exc:
+        message = str(exc)
+        raise ValidationError({_field_of(message): message}) from None
+    out = {**opts.to_dict(), **{k: v for k, v in spec.to_dict().items() if k in FILTER_FIELDS}}
+    out.update({switch: bool(data.get(switch, False)) for switch in AUDIT_SWITCHES})
+    out["name"] = name
+    return out
+
+
+def export_options_split(clean: dict) -> tuple[dict, dict, dict]:
+    options = {k: clean[k] for k in OPTION_FIELDS if k in clean}
+    filters = {k: clean[k] for k in FILTER_FIELDS if k in clean}
+    switches = {k: bool(clean.get(k)) for k in AUDIT_SWITCHES}
+    return options, filters, switches

@@ -1,0 +1,32 @@
+"""Which function runs each job kind: one explicit import per kind.
+
+A runner is ``fn(job, progress) -> result dict`` (stored in ``job.result``):
+it reads ``job.params``, reports through ``progress`` (a
+:class:`~curation.jobs.lifecycle.JobProgress`) and commits its work in
+batches it can skip when resumed. A new kind adds its ``JobKind``, its
+``<kind>_create`` service and one line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from curation.audit.runner import project_audit
+from curation.ches.runner import responses_encode
+from curation.exports.runner import dataset_export
+from curation.generation.runner import candidates_generate
+from curation.jobs.lifecycle import JobProgress
+from curation.judging.runner import items_judge
+from curation.models import Job, JobKind
+from curation.synthesis.runner import instructions_synthesize
+
+Runner = Callable[[Job, JobProgress], dict | None]
+
+RUNNERS: dict[str, Runner] = {
+    JobKind.GENERATE.value: candidates_generate,
+    JobKind.JUDGE.value: items_judge,
+    JobKind.ENCODE.value: responses_encode,
+    JobKind.AUDIT.value: project_audit,
+    JobKind.SYNTHESIZE.value: instructions_synthesize,
+    JobKind.EXPORT.value: dataset_export,
+}

@@ -1,0 +1,53 @@
+"""The parameters of an algorithmic-judge job and their check (``judge_params_clean``:
+run by ``judge_create`` before anything is queued, and by the runner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+
+from annotate.models import Kind, Project
+
+JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
+
+
+@dataclass(frozen=True)
+class JudgeParams:
+    limit: int | None = None
+    kinds: tuple[str, ...] = JUDGE_KINDS
+    principles: bool = False
+    model: str = ""
+
+
+def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
+    """Defaults filled in and values checked; ``ValidationError`` names the field."""
+    errors: dict[str, str] = {}
+    unknown = set(data) - set(JudgeParams.__dataclass_fields__)
+    if unknown:
+        errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
+    limit = data.get("limit")
+    if limit not in (None, ""):
+        try:
+            limit = int(limit)
+            if limit < 1:
+                raise ValueError
+        except (TypeError, ValueError):
+            errors["limit"] = f"limit must be a whole number of at least 1, got {data.get('limit')!r}"
+            limit = None
+    else:
+        limit = None
+    kinds_value = data.get("kinds") or [k for k in JUDGE_KINDS if k in (project.kinds or JUDGE_KINDS)]
+    if isinstance(kinds_value, str):
+        kinds_value = [k.strip() for k in kinds_value.split(",") if k.strip()]
+    bad = [k for k in kinds_value if k not in JUDGE_KINDS]
+    if bad:
+        errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
+    if errors:
+        raise ValidationError(errors)
+    return JudgeParams(
+        limit=limit,
+        kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
+        principles=bool(data.get("principles")),
+        model=str(data.get("model") or ""),
+    )

@@ -1,0 +1,44 @@
+"""The judge page, ``/p/<slug>/curate/judge/``: a form whose parameters go to
+``judge_create`` (curators and owners only; everyone else gets 404)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from annotate.models import Kind
+from annotate.selectors import project_for_curator
+from annotate.views import with_csp
+from curation.jobs.selectors import jobs_recent
+from curation.jobs.views import launch_page
+from curation.judging.params import JUDGE_KINDS
+from curation.judging.services import judge_create
+
+
+class JudgeForm(forms.Form):
+    limit = forms.IntegerField(required=False, min_value=1, help_text="At most this many items.")
+    kinds = forms.MultipleChoiceField(
+        choices=[(k, Kind(k).label) for k in JUDGE_KINDS], widget=forms.CheckboxSelectMultiple
+    )
+    principles = forms.BooleanField(
+        required=False, help_text="Also give an A / B / NA verdict per project principle (pairwise items)."
+    )
+
+
+@login_required
+@with_csp
+@require_http_methods(["GET", "POST"])
+def judge_launch(request, slug):
+    project = project_for_curator(request.user, slug)
+    return launch_page(
+        request,
+        project,
+        form_class=JudgeForm,
+        create=judge_create,
+        template="curation/jobs/judge.html",
+        initial={"kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)]},
+        context={"recent": jobs_recent(project=project, limit=5)},
+        success=lambda job: reverse("jobs:detail", kwargs={"slug": project.slug, "job_uuid": job.uuid}),
+    )
