@@ -2,7 +2,7 @@
 (project-level figures), its per-item rows (filterable, sortable by
 disagreement or ln CHES) and its per-annotator rows (annotators by opaque id,
 as everywhere in the API). Reads go through ``curation.audit.selectors``, as
-the dashboards' do; the layout is documented in ``curation.audit.pipeline``."""
+the dashboards' do; the layout is ``curation.audit.summary``."""
 
 from __future__ import annotations
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 
 from curation.audit.params import audit_params_clean
-from curation.audit.pipeline import STAGES, audit_compute, audit_store
+from curation.audit.pipeline import STAGES, audit_compute
+from curation.audit.store import audit_store
 from curation.jobs.lifecycle import JobProgress
 from curation.models import Audit, Job
 
 
 def project_audit(job: Job, progress: JobProgress) -> dict:
-    """The 'audit' job: see the module docstring."""
+    """The 'audit' job: see ``curation.audit.pipeline``."""
     project = job.project
     params = audit_params_clean(data=job.params or {})
     progress.set_total(len(STAGES), message="Audit: reading annotations")
@@ -26,8 +27,8 @@ def project_audit(job: Job, progress: JobProgress) -> dict:
     alpha = result.summary.get("alpha", {})
     out = {
         "audit": record.pk,
-        "items": len(result.items),
-        "annotators": len(result.annotators),
+        "items": len(result.rows.items),
+        "annotators": len(result.rows.annotators),
         "outliers": result.summary["annotators"]["outliers"],
         "seconds": round(result.summary["seconds"] + record.summary["timings"]["writing results"], 3),
     }
