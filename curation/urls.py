@@ -12,13 +12,14 @@ from django.urls import include, path
 
 from curation.audit import urls as audit
 from curation.generation import urls as generation
+from curation.items import urls as items
 from curation.jobs import urls as jobs
 from curation.judging import urls as judging
 from curation.projects import urls as projects
 from curation.synthesis import urls as synthesis
 
 urlpatterns = [
-    path("", include((projects.urlpatterns, "curation"))),
+    path("", include((projects.urlpatterns + items.urlpatterns, "curation"))),
     path("", include((jobs.urlpatterns + generation.urlpatterns + judging.urlpatterns, "jobs"))),
     path("", include((synthesis.urlpatterns, "synthesis"))),
     path("", include((audit.urlpatterns, "audit"))),

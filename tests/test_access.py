@@ -25,8 +25,10 @@ from django.urls.converters import IntConverter, UUIDConverter
 
 from accounts.models import ApiToken
 from accounts.services import token_create
+from annotate import urls as annotate_urls
 from annotate.models import Annotation, Assignment, Item, Membership, Role
 from annotate.services.assignment import annotator_for_user, assignment_next
+from curation import urls as curation_urls
 from curation.models import Job
 from tests.factories import PASSWORD, UserFactory, make_item
 
@@ -170,13 +172,14 @@ def test_denial_matrix(world, name, method, kwargs, data, expected):
 
 
 def test_matrix_covers_every_curator_and_annotator_page():
-    """Each named page of curation/urls.py and annotate/urls.py has matrix rows
-    (login and logout are public by nature)."""
+    """Each named page of the ``curation:`` and ``jobs:`` namespaces (curation/urls.py)
+    and of annotate/urls.py has matrix rows (login and logout are public by nature)."""
     covered = {name for name, *_ in MATRIX}
-    names = set()
-    for prefix, patterns in (("curation:", "curation.urls"), ("jobs:", "curation.jobs.urls"), ("", "annotate.urls")):
-        module = __import__(patterns, fromlist=["urlpatterns"])
-        names |= {prefix + p.name for p in module.urlpatterns if isinstance(p, URLPattern) and p.name}
+    names = {p.name for p in annotate_urls.urlpatterns if isinstance(p, URLPattern) and p.name}
+    for resolver in curation_urls.urlpatterns:
+        if isinstance(resolver, URLResolver) and resolver.namespace in ("curation", "jobs"):
+            names |= {f"{resolver.namespace}:{p.name}" for p in resolver.url_patterns if p.name}
+    assert {n.split(":")[0] for n in names if ":" in n} == {"curation", "jobs"}
     assert names - {"login", "logout"} <= covered, sorted(names - covered - {"login", "logout"})
 
 

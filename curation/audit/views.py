@@ -31,8 +31,9 @@ from curation.audit.selectors import annotations_per_day
 from curation.audit.services import audit_create
 from curation.ches.services import encode_create
 from curation.items import services
+from curation.items.forms import ExcludeForm
+from curation.items.presenters import item_annotation_rows, ranking_text, response_labels
 from curation.jobs.selectors import jobs_recent
-from curation.projects.views import _labels, _ranking_text, item_annotation_rows
 
 ROWS_PER_PAGE = 50
 TOP_PAIRS = 10
@@ -145,14 +146,14 @@ def _drill_context(request, item) -> dict:
         if isinstance(resolution, str):  # the audit also reads a bare choice string
             resolution = {"choice": resolution}
         if resolution.get("ranking"):
-            resolved_text = _ranking_text(resolution["ranking"], label_of)
+            resolved_text = ranking_text(resolution["ranking"], label_of)
         else:
             resolved_text = str(resolution.get("choice", ""))
     consensus_text = ""
     if ia is not None:
         consensus = ia.consensus or {}
         if consensus.get("order"):
-            consensus_text = _ranking_text(consensus["order"], label_of)
+            consensus_text = ranking_text(consensus["order"], label_of)
         elif consensus.get("choice"):
             consensus_text = consensus["choice"]
     target = max(item.target_overlap, project.overlap)
@@ -242,10 +243,10 @@ def _item_action(request, slug, item_uuid, act):
 @with_csp
 def item_exclude(request, slug, item_uuid):
     def act(item):
-        value = request.POST.get("excluded")
-        if value not in ("0", "1"):
+        form = ExcludeForm(request.POST)
+        if not form.is_valid():
             raise ValidationError("excluded: choose exclude or include")
-        services.item_set_excluded(item=item, excluded=value == "1", user=request.user)
+        services.item_set_excluded(item=item, excluded=form.cleaned_data["excluded"], user=request.user)
         return "Item excluded." if item.excluded else "Item included again."
 
     return _item_action(request, slug, item_uuid, act)
@@ -254,7 +255,7 @@ def item_exclude(request, slug, item_uuid):
 def _parse_ranking(text: str, item) -> list[list[str]]:
     """'B > A = C' (the item's response labels) as groups of response uuids."""
     links = list(item.links.select_related("response").order_by("position"))
-    uuid_of = {label: str(link.response.uuid) for label, link in zip(_labels(len(links)), links, strict=True)}
+    uuid_of = {label: str(link.response.uuid) for label, link in zip(response_labels(len(links)), links, strict=True)}
     groups = []
     for part in text.split(">"):
         group = [name.strip().upper() for name in part.split("=") if name.strip()]

@@ -1,4 +1,5 @@
-"""Reads behind the curator pages.
+"""Reads behind the curator's project pages: the project list and overview
+(progress per kind, per-annotator counts, recent imports).
 
 Every figure on the curator pages comes from a handful of aggregate queries
 (one per table, grouped), never one query per item or per annotator. Access
@@ -11,8 +12,8 @@ import statistics
 from dataclasses import dataclass
 
 from django.db import connection, models
-from django.db.models import Aggregate, Case, Count, Exists, F, Max, Min, OuterRef, Prefetch, Q, Sum, Value, When
-from django.db.models.functions import Greatest, Least
+from django.db.models import Aggregate, Count, F, Max, Min, Q, Sum
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from annotate.models import (
@@ -23,55 +24,17 @@ from annotate.models import (
     Item,
     Kind,
     Membership,
-    PrincipleVerdict,
     Project,
     Prompt,
     Role,
     Source,
 )
-
-
-class ItemState(models.TextChoices):
-    """What a curator sees an item as (derived, not stored)."""
-
-    OPEN = "open", "Open"
-    LEASED = "leased", "Leased"
-    DONE = "done", "Done"
-    EXCLUDED = "excluded", "Excluded"
+from curation.items.selectors import ItemState, items_with_state, live_leases
 
 
 def projects_for_curator(user):
     """Projects the user owns or curates."""
     return Project.objects.with_role(user, CURATE_ROLES).order_by("name")
-
-
-def _live_leases(now) -> Q:
-    return Q(status=Assignment.Status.LEASED, expires_at__gt=now)
-
-
-def _target_expr():
-    """How many judgments an item wants: its own target or its project's overlap."""
-    return Greatest(F("target_overlap"), F("project__overlap"))
-
-
-def items_with_state(queryset, *, now=None):
-    """Annotate items with ``state`` (an ``ItemState``) and ``target`` (judgments wanted).
-
-    An item is leased when it is still open and someone holds a live lease on it.
-    """
-    now = now or timezone.now()
-    live = Assignment.objects.filter(_live_leases(now), item=OuterRef("pk"))
-    return queryset.annotate(
-        has_live_lease=Exists(live),
-        target=_target_expr(),
-        state=Case(
-            When(excluded=True, then=Value(ItemState.EXCLUDED)),
-            When(status=Item.Status.DONE, then=Value(ItemState.DONE)),
-            When(has_live_lease=True, then=Value(ItemState.LEASED)),
-            default=Value(ItemState.OPEN),
-            output_field=models.CharField(),
-        ),
-    )
 
 
 @dataclass
@@ -180,7 +143,7 @@ def progress_by_kind(*, projects, now=None) -> dict[int, dict[str, KindProgress]
             judgments_given=row["given"] or 0,
         )
     leases = (
-        Assignment.objects.filter(_live_leases(now), item__project_id__in=project_ids)
+        Assignment.objects.filter(live_leases(now), item__project_id__in=project_ids)
         .values("item__project_id", "item__kind")
         .annotate(n=Count("pk"))
         .order_by()
@@ -274,7 +237,7 @@ def annotator_stats(*, project: Project, now=None) -> list[AnnotatorStats]:
         .values("annotator_id", "annotator__uuid", "annotator__name", "annotator__type")
         .annotate(
             skipped=Count("pk", filter=Q(status=Assignment.Status.SKIPPED)),
-            live=Count("pk", filter=_live_leases(now)),
+            live=Count("pk", filter=live_leases(now)),
         )
         .order_by()
     )
@@ -307,49 +270,6 @@ def annotator_stats(*, project: Project, now=None) -> list[AnnotatorStats]:
                 role=role,
             )
     return sorted(people.values(), key=lambda p: (-p.annotations, p.name))
-
-
-def items_for_curator(
-    *,
-    project: Project,
-    kind: str = "",
-    state: str = "",
-    annotator_uuid: str = "",
-    query: str = "",
-    now=None,
-):
-    """The item browser's queryset: filtered, with ``state`` and ``target``, newest first.
-
-    ``query`` matches the prompt's messages (case-insensitive substring of the
-    stored JSON; a plain scan, fine for the tens of thousands of items a
-    project holds) or an item's external id.
-    """
-    items = Item.objects.filter(project=project).select_related("prompt")
-    if kind:
-        items = items.filter(kind=kind)
-    if annotator_uuid:
-        items = items.filter(annotations__annotator__uuid=annotator_uuid)
-    if query:
-        items = items.filter(Q(prompt__messages__icontains=query) | Q(external_id=query))
-    items = items_with_state(items, now=now)
-    if state:
-        items = items.filter(state=state)
-    return items.order_by("-created_at", "-pk")
-
-
-def annotators_of_project(*, project: Project):
-    """Annotators who labelled at least one item of the project (for filters)."""
-    return Annotator.objects.filter(annotations__item__project=project).distinct().order_by("name")
-
-
-def item_annotations(*, item: Item):
-    """Every annotation of an item, oldest first, with annotator and verdicts loaded."""
-    return (
-        Annotation.objects.filter(item=item)
-        .select_related("annotator")
-        .prefetch_related(Prefetch("verdicts", queryset=PrincipleVerdict.objects.select_related("principle")))
-        .order_by("created_at", "pk")
-    )
 
 
 def recent_imports(*, project: Project, limit: int = 10) -> list[dict]:

@@ -1,4 +1,4 @@
-"""The curator's project pages: ``/curate/`` and ``/p/<slug>/curate/...`` (namespace ``curation``, given in ``curation.urls``)."""
+"""The curator's project pages: ``/curate/`` and ``/p/<slug>/curate/`` (overview, members, import; namespace ``curation``, given in ``curation.urls``)."""
 
 from django.urls import path
 
@@ -9,7 +9,4 @@ urlpatterns = [
     path("p/<slug:slug>/curate/", views.overview, name="overview"),
     path("p/<slug:slug>/curate/members/", views.members, name="members"),
     path("p/<slug:slug>/curate/import/", views.import_items, name="import"),
-    path("p/<slug:slug>/curate/items/", views.items, name="items"),
-    path("p/<slug:slug>/curate/items/<uuid:item_uuid>/", views.item_detail, name="item"),
-    path("p/<slug:slug>/curate/items/<uuid:item_uuid>/exclude/", views.item_exclude, name="item-exclude"),
 ]

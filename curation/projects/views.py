@@ -1,50 +1,32 @@
-"""Curator pages: projects with progress, members and roles, import upload,
-item browser and item detail with every annotation.
+"""The curator's project pages: projects with progress, the overview,
+members and roles, import upload.
 
 Every view is ``login_required`` and looks its project up through
 ``annotate.selectors.project_for_curator`` (or ``project_get_for_user``), so
 anyone who is not an owner or curator of the project gets 404. Only owners
 change members; a curator posting to the members page gets 403 (they can see
-the project, so 404 would hide nothing).
+the project, so 404 would hide nothing). The import page calls
+``items_import``, the service ``manage.py import_items`` and the API use.
 """
 
 from __future__ import annotations
 
-import string
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Case, Value, When
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
-from annotate.models import CURATE_ROLES, Annotator, Assignment, Kind, Membership, PairwiseChoice, Role, ThumbChoice
-from annotate.selectors import item_get_for_curator, project_for_curator, project_get_for_user
+from annotate.models import CURATE_ROLES, Membership, Role
+from annotate.selectors import project_for_curator, project_get_for_user
+from annotate.services.importing import ImportFailed, items_import
 from annotate.views import with_csp
-from curation.items import services
 from curation.jobs.selectors import jobs_recent
-from curation.projects.forms import (
-    ExcludeForm,
-    ImportForm,
-    ItemFilterForm,
-    MemberAddForm,
-    MemberRemoveForm,
-    MemberRoleForm,
-)
-from curation.projects.selectors import (
-    annotator_stats,
-    annotators_of_project,
-    item_annotations,
-    items_for_curator,
-    progress_by_kind,
-    projects_for_curator,
-    recent_imports,
-)
+from curation.projects import services
+from curation.projects.forms import ImportForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
+from curation.projects.selectors import annotator_stats, progress_by_kind, projects_for_curator, recent_imports
 
-ITEMS_PER_PAGE = 50
 MAX_ERRORS_SHOWN = 100
 
 
@@ -138,10 +120,6 @@ def members(request, slug):
 @with_csp
 def import_items(request, slug):
     project = project_for_curator(request.user, slug)
-    # Imported here so the curator pages load even while the importer is
-    # being worked on; the service is the one the management command uses.
-    from annotate.services.importing import ImportFailed, items_import
-
     report = None
     errors: list = []
     error_count = 0
@@ -183,109 +161,3 @@ def import_items(request, slug):
         "section": "import",
     }
     return render(request, "curation/import.html", context, status=status)
-
-
-@login_required
-@with_csp
-def items(request, slug):
-    project = project_for_curator(request.user, slug)
-    annotators = list(annotators_of_project(project=project))
-    form = ItemFilterForm(request.GET or None, annotators=annotators)
-    filters = {"kind": "", "state": "", "annotator_uuid": "", "query": ""}
-    status = 200
-    if form.is_bound:
-        if form.is_valid():
-            data = form.cleaned_data
-            filters = {
-                "kind": data["kind"],
-                "state": data["status"],
-                "annotator_uuid": data["annotator"],
-                "query": data["q"],
-            }
-        else:
-            status = 400
-    queryset = items_for_curator(project=project, **filters)
-    page = Paginator(queryset, ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"project": project, "form": form, "page": page, "filters": filters, "section": "items"}
-    return render(request, "curation/items.html", context, status=status)
-
-
-def _labels(count: int) -> list[str]:
-    letters = string.ascii_uppercase
-    return [letters[i] if i < len(letters) else f"R{i + 1}" for i in range(count)]
-
-
-def _choice_text(annotation) -> str:
-    if annotation.kind == Kind.PAIRWISE:
-        return PairwiseChoice(annotation.choice).label if annotation.choice in PairwiseChoice.values else "?"
-    if annotation.kind == Kind.THUMB:
-        return ThumbChoice(annotation.choice).label if annotation.choice in ThumbChoice.values else "?"
-    return ""
-
-
-def _ranking_text(ranking, label_of: dict[str, str]) -> str:
-    if not ranking:
-        return ""
-    return " > ".join(" = ".join(label_of.get(str(r), "?") for r in group) for group in ranking)
-
-
-def item_annotation_rows(item) -> tuple[list[dict], dict[str, str], list[dict]]:
-    """The item's responses labelled A, B, … (``[{label, response}]``), the label of each response
-    uuid, and one display row per annotation (choice, ranking and display order in those labels,
-    principle verdicts); shared by the item page and the audit drill-down."""
-    links = list(item.links.select_related("response").order_by("position"))
-    labels = _labels(len(links))
-    responses = [{"label": label, "response": link.response} for label, link in zip(labels, links, strict=True)]
-    label_of = {str(link.response.uuid): label for label, link in zip(labels, links, strict=True)}
-    rows = [
-        {
-            "annotation": annotation,
-            "choice": _choice_text(annotation),
-            "ranking": _ranking_text(annotation.ranking, label_of),
-            "shown": ", ".join(label_of.get(str(u), "?") for u in annotation.display_order or []),
-            "verdicts": [(v.principle.name, v.get_verdict_display()) for v in annotation.verdicts.all()],
-        }
-        for annotation in item_annotations(item=item)
-    ]
-    return responses, label_of, rows
-
-
-@login_required
-@with_csp
-def item_detail(request, slug, item_uuid):
-    item = item_get_for_curator(request.user, slug, item_uuid)
-    project = item.project
-    responses, label_of, rows = item_annotation_rows(item)
-    assignments = (
-        Assignment.objects.filter(item=item)
-        .exclude(status=Assignment.Status.SUBMITTED)
-        .select_related("annotator")
-        .order_by("leased_at")
-    )
-    context = {
-        "project": project,
-        "item": item,
-        "messages_list": item.prompt.messages,
-        "responses": responses,
-        "rows": rows,
-        "assignments": assignments,
-        "target": max(item.target_overlap, project.overlap),
-        "annotator_types": Annotator.Type,
-        "section": "items",
-    }
-    return render(request, "curation/item_detail.html", context)
-
-
-@login_required
-@require_POST
-@with_csp
-def item_exclude(request, slug, item_uuid):
-    item = item_get_for_curator(request.user, slug, item_uuid)
-    form = ExcludeForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "excluded: choose exclude or include")
-    else:
-        excluded = form.cleaned_data["excluded"]
-        services.item_set_excluded(item=item, excluded=excluded, user=request.user)
-        messages.success(request, "Item excluded." if excluded else "Item included again.")
-    return redirect(reverse("curation:item", kwargs={"slug": slug, "item_uuid": item.uuid}))

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from annotate.models import Membership, Role
-from curation.items.services import membership_remove, membership_set_role
+from curation.projects.services import membership_remove, membership_set_role
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
