@@ -1,6 +1,13 @@
-"""Dataset exports without the ORM: records in, JSONL + Parquet + manifest + card out.
+"""Curated dataset exports.
 
-Public API (what the ORM layer, the export job and the REST API call):
+The formats know nothing of the ORM: records in, JSONL + Parquet + manifest
++ card out (the modules re-exported here). The export job reads the
+database and calls them: ``options`` (every export option and its check),
+``services`` (``export_create``: the REST API and ``manage.py
+export_dataset``), ``runner`` (the 'export' job), ``orm`` (items and audit
+findings as records), ``selectors`` (datasets and their files).
+
+Public API of the formats (what the ORM layer, the export job and the REST API call):
 
 * records: :class:`PromptRec`, :class:`ResponseRec`, :class:`JudgmentRec`,
   :class:`ItemRec` (:mod:`.records` documents every field);
