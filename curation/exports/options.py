@@ -1,6 +1,4 @@
-"""Export options: one flat dict, checked once.
-
-Options (one flat dict; every key optional):
+"""Export options: one flat dict (every key optional), checked once.
 
 format options (:class:`curation.exports.ExportOptions`)
     ``conversational``, ``plain_prompt``, ``ranking_pairs``, ``dpo_sources``,
