@@ -211,7 +211,7 @@ class AnnotatorAudit:
 
 @dataclass(frozen=True)
 class AuditSummary:
-    """The latest audit's project-level figures (layout: Docket's ``curation.audit.pipeline``)."""
+    """The latest audit's project-level figures (layout: Docket's ``curation.audit.summary``)."""
 
     project: str
     created_at: datetime | None
