@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCTION = ("annotate", "api", "config", "curation")
+PRODUCTION = ("accounts", "annotate", "api", "config", "curation")
 
 
 def _module_name(path: Path) -> str:
