@@ -30,7 +30,7 @@ import json
 from django import forms
 
 from annotate.models import Assignment, Kind, Principle, Verdict
-from annotate.services.assignment import AnnotationInput
+from annotate.services.annotations import AnnotationInput
 
 PAIRWISE_SCREEN_CHOICES = [
     ("left", "A (left) is better"),

@@ -82,7 +82,7 @@ def _prepared_cursor_class():
 
 @contextlib.contextmanager
 def prepared_cursor():
-    """A cursor like ``connection.cursor()``'s, except that on PostgreSQL its statements are prepared.
+    """A cursor like ``connection.cursor()``'s, except that its statements are prepared.
 
     The hand-written statements are planned once per database connection
     instead of on every request: PostgreSQL took longer to plan the claim and
@@ -96,12 +96,11 @@ def prepared_cursor():
     a few percent of a request), wrapped each time as Django wraps its own
     (error translation, query logging under DEBUG); it is not closed on exit.
     """
-    if connection.vendor == "postgresql":
-        connection.close_if_health_check_failed()
-        connection.ensure_connection()
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
     raw = connection.connection
-    if connection.vendor != "postgresql" or raw.prepare_threshold is None:
-        # Another database, or DATABASE_PREPARED_STATEMENTS=false (psycopg's preparing is off).
+    if raw.prepare_threshold is None:
+        # DATABASE_PREPARED_STATEMENTS=false: psycopg's preparing is off (a pooler in transaction mode).
         with connection.cursor() as cursor:
             yield cursor
         return

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db import connection
 from django.http import Http404
 
 from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, READ_DATA_ROLES, Item, Membership, Project
@@ -77,10 +76,6 @@ def _lookup_sql_text() -> str:
     """  # noqa: S608 - only table and column names from the models are interpolated
 
 
-# PostgreSQL: the submit's lease lookup is one hand-written statement; tests turn it off to run the ORM path.
-USE_SQL_LOOKUP = True
-
-
 def assignment_get_for_submit(user, slug: str, assignment_uuid):
     """``(project, annotator, assignment)`` for a submit or skip, in one statement, or 404.
 
@@ -101,22 +96,6 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
         lease_uuid = uuid.UUID(str(assignment_uuid))
     except ValueError:
         raise Http404("No such assignment") from None
-    if connection.vendor != "postgresql" or not USE_SQL_LOOKUP:
-        # The ORM reference (SQLite quick start; tests run it on PostgreSQL too).
-        assignment = (
-            Assignment.objects.select_related("item__project", "annotator")
-            .filter(
-                uuid=lease_uuid,
-                annotator__user=user,
-                item__project__slug=slug,
-                item__project__memberships__user=user,
-                item__project__memberships__role__in=list(ANNOTATE_ROLES),
-            )
-            .first()
-        )
-        if assignment is None:
-            raise Http404("No such assignment")
-        return assignment.item.project, assignment.annotator, assignment
     with rawsql.prepared_cursor() as cursor:
         cursor.execute(
             _lookup_sql_text(), {"uuid": lease_uuid, "user": user.pk, "slug": slug, "roles": list(ANNOTATE_ROLES)}

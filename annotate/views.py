@@ -58,13 +58,8 @@ from annotate.selectors import (
     progress_count_annotation,
     project_get_for_user,
 )
-from annotate.services.assignment import (
-    LeaseLost,
-    annotation_submit,
-    annotator_for_user,
-    assignment_next,
-    assignment_skip,
-)
+from annotate.services.annotations import LeaseLost, annotation_record
+from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
 
 # Scripts only from our own origin (htmx and docket.js are served from
 # static/), so a sanitiser slip in model text still could not run script.
@@ -207,7 +202,7 @@ def annotate_submit(request, slug, assignment_uuid):
     message, stored = None, None
     if form.is_valid():
         try:
-            annotation, created = annotation_submit(
+            annotation, created = annotation_record(
                 assignment=assignment,
                 annotator=annotator,
                 data=form.to_input(),

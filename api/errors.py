@@ -2,7 +2,8 @@
 
     {"error": {"status": 400, "code": "invalid", "message": "…", "fields": {"name": ["…"]}}}
 
-``fields`` appears for validation errors and names each bad field (or, for
+``fields`` appears for validation errors (400) and conflicts (409: an
+idempotency key reused for another item) and names each bad field (or, for
 imports, each bad line).
 """
 
@@ -15,6 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from annotate.services.annotations import IdempotencyKeyReused
+
 
 def _flatten(detail) -> str:
     if isinstance(detail, dict):
@@ -24,8 +27,17 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+class IdempotencyKeyConflict(exceptions.APIException):
+    """409: the idempotency key was already used for another item (``annotations.IdempotencyKeyReused``)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "idempotency_key_reused"
+
+
 def api_exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, IdempotencyKeyReused):
+        exc = IdempotencyKeyConflict(exc.message_dict)
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
@@ -45,6 +57,9 @@ def api_exception_handler(exc, context):
     body = {"status": response.status_code, "code": code}
     if isinstance(exc, exceptions.ValidationError) and isinstance(detail, dict):
         body["message"] = "Invalid input: " + _flatten(detail)
+        body["fields"] = detail
+    elif isinstance(exc, IdempotencyKeyConflict):
+        body["message"] = _flatten(detail)
         body["fields"] = detail
     elif isinstance(detail, dict) and "detail" in detail:
         body["message"] = str(detail["detail"])

@@ -8,14 +8,12 @@ through ``project_for_api`` so a project the caller has no role in is a 404.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import django_filters
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -44,7 +42,7 @@ from annotate.models import (
     Project,
     Prompt,
 )
-from annotate.services.assignment import AnnotationInput, annotation_create
+from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
 
 from .errors import error_response
 
@@ -460,9 +458,12 @@ class AnnotationCreateApi(APIView):
     """Submit an annotation from an external algorithmic annotator.
 
     The annotator is identified by ``annotator.name`` and ``annotator.model_name``
-    and stored like any judge. The same ``idempotency_key`` (or a second
-    annotation of the same item by the same annotator) returns the first one
-    with 200 instead of 201.
+    and stored like any judge: a model annotator, whose labels never take one
+    of the item's human slots nor count towards its overlap. Stored by
+    ``annotate.services.annotations.annotation_record``, like every other
+    judgment. The same ``idempotency_key`` (or a second annotation of the
+    same item by the same annotator) returns the first one with 200 instead
+    of 201; a key this annotator already used for another item is a 409.
     """
 
     @extend_schema_serializer(component_name="AnnotationSubmission")
@@ -487,7 +488,13 @@ class AnnotationCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: AnnotationOutput, 200: AnnotationOutput, 400: ErrorSerializer, **ERRORS},
+        responses={
+            201: AnnotationOutput,
+            200: AnnotationOutput,
+            400: ErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The idempotency key was used for another item"),
+            **ERRORS,
+        },
     )
     def post(self, request, slug, item_id):
         project = project_for_api(request, slug, CURATE_ROLES)
@@ -506,16 +513,11 @@ class AnnotationCreateApi(APIView):
                 f"Invalid input: verdicts: unknown principle {unknown[0]!r}",
                 {"verdicts": [f"unknown principle {unknown[0]!r}"]},
             )
-        annotator, _ = Annotator.objects.get_or_create(
-            type=Annotator.Type.MODEL,
+        annotator = annotator_for_model(
             name=values["annotator"]["name"],
             model_name=values["annotator"]["model_name"],
-            defaults={"judge_prompt": values["annotator"]["prompt"]},
+            judge_prompt=values["annotator"]["prompt"],
         )
-        key = values.get("idempotency_key") or uuid.uuid4()
-        existing = Annotation.objects.filter(Q(annotator=annotator) & (Q(idempotency_key=key) | Q(item=item))).first()
-        if existing is not None:
-            return Response(AnnotationOutput(existing).data, status=200)
         payload = AnnotationInput(
             choice=values["choice"],
             strength=values["strength"],
@@ -527,13 +529,10 @@ class AnnotationCreateApi(APIView):
             probabilities=values["probabilities"],
             metadata={"source": "api"},
         )
-        try:
-            with transaction.atomic():
-                annotation = annotation_create(item=item, annotator=annotator, data=payload, idempotency_key=key)
-        except IntegrityError:
-            existing = Annotation.objects.get(annotator=annotator, item=item)
-            return Response(AnnotationOutput(existing).data, status=200)
-        return Response(AnnotationOutput(annotation).data, status=201)
+        annotation, created = annotation_record(
+            item=item, annotator=annotator, data=payload, idempotency_key=values.get("idempotency_key")
+        )
+        return Response(AnnotationOutput(annotation).data, status=201 if created else 200)
 
 
 class MeApi(APIView):

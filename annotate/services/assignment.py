@@ -1,18 +1,21 @@
-"""Handing items out and taking annotations in, without losing or duplicating any.
+"""Handing items out: leases, expiry, skips and probes, without over-assigning.
+
+Taking judgments in (submissions, slot accounting, overlap, adaptive
+overlap, idempotency) is ``annotate.services.annotations``.
 
 Next item (``assignment_next``)
-    The oldest eligible item is read ``FOR NO KEY UPDATE SKIP LOCKED`` so
-    concurrent requests never wait on each other, and a slot is then taken
-    with a conditional ``UPDATE item SET slots_taken = slots_taken + 1 WHERE
-    slots_taken < limit`` whose row count says who won (the same guard works
-    on SQLite, where row locks do not exist). On PostgreSQL one statement
-    (``_claim_sql``, autocommit) reads the lease already held, or picks, takes
-    a slot and writes the lease row. When every eligible item is locked at that
-    instant, the request waits on the first one rather than report "nothing
-    left" while slots remain. ``slots_taken`` counts live leases plus
-    submitted annotations, so an item never reaches more than its overlap.
-    The unique (item, annotator) assignment row means an item never reaches
-    the same annotator twice, even after a skip.
+    One hand-written statement (``_claim_sql``, autocommit) reads the lease
+    the annotator already holds, or picks the oldest eligible item ``FOR NO
+    KEY UPDATE SKIP LOCKED`` (so concurrent requests never wait on each
+    other), takes a slot with a conditional ``UPDATE item SET slots_taken =
+    slots_taken + 1 WHERE slots_taken < GREATEST(target_overlap, overlap)``
+    whose row count says who won, and writes the lease row. When every
+    eligible item is locked at that instant, the request waits on the first
+    one rather than report "nothing left" while slots remain. ``slots_taken``
+    counts live leases plus the judgments that take slots (see
+    ``annotations``), so an item never reaches more than its overlap. The
+    unique (item, annotator) assignment row means an item never reaches the
+    same annotator twice, even after a skip.
 
 Expiry
     A lease past ``expires_at`` is reclaimed (status ``expired``, slot given
@@ -21,7 +24,7 @@ Expiry
     own short transaction that locks the assignment, then the item: the same
     order as submit and skip, so they cannot deadlock.
 
-Probes (``probe_maybe_create``, ``_claim_probe``)
+Probes (``_claim_probe``; made by ``annotations.probe_maybe_create``)
     With ``Project.probe_rate`` > 0, each submit of a normal item makes, with
     that probability (a hash of annotator and item, so runs are
     reproducible), a hidden repeat of it for the same annotator; half of the
@@ -31,70 +34,35 @@ Probes (``probe_maybe_create``, ``_claim_probe``)
     like a normal item, stores its choice canonically, wants one judgment and
     never counts towards the original's overlap. The normal claim skips
     probes; with ``probe_rate`` back at 0 pending probes are no longer handed out.
-
-Adaptive overlap (``_count_with_adaptive_overlap``)
-    With ``Project.max_overlap`` > ``overlap`` and ``agreement_threshold`` > 0,
-    the submit that brings an item to its target measures the item's
-    agreement under the item's row lock; below the threshold the item's
-    ``target_overlap`` grows by one (up to ``max_overlap``) and it stays open.
-
-Submit (``annotation_submit``)
-    Turns the lease into ``submitted`` with a conditional UPDATE, which locks
-    the assignment row (only that row: joining item and project into the lock
-    would queue every submit of a project behind one row), so a
-    double submit (same or different idempotency key) stores one annotation
-    and returns it to both callers; a key reused for another item is refused.
-    A late submit on a reclaimed lease is accepted if the item still has a
-    free slot; otherwise it is refused with ``LeaseLost`` (nothing is stored,
-    and the annotator is told).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import random
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from annotate import rawsql
 from annotate.models import (
-    Annotation,
     Annotator,
     Assignment,
     Item,
     ItemResponse,
-    Kind,
-    PairwiseChoice,
-    PrincipleVerdict,
     Project,
     Prompt,
     Response,
-    ThumbChoice,
-    Verdict,
-    content_hash,
 )
 
 RECLAIM_EVERY_SECONDS = 5
-# On PostgreSQL next-item claims with one SQL statement (see ``_claim_sql``);
-# the ORM path is the reference and serves other databases. Tests flip this
-# to run both on PostgreSQL.
-USE_SQL_CLAIM = True
-# PostgreSQL: a plain submit is one hand-written statement (``_submit_sql``); tests turn it off to run the ORM path.
-USE_SQL_SUBMIT = True
-
-
-class LeaseLost(Exception):
-    """The lease expired and the item was completed by others meanwhile."""
 
 
 def annotator_for_user(user) -> Annotator:
@@ -109,7 +77,7 @@ def annotator_for_user(user) -> Annotator:
     return annotator
 
 
-def _overlap_limit(project: Project):
+def overlap_limit(project: Project):
     """SQL expression: how many annotators an item may reach."""
     return Greatest(F("target_overlap"), Value(project.overlap))
 
@@ -187,7 +155,7 @@ def _lease(*, item: Item, project: Project, annotator: Annotator, now) -> Assign
     """Take a slot of ``item`` (locked by the caller) and write the lease; ``None`` if the slot is gone."""
     won = (
         Item.objects.filter(pk=item.pk, status=Item.Status.OPEN, excluded=False)
-        .annotate(limit=_overlap_limit(project))
+        .annotate(limit=overlap_limit(project))
         .filter(slots_taken__lt=F("limit"))
         .update(slots_taken=F("slots_taken") + 1)
     )
@@ -346,8 +314,13 @@ def _claim_sql_once(*, project: Project, annotator: Annotator, kind: str | None,
     """``_claim_sql`` past ``after`` skipping locked items, then from the start, then waiting on the first locked one.
 
     In autocommit each statement is its own transaction, so the waiting one
-    holds no lock the skipping one took (see ``_claim_orm_once``). Inside a
-    caller's transaction the savepoints keep those locks: call
+    holds no lock the skipping one took. That matters: a locking scan keeps
+    the lock on a row it locked and then found no longer eligible (updated
+    since the statement's snapshot) until its transaction ends. Had the
+    waiting pass run in the skipping pass's transaction, it could wait on a
+    lower item while holding such a higher one, and two claims doing so in
+    turn deadlocked (each waiting pass alone locks in id order and cannot).
+    Inside a caller's transaction the savepoints keep those locks: call
     ``assignment_next`` outside one, as the views do.
     """
     for start, skip_locked in _claim_passes(after):
@@ -388,79 +361,26 @@ def assignment_next(
     """
     now = now or timezone.now()
     _maybe_reclaim(project, now)
-    sql_claim = connection.vendor == "postgresql" and USE_SQL_CLAIM
-    if not sql_claim or project.probe_rate > 0:
+    if project.probe_rate > 0:
+        # A due probe goes before normal items, so the lease held is read first (see _claim_probe).
         current = assignment_current(project=project, annotator=annotator, now=now)
         if current is not None and (kind is None or current.item.kind == kind):
             return current
-        if project.probe_rate > 0:
-            probe = _claim_probe(project=project, annotator=annotator, kind=kind, now=now)
-            if probe is not None:
-                return probe
-
-    if sql_claim:
-        # The claim statement also reads the lease held (see _claim_sql).
-        for _attempt in range(5):
-            try:
-                outcome, value = _claim_sql_once(project=project, annotator=annotator, kind=kind, now=now, after=after)
-            except IntegrityError:
-                continue  # a parallel request of this annotator leased the same item (see below)
-            if outcome == "current":
-                return Assignment.objects.select_related("item").get(pk=value)
-            if outcome == "leased":
-                return value
-            break
-        return _current_or_none(project=project, annotator=annotator, kind=kind, now=now)
-
-    candidates = (
-        # item_next_idx (project, status, excluded, id) serves this scan.
-        Item.objects.assignable()
-        .filter(project=project, probe_for__isnull=True)
-        # NOT EXISTS on the unique (item, annotator) index of assignments.
-        .exclude(assignments__annotator=annotator)
-        .annotate(limit=_overlap_limit(project))
-        .filter(slots_taken__lt=F("limit"))
-    )
-    if kind:
-        candidates = candidates.filter(kind=kind)
-    candidates = candidates.order_by("id")
+        probe = _claim_probe(project=project, annotator=annotator, kind=kind, now=now)
+        if probe is not None:
+            return probe
+    # The claim statement also reads the lease held (see _claim_sql).
     for _attempt in range(5):
         try:
-            item, lease = _claim_orm_once(candidates, project=project, annotator=annotator, now=now, after=after)
+            outcome, value = _claim_sql_once(project=project, annotator=annotator, kind=kind, now=now, after=after)
         except IntegrityError:
-            # A parallel request of this annotator leased the same item; the
-            # NOT EXISTS above now skips it.
-            continue
-        if item is None:
-            break
-        if lease is not None:
-            return lease
+            continue  # a parallel request of this annotator (another tab) leased the same item; NOT EXISTS skips it now
+        if outcome == "current":
+            return Assignment.objects.select_related("item").get(pk=value)
+        if outcome == "leased":
+            return value
+        break
     return _current_or_none(project=project, annotator=annotator, kind=kind, now=now)
-
-
-def _claim_orm_once(
-    candidates, *, project: Project, annotator: Annotator, now, after: int | None = None
-) -> tuple[Item | None, Assignment | None]:
-    """Lock the first of ``candidates`` (past ``after`` first) skipping locked items, else waiting on one; lease it.
-
-    Returns ``(item, lease)``: ``(None, None)`` when nothing is eligible,
-    ``(item, None)`` when the slot went meanwhile.
-
-    The skipping pass and the waiting pass are separate transactions, as the
-    SQL claim's two statements are. A locking scan keeps the lock on a row
-    it locked and then found no longer eligible (updated since the
-    statement's snapshot) until its transaction ends. Had the waiting pass
-    run in the skipping pass's transaction, it could wait on a lower item
-    while holding such a higher one, and two claims doing so in turn
-    deadlocked (each waiting pass alone locks in id order and cannot).
-    """
-    for start, skip_locked in _claim_passes(after):
-        with transaction.atomic():
-            scan = candidates.filter(pk__gt=start) if start else candidates
-            item = scan.select_for_update(skip_locked=skip_locked, no_key=True, of=("self",)).first()
-            if item is not None:
-                return item, _lease(item=item, project=project, annotator=annotator, now=now)
-    return None, None
 
 
 # Probes ------------------------------------------------------------------
@@ -469,49 +389,6 @@ def _claim_orm_once(
 # other items of the project since the original, so it never follows it
 # directly.
 PROBE_GAP = 2
-
-
-def _probe_draw(annotator: Annotator, item: Item) -> tuple[float, bool]:
-    """A deterministic ``(u, swap)`` per (annotator, item): ``u`` uniform in [0, 1), ``swap`` a fair coin."""
-    digest = hashlib.sha256(f"docket-probe:{annotator.uuid}:{item.uuid}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64, bool(digest[8] & 1)
-
-
-def probe_maybe_create(*, item: Item, annotator: Annotator, project: Project) -> Item | None:
-    """After ``annotator`` judged ``item``, make a hidden repeat of it for them with probability ``probe_rate``.
-
-    The draw is a hash of (annotator, item), so a run is reproducible. Half
-    of the pairwise probes (the hash's coin) show the two responses on the
-    other sides of the screen (``probe_swapped``). The probe is an item of its
-    own (``probe_of`` = the original, ``probe_for`` = the annotator) with the
-    same prompt and responses at the same canonical positions, so its
-    annotation is stored in the same canonical terms as the original's and
-    never counts towards the original's overlap or consensus. Called under
-    the submit's transaction; ``None`` when no probe is drawn.
-    """
-    if item.probe_of_id or project.probe_rate <= 0:
-        return None
-    u, swap = _probe_draw(annotator, item)
-    if u >= project.probe_rate:
-        return None
-    links = list(item.links.values_list("response_id", "position"))
-    try:
-        with transaction.atomic():
-            probe = Item.objects.create(
-                project=project,
-                kind=item.kind,
-                prompt_id=item.prompt_id,
-                content_hash=content_hash(["probe", item.content_hash, str(annotator.uuid)]),
-                probe_of=item,
-                probe_for=annotator,
-                probe_swapped=swap and item.kind == Kind.PAIRWISE,
-            )
-            ItemResponse.objects.bulk_create(
-                ItemResponse(item=probe, response_id=rid, position=pos) for rid, pos in links
-            )
-    except IntegrityError:
-        return None  # already made (cannot happen through submit; kept harmless for other callers)
-    return probe
 
 
 def _due_probes(*, project: Project, annotator: Annotator, kind: str | None) -> list[int]:
@@ -541,6 +418,13 @@ def _due_probes(*, project: Project, annotator: Annotator, kind: str | None) -> 
 
 
 def _claim_probe(*, project: Project, annotator: Annotator, kind: str | None, now) -> Assignment | None:
+    """Lease one of the annotator's due probes, if any: the claim's one fallback to the ORM.
+
+    ``_claim_sql`` cannot express it: whether a probe is due depends on how
+    many leases the annotator took since its original (``_due_probes``), and
+    the lease held must be read before it, so a project with probes pays a
+    few more statements per claim; one without pays none.
+    """
     due = _due_probes(project=project, annotator=annotator, kind=kind)
     if not due:
         return None
@@ -579,397 +463,3 @@ def assignment_skip(*, assignment: Assignment, annotator: Annotator, now=None) -
         if won:
             Item.objects.filter(pk=assignment.item_id).update(slots_taken=F("slots_taken") - 1)
     return bool(won)
-
-
-@dataclass
-class AnnotationInput:
-    """What an annotator submits, in canonical terms (A = position 0)."""
-
-    choice: str = ""
-    strength: int | None = None
-    ranking: list[list[str]] | None = None
-    critique: str = ""
-    corrected_response: str = ""
-    rationale: str = ""
-    verdicts: dict[int, str] = field(default_factory=dict)  # principle id -> Verdict
-    display_order: list[str] = field(default_factory=list)
-    time_spent_ms: int | None = None
-    probabilities: dict | None = None
-    consistent: bool | None = None
-    metadata: dict = field(default_factory=dict)
-
-
-def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
-    """Raise ``ValidationError`` naming the field when ``data`` does not fit the item."""
-    errors: dict[str, str] = {}
-    if item.kind == Kind.PAIRWISE:
-        if data.choice not in PairwiseChoice.values:
-            errors["choice"] = f"choose one of {', '.join(PairwiseChoice.values)}"
-        if data.strength is not None:
-            if data.strength not in (1, 2, 3):
-                errors["strength"] = "strength must be 1, 2 or 3"
-            elif data.choice not in (PairwiseChoice.A, PairwiseChoice.B):
-                errors["strength"] = "strength only applies when A or B is preferred"
-    elif item.kind == Kind.THUMB:
-        if data.choice not in ThumbChoice.values:
-            errors["choice"] = "choose up or down"
-    else:
-        if data.choice:
-            errors["choice"] = f"{item.kind} items take no choice"
-    if item.kind != Kind.PAIRWISE and data.strength is not None:
-        errors["strength"] = "strength only applies to pairwise items"
-    if item.kind == Kind.RANKING:
-        expected = set(item.response_uuids())
-        groups = data.ranking or []
-        flat = [str(r) for group in groups for r in group]
-        if any(not group for group in groups):
-            errors["ranking"] = "a rank group cannot be empty"
-        elif len(flat) != len(set(flat)) or set(flat) != expected:
-            errors["ranking"] = "rank every response exactly once"
-    elif data.ranking:
-        errors["ranking"] = "only ranking items take a ranking"
-    if item.kind == Kind.JUDGMENT:
-        if not data.critique.strip():
-            errors["critique"] = "write a critique"
-    elif data.critique or data.corrected_response:
-        errors["critique"] = "only judgment items take a critique or correction"
-    if data.verdicts:
-        valid_principles = {p.pk for p in item.project.principles.all()}  # prefetched on the loop
-        for principle_id, verdict in data.verdicts.items():
-            if principle_id not in valid_principles:
-                errors["verdicts"] = f"unknown principle {principle_id}"
-            elif verdict not in Verdict.values:
-                errors["verdicts"] = f"verdict must be one of {', '.join(Verdict.values)}"
-    if data.time_spent_ms is not None and data.time_spent_ms < 0:
-        errors["time_spent_ms"] = "time spent cannot be negative"
-    if errors:
-        raise ValidationError(errors)
-
-
-def annotation_create(
-    *,
-    item: Item,
-    annotator: Annotator,
-    data: AnnotationInput,
-    assignment: Assignment | None = None,
-    idempotency_key: uuid.UUID | None = None,
-    count_towards_overlap: bool = True,
-) -> Annotation:
-    """Write one annotation and its verdicts; the caller holds the locks it needs.
-
-    Used by human submissions (through ``annotation_submit``), algorithmic
-    judges and the API for external annotators. ``count_towards_overlap=False``
-    (algorithmic judges) stores the annotation without counting it in the
-    item's ``annotation_count`` / status, so judges never take human slots.
-    """
-    annotation_validate(item=item, data=data)
-    annotation = _annotation_build(
-        item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
-    )
-    annotation.save(force_insert=True)
-    if data.verdicts:
-        PrincipleVerdict.objects.bulk_create(
-            PrincipleVerdict(annotation=annotation, principle_id=pid, verdict=v) for pid, v in data.verdicts.items()
-        )
-    if not count_towards_overlap:
-        return annotation
-    project = item.project
-    if item.probe_for_id is not None:
-        # A probe wants one judgment, its annotator's.
-        Item.objects.filter(pk=item.pk).update(annotation_count=F("annotation_count") + 1, status=Item.Status.DONE)
-    elif adaptive_overlap_on(project):
-        _count_with_adaptive_overlap(item=item, project=project)
-    else:
-        limit = Greatest(F("target_overlap"), Value(project.overlap))
-        Item.objects.filter(pk=item.pk).update(
-            annotation_count=F("annotation_count") + 1,
-            status=Case(When(annotation_count__gte=limit - 1, then=Value(Item.Status.DONE)), default=F("status")),
-        )
-    return annotation
-
-
-def _annotation_build(
-    *, item: Item, annotator: Annotator, data: AnnotationInput, assignment: Assignment | None, idempotency_key
-) -> Annotation:
-    """The unsaved annotation of ``data`` (validated by the caller)."""
-    return Annotation(
-        item=item,
-        annotator=annotator,
-        assignment=assignment,
-        kind=item.kind,
-        choice=data.choice,
-        strength=data.strength,
-        ranking=[[str(r) for r in group] for group in data.ranking] if data.ranking else None,
-        critique=data.critique.strip(),
-        corrected_response=data.corrected_response.strip(),
-        rationale=data.rationale.strip(),
-        display_order=data.display_order or (assignment.display_order if assignment else []),
-        time_spent_ms=data.time_spent_ms,
-        idempotency_key=idempotency_key or uuid.uuid4(),
-        probabilities=data.probabilities,
-        consistent=data.consistent,
-        metadata=data.metadata,
-    )
-
-
-# Adaptive overlap --------------------------------------------------------
-
-
-def adaptive_overlap_on(project: Project) -> bool:
-    return project.max_overlap > project.overlap and project.agreement_threshold > 0
-
-
-def agreement_majority_share(choices: list[str]) -> float | None:
-    """Share of the judgments that agree with the most common one (pairwise choice, thumb)."""
-    if not choices:
-        return None
-    counts: dict[str, int] = {}
-    for choice in choices:
-        counts[choice] = counts.get(choice, 0) + 1
-    return max(counts.values()) / len(choices)
-
-
-def _rank_of(ranking: list[list[str]]) -> dict[str, int]:
-    return {response: rank for rank, group in enumerate(ranking) for response in group}
-
-
-def agreement_rankings(rankings: list[list[list[str]]]) -> float | None:
-    """Mean pairwise Kendall agreement of rankings (groups best first; a group is a tie).
-
-    For each two annotators, the share of response pairs they order alike
-    (both the same way round, or both tied): ``(1 + tau_a) / 2`` without ties.
-    The mean over all pairs of annotators; ``None`` with fewer than two.
-    """
-    ranks = [_rank_of(r) for r in rankings if r]
-    if len(ranks) < 2:
-        return None
-    shares = []
-    for i in range(len(ranks)):
-        for j in range(i + 1, len(ranks)):
-            common = sorted(set(ranks[i]) & set(ranks[j]))
-            pairs = [(x, y) for k, x in enumerate(common) for y in common[k + 1 :]]
-            if not pairs:
-                continue
-            same = 0
-            for x, y in pairs:
-                a = ranks[i][x] - ranks[i][y]
-                b = ranks[j][x] - ranks[j][y]
-                same += (a > 0) - (a < 0) == (b > 0) - (b < 0)
-            shares.append(same / len(pairs))
-    return sum(shares) / len(shares) if shares else None
-
-
-def item_agreement(*, item: Item) -> float | None:
-    """How much an item's counted judgments agree, in [0, 1]; ``None`` where the kind has no measure (judgment).
-
-    Pairwise and thumb: the majority share of the choice (strength ignored);
-    ranking: mean pairwise Kendall agreement (``agreement_rankings``). Only the
-    judgments that count towards overlap are used: people's and imported
-    ones, and external annotators' posted through the API, not the
-    algorithmic judges' (``count_towards_overlap=False``).
-    """
-    counted = Annotation.objects.filter(item=item).filter(
-        ~Q(annotator__type=Annotator.Type.MODEL) | Q(metadata__source="api")
-    )
-    if item.kind in (Kind.PAIRWISE, Kind.THUMB):
-        return agreement_majority_share(list(counted.values_list("choice", flat=True)))
-    if item.kind == Kind.RANKING:
-        return agreement_rankings([r for r in counted.values_list("ranking", flat=True) if r])
-    return None
-
-
-def _count_with_adaptive_overlap(*, item: Item, project: Project) -> None:
-    """Count one more judgment; on reaching the target, raise it by one if agreement is too low.
-
-    Under the item's row lock (``FOR NO KEY UPDATE``, the lock next-item's
-    claim takes), so two submits that reach the target together are counted
-    one after the other and the target grows by one per decision, never past
-    ``project.max_overlap``. Raising the target frees one slot; the claim's
-    ``slots_taken < GREATEST(target_overlap, overlap)`` hands it out again.
-    """
-    with transaction.atomic():
-        row = (
-            Item.objects.select_for_update(no_key=True)
-            .filter(pk=item.pk)
-            .values("annotation_count", "target_overlap", "status")
-            .get()
-        )
-        count = row["annotation_count"] + 1
-        target = max(row["target_overlap"], project.overlap)
-        new_target, status = row["target_overlap"], row["status"]
-        if count >= target:
-            agreement = item_agreement(item=item) if target < project.max_overlap else None
-            if agreement is not None and agreement < project.agreement_threshold:
-                new_target = target + 1
-            else:
-                status = Item.Status.DONE
-        Item.objects.filter(pk=item.pk).update(annotation_count=count, target_overlap=new_target, status=status)
-
-
-def annotation_submit(
-    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, idempotency_key: uuid.UUID, now=None
-) -> tuple[Annotation, bool]:
-    """Store a submission exactly once. Returns ``(annotation, created)``.
-
-    A repeat of the same submission (same idempotency key, or a second submit
-    on the same assignment) returns the first annotation with ``created=False``.
-    """
-    now = now or timezone.now()
-    if assignment.annotator_id != annotator.pk:
-        raise ValidationError("This assignment is not yours.")
-    try:
-        if _submit_fast_applies(assignment.item, annotator):
-            annotation = _submit_sql(
-                assignment=assignment, annotator=annotator, data=data, idempotency_key=idempotency_key, now=now
-            )
-            if annotation is not None:
-                return annotation, True
-            # The lease is no longer live (a repeat, a skip, an expiry): the general path sorts it out.
-        return _submit_locked(
-            assignment=assignment, annotator=annotator, data=data, idempotency_key=idempotency_key, now=now
-        )
-    except IntegrityError:
-        # The key was used before by this annotator (the repeat of a stored
-        # submission arrives with the assignment already submitted, so this
-        # is a key reused for another item), or the item already holds an
-        # annotation of theirs written outside this assignment.
-        existing = Annotation.objects.filter(annotator=annotator, idempotency_key=idempotency_key).first()
-        if existing is not None and existing.item_id != assignment.item_id:
-            raise ValidationError({"idempotency_key": "This key was already used for another item."}) from None
-        existing = existing or Annotation.objects.filter(annotator=annotator, item_id=assignment.item_id).first()
-        if existing is None:
-            raise
-        return existing, False
-
-
-def _submit_fast_applies(item: Item, annotator: Annotator) -> bool:
-    """Whether a submit on ``item`` is the plain case ``_submit_sql`` handles.
-
-    PostgreSQL; the item is not a probe (probes count differently); the
-    project has no adaptive overlap (which reads the item's judgments under
-    its lock); and no probe is drawn for this (annotator, item).
-    """
-    project = item.project
-    return (
-        connection.vendor == "postgresql"
-        and USE_SQL_SUBMIT
-        and item.probe_for_id is None
-        and not adaptive_overlap_on(project)
-        and (project.probe_rate <= 0 or _probe_draw(annotator, item)[0] >= project.probe_rate)
-    )
-
-
-def _submit_sql(
-    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, idempotency_key: uuid.UUID, now
-) -> Annotation | None:
-    """The plain submit in one statement: the lease, the annotation, its verdicts, the item's count.
-
-    The live lease becomes submitted (``won``); only if it did, the
-    annotation is inserted with its principle verdicts and the item counts
-    one more judgment (done at its overlap), exactly as ``_submit_locked``
-    followed by ``annotation_create`` would, but in one round trip and
-    without the ORM's query building. One statement is atomic: a unique
-    clash (the key reused, the item already judged) raises
-    ``IntegrityError`` and leaves nothing written. ``None`` when the lease
-    was not live (nothing is written then either).
-    """
-    item = assignment.item
-    annotation_validate(item=item, data=data)
-    annotation = _annotation_build(
-        item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
-    )
-    fields = _annotation_insert_fields()
-    values = [f.get_db_prep_save(f.pre_save(annotation, True), connection) for f in fields]
-    params = [
-        Assignment.Status.SUBMITTED.value,
-        now,
-        assignment.pk,
-        Assignment.Status.LEASED.value,
-        *values,
-        [int(pid) for pid in data.verdicts],
-        list(data.verdicts.values()),
-        item.project.overlap,
-        Item.Status.DONE.value,
-        item.pk,
-    ]
-    with rawsql.savepoint_if_nested(), rawsql.prepared_cursor() as cursor:
-        cursor.execute(_submit_sql_text(), params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    annotation.pk = row[0]
-    annotation._state.adding, annotation._state.db = False, connection.alias
-    assignment.status, assignment.finished_at = Assignment.Status.SUBMITTED, now
-    return annotation
-
-
-def _annotation_insert_fields() -> list:
-    return [f for f in rawsql.fields(Annotation) if not f.primary_key]
-
-
-@functools.cache
-def _submit_sql_text() -> str:
-    """``_submit_sql``'s statement (built once: it depends on the models only)."""
-    fields = _annotation_insert_fields()
-    casts = ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in fields)
-    return f"""
-        WITH won AS (
-            UPDATE {Assignment._meta.db_table} SET status = %s, finished_at = %s
-            WHERE id = %s AND status = %s
-            RETURNING id
-        ), ann AS (
-            INSERT INTO {Annotation._meta.db_table} ({", ".join(f'"{f.column}"' for f in fields)})
-            SELECT {casts} FROM won
-            RETURNING id
-        ), verdicts AS (
-            INSERT INTO {PrincipleVerdict._meta.db_table} (annotation_id, principle_id, verdict)
-            SELECT ann.id, v.principle, v.verdict
-            FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS text[])) AS v(principle, verdict)
-        ), counted AS (
-            UPDATE {Item._meta.db_table} SET annotation_count = annotation_count + 1,
-                status = CASE WHEN annotation_count >= GREATEST(target_overlap, %s) - 1 THEN %s ELSE status END
-            WHERE id = %s AND EXISTS (SELECT 1 FROM ann)
-        )
-        SELECT id FROM ann
-    """  # noqa: S608 - only table and column names from the models are interpolated
-
-
-def _submit_locked(
-    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, idempotency_key: uuid.UUID, now
-) -> tuple[Annotation, bool]:
-    # No read of the key before the lock: a repeat finds the assignment
-    # submitted under the lock, and a clash raises IntegrityError (one round
-    # trip less per submit).
-    with transaction.atomic():
-        # The usual case in one statement: the live lease becomes submitted.
-        # The UPDATE locks the assignment row (only that row: locking the item
-        # and project too would queue every submit of a project behind one
-        # row), so a parallel double submit waits here, then matches nothing.
-        item = assignment.item
-        won = Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.LEASED).update(
-            status=Assignment.Status.SUBMITTED, finished_at=now
-        )
-        if not won:
-            locked = Assignment.objects.select_for_update().only("status", "item_id").get(pk=assignment.pk)
-            if locked.status == Assignment.Status.SUBMITTED:
-                return Annotation.objects.get(item_id=locked.item_id, annotator=annotator), False
-            if locked.status == Assignment.Status.SKIPPED:
-                raise ValidationError("This item was skipped.")
-            # Expired: the slot was given back; take one again if there is room.
-            annotation_validate(item=item, data=data)
-            retaken = (
-                Item.objects.filter(pk=item.pk, excluded=False)
-                .annotate(limit=_overlap_limit(item.project))
-                .filter(slots_taken__lt=F("limit"))
-                .update(slots_taken=F("slots_taken") + 1)
-            )
-            if not retaken:
-                raise LeaseLost("Your time on this item ran out and others have completed it.")
-            Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
-        # Validates (a ValidationError undoes the status change above), then
-        # counts the judgment on the item with one atomic UPDATE.
-        annotation = annotation_create(
-            item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=idempotency_key
-        )
-        probe_maybe_create(item=item, annotator=annotator, project=item.project)
-    return annotation, True

@@ -43,11 +43,14 @@ De-duplication (re-importing a file adds nothing)
     imported label, so importing a renamed copy of a file adds nothing.
 
 Imported labels count as judgments
-    An imported label is an annotation like any other: it raises the item's
-    ``annotation_count`` and takes one of its ``overlap`` slots
-    (``slots_taken``), and the item is ``done`` once the count reaches the
-    overlap. With overlap 3, an imported pair is shown to two more people;
-    raise the overlap (or ``target_overlap``) before importing to get more.
+    Labels are recorded by the annotation-ingest service
+    (``annotate.services.annotations.annotations_record_bulk``), under the
+    rules every writer follows: an imported annotator takes slots, so each
+    label raises the item's ``annotation_count`` and takes one of its
+    ``overlap`` slots (``slots_taken``), and the item is ``done`` once the
+    count reaches its target. With overlap 3, an imported pair is shown to
+    two more people; raise the overlap (or ``target_overlap``) before
+    importing to get more.
 
 Speed
     Rows are parsed and hashed once, existing rows are fetched with a few
@@ -65,15 +68,13 @@ import hashlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, JSONField, Value, When
-from django.db.models.functions import Greatest
+from django.db.models import JSONField
 from django.utils import timezone
 
 from annotate.models import (
@@ -91,6 +92,7 @@ from annotate.models import (
     Source,
     content_hash,
 )
+from annotate.services.annotations import AnnotationInput, Label, annotations_record_bulk
 
 MAX_LINE_BYTES = 1024 * 1024  # one item per line; a longer line is an error
 MAX_ERRORS_KEPT = 1000  # errors kept on ImportFailed.errors (all are counted)
@@ -807,78 +809,48 @@ def _write(project, rows: list[_Row], report: ImportReport, source_name: str, pr
     report.responses_created = len(new_responses)
 
     # Items, their response links and imported labels, a batch at a time.
-    done_at = project.overlap  # imported labels count as judgments (module docstring)
     batch_size = BATCH_SIZE * 5
     for start in range(0, total, batch_size):
         batch = new_rows[start : start + batch_size]
-        item_rows = []
-        for row in batch:
-            labelled = 1 if row.chosen_hash is not None else 0
-            status = Item.Status.DONE if labelled and labelled >= done_at else Item.Status.OPEN
-            item_rows.append(
-                (
-                    project.pk,
-                    row.kind,
-                    prompt_ids[row.prompt_hash],
-                    row.external_id,
-                    row.item_hash,
-                    status,
-                    labelled,
-                    labelled,
-                    row.metadata,
-                )
-            )
         item_ids = inserter.insert(
             Item,
+            ["project_id", "kind", "prompt_id", "external_id", "content_hash", "metadata"],
             [
-                "project_id",
-                "kind",
-                "prompt_id",
-                "external_id",
-                "content_hash",
-                "status",
-                "slots_taken",
-                "annotation_count",
-                "metadata",
+                (project.pk, row.kind, prompt_ids[row.prompt_hash], row.external_id, row.item_hash, row.metadata)
+                for row in batch
             ],
-            item_rows,
         )
         links = []
-        annotations = []
+        labels = []
         for item_id, row in zip(item_ids, batch):
             prompt_id = prompt_ids[row.prompt_hash]
             for position, response in enumerate(row.responses):
                 links.append((item_id, response_ids[(prompt_id, response[1])], position))
             if row.chosen_hash is not None:
                 choice = PairwiseChoice.A if row.responses[0][1] == row.chosen_hash else PairwiseChoice.B
-                annotations.append(_annotation_row(item_id, annotator, choice, row, source_name))
+                labels.append(_label(project, item_id, choice, row, source_name))
             report.by_kind[row.kind] = report.by_kind.get(row.kind, 0) + 1
         inserter.insert(ItemResponse, ["item_id", "response_id", "position"], links, returning=False)
-        inserter.insert(Annotation, ANNOTATION_COLUMNS, annotations, returning=False)
         report.items_created += len(item_ids)
-        report.annotations_created += len(annotations)
+        report.annotations_created += len(annotations_record_bulk(annotator=annotator, labels=labels))
         if progress is not None:
             progress("write", report.items_created, total)
 
     if label_existing:
-        report.annotations_created += _label_existing(project, label_existing, annotator, source_name, inserter)
+        report.annotations_created += _label_existing(project, label_existing, annotator, source_name)
 
 
-ANNOTATION_COLUMNS = ["item_id", "annotator_id", "kind", "choice", "idempotency_key", "metadata"]
-
-
-def _annotation_row(item_id: int, annotator: Annotator, choice: str, row: _Row, source_name: str) -> tuple:
-    return (
-        item_id,
-        annotator.pk,
-        Kind.PAIRWISE,
-        choice,
-        uuid.uuid4(),
-        {"import": {"source": source_name, "format": row.fmt, "line": row.line}},
+def _label(project: Project, item_id: int, choice: str, row: _Row, source_name: str) -> Label:
+    """The imported label of a TRL/HH row on item ``item_id`` (a pairwise item of ``project``)."""
+    return Label(
+        item=Item(pk=item_id, project=project, kind=Kind.PAIRWISE),
+        data=AnnotationInput(
+            choice=choice, metadata={"import": {"source": source_name, "format": row.fmt, "line": row.line}}
+        ),
     )
 
 
-def _label_existing(project, pending: list[tuple[int, _Row]], annotator: Annotator, source_name: str, inserter) -> int:
+def _label_existing(project, pending: list[tuple[int, _Row]], annotator: Annotator, source_name: str) -> int:
     """Add imported labels to existing pairwise items that have none yet."""
     item_ids = list({pk for pk, _ in pending})
     labelled: set[int] = set()
@@ -893,19 +865,11 @@ def _label_existing(project, pending: list[tuple[int, _Row]], annotator: Annotat
             "item_id", "position", "response__content_hash"
         ):
             positions.setdefault(item_id, {})[digest] = position
-    annotations = []
+    labels = []
     for item_id, row in pending:
         if item_id in labelled:
             continue
         labelled.add(item_id)
         choice = PairwiseChoice.A if positions.get(item_id, {}).get(row.chosen_hash) == 0 else PairwiseChoice.B
-        annotations.append(_annotation_row(item_id, annotator, choice, row, source_name))
-    inserter.insert(Annotation, ANNOTATION_COLUMNS, annotations, returning=False)
-    done_at = Greatest(F("target_overlap"), Value(project.overlap))
-    for chunk in _chunks([a[0] for a in annotations]):
-        Item.objects.filter(pk__in=chunk).update(
-            annotation_count=F("annotation_count") + 1,
-            slots_taken=F("slots_taken") + 1,
-            status=Case(When(annotation_count__gte=done_at - 1, then=Value(Item.Status.DONE)), default=F("status")),
-        )
-    return len(annotations)
+        labels.append(_label(project, item_id, choice, row, source_name))
+    return len(annotations_record_bulk(annotator=annotator, labels=labels))

@@ -56,9 +56,9 @@ Ranking items
 
 Judgment items (free-text critiques) are not judged.
 
-Judges do not take human slots: their annotations are written with
-``count_towards_overlap=False``, so an item's ``annotation_count``, status
-and assignment to people are unchanged. Each item is its own transaction,
+Judges do not take human slots: a model annotator's judgments never
+count towards an item's overlap (``annotate.services.annotations``), so an
+item's ``annotation_count``, status and assignment to people are unchanged. Each item is its own transaction,
 and items this judge has already annotated are skipped, so a re-run or a
 resumed job judges only what is left.
 """
@@ -68,11 +68,10 @@ from __future__ import annotations
 import itertools
 import logging
 
-from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 
 from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict, content_hash
-from annotate.services.assignment import AnnotationInput, annotation_create
+from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.jobs.lifecycle import JobProgress
 from curation.judging.params import judge_params_clean
 from curation.models import Job
@@ -344,10 +343,7 @@ def items_judge(job: Job, progress: JobProgress) -> dict:
             data = judge_thumb(loaded=loaded, item=item)
         else:
             data = judge_ranking(loaded=loaded, item=item)
-        try:
-            with transaction.atomic():
-                annotation_create(item=item, annotator=annotator, data=data, count_towards_overlap=False)
-        except IntegrityError:
+        if not annotation_record(item=item, annotator=annotator, data=data).created:
             # Judged meanwhile by another run of the same judge: keep the first.
             progress.advance(1)
             continue

@@ -59,7 +59,7 @@ import random
 from collections import Counter
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from annotate.models import Annotation, Annotator, Item, Kind, Project, Prompt, Source, content_hash
 from curation.jobs.lifecycle import JobProgress, job_progress
@@ -449,7 +449,7 @@ def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisPar
 
 
 def _dpo_annotate(annotator, prompt, chosen: int, rejected: int, matrix, ranking, pair) -> int:
-    from annotate.services.assignment import AnnotationInput, annotation_create
+    from annotate.services.annotations import AnnotationInput, annotation_record
 
     digest = content_hash(
         [
@@ -478,12 +478,7 @@ def _dpo_annotate(annotator, prompt, chosen: int, rejected: int, matrix, ranking
         consistent=True,
         metadata={"judge": "magpie-dpo best vs worst"},
     )
-    try:
-        with transaction.atomic():
-            annotation_create(item=item, annotator=annotator, data=data, count_towards_overlap=False)
-    except IntegrityError:
-        return 0
-    return 1
+    return 1 if annotation_record(item=item, annotator=annotator, data=data).created else 0
 
 
 # ------------------------------------------------------------ the job

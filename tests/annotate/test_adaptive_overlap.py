@@ -9,17 +9,15 @@ import time
 import uuid
 
 import pytest
-from django.db import connection
 
 from annotate.models import Annotation, Item, Kind
-from annotate.services import assignment as assignment_service
-from annotate.services.assignment import (
+from annotate.services.annotations import (
     AnnotationInput,
     agreement_majority_share,
     agreement_rankings,
-    annotation_submit,
-    assignment_next,
+    annotation_record,
 )
+from annotate.services.assignment import assignment_next
 from tests.annotate.test_concurrency import bulk_items, make_annotators, run_threads
 from tests.factories import ProjectFactory, make_item
 
@@ -72,7 +70,7 @@ def judge(project, annotator, data: AnnotationInput):
     lease = assignment_next(project=project, annotator=annotator)
     if lease is None:
         return None
-    annotation_submit(assignment=lease, annotator=annotator, data=data, idempotency_key=uuid.uuid4())
+    annotation_record(assignment=lease, annotator=annotator, data=data, idempotency_key=uuid.uuid4())
     lease.item.refresh_from_db()
     return lease.item
 
@@ -151,15 +149,12 @@ def test_off_without_room_threshold_or_measure(max_overlap, threshold, kind):
 @pytest.mark.django_db
 def test_judge_annotations_do_not_sway_agreement():
     from annotate.models import Annotator
-    from annotate.services.assignment import annotation_create
 
     project = ProjectFactory(overlap=2, max_overlap=3, agreement_threshold=0.75)
     item = make_item(project)
     judge_annotator = Annotator.objects.create(type=Annotator.Type.MODEL, name="j", model_name="m")
     for _ in range(1):
-        annotation_create(
-            item=item, annotator=judge_annotator, data=AnnotationInput(choice="B"), count_towards_overlap=False
-        )
+        annotation_record(item=item, annotator=judge_annotator, data=AnnotationInput(choice="B"))
     first, second = people(2)
     judge(project, first, AnnotationInput(choice="A"))
     item = judge(project, second, AnnotationInput(choice="A"))
@@ -172,11 +167,7 @@ def test_judge_annotations_do_not_sway_agreement():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("claim", ["sql", "orm"])
-def test_concurrent_annotators_never_exceed_max_overlap(claim, monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL")
-    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", claim == "sql")
+def test_concurrent_annotators_never_exceed_max_overlap():
     overlap, max_overlap, threshold = 2, 5, 0.7
     project = ProjectFactory(overlap=overlap, max_overlap=max_overlap, agreement_threshold=threshold, lease_seconds=600)
     bulk_items(project, 40, kinds=(Kind.PAIRWISE, Kind.THUMB))
@@ -202,7 +193,7 @@ def test_concurrent_annotators_never_exceed_max_overlap(claim, monkeypatch):
                 choice = "A" if rng.random() < 0.5 else rng.choice(["B", "tie"])
             else:
                 choice = "up" if rng.random() < 0.5 else "down"
-            annotation_submit(
+            annotation_record(
                 assignment=lease, annotator=annotator, data=AnnotationInput(choice=choice), idempotency_key=uuid.uuid4()
             )
             done += 1

@@ -4,23 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from annotate.models import Annotation, Assignment, Item
-from annotate.services import assignment as assignment_service
-from annotate.services.assignment import (
-    AnnotationInput,
-    annotation_submit,
-    annotator_for_user,
-    assignment_next,
-    assignment_skip,
-)
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
 from tests.factories import UserFactory, make_item
-
-
-@pytest.fixture(autouse=True, params=["sql", "orm"])
-def claim_path(request, monkeypatch):
-    """Run every test on both paths of next-item and submit: PostgreSQL's one-statement SQL and the ORM reference."""
-    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
-    monkeypatch.setattr(assignment_service, "USE_SQL_SUBMIT", request.param == "sql")
-    return request.param
 
 
 @pytest.mark.django_db
@@ -41,13 +27,13 @@ def test_submit_twice_stores_once(project):
     annotator = annotator_for_user(UserFactory())
     lease = assignment_next(project=project, annotator=annotator)
     key = uuid.uuid4()
-    a1, created1 = annotation_submit(
+    a1, created1 = annotation_record(
         assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=key
     )
-    a2, created2 = annotation_submit(
+    a2, created2 = annotation_record(
         assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=key
     )
-    a3, created3 = annotation_submit(
+    a3, created3 = annotation_record(
         assignment=lease, annotator=annotator, data=AnnotationInput(choice="B"), idempotency_key=uuid.uuid4()
     )
     assert (created1, created2, created3) == (True, False, False)
@@ -74,7 +60,7 @@ def test_invalid_choice_names_field(project):
     annotator = annotator_for_user(UserFactory())
     lease = assignment_next(project=project, annotator=annotator)
     with pytest.raises(ValidationError) as err:
-        annotation_submit(
+        annotation_record(
             assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=uuid.uuid4()
         )
     assert "choice" in err.value.message_dict
@@ -88,11 +74,11 @@ def test_an_idempotency_key_reused_for_another_item_is_refused(project):
     annotator = annotator_for_user(UserFactory())
     key = uuid.uuid4()
     first = assignment_next(project=project, annotator=annotator)
-    annotation_submit(assignment=first, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=key)
+    annotation_record(assignment=first, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=key)
     second = assignment_next(project=project, annotator=annotator)
     assert second.item_id != first.item_id
     with pytest.raises(ValidationError) as err:
-        annotation_submit(assignment=second, annotator=annotator, data=AnnotationInput(choice="B"), idempotency_key=key)
+        annotation_record(assignment=second, annotator=annotator, data=AnnotationInput(choice="B"), idempotency_key=key)
     assert "idempotency_key" in err.value.message_dict
     assert Annotation.objects.count() == 1
     second.refresh_from_db()
@@ -132,6 +118,19 @@ def _stored(annotation: Annotation, item: Item) -> dict:
     return row
 
 
+def _submit_counting_statements(lease, annotator, data) -> tuple:
+    """Submit; ``(annotation, created, statements run)`` with savepoints left out."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        annotation, created = annotation_record(
+            assignment=lease, annotator=annotator, data=data, idempotency_key=uuid.uuid4()
+        )
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    return annotation, created, statements
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("kind", "data"),
@@ -142,30 +141,38 @@ def _stored(annotation: Annotation, item: Item) -> dict:
         ("thumb", {"choice": "down"}),
     ],
 )
-def test_sql_and_orm_submits_store_the_same_annotation(project, kind, data, monkeypatch):
-    """The one-statement submit writes what the ORM path writes: every column, the verdicts, the item's count."""
+def test_the_one_statement_submit_and_the_general_one_store_the_same_annotation(project, kind, data):
+    """The one-statement submit writes what the general path writes: every column, the verdicts, the item's count.
+
+    The general path is what a project with adaptive overlap takes (here with
+    room for no more judgments: ``max_overlap`` 2 and an overlap of 1, one
+    judgment agrees with itself), so both end with a done item.
+    """
+    from django.db.models import prefetch_related_objects
+
     from tests.factories import PrincipleFactory
 
     principles = [PrincipleFactory(project=project, name=n) for n in ("honest", "brief")]
     project.overlap, project.randomize_order = 1, False  # one item each, shown in canonical order
     project.save(update_fields=["overlap", "randomize_order"])
     stored = []
-    for path in ("sql", "orm"):
-        monkeypatch.setattr(assignment_service, "USE_SQL_SUBMIT", path == "sql")
+    for path in ("one statement", "general"):
+        if path == "general":
+            project.max_overlap, project.agreement_threshold = 2, 0.5
+            project.save(update_fields=["max_overlap", "agreement_threshold"])
         item = make_item(project, kind=kind)
         annotator = annotator_for_user(UserFactory())
         lease = assignment_next(project=project, annotator=annotator)
         assert lease.item == item
+        prefetch_related_objects([lease.item.project], "principles")  # as the submit's lease lookup leaves them
         values = dict(data)
         if values.get("ranking") == "reversed":
             values["ranking"] = [[u] for u in reversed(item.response_uuids())]
         verdicts = {principles[0].pk: "A", principles[1].pk: "neither"}
-        annotation, created = annotation_submit(
-            assignment=lease,
-            annotator=annotator,
-            data=AnnotationInput(**values, verdicts=verdicts),
-            idempotency_key=uuid.uuid4(),
+        annotation, created, statements = _submit_counting_statements(
+            lease, annotator, AnnotationInput(**values, verdicts=verdicts)
         )
+        assert (len(statements) == 1) == (path == "one statement"), statements
         assert created and annotation.pk and annotation.created_at
         item.refresh_from_db()
         lease.refresh_from_db()
@@ -176,21 +183,13 @@ def test_sql_and_orm_submits_store_the_same_annotation(project, kind, data, monk
 
 
 @pytest.mark.django_db
-def test_sql_submit_is_one_statement_and_marks_the_item_done_at_overlap(project, claim_path):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def test_the_submit_is_one_statement_and_marks_the_item_done_at_overlap(project):
     item = make_item(project)  # overlap 2
     people = [annotator_for_user(UserFactory()) for _ in range(2)]
     leases = [assignment_next(project=project, annotator=a) for a in people]
     for n, (lease, annotator) in enumerate(zip(leases, people, strict=True), start=1):
-        with CaptureQueriesContext(connection) as queries:
-            annotation_submit(
-                assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=uuid.uuid4()
-            )
-        statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-        if claim_path == "sql" and connection.vendor == "postgresql":
-            assert len(statements) == 1, statements
+        _annotation, _created, statements = _submit_counting_statements(lease, annotator, AnnotationInput(choice="A"))
+        assert len(statements) == 1, statements
         item.refresh_from_db()
         assert (item.annotation_count, item.status) == (n, "open" if n < 2 else "done")
 
@@ -208,7 +207,7 @@ def test_the_claim_looks_past_the_item_just_finished_then_from_the_start(project
     )
     # Past the second item first: the third, although the first is older and has a free slot.
     assert assignment_next(project=project, annotator=alice, after=lease.item_id).item == third
-    annotation_submit(
+    annotation_record(
         assignment=Assignment.objects.get(annotator=alice, item=third),
         annotator=alice,
         data=AnnotationInput(choice="A"),

@@ -5,7 +5,8 @@ import uuid
 import pytest
 
 from annotate.models import Assignment, Membership, Role
-from annotate.services.assignment import AnnotationInput, annotation_submit, annotator_for_user, assignment_next
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import annotator_for_user, assignment_next
 from tests.factories import UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,7 @@ def test_second_annotator_sees_nothing_of_the_first(client, project, kind):
     else:
         data.critique = "SECRET-CRITIQUE-OF-THE-FIRST"
         data.corrected_response = "SECRET-CORRECTION-OF-THE-FIRST"
-    annotation_submit(assignment=lease, annotator=annotator_for_user(first), data=data, idempotency_key=uuid.uuid4())
+    annotation_record(assignment=lease, annotator=annotator_for_user(first), data=data, idempotency_key=uuid.uuid4())
 
     client.force_login(second)
     page = client.get(f"/p/{project.slug}/annotate/").content.decode()

@@ -22,16 +22,11 @@ from annotate import rawsql
 from annotate.models import Assignment, Item, ItemResponse, Membership, Project, Prompt, Response, content_hash
 from annotate.selectors import assignment_get_for_submit
 from annotate.services import assignment as assignment_service
-from annotate.services.assignment import AnnotationInput, annotation_submit, annotator_for_user, assignment_next
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import annotator_for_user, assignment_next
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements and plans of PostgreSQL")
 
 
 def _bulk_project(n_items: int, n_done: int) -> Project:
@@ -149,7 +144,7 @@ def _prepared_statements() -> list[str]:
 def _submit_one(project, user, annotator):
     lease = assignment_next(project=project, annotator=annotator)
     _project, _annotator, lease = assignment_get_for_submit(user, project.slug, lease.uuid)
-    annotation_submit(
+    annotation_record(
         assignment=lease, annotator=annotator, data=AnnotationInput(choice="up"), idempotency_key=uuid.uuid4()
     )
 

@@ -29,27 +29,16 @@ from annotate.models import (
     Response,
     content_hash,
 )
-from annotate.services import assignment as assignment_service
-from annotate.services.assignment import (
-    AnnotationInput,
-    annotation_submit,
-    assignment_next,
-)
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import assignment_next
 from tests.factories import ProjectFactory
 
 pytestmark = [pytest.mark.postgres]
 
 
-@pytest.fixture(autouse=True, params=["sql", "orm"])
-def claim_path(request, monkeypatch):
-    """Run every test on both next-item paths: PostgreSQL's one-statement claim and the ORM reference."""
-    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
-
-
 @pytest.fixture(autouse=True)
-def _require_postgresql(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip(f"row locks and SKIP LOCKED need PostgreSQL, not {connection.vendor} (CI runs PostgreSQL)")
+def _committed(transactional_db):
+    """Each thread sees the others' rows: real commits, not one test transaction."""
 
 
 def bulk_items(project, n: int, kinds=(Kind.PAIRWISE, Kind.THUMB), uuid_base: int | None = None) -> list[Item]:
@@ -136,7 +125,7 @@ def test_thirty_annotators_drain_two_hundred_items_without_over_assignment():
             if lease is None:
                 return done
             key = uuid.uuid4()
-            annotation, created = annotation_submit(
+            annotation, created = annotation_record(
                 assignment=lease, annotator=annotator, data=answer_for(lease.item), idempotency_key=key
             )
             done.append((key, lease.item_id, annotation.pk, created))
@@ -235,7 +224,7 @@ def test_concurrent_double_submits_of_one_assignment_store_one_annotation():
 
     def submit(i: int, barrier: threading.Barrier):
         barrier.wait()
-        annotation, created = annotation_submit(
+        annotation, created = annotation_record(
             assignment=lease, annotator=annotator, data=answer_for(item), idempotency_key=keys[i]
         )
         return annotation.pk, created

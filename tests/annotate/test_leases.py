@@ -14,11 +14,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Assignment, Item
-from annotate.services import assignment as assignment_service
+from annotate.services import annotations as annotation_service
+from annotate.services.annotations import AnnotationInput, LeaseLost, annotation_record
 from annotate.services.assignment import (
-    AnnotationInput,
-    LeaseLost,
-    annotation_submit,
     assignment_next,
     assignment_skip,
     assignments_reclaim_expired,
@@ -30,12 +28,6 @@ from tests.factories import ProjectFactory, make_item
 # windows of next-item's reclaim throttle (a few seconds, taken from ``now``).
 T0 = timezone.now().replace(second=0, microsecond=0)
 LEASE = 60
-
-
-@pytest.fixture(autouse=True, params=["sql", "orm"])
-def claim_path(request, monkeypatch):
-    """Run every test on both next-item paths: PostgreSQL's one-statement claim and the ORM reference."""
-    monkeypatch.setattr(assignment_service, "USE_SQL_CLAIM", request.param == "sql")
 
 
 def people(n: int) -> list[Annotator]:
@@ -50,7 +42,7 @@ def at(seconds: float):
 
 
 def submit(lease: Assignment, annotator: Annotator, now):
-    return annotation_submit(
+    return annotation_record(
         assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=uuid.uuid4(), now=now
     )
 
@@ -207,7 +199,7 @@ def test_skip_never_returns_the_item_to_the_same_annotator(project):
 
 def test_probe_items_only_go_to_their_annotator(project, monkeypatch):
     # Only the hand-made probe below: the submits draw none of their own.
-    monkeypatch.setattr(assignment_service, "_probe_draw", lambda annotator, item: (0.999, False))
+    monkeypatch.setattr(annotation_service, "_probe_draw", lambda annotator, item: (0.999, False))
     original, *others = [make_item(project) for _ in range(3)]
     alice, bob = people(2)
     probe = Item.objects.create(

@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from annotate.models import Annotation, Annotator, Assignment, Item, Kind
-from annotate.services.assignment import PROBE_GAP, AnnotationInput, annotation_submit, assignment_next
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import PROBE_GAP, assignment_next
 from tests.annotate.test_concurrency import bulk_items
 from tests.factories import MembershipFactory, ProjectFactory
 
@@ -48,7 +49,7 @@ def drain(project, annotator) -> list[Assignment]:
     leases = []
     while (lease := assignment_next(project=project, annotator=annotator)) is not None:
         leases.append(lease)
-        annotation_submit(assignment=lease, annotator=annotator, data=answer(lease.item), idempotency_key=uuid.uuid4())
+        annotation_record(assignment=lease, annotator=annotator, data=answer(lease.item), idempotency_key=uuid.uuid4())
     return leases
 
 

@@ -13,12 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Assignment, Item, PrincipleVerdict
-from annotate.services.assignment import (
-    AnnotationInput,
-    annotation_submit,
-    annotator_for_user,
-    assignments_reclaim_expired,
-)
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import annotator_for_user, assignments_reclaim_expired
 from tests.factories import MembershipFactory, PrincipleFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +93,7 @@ def test_home_progress_counts_my_work_only(client_for, project, personas):
         from annotate.services.assignment import assignment_next
 
         lease = assignment_next(project=project, annotator=who)
-        annotation_submit(
+        annotation_record(
             assignment=lease,
             annotator=who,
             data=AnnotationInput(choice="up", time_spent_ms=ms),
@@ -275,13 +271,6 @@ def test_anonymous_is_sent_to_login(client, project):
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
-@pytest.fixture(params=["sql", "orm"])
-def both_lookups(request, monkeypatch):
-    """The submit's lease lookup both ways: PostgreSQL's hand-written statement and the ORM (SQLite's path)."""
-    monkeypatch.setattr("annotate.selectors.USE_SQL_LOOKUP", request.param == "sql")
-
-
-@pytest.mark.usefixtures("both_lookups")
 def test_someone_elses_assignment_is_404(client_for, project, personas):
     make_item(project)
     from annotate.services.assignment import assignment_next
@@ -298,7 +287,6 @@ def test_someone_elses_assignment_is_404(client_for, project, personas):
     assert theirs.status == Assignment.Status.LEASED
 
 
-@pytest.mark.usefixtures("both_lookups")
 def test_assignment_of_another_project_is_404(client_for, project, personas):
     from annotate.services.assignment import assignment_next
     from tests.factories import MembershipFactory, ProjectFactory
@@ -314,7 +302,6 @@ def test_assignment_of_another_project_is_404(client_for, project, personas):
     assert response.status_code == 404
 
 
-@pytest.mark.usefixtures("both_lookups")
 def test_own_lease_is_404_once_the_role_no_longer_annotates(client_for, project, personas):
     from annotate.models import Membership
     from annotate.services.assignment import assignment_next
@@ -418,7 +405,6 @@ def test_double_submit_with_the_same_key_stores_one(client_for, project, persona
     assert lease_from(first) == lease_from(second)
 
 
-@pytest.mark.usefixtures("both_lookups")
 def test_second_submit_with_another_key_stores_one(client_for, project, personas):
     make_item(project, kind="thumb")
     client = client_for(personas["annotator"])
@@ -584,7 +570,6 @@ def test_ranking_error_names_missing_responses(client_for, project, personas):
     assert item.annotations.count() == 0
 
 
-@pytest.mark.usefixtures("both_lookups")
 def test_submit_after_lease_lost_says_so_and_moves_on(client_for, project, personas):
     project.overlap = 1
     project.save()
@@ -601,7 +586,7 @@ def test_submit_after_lease_lost_says_so_and_moves_on(client_for, project, perso
 
     theirs = assignment_next(project=project, annotator=other)
     assert theirs.item == lease.item
-    annotation_submit(
+    annotation_record(
         assignment=theirs, annotator=other, data=AnnotationInput(choice="up"), idempotency_key=uuid.uuid4()
     )
     response = client.post(submit_url(project, lease), {"idempotency_key": key_from(page), "choice": "down"}, **HTMX)
@@ -615,7 +600,6 @@ def test_submit_after_lease_lost_says_so_and_moves_on(client_for, project, perso
 # Skipping ----------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("both_lookups")
 def test_skip_returns_item_to_pool_and_shows_next(client_for, project, personas):
     make_item(project, kind="thumb")
     make_item(project, kind="thumb")
@@ -721,8 +705,7 @@ def test_submit_and_next_item_stay_within_a_query_budget(client_for, project, pe
     # the end (here fewer items than the cap: 1); savepoints aside.
     counted = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert not [sql for sql in counted if '"auth_user"' in sql], counted
-    # Other databases (SQLite) take the ORM paths (lookup, principles, canonical order, submit 3, claim ~5).
-    assert len(counted) <= (4 if connection.vendor == "postgresql" else 13), "\n".join(counted)
+    assert len(counted) <= 4, "\n".join(counted)
 
 
 def test_loop_counters_are_cached_and_bumped_by_each_submission(client_for, project, personas):

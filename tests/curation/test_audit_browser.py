@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotate.models import Annotator, Item, Role
-from annotate.services.assignment import AnnotationInput, annotation_create
+from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.models import Audit, ItemAudit
 from tests.browser.conftest import browser_type_launch_args  # noqa: F401 - the fixture: Debian's chromium
 from tests.curation.test_browser import XSS, log_in
@@ -28,7 +28,7 @@ def test_disagreement_drill_down_and_exclude(page: Page, live_server):
         Annotator.objects.create(type=Annotator.Type.MODEL, name=f"judge {i}", model_name=f"m{i}") for i in range(2)
     ]
     for judge, choice in zip(judges, ["A", "B"], strict=True):
-        annotation_create(
+        annotation_record(
             item=disputed,
             annotator=judge,
             data=AnnotationInput(
@@ -37,7 +37,7 @@ def test_disagreement_drill_down_and_exclude(page: Page, live_server):
                 verdicts={honest.pk: choice},
             ),
         )
-        annotation_create(item=calm, annotator=judge, data=AnnotationInput(choice="A", rationale="easy"))
+        annotation_record(item=calm, annotator=judge, data=AnnotationInput(choice="A", rationale="easy"))
     audit = Audit.objects.create(project=project, summary={"version": 1})
     ItemAudit.objects.create(audit=audit, item=calm, n_judgments=2, majority_share=1.0, entropy=0.0, disagreement=0.0)
     ItemAudit.objects.create(

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Item
-from annotate.services.assignment import AnnotationInput, annotation_create
+from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.audit.services import audit_create
 from curation.items.services import item_request_more, item_resolve
 from curation.models import AnnotatorAudit, Audit, ItemAudit, Job
@@ -89,7 +89,7 @@ def world(project, personas):
     votes = {disputed: ["A", "B", "tie"], calm: ["A", "A", "A"], third: ["B", "B", "A"]}
     for item, choices in votes.items():
         for who, choice in zip([*people, judge], choices, strict=True):
-            annotation_create(
+            annotation_record(
                 item=item,
                 annotator=who,
                 data=AnnotationInput(
@@ -494,8 +494,11 @@ def test_item_resolve_validates_per_kind(world):
 
 def test_item_request_more_caps_at_max_overlap_and_reopens(world):
     user = world["personas"]["curator"]
-    item = world["calm"]  # overlap 2, three annotations: done
-    Item.objects.filter(pk=item.pk).update(status=Item.Status.DONE)
+    item = world["calm"]  # overlap 2: two people's judgments (the judge's takes no slot) and an imported label
+    imported = Annotator.objects.create(type=Annotator.Type.IMPORTED, name="imported:calm")
+    annotation_record(item=item, annotator=imported, data=AnnotationInput(choice="A"))
+    item.refresh_from_db()
+    assert (item.annotation_count, item.status) == (3, Item.Status.DONE)
     item_request_more(item=item, extra=1, user=user)
     item.refresh_from_db()
     assert item.target_overlap == 3 and item.status == Item.Status.DONE  # 3 annotations meet 3

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from annotate.models import Annotator, Item, Role
-from annotate.services.assignment import AnnotationInput, annotation_create
+from annotate.services.annotations import AnnotationInput, annotation_record
 from tests.browser.conftest import browser_type_launch_args  # noqa: F401 - the fixture: Debian's chromium
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory, make_item
 
@@ -31,7 +31,7 @@ def test_curator_item_page_is_inert_and_excludes(page: Page, live_server):
     MembershipFactory(project=project, user=curator, role=Role.CURATOR)
     item = make_item(project, "pairwise", texts=[f"Answer one {XSS}", "Answer **two**"])
     judge = Annotator.objects.create(type=Annotator.Type.MODEL, name="judge", model_name="smol")
-    annotation_create(item=item, annotator=judge, data=AnnotationInput(choice="A", strength=2, rationale=XSS))
+    annotation_record(item=item, annotator=judge, data=AnnotationInput(choice="A", strength=2, rationale=XSS))
 
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -11,13 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotate.models import Annotation, Annotator, Item, Membership, Prompt, Role
-from annotate.services.assignment import (
-    AnnotationInput,
-    annotation_create,
-    annotation_submit,
-    annotator_for_user,
-    assignment_next,
-)
+from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.assignment import annotator_for_user, assignment_next
 from tests.factories import MembershipFactory, PrincipleFactory, ProjectFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +28,7 @@ def submit(project, user, *, kind, time_ms=None, **fields):
     annotator = annotator_for_user(user)
     lease = assignment_next(project=project, annotator=annotator, kind=kind)
     assert lease is not None, f"nothing to lease for {user}"
-    annotation, created = annotation_submit(
+    annotation, created = annotation_record(
         assignment=lease,
         annotator=annotator,
         data=AnnotationInput(time_spent_ms=time_ms, **fields),
@@ -132,7 +127,7 @@ def test_overview_median_of_even_count_and_imported_annotator(client, project, p
     """Median of 1 s, 2 s, 4 s, 9 s is 3 s; a non-human annotator is listed with its type."""
     judge = Annotator.objects.create(type=Annotator.Type.MODEL, name="judge", model_name="smol")
     for ms in (1000, 2000, 4000, 9000):
-        annotation_create(
+        annotation_record(
             item=make_item(project, "thumb"), annotator=judge, data=AnnotationInput(choice="up", time_spent_ms=ms)
         )
     response = login(client, personas["owner"]).get(reverse("curation:overview", args=[project.slug]))
@@ -347,7 +342,7 @@ def test_item_detail_shows_every_annotation_in_canonical_terms(client, project, 
     a_uuid, b_uuid = (str(r.uuid) for r in item.ordered_responses())
     human = annotator_for_user(personas["annotator"])
     lease = assignment_next(project=project, annotator=human)
-    annotation_submit(
+    annotation_record(
         assignment=lease,
         annotator=human,
         data=AnnotationInput(
@@ -361,7 +356,7 @@ def test_item_detail_shows_every_annotation_in_canonical_terms(client, project, 
         idempotency_key=uuid.uuid4(),
     )
     judge = Annotator.objects.create(type=Annotator.Type.MODEL, name="smol judge", model_name="SmolLM2-135M")
-    annotation_create(item=item, annotator=judge, data=AnnotationInput(choice="tie", display_order=[a_uuid, b_uuid]))
+    annotation_record(item=item, annotator=judge, data=AnnotationInput(choice="tie", display_order=[a_uuid, b_uuid]))
 
     response = login(client, personas["curator"]).get(reverse("curation:item", args=[project.slug, item.uuid]))
     assert response.status_code == 200
@@ -390,8 +385,8 @@ def test_item_detail_ranking_and_judgment(client, project, personas):
     a, b, c = (str(r.uuid) for r in ranking.ordered_responses())
     judgment = make_item(project, "judgment")
     imported = Annotator.objects.create(type=Annotator.Type.IMPORTED, name="hh-rlhf")
-    annotation_create(item=ranking, annotator=imported, data=AnnotationInput(ranking=[[b], [a, c]]))
-    annotation_create(
+    annotation_record(item=ranking, annotator=imported, data=AnnotationInput(ranking=[[b], [a, c]]))
+    annotation_record(
         item=judgment,
         annotator=imported,
         data=AnnotationInput(critique="Misses the `edge` case", corrected_response="Fixed answer"),
@@ -526,7 +521,7 @@ def test_item_pages_query_count_does_not_grow_with_rows(client, project, persona
     def add(n):
         for _ in range(n):
             item = make_item(project, "thumb")
-            annotation_create(
+            annotation_record(
                 item=item, annotator=judge, data=AnnotationInput(choice="up", verdicts={principle.pk: "A"})
             )
         return item
@@ -540,7 +535,7 @@ def test_item_pages_query_count_does_not_grow_with_rows(client, project, persona
     item = add(30)
     for i in range(3):  # more annotations on one item
         user = annotator_user(project, f"more-{i}")
-        annotation_create(item=item, annotator=annotator_for_user(user), data=AnnotationInput(choice="down"))
+        annotation_record(item=item, annotator=annotator_for_user(user), data=AnnotationInput(choice="down"))
     with CaptureQueriesContext(connection) as big_list:
         client.get(reverse("curation:items", args=[project.slug]))
     with CaptureQueriesContext(connection) as big_item:
