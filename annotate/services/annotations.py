@@ -235,12 +235,13 @@ def annotation_record(
     changed then. Raises ``ValidationError`` naming the field when ``data``
     does not fit the item, ``IdempotencyKeyReused`` when the key was used for
     another item, and, on a lease, ``LeaseLost`` when it ran out and others
-    completed the item (nothing is stored).
+    completed the item (nothing is stored). ``now``: the clock a lease is
+    judged by (expiry, ``finished_at``), the present by default.
     """
     key = idempotency_key or uuid.uuid4()
     if assignment is not None:
         if item is not None and item.pk != assignment.item_id:
-            raise ValueError("pass the assignment or the item, not both")
+            raise ValueError("the item judged on a lease is the lease's item")
         return _record_on_lease(assignment=assignment, annotator=annotator, data=data, key=key, now=now)
     if item is None:
         raise ValueError("annotation_record needs an item or an assignment")
@@ -361,22 +362,24 @@ def _insert_new_sql_text() -> str:
     """  # noqa: S608 - only table and column names from the models are interpolated
 
 
+def _column_values(f, annotations: list[Annotation]) -> list:
+    """One column of ``_insert_new``'s rows: each annotation's value of ``f`` as the database takes it."""
+    if _is_json(f):
+        return [None if (v := f.pre_save(a, True)) is None else json.dumps(v, cls=f.encoder) for a in annotations]
+    prep = functools.partial(f.get_db_prep_save, connection=connection)
+    return [prep(f.pre_save(a, True)) for a in annotations]
+
+
 def _insert_new(annotations: list[Annotation]) -> list[Annotation]:
     """Insert the annotations not stored yet (by (item, annotator) or key) in one statement; returns those inserted.
 
-    ``ON CONFLICT DO NOTHING`` skips a row that clashes with a stored one
-    (after waiting for a concurrent insert of it to commit), so a race is a
-    skipped row, never an ``IntegrityError``. Inserted rows get their ``pk``.
+    The rows travel as one array per column (``unnest``), so a batch of
+    thousands (import's labels) is one statement too. ``ON CONFLICT DO
+    NOTHING`` skips a row that clashes with a stored one (after waiting for
+    a concurrent insert of it to commit), so a race is a skipped row, never
+    an ``IntegrityError``. Inserted rows get their ``pk``.
     """
-    fields = _annotation_insert_fields()
-    columns: list[list] = [[] for _ in fields]
-    for annotation in annotations:
-        for column, f in zip(columns, fields, strict=True):
-            value = f.pre_save(annotation, True)
-            if _is_json(f):
-                column.append(None if value is None else json.dumps(value, cls=f.encoder))
-            else:
-                column.append(f.get_db_prep_save(value, connection))
+    columns = [_column_values(f, annotations) for f in _annotation_insert_fields()]
     with connection.cursor() as cursor:
         cursor.execute(_insert_new_sql_text(), columns)
         ids = dict(cursor.fetchall())
