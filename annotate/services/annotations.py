@@ -59,6 +59,16 @@ Probes (``probe_maybe_create``)
     ``annotate.services.assignment`` for how it is handed out). Writers
     without a lease are never given probes, and may not judge one.
 
+A person's submission (``annotation_record(assignment=...)``)
+    Turns the lease into ``submitted`` with a conditional UPDATE, which locks
+    the assignment row (only that row: joining item and project into the
+    lock would queue every submit of a project behind one row), so a double
+    submit (same or different idempotency key) stores one annotation and
+    returns it to both callers. A late submit on a reclaimed lease is
+    accepted if the item still has a free slot (it takes one again);
+    otherwise it is refused with ``LeaseLost`` (nothing is stored, and the
+    annotator is told).
+
 The annotate loop's submit (``_submit_sql``)
     The plain case of a submission on a live lease (no probe, no adaptive
     overlap, no probe drawn) is one hand-written statement: the lease
