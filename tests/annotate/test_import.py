@@ -461,8 +461,9 @@ def test_command_exit_code(project, tmp_path):
 def _test_database_url() -> str:
     from django.db import connection
 
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    from config import embedded
+
+    return embedded.database_url(connection.settings_dict)
 
 
 @pytest.mark.django_db
