@@ -119,14 +119,35 @@ app.send_task("docket.settings_probe", args=[1])
 """
 
 
-def test_without_redis_the_broker_is_the_filesystem(tmp_path):
-    result = run(tmp_path, ["-c", CELERY_PROBE])
+def test_without_redis_url_the_broker_is_the_embedded_redis(tmp_path):
+    """No REDIS_URL: the task message goes to the embedded Redis under the data folder (a Unix socket, no port)."""
+    probe = CELERY_PROBE + (
+        "import redis; from django.conf import settings;"
+        "print(redis.Redis.from_url(settings.REDIS_URL).llen('light'))"
+    )
+    result = run(tmp_path, ["-c", probe])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().startswith("filesystem")
-    # The task message really went somewhere without any server: a file in the queue folder.
-    queued = list((tmp_path / "var" / "broker" / "queue").iterdir())
-    assert len(queued) == 1
-    assert "docket.settings_probe" in queued[0].read_text()
+    broker, queued = result.stdout.split()
+    socket = tmp_path / "var" / "run" / "redis.sock"
+    assert broker == f"redis+socket://{socket}?virtual_host=2"  # database 2: tests keep apart from `make run`'s 0
+    assert queued == "1"
+    assert not (tmp_path / "var" / "postgres").exists()  # PostgreSQL starts at a first connection only
+    assert not socket.exists()  # the last process out stopped Redis
+
+
+@pytest.mark.parametrize("url", ["sqlite:///var/docket.sqlite3", "mysql://docket@db.internal/docket"])
+def test_another_database_engine_is_refused(tmp_path, url):
+    result = run(tmp_path, CHECK, DATABASE_URL=url)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in last and "DATABASE_URL" in last and "PostgreSQL only" in last, last
+
+
+def test_without_database_url_the_database_is_the_embedded_postgresql(tmp_path):
+    result = run(tmp_path, ["-c", OPTIONS_PROBE.replace(".get('OPTIONS', {})", "")])
+    assert result.returncode == 0, result.stderr
+    assert "'ENGINE': 'config.db'" in result.stdout
+    assert f"'HOST': '{tmp_path / 'var' / 'postgres'}'" in result.stdout and "'NAME': 'docket'" in result.stdout
 
 
 def test_with_redis_url_the_broker_is_redis(tmp_path):

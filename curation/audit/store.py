@@ -78,14 +78,10 @@ def audit_store(*, audit: AuditResult, project: Project, job: Job | None = None)
 
 
 def _rows_insert(model, rows: list[dict]) -> None:
-    """Insert plain rows (column name -> value). PostgreSQL: one ``COPY`` (tens of
+    """Insert plain rows (column name -> value) with one PostgreSQL ``COPY`` (tens of
     thousands of item rows in well under a second, where ``bulk_create`` spent
-    most of its time binding half a million parameters); other databases:
-    ``bulk_create``."""
+    most of its time binding half a million parameters)."""
     if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=2000)
         return
     columns = list(rows[0])
     json_columns = {f.column for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField"}

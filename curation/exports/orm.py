@@ -83,7 +83,7 @@ def items_for_export(
     ``False`` none, or pass one. ``full=False`` skips what only the raw format
     shows (rationale, display order, time spent, creation time).
 
-    ``snapshot`` (default: on PostgreSQL outside a transaction) reads on a
+    ``snapshot`` (default: outside a transaction) reads on a
     connection of its own, in one REPEATABLE READ READ ONLY transaction: every
     stream sees the same state of the project, and the cursors stream lazily
     (no WITH HOLD copy of each result). The caller's connection stays free for
@@ -101,7 +101,7 @@ def items_for_export(
     if audit is True:
         audit = latest_audit(project=project)
     if snapshot is None:
-        snapshot = connection.vendor == "postgresql" and not connection.in_atomic_block
+        snapshot = not connection.in_atomic_block
     if snapshot:
         return _snapshot_records(project=project, audit=audit, chunk_size=chunk_size, full=full)
     return _records(project=project, audit=audit, chunk_size=chunk_size, full=full)
@@ -160,13 +160,12 @@ def _records(*, project, audit, chunk_size: int, full: bool, db=None) -> Iterato
                 chunk_size,
             )
         )
-    raw = connection.vendor == "postgresql"
     cursors: list = []
     try:
-        rows = [_stream(qs, size, cursors, db) if raw else qs.iterator(chunk_size=size) for qs, size in streams]
+        rows = [_stream(qs, size, cursors, db) for qs, size in streams]
         if not audit:
             rows.append(iter(()))
-        yield from _merge(*rows, full=full, annotator=_annotator_lookup(), raw_json=raw)
+        yield from _merge(*rows, full=full, annotator=_annotator_lookup())
     finally:
         for cursor in cursors:
             cursor.close()
@@ -209,11 +208,11 @@ def _annotator_lookup() -> Callable[[int], tuple[str, str]]:
 
 
 def _merge(
-    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, *, full: bool, annotator, raw_json: bool
+    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, *, full: bool, annotator
 ) -> Iterator[ItemRec]:
     """Records from the five streams, all ordered by ``(prompt id, item id)`` (prompts by id).
 
-    ``raw_json``: JSON columns come as text (the raw PostgreSQL path).
+    JSON columns come as text (``_stream``) and are parsed here.
     """
     annotators: dict[int, tuple[str, str]] = {}
     prompt = None
@@ -230,8 +229,8 @@ def _merge(
             if row is None:
                 raise RuntimeError(f"prompt {prompt_id} of item {pk} not found")  # pragma: no cover
             prompt_pk = prompt_id
-            prompt = PromptRec(row[1], loads(row[2]) if raw_json else row[2])
-        if raw_json and resolution is not None:
+            prompt = PromptRec(row[1], loads(row[2]))
+        if resolution is not None:
             resolution = loads(resolution)
 
         responses = []
@@ -248,11 +247,11 @@ def _merge(
             who = judgment[3]
             ann_uuid, ann_type = annotators.get(who) or annotators.setdefault(who, annotator(who))
             ranking = judgment[6]
-            if raw_json and ranking is not None:
+            if ranking is not None:
                 ranking = loads(ranking)
             if full:
                 order = judgment[11]
-                if raw_json and order is not None:
+                if order is not None:
                     order = loads(order)
                 # id, annotator, type, choice, strength, ranking, critique, correction, rationale,
                 # display order, time spent, consistent, created at

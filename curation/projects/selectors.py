@@ -8,10 +8,9 @@ checks live in ``annotate.selectors`` (``project_for_curator`` and friends).
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 
-from django.db import connection, models
+from django.db import models
 from django.db.models import Aggregate, Count, F, Max, Min, Q, Sum
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -163,15 +162,11 @@ def progress_by_kind(*, projects, now=None) -> dict[int, dict[str, KindProgress]
 
 
 class Median(Aggregate):
-    """PostgreSQL's ``percentile_cont(0.5)``; other databases use ``_median`` in Python."""
+    """PostgreSQL's ``percentile_cont(0.5)``: the median, interpolated between the middle two of an even count."""
 
     function = "PERCENTILE_CONT"
     template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
     output_field = models.FloatField()
-
-
-def _median(values: list[int]) -> float | None:
-    return float(statistics.median(values)) if values else None
 
 
 @dataclass
@@ -196,17 +191,15 @@ class AnnotatorStats:
 def annotator_stats(*, project: Project, now=None) -> list[AnnotatorStats]:
     """Per annotator of the project: annotations, time spent (total, median),
     last activity, skips and live leases. Annotator-role members who have not
-    started yet are listed with zeros. Three queries (four on SQLite)."""
+    started yet are listed with zeros. Three queries."""
     now = now or timezone.now()
     annotations = Annotation.objects.filter(item__project=project)
     aggregates = {
         "n": Count("pk"),
         "total_ms": Sum("time_spent_ms"),
         "last": Max("created_at"),
+        "median_ms": Median("time_spent_ms"),
     }
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        aggregates["median_ms"] = Median("time_spent_ms")
     rows = (
         annotations.values("annotator_id", "annotator__uuid", "annotator__name", "annotator__type")
         .annotate(**aggregates)
@@ -221,17 +214,9 @@ def annotator_stats(*, project: Project, now=None) -> list[AnnotatorStats]:
             type=row["annotator__type"],
             annotations=row["n"],
             total_ms=row["total_ms"],
-            median_ms=row.get("median_ms"),
+            median_ms=row["median_ms"],
             last_active=row["last"],
         )
-    if not postgres and people:
-        times: dict[int, list[int]] = {}
-        for annotator_id, ms in annotations.filter(time_spent_ms__isnull=False).values_list(
-            "annotator_id", "time_spent_ms"
-        ):
-            times.setdefault(annotator_id, []).append(ms)
-        for annotator_id, person in people.items():
-            person.median_ms = _median(times.get(annotator_id, []))
     assignment_rows = (
         Assignment.objects.filter(item__project=project)
         .values("annotator_id", "annotator__uuid", "annotator__name", "annotator__type")

@@ -48,20 +48,11 @@ def texts(item: Item) -> list[str]:
     return [r.text for r in item.ordered_responses()]
 
 
-@pytest.fixture(params=["copy", "orm"])
-def writer(request, monkeypatch):
-    """Run a test with PostgreSQL COPY and with the bulk_create fallback (SQLite's path)."""
-    if request.param == "orm":
-        original = importing._Inserter.__init__
-        monkeypatch.setattr(importing._Inserter, "__init__", lambda self: original(self, use_copy=False))
-    return request.param
-
-
 # ---------------------------------------------------------------- good files
 
 
 @pytest.mark.django_db
-def test_docket_items_of_every_kind(project, writer):
+def test_docket_items_of_every_kind(project):
     report = run_import(project, "docket_items.jsonl")
 
     assert report.lines == 5  # the blank line is skipped
@@ -96,7 +87,7 @@ def test_docket_items_of_every_kind(project, writer):
 
 
 @pytest.mark.django_db
-def test_trl_plain_rows_become_labelled_pairwise_items(project, writer):
+def test_trl_plain_rows_become_labelled_pairwise_items(project):
     report = run_import(project, "trl_plain.jsonl", source_name="my-prefs")
 
     assert report.items_created == 2 and report.annotations_created == 2 and report.by_kind == {"pairwise": 2}
@@ -137,7 +128,7 @@ def test_imported_label_completes_an_item_when_overlap_is_one(project):
 
 
 @pytest.mark.django_db
-def test_trl_conversational_and_implicit_prompt(project, writer):
+def test_trl_conversational_and_implicit_prompt(project):
     report = run_import(project, "trl_conversational.jsonl")
 
     assert report.items_created == 2 and report.annotations_created == 2
@@ -149,7 +140,7 @@ def test_trl_conversational_and_implicit_prompt(project, writer):
 
 
 @pytest.mark.django_db
-def test_anthropic_hh_single_and_multi_turn(project, writer):
+def test_anthropic_hh_single_and_multi_turn(project):
     report = run_import(project, "hh.jsonl", source_name="hh-rlhf")
 
     assert report.items_created == 2 and report.annotations_created == 2
@@ -340,7 +331,7 @@ def test_many_errors_are_summarised(project):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", ["docket_items.jsonl", "trl_plain.jsonl", "trl_conversational.jsonl", "hh.jsonl"])
-def test_reimport_adds_nothing(project, name, writer):
+def test_reimport_adds_nothing(project, name):
     first = run_import(project, name)
     before = counts()
     again = run_import(project, name)

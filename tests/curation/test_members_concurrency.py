@@ -44,8 +44,6 @@ def _race(calls):
 
 @pytest.mark.parametrize("round_", range(5))
 def test_two_owners_demoting_each_other_leave_one_owner(round_):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL")
     project = ProjectFactory()
     alice, bob = UserFactory(username=f"alice{round_}"), UserFactory(username=f"bob{round_}")
     for user in (alice, bob):
@@ -61,8 +59,6 @@ def test_two_owners_demoting_each_other_leave_one_owner(round_):
 
 
 def test_two_owners_leaving_at_once_leave_one_owner():
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL")
     project = ProjectFactory()
     alice, bob = UserFactory(username="alice-leaves"), UserFactory(username="bob-leaves")
     for user in (alice, bob):

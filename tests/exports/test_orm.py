@@ -225,7 +225,8 @@ def test_rows_of_items_the_item_stream_lacks_are_skipped():
     from curation.exports.orm import _merge
 
     items = iter([(1, 10, "i10", "thumb", False, None), (2, 30, "i30", "thumb", False, None)])
-    prompts = iter([(1, "p1", [{"role": "user", "content": "q1"}]), (2, "p2", [{"role": "user", "content": "q2"}])])
+    # JSON columns come as text, as psycopg returns them from the server-side cursor
+    prompts = iter([(1, "p1", '[{"role": "user", "content": "q1"}]'), (2, "p2", '[{"role": "user", "content": "q2"}]')])
     # Item 20 (prompt 1) appeared between the queries: its response and annotation are skipped.
     responses = iter([(1, 10, "r10", "t10"), (1, 20, "r20", "t20"), (2, 30, "r30", "t30")])
     annotations = iter(
@@ -235,7 +236,7 @@ def test_rows_of_items_the_item_stream_lacks_are_skipped():
     recs = list(
         _merge(
             items, prompts, responses, annotations, audits,
-            full=False, annotator=lambda pk: (f"u{pk}", "human"), raw_json=False,
+            full=False, annotator=lambda pk: (f"u{pk}", "human"),
         )
     )  # fmt: skip
     assert [(r.id, [x.id for x in r.responses], [j.id for j in r.judgments], r.agreement) for r in recs] == [

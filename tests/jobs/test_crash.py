@@ -2,7 +2,8 @@
 job; a new worker resumes it (its start-up sweep sees the dead run) and the
 job ends with exactly what an uninterrupted run of the same job produces.
 
-Needs PostgreSQL and Redis (DATABASE_URL / REDIS_URL) and the default model.
+Runs on the test database and Redis (the embedded ones when DATABASE_URL / REDIS_URL are unset)
+with the default model.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from annotate.models import Item, Prompt, Response, content_hash
 from curation.jobs.services import job_create
@@ -79,8 +78,6 @@ def _job_state(pk):
 
 @pytest.mark.django_db(transaction=True)
 def test_sigkilled_worker_job_resumes_with_exact_counts(tmp_path):
-    if not settings.REDIS_URL or connection.vendor != "postgresql":
-        pytest.skip("needs REDIS_URL and PostgreSQL")
     _purge_queues()
     crashed_project = _project_with_prompts("crash-a")
     reference_project = _project_with_prompts("crash-b")
