@@ -50,7 +50,7 @@ run: install
 	@echo "Docket on http://$(HOST):$(PORT)/ with a Celery worker (Ctrl+C stops both)"
 	@trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; wait; $(PY) -m config.embedded sweep --quiet' EXIT INT TERM; \
 	$(PY) manage.py prepare_model & \
-	$(VENV)/bin/celery -A config worker -Q light,model -c 1 -B -s var/celerybeat-schedule --loglevel=INFO & \
+	$(VENV)/bin/celery -A config worker -Q light,model -c 1 -B -s $${DOCKET_DATA_DIR:-var}/celerybeat-schedule --loglevel=INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 worker: install

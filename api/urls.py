@@ -5,6 +5,7 @@ from api import views, views_audit, views_data
 from api.docs import RedocDocsView, SwaggerDocsView
 
 v1 = [
+    path("", views.ApiRootApi.as_view(), name="api-root"),
     path("auth/token/", views.TokenCreateApi.as_view(), name="api-token-create"),
     path("auth/logout/", views.TokenDeleteApi.as_view(), name="api-token-delete"),
     path("auth/tokens/", views.TokenListApi.as_view(), name="api-tokens"),

@@ -14,7 +14,7 @@ import django_filters
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db.models import Count
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -548,6 +548,22 @@ class MeApi(APIView):
     def get(self, request):
         roles = dict(Membership.objects.filter(user=request.user).values_list("project__slug", "role"))
         return Response({"username": request.user.get_username(), "projects": roles})
+
+
+class ApiRootApi(APIView):
+    """``/api/v1/``: where to go from here (in a browser, DRF's browsable API with these links)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: inline_serializer("ApiRoot", fields={"projects": serializers.URLField()})})
+    def get(self, request):
+        names = {
+            "projects": "api-projects",
+            "me": "api-me",
+            "schema": "api-schema",
+            "docs": "api-docs",
+        }
+        return Response({key: request.build_absolute_uri(reverse(name)) for key, name in names.items()})
 
 
 class UnknownApi(APIView):

@@ -348,3 +348,23 @@ def test_a_missing_slash_is_named_in_the_404(project, personas):
     response = client_for(personas["researcher"]).get(f"/api/v1/projects/{project.slug}/items")
     assert response.status_code == 404
     assert f"/api/v1/projects/{project.slug}/items/" in response.json()["error"]["message"]
+
+
+def test_the_api_root_links_where_to_go(personas):
+    assert APIClient().get("/api/v1/").status_code in {401, 403}
+    links = client_for(personas["researcher"]).get("/api/v1/").json()
+    assert set(links) == {"projects", "me", "schema", "docs"}
+    for url in links.values():
+        assert client_for(personas["researcher"]).get(url).status_code == 200, url
+
+
+def test_the_browsable_api_links_no_path_only_the_catch_all_answers(project, personas):
+    """Every /api/ path resolves (UnknownApi 404s the rest), so DRF's breadcrumbs would link /api/v1 and
+    /api/v1/projects (no slash), which are 404s; only real endpoints are linked."""
+    client = APIClient()
+    client.force_login(personas["researcher"])
+    page = client.get(f"/api/v1/projects/{project.slug}/items/", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200
+    crumbs = [url for _name, url in page.context["breadcrumblist"]]
+    assert crumbs == ["/api/v1/", "/api/v1/projects/", f"/api/v1/projects/{project.slug}/",
+                      f"/api/v1/projects/{project.slug}/items/"]  # fmt: skip
