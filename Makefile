@@ -44,14 +44,15 @@ install: $(STAMP)
 # and, beside them, the one-off conversion of the default model. Ctrl+C stops
 # them all; the last one to end stops the embedded servers, and a final sweep
 # catches any left by a process killed outright.
+# (The system checks run in migrate, so runserver skips them; the conversion runs niced, after the
+# page.)
 run: install
-	@$(PY) manage.py migrate --noinput -v 0
-	@$(PY) manage.py seed_demo
+	@$(PY) manage.py seed_demo --migrate
 	@echo "Docket on http://$(HOST):$(PORT)/ with a Celery worker (Ctrl+C stops both)"
 	@trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; wait; $(PY) -m config.embedded sweep --quiet' EXIT INT TERM; \
-	$(PY) manage.py prepare_model & \
+	nice -n 10 $(PY) manage.py prepare_model & \
 	$(VENV)/bin/celery -A config worker -Q light,model -c 1 -B -s $${DOCKET_DATA_DIR:-var}/celerybeat-schedule --loglevel=INFO & \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py runserver --skip-checks $(HOST):$(PORT)
 
 worker: install
 	$(VENV)/bin/celery -A config worker -Q light,model --loglevel=INFO

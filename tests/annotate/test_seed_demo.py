@@ -108,3 +108,16 @@ def test_seed_demo_password_from_environment(monkeypatch, settings):
     settings.DEBUG = False
     with pytest.raises(CommandError, match="DOCKET_DEMO_PASSWORD"):
         seed()
+
+
+@pytest.mark.django_db
+def test_seed_demo_migrates_first_when_asked(monkeypatch):
+    """``make run``'s one process: migrate (here: nothing to apply, it still runs), then seed."""
+    from unittest import mock
+
+    monkeypatch.delenv("DOCKET_DEMO_PASSWORD", raising=False)
+    out = io.StringIO()
+    with mock.patch("annotate.management.commands.seed_demo.call_command", wraps=call_command) as calls:
+        call_command("seed_demo", "--migrate", stdout=out)
+    assert calls.call_args_list[0].args == ("migrate",)
+    assert Project.objects.filter(slug="demo").exists() and "Demo logins" in out.getvalue()

@@ -10,7 +10,9 @@ service as any file (``items_import``), plus the demo users
     annotator2  annotator
     researcher  researcher
 
-whose password is ``$DOCKET_DEMO_PASSWORD`` or ``docket-demo`` (the default is
+``--migrate`` applies the migrations first in the same process (``make run``:
+one start-up, one database start, instead of two). The users' password is
+``$DOCKET_DEMO_PASSWORD`` or ``docket-demo`` (the default is
 refused when ``DJANGO_DEBUG`` is off). Running it again creates nothing new;
 it only resets the demo users' passwords to the demo password and restores
 their memberships.
@@ -24,6 +26,7 @@ import os
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -256,7 +259,14 @@ def demo_jsonl() -> bytes:
 class Command(BaseCommand):
     help = "Create the demo project, its items and the demo users (idempotent)."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--migrate", action="store_true", help="apply migrations first, in the same process (what make run does)"
+        )
+
     def handle(self, *args, **options):
+        if options["migrate"]:
+            call_command("migrate", interactive=False, verbosity=0)
         password = os.environ.get("DOCKET_DEMO_PASSWORD") or ""
         if not password:
             if not settings.DEBUG:
