@@ -445,7 +445,16 @@ def _pg_stop(layout: Layout) -> None:
             timeout=_STOP_TIMEOUT + 10,
         )
     except (EmbeddedError, subprocess.TimeoutExpired) as error:
-        print(f"Docket: could not stop the embedded PostgreSQL: {error}", file=sys.stderr)
+        # pg_ctl could not (a folder above the data made private again, say): PostgreSQL's own signal for a
+        # fast shutdown, to the postmaster named in postmaster.pid.
+        print(f"Docket: pg_ctl could not stop the embedded PostgreSQL ({error}); sending SIGINT", file=sys.stderr)
+        info = _pg_package().utils.PostmasterInfo.read_from_pgdata(layout.pgdata)
+        if info is not None and info.process is not None:
+            info.process.send_signal(signal.SIGINT)
+            try:
+                info.process.wait(_STOP_TIMEOUT)
+            except Exception as still:  # noqa: BLE001  (psutil.TimeoutExpired: say so, never hang the exit)
+                print(f"Docket: the embedded PostgreSQL did not stop: {still}", file=sys.stderr)
 
 
 def ensure_postgres(root: Path) -> None:

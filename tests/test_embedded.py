@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,12 +50,20 @@ while go != "-" and not os.path.exists(go):
 """
 
 
+def private_data_dir(prefix: str) -> Path:
+    """A data folder outside pytest's temporary folders: run as root, the server runs as another user
+    that must traverse the folders above it, and every pytest session on the machine makes
+    /tmp/pytest-of-<user> private again when it starts."""
+    return Path(tempfile.mkdtemp(prefix=prefix)) / "var"
+
+
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("embedded") / "var"
+def data_dir():
+    root = private_data_dir("docket-embedded-")
     root.mkdir()
     yield root
     embedded.stop(root)
+    shutil.rmtree(root.parent, ignore_errors=True)
 
 
 def _env(data_dir: Path) -> dict:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +40,7 @@ from django.conf import settings
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.crawl import crawl
+from tests.test_embedded import private_data_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.worker, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -68,9 +70,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def docket(tmp_path_factory):
+def docket():
     """``make run`` with nothing configured but an empty data folder (and the shared model cache)."""
-    data = tmp_path_factory.mktemp("first-hour") / "var"
+    data = private_data_dir("docket-first-hour-")
     assert not (data / "postgres").exists()
     log = data.parent / "make-run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
@@ -104,6 +106,10 @@ def docket(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
+        from config import embedded
+
+        embedded.stop(data)  # a no-op after a clean Ctrl+C; after a failure, what make run left
+        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 def _log_in(browser: Browser, docket: Docket, username: str):
