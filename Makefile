@@ -25,7 +25,7 @@ LOGGED = >>$(INSTALL_LOG) 2>&1 || { echo "pip failed; the end of $(INSTALL_LOG):
 .PHONY: install run worker test lint checks chromium tools clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
-	@echo "Setting up $(VENV) (first run only; pip's log: $(INSTALL_LOG))"
+	@echo "Setting up $(VENV) (pip's log: $(INSTALL_LOG))"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@: > $(INSTALL_LOG)
 	@$(PIP_INSTALL) --upgrade pip $(LOGGED)

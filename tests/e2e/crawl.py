@@ -59,16 +59,12 @@ CSP_LISTENER = """
 })();
 """
 
-# KNOWN EXCEPTION, to be removed: pages whose own scripts fail only because a request to another host was
-# blocked, each with the dependency that makes the page self-contained. Their uncaught exceptions are listed
-# in ``report.external`` instead of failing the crawl (console errors from same-origin resources still fail
-# it), and an entry whose page no longer asks another host for anything is itself reported, so it cannot
-# outlive its reason.
-KNOWN_EXTERNAL: dict[str, str] = {
-    # drf-spectacular's SwaggerView loads swagger-ui-dist from cdn.jsdelivr.net; drf-spectacular-sidecar
-    # (a teammate's change in progress) serves it from our static files. Remove this entry with that change.
-    "/api/docs/": "Swagger UI from a CDN until drf-spectacular-sidecar",
-}
+# Pages whose own scripts fail only because a request to another host was blocked, each with the dependency
+# that will make the page self-contained. Their uncaught exceptions are listed in ``report.external`` instead
+# of failing the crawl (console errors from same-origin resources still fail it), and an entry whose page no
+# longer asks another host for anything is itself reported, so it cannot outlive its reason. Empty: since
+# drf-spectacular-sidecar serves Swagger UI and Redoc from our static files, no page needs another host.
+KNOWN_EXTERNAL: dict[str, str] = {}
 
 SETTLE_MS = 3_000  # after "load": htmx fragments triggered on load, swaps, first polls
 

@@ -51,7 +51,11 @@ def site():
     server.shutdown()
 
 
-def test_the_crawler_reports_each_kind_of_fault(browser, site):
+def test_the_crawler_reports_each_kind_of_fault(browser, site, monkeypatch):
+    from tests.e2e import crawl as crawl_module
+
+    # an excuse for a page that no longer needs it (the real list is empty)
+    monkeypatch.setitem(crawl_module.KNOWN_EXTERNAL, "/api/docs/", "a CDN until some-sidecar")
     context = browser.new_context()
     try:
         report = crawl(context, site, who="tester")
