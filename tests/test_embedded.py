@@ -197,15 +197,17 @@ def test_the_autoreloaders_parent_keeps_them_up_across_reloads(data_dir, tmp_pat
 
 def test_the_stop_command(data_dir, tmp_path):
     holder = _start(data_dir, str(tmp_path / "never"))
-    _report(holder)
-    result = subprocess.run(
-        [sys.executable, "-m", "config.embedded", "stop", "--data-dir", str(data_dir)],
-        cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["postgres"] == "stopped"
-    holder.kill()
-    holder.wait(timeout=30)
+    try:
+        _report(holder)
+        result = subprocess.run(
+            [sys.executable, "-m", "config.embedded", "stop", "--data-dir", str(data_dir)],
+            cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["postgres"] == "stopped"
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
 
 
 def test_the_database_url_of_a_socket_folder_reads_back():
