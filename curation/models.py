@@ -165,7 +165,7 @@ class PromptGeneration(models.Model):
 
 
 class ResponseEncoding(models.Model):
-    """The reference model's view of one response, for CHES (ALGORITHMS.md §1).
+    """The reference model's view of one response, for CHES (docs/algorithms.md#ches).
 
     ``vector`` is the float32 little-endian bytes of the sum of the last
     hidden layer over the positions that predict the response's tokens (the
@@ -323,7 +323,7 @@ class Dataset(models.Model):
 
 
 class SynthesizedInstruction(models.Model):
-    """One instruction a synthesis job sampled (Magpie, ALGORITHMS.md §2),
+    """One instruction a synthesis job sampled (Magpie, docs/algorithms.md#magpie),
     kept whether accepted or not so curators can review the filters.
 
     ``index`` is the sample's number within its job (sampling order; the job

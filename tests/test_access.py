@@ -1,7 +1,7 @@
 """Who may reach which page: a denial matrix per page and persona, CSRF, and
 login rate limiting.
 
-Rules (DESIGN.md "Roles"): every page needs a login (anonymous -> redirect to
+Rules (docs/architecture.md, "Access"): every page needs a login (anonymous -> redirect to
 the login page); outsiders get 404, never 403, so a project's existence is not
 revealed; inside a project a role that may not use a page also gets 404. The
 one 403 is a curator posting a change to the members page, which only owners

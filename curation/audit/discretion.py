@@ -1,4 +1,4 @@
-"""Audit stage: discretion (ALGORITHMS.md §3).
+"""Audit stage: discretion (docs/algorithms.md#discretion).
 
 Principle verdicts of the ``source`` annotators (default all) are summed per
 item and principle (pairwise: A +1, B −1; thumb/judgment: A "upholds" +1,

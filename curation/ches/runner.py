@@ -1,4 +1,4 @@
-"""Hidden-state encodings of responses, and CHES of pairs from them (ALGORITHMS.md §1).
+"""Hidden-state encodings of responses, and CHES of pairs from them (docs/algorithms.md#ches).
 
 ``encode_create`` (``curation.ches.services``) validates the parameters
 (``curation.ches.params``) and queues the job for the audit overview's
@@ -16,7 +16,7 @@ Which responses
 Which model
     Always the project's model: ``resolve_name(project.model_name or None)``
     (the default model when the project names none) — the model as it is
-    before preference training, as the paper prescribes (§1.3). That
+    before preference training, as the paper prescribes (docs/algorithms.md#ches). That
     resolved reference is the ``model_name`` of every ``ResponseEncoding``
     row and what readers pass back. The HTTP (openai) backend has no hidden
     states: ``encode_create`` refuses it.

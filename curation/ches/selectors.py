@@ -1,5 +1,5 @@
 """Reads of stored response encodings: which responses CHES needs, and CHES of
-pairs as dot products of the stored sums (ALGORITHMS.md §1). The audit's CHES
+pairs as dot products of the stored sums (docs/algorithms.md#ches). The audit's CHES
 stage and the exports read through ``pair_ches``."""
 
 from __future__ import annotations

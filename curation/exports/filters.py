@@ -26,7 +26,7 @@ what the earlier ones left":
    consensus; items with no defined agreement, such as judgment items, are kept);
 8. ``ches``: pairwise items whose CHES score (``ln_ches`` by default) is above
    the ``drop_above_quantile`` quantile, or outside the ``keep_lowest_fraction``
-   lowest (ALGORITHMS.md §1.4, ``keep = order[:n]`` with ``n = ceil(p·N)``, ties
+   lowest (docs/algorithms.md#ches-selection, ``keep = order[:n]`` with ``n = ceil(p·N)``, ties
    broken by item id so exactly ``n`` are kept). The quantile needs every score
    first, so the caller passes them (``ches_scores``, pairs ``(item_id, value)``)
    when building the pipeline. Items of other kinds pass; pairwise items

@@ -1,4 +1,4 @@
-"""Judgment rows (CUT style, ALGORITHMS.md §7.1): ``instruction``, ``response``,
+"""Judgment rows (CUT style, docs/algorithms.md#judgment-rows): ``instruction``, ``response``,
 ``judgment``, ``corrected_response``.
 
 * One row per usable judgment of a judgment item (judgments with

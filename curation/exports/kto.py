@@ -16,7 +16,7 @@ items produced it (a response chosen in two pairwise items is one desirable row;
 ``duplicate`` counts the rest). The same completion may appear with both labels
 when the items disagree; KTO accepts that.
 
-Class balance (ALGORITHMS.md §7.2, KTO paper Eq. 8 as TRL implements it): TRL
+Class balance (docs/algorithms.md#kto-weights, KTO paper Eq. 8 as TRL implements it): TRL
 recommends ``1 <= (λ_D·n_D)/(λ_U·n_U) <= 4/3``. :func:`kto_weights` keeps both
 weights at 1.0 when the counts already satisfy it; otherwise it keeps the weight
 of the larger class at 1.0 and up-weights the smaller class so the ratio is

@@ -1,4 +1,4 @@
-"""Ranking rows (PRO style, ALGORITHMS.md §8): ``prompt``, ``responses`` best to
+"""Ranking rows (PRO style, docs/algorithms.md#ranking-rows): ``prompt``, ``responses`` best to
 worst, ``scores``.
 
 One row per ranking item with a consensus. ``scores`` are the mean Borda

@@ -40,7 +40,7 @@ Pairwise items
     first shown and ``metadata["swap"]`` says both orders were asked.
 
     With ``principles``: for each project principle the judge answers A, B
-    or NA (ALGORITHMS.md §3: NA when P(NA) is largest or P(A) = P(B),
+    or NA (docs/algorithms.md#principle-verdicts: NA when P(NA) is largest or P(A) = P(B),
     otherwise the larger of P(A), P(B)), asked in the canonical order only as
     in the discretion paper's analysis; stored as ``PrincipleVerdict`` rows
     (NA → ``na``) with the probabilities under ``probabilities["principles"]``.
@@ -180,7 +180,7 @@ def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
         ("A", "B"),
     )
     cal_ab, cal_ba = _calibrated(ab, free), _calibrated(ba, free)
-    # FastChat-style combination (ALGORITHMS.md §5.3): the swapped order's verdict mapped back.
+    # FastChat-style combination (docs/algorithms.md#position-swap): the swapped order's verdict mapped back.
     combined = combine_orders(cal_ab, cal_ba)
     orders = []
     for shown, raw, cal, verdict in (
@@ -219,7 +219,7 @@ def _principle_verdict(loaded, messages, text_a: str, text_b: str, principle: Pr
 
 
 def principle_verdict_from_probs(probs: dict) -> tuple[str, dict]:
-    """ALGORITHMS.md §3.1: NA when P(NA) is the largest or P(A) = P(B), else the larger of A and B."""
+    """docs/algorithms.md#principle-verdicts: NA when P(NA) is the largest or P(A) = P(B), else the larger of A and B."""
     p_a, p_b, p_na = float(probs.get("A", 0.0)), float(probs.get("B", 0.0)), float(probs.get("NA", 0.0))
     if (p_na > p_a and p_na > p_b) or p_a == p_b:
         verdict = Verdict.NA

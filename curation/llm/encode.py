@@ -1,4 +1,4 @@
-"""Summed last-layer hidden states per response, for CHES (ALGORITHMS.md §1.2, §1.5).
+"""Summed last-layer hidden states per response, for CHES (docs/algorithms.md#ches-encoding).
 
 For a prompt x (chat-templated, generation prompt included) and a response y
 the input is ``ids(x) + ids(y) + [end_of_turn]`` (token ids concatenated, so
@@ -31,7 +31,7 @@ token, end-of-turn included; the final (end-of-turn) position never counts.
   end-of-turn position's own hidden state is never summed), and the model's
   decoder is called without the language-model head (the last hidden layer
   is the decoder's output after its final norm, exactly what ``lm_head``
-  reads; §1.2).
+  reads; docs/algorithms.md#ches-encoding).
 
 ``encode_reference`` runs one unbatched forward pass of the full model per
 response with ``output_hidden_states`` (the paper's per-example script), for

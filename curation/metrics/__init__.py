@@ -1,12 +1,12 @@
 """Pure-maths curation metrics (numpy/scipy only; no ORM, no Django settings).
 
-Definitions, defaults and worked numbers: ``shared/ALGORITHMS.md``. Every function is tested
+Definitions, defaults and worked numbers: ``docs/algorithms.md``. Every function is tested
 against a reference package (krippendorff, crowd-kit, choix, scikit-learn, scipy) or a
 hand-worked case in ``tests/metrics/``.
 
 Public API
 ----------
-``agreement`` (§6.1–§6.3) — raters × units matrices, NaN = missing
+``agreement`` (docs/algorithms.md#agreement) — raters × units matrices, NaN = missing
     krippendorff_alpha(data, level="nominal"|"ordinal"|"interval"|"ratio", value_domain=None) -> float
     krippendorff_alpha_from_counts(counts, value_domain=None, level=...) -> float
     value_counts(data, value_domain=None) -> (units × values counts, domain)
@@ -16,21 +16,21 @@ Public API
     cohen_kappa(a, b, weights=None) -> float ; cohen_kappa_matrix(data) -> (κ per rater pair, overlap)
     krippendorff_alpha_bootstrap(data, level, n_boot=1000, seed=0) -> BootstrapResult (units resampled)
     annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
-``aggregation`` (§6.4, §6.6)
+``aggregation`` (docs/algorithms.md#bradley-terry, docs/algorithms.md#dawid-skene)
     majority_vote(data, ties="nan"|"smallest") -> MajorityVoteResult(label, share, n)
     bradley_terry(n_items, comparisons[(winner, loser)], alpha=0, max_iter, tol) -> BradleyTerryResult(p, log_strength, ...)
     dawid_skene(tasks, workers, labels, n_classes, n_iter=100, tol=1e-5) -> DawidSkeneResult
-``consistency`` (§5) — signed labels: +1 = A, −1 = B, 0 = tie; a swap maps x -> −x
+``consistency`` (docs/algorithms.md#consistency) — signed labels: +1 = A, −1 = B, 0 = tie; a swap maps x -> −x
     retest_agreement(first, second, swapped=None) -> RetestResult(agreement, kappa, n, ...)
     swap_consistency(verdict_ab, verdict_ba) / judge_order_consistency -> SwapConsistency(rate, combined, ...)
     transitivity_violations(edges, ties=(), mode="weak_order"|"strict_cycles") -> (violations, triads)
     thumbs_contradictions(choices, thumbs) -> ThumbsCheck(contradictions, comparable, mask)
     cream_consistency(scores1, scores2) -> C = (τ_b + 1)/2
-``ches`` (§1)
+``ches`` (docs/algorithms.md#ches)
     ches(s_pos, s_neg), ln_ches(s_pos, n_pos, s_neg, n_neg) -> float
     ches_batch(S_pos[B,d], S_neg[B,d], n_pos[B], n_neg[B]) -> (ches[B], ln_ches[B])
     ches_select(scores, keep_fraction=... | drop_above_quantile=..., center_quantile=0) -> keep mask
-``discretion`` (§3) — P: items × principles in {+1, −1, NaN}; a: {+1, −1, 0, NaN}
+``discretion`` (docs/algorithms.md#discretion) — P: items × principles in {+1, −1, NaN}; a: {+1, −1, 0, NaN}
     agreement_categories(P) -> AgreementCategories(category, consensus_sign)
     discretion_arbitrariness(P, a) -> float ; discretion_arbitrariness_bootstrap(P, a, n_boot, seed)
     principle_supremacy(P, a) -> (PS, N)

@@ -1,4 +1,4 @@
-"""Consensus labels from several annotators (ALGORITHMS.md §6.4, §6.6).
+"""Consensus labels from several annotators (docs/algorithms.md#bradley-terry, docs/algorithms.md#dawid-skene).
 
 * :func:`majority_vote` on a raters × units matrix (NaN = missing).
 * :func:`bradley_terry` — Hunter's (2004) MM algorithm for pairwise comparisons, the same
@@ -104,7 +104,7 @@ def bradley_terry(
     max_iter: int = 10_000,
     tol: float = 1e-8,
 ) -> BradleyTerryResult:
-    """Bradley–Terry strengths by Hunter's MM algorithm (§6.4).
+    """Bradley–Terry strengths by Hunter's MM algorithm (docs/algorithms.md#bradley-terry).
 
     ``comparisons``: integer array of shape (K, 2), one ``(winner, loser)`` row per
     comparison (a tie may be entered as half a win each way by listing both orders).
@@ -204,7 +204,7 @@ def dawid_skene(
     n_iter: int = 100,
     tol: float = 1e-5,
 ) -> DawidSkeneResult:
-    """Dawid–Skene EM (§6.6), step for step as ``crowdkit.aggregation.DawidSkene``.
+    """Dawid–Skene EM (docs/algorithms.md#dawid-skene), step for step as ``crowdkit.aggregation.DawidSkene``.
 
     One row per annotation: ``tasks[i]``, ``workers[i]`` (any ids) and ``labels[i]`` (an
     integer class in ``0..n_classes-1``). Initialisation: majority-vote probabilities;

@@ -1,4 +1,4 @@
-"""Inter-annotator agreement (ALGORITHMS.md §6.1–§6.3).
+"""Inter-annotator agreement (docs/algorithms.md#agreement).
 
 All functions are pure numpy/scipy. Reliability data is a **raters × units** matrix
 (``data[r, u]`` = the value rater ``r`` gave unit ``u``) with ``NaN`` for a missing rating,
@@ -6,7 +6,7 @@ the layout of the ``krippendorff`` package. String/object matrices are accepted 
 nominal level (missing = ``None``, ``NaN`` or ``"nan"``).
 
 Our Krippendorff α is an independent implementation of the coincidence-matrix form in
-ALGORITHMS.md §6.1 (the ``krippendorff`` package is GPL-3 and is only a *test-time*
+docs/algorithms.md#krippendorff-alpha (the ``krippendorff`` package is GPL-3 and is only a *test-time*
 reference). It never builds a (units × values × values) tensor: per-unit value counts come
 from one ``bincount`` over ``(unit, value)`` codes and the coincidence matrix is one
 matrix product ``counts.T @ (counts / (m_u − 1))``.
@@ -165,7 +165,7 @@ def _bincount_codes(codes: np.ndarray, n_values: int, unit_offsets: np.ndarray) 
 
 
 def value_counts(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per-unit value counts of a raters × units matrix (§6.1 ``n_uc``).
+    """Per-unit value counts of a raters × units matrix (docs/algorithms.md#krippendorff-alpha ``n_uc``).
 
     Returns ``(counts, domain)``: ``counts[u, c]`` = number of raters who gave ``domain[c]`` to
     unit ``u`` (float64, shape units × values), ``domain`` the ordered value domain (the sorted
@@ -176,12 +176,12 @@ def value_counts(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None)
 
 
 # --------------------------------------------------------------------------------------------
-# Krippendorff's alpha (§6.1)
+# Krippendorff's alpha (docs/algorithms.md#krippendorff-alpha)
 # --------------------------------------------------------------------------------------------
 
 
 def _distance_matrix(level: str, domain: np.ndarray, n_v: np.ndarray) -> np.ndarray:
-    """δ² between every pair of domain values (§6.1)."""
+    """δ² between every pair of domain values (docs/algorithms.md#krippendorff-alpha)."""
     n_values = len(domain)
     if level == "nominal":
         return 1.0 - np.eye(n_values)
@@ -209,7 +209,7 @@ def _distance_matrix(level: str, domain: np.ndarray, n_v: np.ndarray) -> np.ndar
 def krippendorff_alpha_from_counts(
     counts: npt.ArrayLike, value_domain: npt.ArrayLike | None = None, level: Level = "nominal"
 ) -> float:
-    """Krippendorff's α from a units × values count matrix (§6.1 coincidence form).
+    """Krippendorff's α from a units × values count matrix (docs/algorithms.md#krippendorff-alpha coincidence form).
 
     ``value_domain`` defaults to ``0..V-1`` (only matters for interval/ratio; ordinal uses
     the column order). Useful for bootstrapping over units without re-encoding.
@@ -252,7 +252,7 @@ def _alpha_wide(wide: np.ndarray, cols: np.ndarray, domain: np.ndarray, level: s
 def krippendorff_alpha(
     data: npt.ArrayLike, level: Level = "nominal", value_domain: npt.ArrayLike | None = None
 ) -> float:
-    """Krippendorff's α of a raters × units matrix with NaN for missing (§6.1).
+    """Krippendorff's α of a raters × units matrix with NaN for missing (docs/algorithms.md#krippendorff-alpha).
 
     ``level``: ``"nominal"`` (A/B/tie labels), ``"ordinal"``, ``"interval"`` or ``"ratio"``.
     ``value_domain``: the ordered possible values (defaults to the sorted distinct values in
@@ -323,7 +323,7 @@ class ItemAgreement:
 
 
 def item_agreement(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None, base: float = 2.0) -> ItemAgreement:
-    """Majority share and entropy per unit of a raters × units matrix (§6, §4 ``A(s)``, ``H(s)``)."""
+    """Majority share and entropy per unit of a raters × units matrix (docs/algorithms.md#item-agreement ``A(s)``, ``H(s)``)."""
     counts, domain = value_counts(data, value_domain)
     m = counts.sum(axis=1)
     top = counts.max(axis=1) if counts.shape[1] else np.zeros(len(m))
@@ -346,12 +346,12 @@ def item_agreement(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = Non
 
 
 # --------------------------------------------------------------------------------------------
-# Fleiss' kappa (§6.2)
+# Fleiss' kappa (docs/algorithms.md#fleiss-kappa)
 # --------------------------------------------------------------------------------------------
 
 
 def fleiss_kappa(counts: npt.ArrayLike, method: Literal["fleiss", "randolph"] = "fleiss") -> float:
-    """Fleiss' κ from a units × categories count table (§6.2; statsmodels ``fleiss_kappa``).
+    """Fleiss' κ from a units × categories count table (docs/algorithms.md#fleiss-kappa; statsmodels ``fleiss_kappa``).
 
     Every unit must have the same number ``n ≥ 2`` of ratings. ``method="randolph"`` uses the
     free-marginal chance agreement ``1/k``.
@@ -386,12 +386,12 @@ def fleiss_kappa(counts: npt.ArrayLike, method: Literal["fleiss", "randolph"] = 
 
 
 # --------------------------------------------------------------------------------------------
-# Kendall's W (§6.3)
+# Kendall's W (docs/algorithms.md#kendall-w)
 # --------------------------------------------------------------------------------------------
 
 
 def kendall_w(ranks: npt.ArrayLike, ties: bool = True) -> float:
-    """Kendall's coefficient of concordance W of a raters × objects matrix (§6.3).
+    """Kendall's coefficient of concordance W of a raters × objects matrix (docs/algorithms.md#kendall-w).
 
     Each row is re-ranked with mid-ranks (``scipy.stats.rankdata(method="average")``), so
     rows may hold ranks (1 = first) or any scores ranked in the same direction; a tie written
@@ -422,7 +422,7 @@ def kendall_w(ranks: npt.ArrayLike, ties: bool = True) -> float:
 
 
 def kendall_w_chi2(w: float, n_raters: int, n_objects: int) -> tuple[float, float]:
-    """Friedman χ² = m (n − 1) W with n − 1 degrees of freedom and its p-value (§6.3)."""
+    """Friedman χ² = m (n − 1) W with n − 1 degrees of freedom and its p-value (docs/algorithms.md#kendall-w)."""
     from scipy.stats import chi2
 
     stat = n_raters * (n_objects - 1) * w

@@ -1,6 +1,6 @@
 """Percentile bootstrap over resampled rows (used for α, DA and priority intervals).
 
-ALGORITHMS.md §3.3 (1 000 resamples of consensus rows, mean and SD) and the α interval on
+docs/algorithms.md#bootstrap (1 000 resamples of consensus rows, mean and SD) and the α interval on
 the overview dashboard (resampling units).
 """
 

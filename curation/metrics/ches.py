@@ -1,8 +1,8 @@
-"""CHES and length-normalised CHES (ALGORITHMS.md §1, Razin et al., ICLR 2025).
+"""CHES and length-normalised CHES (docs/algorithms.md#ches, Razin et al., ICLR 2025).
 
 Inputs are the per-response sums of last-layer hidden states ``S = Σ_k h_{x, y<k}`` over
 the positions that predict each response token (last prompt position through the
-second-to-last position, terminator included, §1.2) and the number of summed vectors.
+second-to-last position, terminator included, docs/algorithms.md#ches-encoding) and the number of summed vectors.
 
     CHES    = <S+, S-> − ||S+||²
     LN-CHES = <S+, S-> / (|y+|·|y-|) − ||S+||² / |y+|²
@@ -35,7 +35,7 @@ def _count(n: float, name: str) -> float:
 
 
 def ches(s_pos: npt.ArrayLike, s_neg: npt.ArrayLike) -> float:
-    """CHES(y+, y-) = <S+, S-> − ||S+||² (§1.1)."""
+    """CHES(y+, y-) = <S+, S-> − ||S+||² (docs/algorithms.md#ches)."""
     p = _vec(s_pos, "s_pos")
     n = _vec(s_neg, "s_neg")
     if p.shape != n.shape:
@@ -44,7 +44,7 @@ def ches(s_pos: npt.ArrayLike, s_neg: npt.ArrayLike) -> float:
 
 
 def ln_ches(s_pos: npt.ArrayLike, n_pos: float, s_neg: npt.ArrayLike, n_neg: float) -> float:
-    """Length-normalised CHES = <S+, S->/(|y+||y-|) − ||S+||²/|y+|² (§1.1)."""
+    """Length-normalised CHES = <S+, S->/(|y+||y-|) − ||S+||²/|y+|² (docs/algorithms.md#ches)."""
     p = _vec(s_pos, "s_pos")
     n = _vec(s_neg, "s_neg")
     if p.shape != n.shape:
@@ -57,7 +57,7 @@ def ln_ches(s_pos: npt.ArrayLike, n_pos: float, s_neg: npt.ArrayLike, n_neg: flo
 def ches_batch(
     s_pos: npt.ArrayLike, s_neg: npt.ArrayLike, n_pos: npt.ArrayLike, n_neg: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised CHES and LN-CHES for B pairs (§1.5).
+    """Vectorised CHES and LN-CHES for B pairs (docs/algorithms.md#ches-encoding).
 
     ``s_pos``, ``s_neg``: [B, d] hidden-state sums; ``n_pos``, ``n_neg``: [B] token counts.
     Returns ``(ches [B], ln_ches [B])`` in float64.
@@ -83,14 +83,14 @@ def ches_select(
     drop_above_quantile: float | None = None,
     center_quantile: float = 0.0,
 ) -> np.ndarray:
-    """Boolean keep-mask over pairs from their (LN-)CHES scores (§1.4).
+    """Boolean keep-mask over pairs from their (LN-)CHES scores (docs/algorithms.md#ches-selection).
 
     Exactly one of:
 
     * ``keep_fraction=p``: the paper's window rule — sort ascending, keep
       ``n = ceil(p·N)`` samples centred at quantile ``center_quantile`` (``idx =
       round(q·(N−1))``, ``start = max(0, idx − n//2)``, shifted back inside the array);
-      ``center_quantile=0`` (default) keeps the ``n`` lowest, the §6.3 setting (p = 0.05).
+      ``center_quantile=0`` (default) keeps the ``n`` lowest, the paper's §6.3 setting (p = 0.05).
     * ``drop_above_quantile=q``: keep samples whose score is ≤ the q-quantile of the scores
       (``numpy.quantile``, linear interpolation); e.g. ``q=0.85`` drops the top 15 %.
     """

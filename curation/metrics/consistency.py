@@ -1,4 +1,4 @@
-"""Intra-annotator and judge consistency (ALGORITHMS.md §5).
+"""Intra-annotator and judge consistency (docs/algorithms.md#consistency).
 
 Preference labels are **signed numbers in the orientation shown to the annotator**:
 ``+1`` = the response shown as A is preferred, ``−1`` = B, ``0`` = tie; a signed Likert
@@ -40,7 +40,7 @@ def _signed(x: npt.ArrayLike, name: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Test–retest (§5.4)
+# Test–retest (docs/algorithms.md#retest-agreement)
 # --------------------------------------------------------------------------------------------
 
 
@@ -82,7 +82,7 @@ def retest_agreement(first: npt.ArrayLike, second: npt.ArrayLike, swapped: npt.A
 
 
 # --------------------------------------------------------------------------------------------
-# Position-swap consistency (§5.3)
+# Position-swap consistency (docs/algorithms.md#swap-consistency)
 # --------------------------------------------------------------------------------------------
 
 
@@ -101,7 +101,7 @@ class SwapConsistency:
 
 def swap_consistency(verdict_ab: npt.ArrayLike, verdict_ba: npt.ArrayLike) -> SwapConsistency:
     """FastChat's position-swap rule: ``verdict_ab`` judged (A=x, B=y), ``verdict_ba`` the same
-    pair shown as (A=y, B=x), both signed in the orientation shown (§5.3). A tie (0) is
+    pair shown as (A=y, B=x), both signed in the orientation shown (docs/algorithms.md#swap-consistency). A tie (0) is
     consistent with a tie."""
     g1 = _signed(verdict_ab, "verdict_ab")
     g2 = _signed(verdict_ba, "verdict_ba")
@@ -116,11 +116,11 @@ def swap_consistency(verdict_ab: npt.ArrayLike, verdict_ba: npt.ArrayLike) -> Sw
 
 
 judge_order_consistency = swap_consistency
-"""Judge order-consistency (PC, §5.3) is the same rule applied to an LLM judge's two runs."""
+"""Judge order-consistency (PC, docs/algorithms.md#position-swap) is the same rule applied to an LLM judge's two runs."""
 
 
 # --------------------------------------------------------------------------------------------
-# Transitivity (§5.4)
+# Transitivity (docs/algorithms.md#transitivity)
 # --------------------------------------------------------------------------------------------
 
 
@@ -232,12 +232,12 @@ def thumbs_contradictions(
 
 
 # --------------------------------------------------------------------------------------------
-# CREAM consistency (§5.1)
+# CREAM consistency (docs/algorithms.md#cream-consistency)
 # --------------------------------------------------------------------------------------------
 
 
 def cream_consistency(scores1: npt.ArrayLike, scores2: npt.ArrayLike) -> float:
-    """CREAM's C = (τ_b + 1)/2 between two scorings of the same responses (§5.1).
+    """CREAM's C = (τ_b + 1)/2 between two scorings of the same responses (docs/algorithms.md#cream-consistency).
 
     As in ``cal_consistency.py``: each scoring is ranked with ``rankdata(method="ordinal")``
     (ties broken by position) and τ is ``scipy.stats.kendalltau`` (τ-b) of the ranks.

@@ -1,4 +1,4 @@
-"""Alignment discretion metrics (ALGORITHMS.md §3; Buyl et al., arXiv 2502.10441).
+"""Alignment discretion metrics (docs/algorithms.md#discretion; Buyl et al., arXiv 2502.10441).
 
 ``P``: items × principles matrix of principle-specific preferences in {+1, −1, NaN}
 (+1 = the principle prefers y1); ``a``: the annotator's preference per item in
@@ -59,7 +59,7 @@ def _annotator(a: npt.ArrayLike, n_items: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# §3.2 agreement categories
+# docs/algorithms.md#agreement-categories agreement categories
 # --------------------------------------------------------------------------------------------
 
 
@@ -73,7 +73,7 @@ class AgreementCategories:
 
 
 def agreement_categories(P: npt.ArrayLike) -> AgreementCategories:
-    """Indifference (all NaN) / conflict (both signs present) / consensus per item (§3.2)."""
+    """Indifference (all NaN) / conflict (both signs present) / consensus per item (docs/algorithms.md#agreement-categories)."""
     p = _principles(P)
     has_pos = (p == 1).any(axis=1)
     has_neg = (p == -1).any(axis=1)
@@ -83,7 +83,7 @@ def agreement_categories(P: npt.ArrayLike) -> AgreementCategories:
 
 
 # --------------------------------------------------------------------------------------------
-# §3.3 discretion arbitrariness
+# docs/algorithms.md#discretion-arbitrariness discretion arbitrariness
 # --------------------------------------------------------------------------------------------
 
 
@@ -103,14 +103,14 @@ def _da(kappa: np.ndarray, v: np.ndarray) -> float:
 
 def discretion_arbitrariness(P: npt.ArrayLike, a: npt.ArrayLike) -> float:
     """DA(a): share of consensus items (with a usable annotator label) where the annotator
-    goes against the unanimous principles (§3.3). NaN when there is no such item."""
+    goes against the unanimous principles (docs/algorithms.md#discretion-arbitrariness). NaN when there is no such item."""
     return _da(*_da_parts(P, a))
 
 
 def discretion_arbitrariness_bootstrap(
     P: npt.ArrayLike, a: npt.ArrayLike, n_boot: int = 1000, seed: int | None = 0, level: float = 0.95
 ) -> BootstrapResult:
-    """Bootstrap of DA over the consensus items, as in the authors' analysis (§3.3):
+    """Bootstrap of DA over the consensus items, as in the authors' analysis (docs/algorithms.md#discretion-arbitrariness):
     resample all consensus rows with replacement, recompute DA; mean, SD, percentile CI."""
     kappa, v = _da_parts(P, a)
     rows = np.flatnonzero(~np.isnan(kappa))
@@ -122,12 +122,12 @@ def discretion_arbitrariness_bootstrap(
 
 
 # --------------------------------------------------------------------------------------------
-# §3.4 principle supremacy
+# docs/algorithms.md#principle-supremacy principle supremacy
 # --------------------------------------------------------------------------------------------
 
 
 def principle_supremacy(P: npt.ArrayLike, a: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Supremacy matrix PS and conflict counts N (§3.4).
+    """Supremacy matrix PS and conflict counts N (docs/algorithms.md#principle-supremacy).
 
     ``N[i, j]`` = items where principles i and j disagree and the annotator gave a usable
     label; ``PS[i, j]`` = share of those where the annotator sides with i (NaN where N = 0,
@@ -151,7 +151,7 @@ def principle_supremacy(P: npt.ArrayLike, a: npt.ArrayLike) -> tuple[np.ndarray,
 
 
 # --------------------------------------------------------------------------------------------
-# §3.5 principle priority ("Elo")
+# docs/algorithms.md#principle-priority principle priority ("Elo")
 # --------------------------------------------------------------------------------------------
 
 
@@ -168,7 +168,7 @@ class PrinciplePriority:
 
 
 def principle_priority(PS: npt.ArrayLike, N: npt.ArrayLike) -> PrinciplePriority:
-    """Bradley–Terry/Elo fit of principle scores to the supremacy matrix (§3.5).
+    """Bradley–Terry/Elo fit of principle scores to the supremacy matrix (docs/algorithms.md#principle-priority).
 
     Minimises Σ_{i,j} N_ij · BCEWithLogits(e_i − e_j, PS_ij) over the principles that are
     neither always-win nor always-lose (L-BFGS; the authors used Adam on the N-weighted
@@ -221,12 +221,12 @@ def principle_priority(PS: npt.ArrayLike, N: npt.ArrayLike) -> PrinciplePriority
 
 
 # --------------------------------------------------------------------------------------------
-# §3.6 discretion discrepancy
+# docs/algorithms.md#discretion-discrepancy discretion discrepancy
 # --------------------------------------------------------------------------------------------
 
 
 def discretion_discrepancy(rank_a: npt.ArrayLike, rank_b: npt.ArrayLike) -> float:
-    """DD(a, b) = (1 − τ_b(rank_a, rank_b)) / 2 over principles ranked by both (§3.6).
+    """DD(a, b) = (1 − τ_b(rank_a, rank_b)) / 2 over principles ranked by both (docs/algorithms.md#discretion-discrepancy).
 
     0 = identical priority order, 1 = reversed; NaN when τ is undefined (fewer than two
     common principles or a constant ranking). Elo vectors work too (τ only uses order).

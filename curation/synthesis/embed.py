@@ -1,5 +1,5 @@
 """Instruction embeddings from the generator's own hidden states, for the
-near-duplicate filter (ALGORITHMS.md §2.5 uses a sentence-embedding model;
+near-duplicate filter (docs/algorithms.md#near-duplicates uses a sentence-embedding model;
 we use the model already in memory, so no second model is loaded).
 
 A text's vector is the mean, over its tokens (no chat template, no special

@@ -1,4 +1,4 @@
-"""Filters for synthesized instructions (ALGORITHMS.md §2.4–§2.6), pure Python
+"""Filters for synthesized instructions (docs/algorithms.md#instruction-filters), pure Python
 and numpy: no ORM, no model. Each filter keeps a count and the rejected
 examples with their reason, so curators can review what was thrown away.
 
@@ -94,7 +94,7 @@ def min_neighbour_distances(vectors: np.ndarray, reference: np.ndarray | None = 
     any reference row (unit-normalised first). First rows with no neighbour get inf.
 
     Only earlier rows count, so of a cluster of near duplicates the first is
-    kept (Magpie's rule keeps the smallest index, ALGORITHMS.md §2.5).
+    kept (Magpie's rule keeps the smallest index, docs/algorithms.md#near-duplicates).
     """
     x = _unit(np.asarray(vectors, dtype=np.float64))
     n = len(x)

@@ -1,4 +1,4 @@
-"""Magpie-style instruction synthesis (ALGORITHMS.md §2): the 'synthesize' job.
+"""Magpie-style instruction synthesis (docs/algorithms.md#magpie): the 'synthesize' job.
 
 ``synthesize_create`` (``curation.synthesis.services``) validates the
 parameters (``curation.synthesis.params``) and queues the job for the page,

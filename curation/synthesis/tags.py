@@ -1,7 +1,7 @@
 """Quality tags for synthesized instructions, from the judge's next-token
 probabilities over fixed labels (never parsed free text).
 
-Magpie (ALGORITHMS.md §2.4) asks a judge for input quality, difficulty and
+Magpie (docs/algorithms.md#quality-tags) asks a judge for input quality, difficulty and
 task category and parses JSON. Here each tag is one multiple-choice question
 whose options are single-token letters (A–E, A–L; digits
 are no good: some tokenizers split " 1" into a space and the digit); the tag is the
@@ -18,7 +18,7 @@ Label sets (Magpie's own names):
 * ``input_quality``: very poor, poor, average, good, excellent
 * ``difficulty``: very easy, easy, medium, hard, very hard
 * ``category``: the 12 task categories of Magpie's ``input_classification``
-  ("Others" kept with its s, see ALGORITHMS.md §2.4's gotcha).
+  ("Others" kept with its s, see docs/algorithms.md#quality-tags gotcha).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Magpie pre-query templates, derived from a tokenizer's own chat template.
 
-Magpie (Xu et al., ALGORITHMS.md §2.1) gets a new instruction from an aligned
+Magpie (Xu et al., docs/algorithms.md#pre-query-template) gets a new instruction from an aligned
 chat model by giving it only the template up to where the user's message
 would begin. Rather than keep a table of strings per model family, we render
 a conversation whose user message is a sentinel and cut the text just before

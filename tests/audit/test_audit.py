@@ -1,6 +1,6 @@
 """The audit service on hand-built projects: every stored figure is checked
 against a reference package (krippendorff, scikit-learn, choix) or a
-hand-worked number from ALGORITHMS.md."""
+hand-worked number from docs/algorithms.md."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.factories import PromptFactory, make_item
 
 nan = float("nan")
 
-# ALGORITHMS.md §6.1 worked preference example (A=1, B=0 there; canonical choices here).
+# docs/algorithms.md#krippendorff-alpha worked preference example (A=1, B=0 there; canonical choices here).
 RATERS = [
     ["A", "A", "B", "A"],
     ["A", "B", "B", "B"],
@@ -254,7 +254,7 @@ def test_rankings_kendall_w_alpha_and_bradley_terry(project):
     people = [human(f"r{i}") for i in range(3)]
     item = make_item(project, "ranking", n_responses=4)
     uuids = [str(r.uuid) for r in item.ordered_responses()]
-    # ALGORITHMS.md §6.3: raters [1,2,3,4], [1,3,2,4], [2,1,3,4] → W = 0.7778
+    # docs/algorithms.md#kendall-w: raters [1,2,3,4], [1,3,2,4], [2,1,3,4] → W = 0.7778
     ranks = [[1, 2, 3, 4], [1, 3, 2, 4], [2, 1, 3, 4]]
     for person, r in zip(people, ranks, strict=True):
         annotate(item, person, ranking=[[uuids[i]] for i in np.argsort(r)])
@@ -278,7 +278,7 @@ def test_rankings_kendall_w_alpha_and_bradley_terry(project):
 
 
 def test_discretion_toy_example(project):
-    """ALGORITHMS.md §3.7: DA 1/2, PS(0,1) = 1/3 (N 3), PS(0,2) = 0, p2 always wins, e0 − e1 = ln ½."""
+    """docs/algorithms.md#discretion-worked-example: DA 1/2, PS(0,1) = 1/3 (N 3), PS(0,2) = 0, p2 always wins, e0 − e1 = ln ½."""
     principles = [Principle.objects.create(project=project, name=f"p{i}", position=i) for i in range(3)]
     rows = [((1, 1, 0), 1), ((1, -1, 0), 1), ((-1, 1, 1), 1), ((0, 0, 0), -1), ((-1, -1, 0), 1), ((1, -1, -1), -1)]
     alice = human("alice")
@@ -385,7 +385,7 @@ def test_strength_alpha_is_ordinal_on_signed_strength(project):
 
 
 def test_ches_uses_the_consensus_orientation(project, tmp_path):
-    """ALGORITHMS.md §1.6: S+ = (2,2), |y+| = 3; S- = (4,1), |y-| = 2 → CHES 2, LN-CHES 0.7778."""
+    """docs/algorithms.md#ches: S+ = (2,2), |y+| = 3; S- = (4,1), |y-| = 2 → CHES 2, LN-CHES 0.7778."""
     from curation.ches.selectors import encoding_model_name
     from curation.models import ResponseEncoding
 

@@ -25,7 +25,7 @@ def test_kendall_w_many_matches_kendall_w():
         got = batched.kendall_w_many(stack)
         want = [metrics.kendall_w(r) for r in stack]
         np.testing.assert_allclose(got, want, equal_nan=True)
-    # ALGORITHMS.md §6.3: no ties 0.7778, a tie in rater 1 0.7701
+    # docs/algorithms.md#kendall-w: no ties 0.7778, a tie in rater 1 0.7701
     w = batched.kendall_w_many(
         np.array([[[1, 2, 3, 4], [1, 3, 2, 4], [2, 1, 3, 4]], [[1.5, 1.5, 3, 4], [1, 3, 2, 4], [2, 1, 3, 4]]])
     )
@@ -95,7 +95,7 @@ def test_fast_alpha_bootstrap_equals_the_reference(level):
 
 
 def test_fast_alpha_bootstrap_worked_example():
-    data = [[1, 1, 0, 1], [1, 0, 0, 0], [1, 1, np.nan, 0]]  # ALGORITHMS.md §6.1: α = 1/3
+    data = [[1, 1, 0, 1], [1, 0, 0, 0], [1, 1, np.nan, 0]]  # docs/algorithms.md#krippendorff-alpha: α = 1/3
     assert batched.krippendorff_alpha_bootstrap_fast(np.array(data, float), n_boot=10).estimate == pytest.approx(1 / 3)
 
 

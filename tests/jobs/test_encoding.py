@@ -199,7 +199,7 @@ def test_resumed_run_skips_prompts_done_by_its_earlier_run(project, scripted):
 
 
 def test_pair_ches_hand_worked_and_missing_is_nan(project):
-    """ALGORITHMS.md §1.6: S+ = (2, 2), |y+| = 3; S- = (4, 1), |y-| = 2 → CHES 2, LN-CHES 10/6 − 8/9."""
+    """docs/algorithms.md#ches: S+ = (2, 2), |y+| = 3; S- = (4, 1), |y-| = 2 → CHES 2, LN-CHES 10/6 − 8/9."""
     item = make_item(project, "ranking", texts=["pos", "neg", "unencoded"])
     pos, neg, missing = item.ordered_responses()
     ResponseEncoding.objects.create(response=pos, model_name="m", dim=2, n_tokens=3, vector=vec(2, 2))

@@ -1,4 +1,4 @@
-"""Consensus methods against choix, crowd-kit and ALGORITHMS.md §6.4."""
+"""Consensus methods against choix, crowd-kit and docs/algorithms.md#bradley-terry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Agreement metrics against the krippendorff package, scikit-learn and ALGORITHMS.md §6."""
+"""Agreement metrics against the krippendorff package, scikit-learn and docs/algorithms.md#agreement."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_alpha_value_counts_input():
 
 
 def test_alpha_hand_worked_preference_example():
-    # ALGORITHMS.md §6.1: A=1, B=0; o = [[4,2],[2,3]], e_AB = 3 -> alpha = 1 - 4/6
+    # docs/algorithms.md#krippendorff-alpha: A=1, B=0; o = [[4,2],[2,3]], e_AB = 3 -> alpha = 1 - 4/6
     data = [[1, 1, 0, 1], [1, 0, 0, 0], [1, 1, nan, 0]]
     assert krippendorff_alpha(data, "nominal") == pytest.approx(1 / 3, abs=1e-12)
 
@@ -181,7 +181,7 @@ def test_fleiss_hand_example():
 
 
 def _fleiss_by_definition(table: np.ndarray) -> float:
-    # Independent loop version of the statsmodels formula (§6.2).
+    # Independent loop version of the statsmodels formula (docs/algorithms.md#fleiss-kappa).
     n_units, k = table.shape
     n = table[0].sum()
     p_i = [sum(c * (c - 1) for c in row) / (n * (n - 1)) for row in table]

@@ -1,4 +1,4 @@
-"""CHES and LN-CHES (ALGORITHMS.md §1.6 worked example, §1.4 selection rule)."""
+"""CHES and LN-CHES (docs/algorithms.md#ches worked example, docs/algorithms.md#ches-selection selection rule)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_select_window_rule_matches_runner_code():
     scores = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 0.0, 8.0, 2.0, 6.0, 4.0])
     order = np.argsort(scores)
 
-    def runner(q, n):  # §1.4, sorrybench/similarity_measures experiment runners
+    def runner(q, n):  # docs/algorithms.md#ches-selection, sorrybench/similarity_measures experiment runners
         total = len(scores)
         idx = round(q * (total - 1))
         start = max(0, idx - n // 2)

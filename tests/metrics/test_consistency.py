@@ -1,4 +1,4 @@
-"""Consistency checks: hand-worked cases and brute-force references (ALGORITHMS.md §5)."""
+"""Consistency checks: hand-worked cases and brute-force references (docs/algorithms.md#consistency)."""
 
 from __future__ import annotations
 

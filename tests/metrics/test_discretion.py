@@ -1,4 +1,4 @@
-"""Discretion metrics: the §3.7 toy example and brute-force references (ALGORITHMS.md §3)."""
+"""Discretion metrics: the docs/algorithms.md#discretion-worked-example toy example and brute-force references (docs/algorithms.md#discretion)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from curation.metrics.discretion import (
 )
 
 nan = np.nan
-# §3.7: rows (p0, p1, p2 | a)
+# docs/algorithms.md#discretion-worked-example: rows (p0, p1, p2 | a)
 TOY_P = np.array([[1, 1, nan], [1, -1, nan], [-1, 1, 1], [nan, nan, nan], [-1, -1, nan], [1, -1, -1]])
 TOY_A = np.array([1, 1, 1, -1, 1, -1])
 

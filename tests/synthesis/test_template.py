@@ -1,5 +1,5 @@
 """Pre-query templates derived from chat templates written out here in the
-style of each model family (ALGORITHMS.md §2.1 gives the expected strings)."""
+style of each model family (docs/algorithms.md#pre-query-template gives the expected strings)."""
 
 import pytest
 
