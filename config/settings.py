@@ -265,6 +265,11 @@ if DOCKET_LLM_BACKEND not in {"transformers", "openai"}:
 DOCKET_OPENAI_BASE_URL = env_str("DOCKET_OPENAI_BASE_URL", "")
 DOCKET_OPENAI_API_KEY = env_str("DOCKET_OPENAI_API_KEY", "")
 DOCKET_EXPORT_DIR = _path("DOCKET_EXPORT_DIR", DATA_DIR / "exports")
+# Torch threads of a model worker: its share of the cores (cores // model worker processes on the
+# host, curation.llm.threads). 0 = that rule; DOCKET_WORKER_PROCESSES 0 = this Celery worker's -c.
+DOCKET_TORCH_THREADS = env_int("DOCKET_TORCH_THREADS", 0, minimum=0)
+DOCKET_WORKER_PROCESSES = env_int("DOCKET_WORKER_PROCESSES", 0, minimum=0)
+DOCKET_DEVICE = env_str("DOCKET_DEVICE", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

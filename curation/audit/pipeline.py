@@ -61,6 +61,7 @@ from curation.audit.rows import AuditRows
 from curation.audit.selectors import annotations_per_day
 from curation.audit.summary import SUMMARY_VERSION, AuditSummary
 from curation.jobs.lifecycle import JobProgress
+from curation.judging.selectors import judge_calibrations
 
 STAGES = (
     "reading annotations",
@@ -157,6 +158,7 @@ def _audit_compute(*, project: Project, params: AuditParams, progress: JobProgre
     stage_done()
     summary["ches"] = ches(data, rows, project=project, consensus_code=choices.consensus_code)
     stage_done()
+    summary["judges"] = judge_calibrations(project=project)
     summary["progress"] = annotations_per_day(project=project)
     summary["timings"] = timings
     summary["seconds"] = round(time.monotonic() - started, 3)

@@ -199,6 +199,7 @@ class AuditSummary(TypedDict):
     consistency: ConsistencySummary
     discretion: DiscretionSummary
     ches: ChesSummary
+    judges: NotRequired[list[dict]]  # calibration cards of model annotators (curation.judging.selectors)
     progress: ProgressSummary
     timings: dict[str, float]  # stage -> seconds
 

@@ -16,9 +16,11 @@ Which responses
 Which model
     Always the project's model: ``resolve_name(project.model_name or None)``
     (the default model when the project names none) — the model as it is
-    before preference training, as the paper prescribes (docs/algorithms.md#ches). That
-    resolved reference is the ``model_name`` of every ``ResponseEncoding``
-    row and what readers pass back. The HTTP (openai) backend has no hidden
+    before preference training, as the paper prescribes (docs/algorithms.md#ches). Its
+    identity, name + weights digest (``curation.llm.identity.model_identity``,
+    e.g. ``SmolLM2-135M-Instruct.Q4_1@3f2a…``), is the ``model_name`` of every
+    ``ResponseEncoding`` row and what readers pass back: a new checkout or
+    virtualenv reuses the rows, other weights encode again. The HTTP (openai) backend has no hidden
     states: ``encode_create`` refuses it.
 
 What a run does
@@ -50,7 +52,7 @@ from django.db.models import Count, Max, Sum
 
 from annotate.models import Project, Response
 from curation.ches.params import encode_params_clean
-from curation.ches.selectors import encoding_model_name, responses_in_scope, responses_unencoded
+from curation.ches.selectors import encoding_model_name, encoding_model_ref, responses_in_scope, responses_unencoded
 from curation.jobs.lifecycle import JobProgress
 from curation.models import Job, ResponseEncoding
 
@@ -59,6 +61,12 @@ logger = logging.getLogger(__name__)
 # Prompts encoded together per step (one progress step, one commit): their responses are batched across
 # prompts by length (curation.llm.encode.encode_many); bounds the prompt caches held at once.
 PROMPTS_PER_STEP = 32
+# On a GPU a step holds more prompts, so the length-sorted batches fill its larger batches.
+PROMPTS_PER_STEP_ACCELERATOR = 512
+
+
+def prompts_per_step(loaded) -> int:
+    return PROMPTS_PER_STEP if str(getattr(loaded, "device", "cpu")).startswith("cpu") else PROMPTS_PER_STEP_ACCELERATOR
 
 
 def _plan(project: Project, model_name: str, limit: int | None) -> list[int]:
@@ -70,13 +78,12 @@ def _plan(project: Project, model_name: str, limit: int | None) -> list[int]:
 def responses_encode(job: Job, progress: JobProgress) -> dict:
     """The 'encode' job: see the module docstring."""
     from curation.llm import encode
-    from curation.llm.runtime import get_model
+    from curation.llm.runtime import load_model_step
 
     project = job.project
     params = encode_params_clean(data=job.params)
     model_name = encoding_model_name(project=project)
-    progress.message("Loading the model")
-    loaded = get_model(model_name)
+    loaded = load_model_step(progress, encoding_model_ref(project=project))
 
     state = dict(progress.checkpoint or {})
     if state.get("model") != model_name or "plan" not in state:
@@ -100,12 +107,11 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
     scope = responses_in_scope(project=project)
     progress.set_total(len(plan))
     stored_total = ResponseEncoding.objects.filter(job=job, model_name=model_name).count()
-    for start in range(0, len(plan), PROMPTS_PER_STEP):
+    per_step = prompts_per_step(loaded)
+    for start in range(0, len(plan), per_step):
         # prompts committed by an earlier run of this job are skipped
         chunk = [
-            pid
-            for n, pid in enumerate(plan[start : start + PROMPTS_PER_STEP], start + 1)
-            if n > progress.job.progress_done
+            pid for n, pid in enumerate(plan[start : start + per_step], start + 1) if n > progress.job.progress_done
         ]
         if not chunk:
             continue
@@ -114,11 +120,15 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
         for response in missing.order_by("prompt_id", "id"):
             groups.setdefault(response.prompt_id, []).append(response)
         stored = wanted = 0
+        step = f"{start + 1}–{start + len(chunk)}"
         if groups:
             vectors = encode.encode_many(
                 loaded,
                 [(responses[0].prompt.messages, [r.text for r in responses]) for responses in groups.values()],
                 batch_size=batch_size,
+                on_batch=lambda d, t, step=step: progress.tick(
+                    f"Encoding prompts {step} of {len(plan)}: {d} of {t} prompts and responses run"
+                ),
             )
             rows = [
                 ResponseEncoding(

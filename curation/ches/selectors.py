@@ -14,11 +14,19 @@ from curation.models import ResponseEncoding
 PAIR_KINDS = (Kind.PAIRWISE.value, Kind.RANKING.value)
 
 
-def encoding_model_name(*, project: Project) -> str:
-    """The model key of the project's encodings (the resolved project model)."""
+def encoding_model_ref(*, project: Project) -> str:
+    """The project's model as a resolved reference (a path): what the encode job loads."""
     from curation.llm.runtime import resolve_name
 
     return resolve_name(project.model_name or None)
+
+
+def encoding_model_name(*, project: Project) -> str:
+    """The key of the project's encodings: the model's identity, name + weights digest
+    (``curation.llm.identity``), not its path, so a new checkout or virtualenv reuses them."""
+    from curation.llm.identity import model_identity
+
+    return model_identity(encoding_model_ref(project=project))
 
 
 def responses_in_scope(*, project: Project):

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from annotate.models import Project
 from curation.ches.params import encode_params_clean
-from curation.ches.selectors import encoding_model_name
+from curation.ches.selectors import encoding_model_ref
 from curation.jobs.services import job_create
 from curation.llm.model import ModelNotFoundError
 from curation.models import Job, JobKind
@@ -24,7 +24,7 @@ def encode_create(*, project: Project, user, params: dict, enqueue: bool = True)
     if getattr(settings, "DOCKET_LLM_BACKEND", "transformers") == "openai":
         raise ValidationError({"model": "hidden-state encoding needs the transformers backend, not the openai one"})
     try:
-        encoding_model_name(project=project)
+        encoding_model_ref(project=project)
     except ModelNotFoundError as exc:
         raise ValidationError({"model": str(exc)}) from None
     return job_create(project=project, kind=JobKind.ENCODE, params=asdict(cleaned), user=user, enqueue=enqueue)

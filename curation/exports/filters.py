@@ -30,7 +30,13 @@ what the earlier ones left":
    broken by item id so exactly ``n`` are kept). The quantile needs every score
    first, so the caller passes them (``ches_scores``, pairs ``(item_id, value)``)
    when building the pipeline. Items of other kinds pass; pairwise items
-   without a score pass or go as ``ches_unscored`` says.
+   without a score pass or go as ``ches_unscored`` says. With
+   ``ches_min_chosen_tokens`` N > 0 (a score may then come as ``(item_id,
+   value, chosen_tokens)``) the pairs whose chosen reply has fewer than N
+   tokens (end-of-turn included) are removed and left out of the quantile:
+   ln-CHES divides by the reply's length, so its low end is dominated by very
+   short chosen replies ("Yes.", "4"), and "keep the lowest 10 %" would mostly
+   keep those (docs/algorithms.md#ches-length-guard).
 
 The split (:func:`split_of`) is by prompt: ``sha256(seed, prompt_id)`` read as
 a number in [0, 1) below ``test_fraction`` means test. It depends on nothing but
@@ -201,7 +207,13 @@ class Ches(ItemFilter):
     name = "ches"
 
     def __init__(
-        self, limit: tuple[float, str] | None, *, measure: str = "ln_ches", unscored: str = "keep", reason: str = ""
+        self,
+        limit: tuple[float, str] | None,
+        *,
+        measure: str = "ln_ches",
+        unscored: str = "keep",
+        reason: str = "",
+        short: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__()
         if measure not in ("ches", "ln_ches"):
@@ -212,6 +224,7 @@ class Ches(ItemFilter):
         self.measure = measure
         self.unscored = unscored
         self.reason = reason
+        self.short = short
 
     @classmethod
     def from_scores(
@@ -222,12 +235,20 @@ class Ches(ItemFilter):
         keep_lowest_fraction: float | None = None,
         measure: str = "ln_ches",
         unscored: str = "keep",
+        min_chosen_tokens: int = 0,
     ) -> Ches:
         if (drop_above_quantile is None) == (keep_lowest_fraction is None):
             raise ExportInputError("filters.ches: give exactly one of drop_above_quantile and keep_lowest_fraction")
-        pairs = sorted(
-            (float(v), str(i)) for i, v in scores if v is not None and not math.isnan(float(v))
-        )  # ascending score, ties by item id
+        short: set[str] = set()
+        pairs = []
+        for row in scores:
+            i, v = str(row[0]), row[1]
+            tokens = row[2] if len(row) > 2 else None
+            if min_chosen_tokens and tokens is not None and tokens < min_chosen_tokens:
+                short.add(i)
+            elif v is not None and not math.isnan(float(v)):
+                pairs.append((float(v), i))
+        pairs.sort()  # ascending score, ties by item id
         if drop_above_quantile is not None:
             _unit_interval("ches_drop_above_quantile", drop_above_quantile)
             limit = None
@@ -244,11 +265,15 @@ class Ches(ItemFilter):
             )
         if unscored == "drop":
             reason += "; pairwise items without a score"
-        return cls(limit, measure=measure, unscored=unscored, reason=reason)
+        if min_chosen_tokens:
+            reason += f"; pairwise items whose chosen reply has fewer than {min_chosen_tokens} tokens ({len(short)})"
+        return cls(limit, measure=measure, unscored=unscored, reason=reason, short=frozenset(short))
 
     def keep(self, item: ItemRec) -> bool:
         if item.kind != "pairwise":
             return True
+        if item.id in self.short:
+            return False
         value = getattr(item, self.measure)
         if value is None:
             return self.unscored == "keep"
@@ -285,6 +310,7 @@ class FilterSpec:
     ches_keep_lowest_fraction: float | None = None
     ches_measure: str = "ln_ches"
     ches_unscored: str = "keep"
+    ches_min_chosen_tokens: int = 0
     test_fraction: float = 0.0
     seed: int | str = 0
 
@@ -305,6 +331,14 @@ class FilterSpec:
             _unit_interval("min_agreement", self.min_agreement, allow_negative=True)
         if not isinstance(self.min_judgments, int) or isinstance(self.min_judgments, bool) or self.min_judgments < 0:
             raise ExportInputError(f"filters.min_judgments: must be a non-negative integer, got {self.min_judgments!r}")
+        if (
+            not isinstance(self.ches_min_chosen_tokens, int)
+            or isinstance(self.ches_min_chosen_tokens, bool)
+            or self.ches_min_chosen_tokens < 0
+        ):
+            raise ExportInputError(
+                f"filters.ches_min_chosen_tokens: must be a non-negative integer, got {self.ches_min_chosen_tokens!r}"
+            )
         if self.ches_drop_above_quantile is not None and self.ches_keep_lowest_fraction is not None:
             raise ExportInputError(
                 "filters.ches: give only one of ches_drop_above_quantile and ches_keep_lowest_fraction"
@@ -360,6 +394,7 @@ class FilterSpec:
                     keep_lowest_fraction=self.ches_keep_lowest_fraction,
                     measure=self.ches_measure,
                     unscored=self.ches_unscored,
+                    min_chosen_tokens=self.ches_min_chosen_tokens,
                 )
             )
         return FilterPipeline(filters)

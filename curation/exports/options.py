@@ -14,7 +14,9 @@ filters (:class:`curation.exports.FilterSpec`, applied in this order)
     latter), ``drop_intransitive`` (the audit's transitivity violations),
     ``min_judgments``, ``min_agreement``, ``ches_drop_above_quantile`` or
     ``ches_keep_lowest_fraction`` (with ``ches_measure`` ``ln_ches``/``ches``
-    and ``ches_unscored`` ``keep``/``drop``; scores from the latest audit),
+    and ``ches_unscored`` ``keep``/``drop``; scores from the latest audit;
+    ``ches_min_chosen_tokens``: the length guard, pairs whose chosen reply is
+    shorter are dropped and left out of the quantile),
     ``test_fraction`` and ``seed`` (train/test split by prompt)
 ``name``
     a label for the dataset.
@@ -128,6 +130,7 @@ EXPORT_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ches_keep_lowest_fraction", "float", "Keep only this fraction of pairwise items, lowest CHES first (Razin et al. keep 0.05-0.15).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_measure", "str", "Which CHES the CHES filter reads: length-normalised or raw.", choices=("ln_ches", "ches")),
         OptionSpec("ches_unscored", "str", "What the CHES filter does with pairs that have no score.", choices=("keep", "drop")),
+        OptionSpec("ches_min_chosen_tokens", "int", "CHES filter's length guard: drop pairwise items whose chosen reply has fewer tokens than this and leave them out of the quantile (ln-CHES' low end is mostly very short chosen replies); 0 = off.", minimum=0, maximum=100_000),
         OptionSpec("test_fraction", "float", "Share of prompts in the test split (a prompt never lands in both).", minimum=0.0, maximum=1.0, maximum_exclusive=True),
         OptionSpec("seed", "int", "Seed of the train/test split.", minimum=0, maximum=SEED_MAX),
         # the dataset

@@ -40,11 +40,11 @@ from itertools import chain
 from json import loads
 
 from django.db import connection
-from django.db.models import CharField, Exists, OuterRef
+from django.db.models import CharField, Exists, OuterRef, Subquery
 from django.db.models.functions import Cast
 
 from annotate.models import Annotation, Annotator, Item, ItemResponse, Prompt
-from curation.models import AnnotatorAudit, Audit, ItemAudit
+from curation.models import AnnotatorAudit, Audit, ItemAudit, ResponseEncoding
 
 from .records import ItemRec, JudgmentRec, PromptRec, ResponseRec
 
@@ -381,12 +381,20 @@ def _probe_choices(item_ids: list[int]) -> dict[tuple[int, str], str]:
     return {(probe_of, annotator_uuid): choice for probe_of, annotator_uuid, choice in rows}
 
 
-def ches_scores(*, audit: Audit | None, project, measure: str = "ln_ches") -> Iterator[tuple[str, float | None]]:
-    """``(item uuid, score)`` for every pairwise item of the export that the audit scored."""
+def ches_scores(
+    *, audit: Audit | None, project, measure: str = "ln_ches", with_chosen_tokens: bool = False
+) -> Iterator[tuple]:
+    """``(item uuid, score)`` for every pairwise item of the export that the audit scored; with
+    ``with_chosen_tokens``, ``(item uuid, score, chosen_tokens)``: the token count of the chosen
+    response's encoding by the audit's CHES model (None when there is none), for the length guard."""
     if audit is None:
         return iter(())
-    return (
-        ItemAudit.objects.filter(audit=audit, item__project=project, item__kind="pairwise", item__probe_of__isnull=True)
-        .values_list(_text("item__uuid"), measure)
-        .iterator(chunk_size=10_000)
+    rows = ItemAudit.objects.filter(
+        audit=audit, item__project=project, item__kind="pairwise", item__probe_of__isnull=True
     )
+    columns = [_text("item__uuid"), measure]
+    if with_chosen_tokens:
+        tokens = ResponseEncoding.objects.filter(response=OuterRef("chosen"), model_name=OuterRef("ches_model"))
+        rows = rows.annotate(chosen_tokens=Subquery(tokens.values("n_tokens")[:1]))
+        columns.append("chosen_tokens")
+    return rows.values_list(*columns).iterator(chunk_size=10_000)

@@ -123,7 +123,13 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
     if switches["drop_intransitive"]:
         filters["intransitive"] = findings.intransitive
     spec = FilterSpec.from_dict(filters)
-    scores = ches_scores(audit=audit, project=project, measure=spec.ches_measure) if spec.wants_ches else None
+    scores = (
+        ches_scores(
+            audit=audit, project=project, measure=spec.ches_measure, with_chosen_tokens=spec.ches_min_chosen_tokens > 0
+        )
+        if spec.wants_ches
+        else None
+    )
 
     total = export_items(project=project).count()
     progress.set_total(total, message=f"Exporting {total} items ({fmt})")

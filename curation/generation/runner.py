@@ -181,12 +181,11 @@ def _plan(project: Project, fingerprint: str, limit: int | None) -> list[int]:
 def candidates_generate(job: Job, progress: JobProgress) -> dict:
     """The 'generate' job: see the module docstring."""
     from curation.llm.generate import generate
-    from curation.llm.runtime import get_model
+    from curation.llm.runtime import load_model_step
 
     project = job.project
     params = generation_params_clean(project=project, data=job.params)
-    progress.message("Loading the model")
-    loaded = get_model(params.model or project.model_name or None)
+    loaded = load_model_step(progress, params.model or project.model_name or None)
     fingerprint = generation_fingerprint(model_name=loaded.name, params=params)
 
     state = dict(progress.checkpoint or {})

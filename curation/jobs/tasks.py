@@ -21,12 +21,13 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import celeryd_after_setup, worker_ready
 from django.db import transaction
 from django.utils import timezone
 
 from curation.jobs.lifecycle import job_run_is_dead
 from curation.jobs.runner import run_job
+from curation.llm.threads import record_worker_concurrency
 from curation.models import MODEL_KINDS, Job
 
 logger = logging.getLogger(__name__)
@@ -96,3 +97,9 @@ def _recover_on_worker_start(sender=None, **kwargs) -> None:
         return
     if recovered:
         logger.warning("worker start: re-enqueued %d job(s) whose worker had stopped", len(recovered))
+
+
+@celeryd_after_setup.connect
+def _record_concurrency(sender=None, instance=None, **kwargs) -> None:
+    """The worker's pool size (``-c``) is its share divisor for torch threads (``curation.llm.threads``)."""
+    record_worker_concurrency(getattr(instance, "concurrency", None))

@@ -56,6 +56,13 @@ Ranking items
 
 Judgment items (free-text critiques) are not judged.
 
+Calibration card
+    The result's ``calibration`` (``curation.judging.selectors.judge_calibration``):
+    the judge's position-consistency rate over every pairwise item it judged
+    in the project and its agreement with the people's consensus on items
+    already labelled, with a verdict (usable / doubtful / too weak); the job
+    page shows it, and the audit's annotators dashboard shows every judge's.
+
 Judges do not take human slots: a model annotator's judgments never
 count towards an item's overlap (``annotate.services.annotations``), so an
 item's ``annotation_count``, status and assignment to people are unchanged. Each item is its own transaction,
@@ -74,6 +81,7 @@ from annotate.models import Annotation, Annotator, Item, Kind, Principle, Projec
 from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.jobs.lifecycle import JobProgress
 from curation.judging.params import judge_params_clean
+from curation.judging.selectors import judge_calibration
 from curation.models import Job
 
 logger = logging.getLogger(__name__)
@@ -320,12 +328,11 @@ def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int 
 
 def items_judge(job: Job, progress: JobProgress) -> dict:
     """The 'judge' job: see the module docstring."""
-    from curation.llm.runtime import get_model
+    from curation.llm.runtime import load_model_step
 
     project = job.project
     params = judge_params_clean(project=project, data=job.params)
-    progress.message("Loading the model")
-    loaded = get_model(params.model or project.model_name or None)
+    loaded = load_model_step(progress, params.model or project.model_name or None)
     annotator = judge_annotator(model_name=loaded.name)
     principles = list(project.principles.all()) if params.principles else []
     plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
@@ -352,4 +359,6 @@ def items_judge(job: Job, progress: JobProgress) -> dict:
         if data.consistent is False:
             counts["inconsistent"] += 1
         progress.advance(1, message=f"{counts['judged']} judged, {counts['inconsistent']} inconsistent")
-    return {"annotator": str(annotator.uuid), "model": loaded.name, **counts}
+    calibration = judge_calibration(project=project, annotator=annotator)
+    progress.log(f"calibration: {calibration['verdict']}: {calibration['reason']}")
+    return {"annotator": str(annotator.uuid), "model": loaded.name, **counts, "calibration": calibration}

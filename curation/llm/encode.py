@@ -53,13 +53,40 @@ MAX_BATCH_TOKENS = 8192
 
 
 def default_batch_size(loaded: LoadedModel) -> int:
-    """Rows per forward pass when the caller does not say: 4 on CPU, 8 on an accelerator.
+    """Rows per forward pass when the caller does not say: 4 on CPU; on a GPU from its free memory.
 
     On CPU (2 cores, SmolLM2-135M, bench/ches.py) 4 rows of similar length
     ran ~1.5x faster per token than 1; 8 and 16 were no faster and 32 slower
-    (longer attention, larger buffers). A GPU wants fuller batches.
+    (longer attention, larger buffers). A GPU wants full batches: rows =
+    :func:`default_max_batch_tokens` ÷ 256 (a typical response), between 8 and 256.
     """
-    return 4 if str(loaded.device).startswith("cpu") else 8
+    if str(loaded.device).startswith("cpu"):
+        return 4
+    return max(8, min(256, default_max_batch_tokens(loaded) // 256))
+
+
+def _bytes_per_token(loaded: LoadedModel) -> int:
+    """Accelerator memory one fed token needs during a pass: its keys/values in every layer plus the widest
+    activations (the MLP's), at the model's dtype."""
+    config = loaded.model.config
+    size = next(loaded.model.parameters()).element_size()
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    intermediate = getattr(config, "intermediate_size", 4 * config.hidden_size)
+    kv = 2 * config.num_hidden_layers * kv_heads * head_dim * size
+    return kv + (4 * intermediate + 8 * config.hidden_size) * size
+
+
+def default_max_batch_tokens(loaded: LoadedModel) -> int:
+    """Padded tokens per pass, at most: ``MAX_BATCH_TOKENS`` on CPU; on a GPU, 40 % of its free memory
+    (``runtime.free_accelerator_bytes``) ÷ the bytes a token needs, between ``MAX_BATCH_TOKENS`` and 2^18."""
+    from .runtime import free_accelerator_bytes
+
+    free = free_accelerator_bytes(str(loaded.device))
+    if not free:
+        return MAX_BATCH_TOKENS
+    return int(max(MAX_BATCH_TOKENS, min(1 << 18, 0.4 * free // _bytes_per_token(loaded))))
 
 
 def response_ids(loaded: LoadedModel, response: str) -> list[int]:
@@ -103,7 +130,7 @@ def encode_responses(
     responses: Sequence[str],
     *,
     batch_size: int | None = None,
-    max_batch_tokens: int = MAX_BATCH_TOKENS,
+    max_batch_tokens: int | None = None,
 ) -> list[tuple[np.ndarray, int]]:
     """``[(summed_hidden float32 [d], n_tokens)]`` for each response of one prompt (see :func:`encode_many`)."""
     return encode_many(loaded, [(conversation, responses)], batch_size=batch_size, max_batch_tokens=max_batch_tokens)[0]
@@ -126,15 +153,19 @@ def encode_many(
     prompts: Sequence[tuple[object, Sequence[str]]],
     *,
     batch_size: int | None = None,
-    max_batch_tokens: int = MAX_BATCH_TOKENS,
+    max_batch_tokens: int | None = None,
+    on_batch=None,
 ) -> list[list[tuple[np.ndarray, int]]]:
     """Per ``(conversation, responses)`` of ``prompts``: ``[(summed_hidden float32 [d], n_tokens)]`` per response.
 
     See the module docstring: prompts run first (batched, right-padded), then
     the distinct responses of all the prompts together, batched by length,
-    each row on its own prompt's cache.
+    each row on its own prompt's cache. ``on_batch(done, total)``, when
+    given, is called after each forward pass with the distinct prompts and
+    responses done so far and their total (a job's heartbeat and progress).
     """
     batch_size = batch_size or default_batch_size(loaded)
+    max_batch_tokens = max_batch_tokens or default_max_batch_tokens(loaded)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not prompts:
@@ -154,6 +185,8 @@ def encode_many(
         prefix = [(layer.keys, layer.values) for layer in head.past_key_values.layers]
     h_last: dict[tuple[int, ...], torch.Tensor] = {}
     kv: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    units_total = len(distinct) + len({(tuple(p), tuple(i)) for p, resp in encoded for i in resp if len(i) > 1})
+    units_done = 0
     for batch in _batches([len(prompt) - shared for prompt in distinct], batch_size, max_batch_tokens):
         rows = [distinct[j] for j in batch]
         cache = _cache(loaded, _expanded(prefix, len(rows))) if prefix is not None else None
@@ -167,6 +200,9 @@ def encode_many(
             n = len(prompt)
             h_last[prompt] = out.last_hidden_state[row, n - shared - 1].float()
             kv[prompt] = [(k[row : row + 1, :, :n], v[row : row + 1, :, :n]) for k, v in layers]
+        units_done += len(rows)
+        if on_batch is not None:
+            on_batch(units_done, units_total)
 
     # 2. Each distinct (prompt, response) once, all prompts together; the end-of-turn token is never fed.
     units: dict[tuple[tuple[int, ...], tuple[int, ...]], torch.Tensor] = {}
@@ -181,6 +217,9 @@ def encode_many(
         hidden = _on_prompts(decoder, loaded, [kv[prompt] for prompt, _ids in rows], bodies, pad, device)
         for row, (unit, body) in enumerate(zip(rows, bodies, strict=True)):
             units[unit] = h_last[unit[0]] + hidden[row, : len(body)].float().sum(0)
+        units_done += len(rows)
+        if on_batch is not None:
+            on_batch(units_done, units_total)
     return [
         [(units[(tuple(prompt), tuple(ids))].cpu().numpy().astype(np.float32), len(ids)) for ids in resp]
         for prompt, resp in encoded

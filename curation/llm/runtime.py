@@ -132,15 +132,11 @@ def clear_models() -> None:
 
 
 def configure_threads() -> int:
-    """Torch intra-op threads: ``DOCKET_TORCH_THREADS`` or every core this process may use."""
-    wanted = str(setting("DOCKET_TORCH_THREADS", "") or os.environ.get("DOCKET_TORCH_THREADS", ""))
-    if wanted.isdigit() and int(wanted) > 0:
-        n = int(wanted)
-    else:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - non-Linux
-            n = os.cpu_count() or 1
+    """Set torch's intra-op threads to ``threads.torch_threads()`` (this process's share of the cores,
+    or ``DOCKET_TORCH_THREADS``); returns the number."""
+    from .threads import torch_threads
+
+    n = torch_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
@@ -222,6 +218,21 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def model_dtype(device: str) -> torch.dtype:
+    """float32 on CPU; on CUDA bfloat16 where the GPU supports it (Ampere and later), else float16."""
+    if str(device).startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32 if str(device) == "cpu" else torch.bfloat16
+
+
+def free_accelerator_bytes(device: str) -> int | None:
+    """Free memory on a CUDA device (``torch.cuda.mem_get_info``), None on CPU or without CUDA."""
+    if not str(device).startswith("cuda") or not torch.cuda.is_available():
+        return None
+    free, _total = torch.cuda.mem_get_info(torch.device(device))
+    return int(free)
+
+
 def prepare_tokenizer(tokenizer) -> tuple[int | None, list[int]]:
     """Chat template, pad token and left padding; returns (end_of_turn_id, stop ids)."""
     _ensure_chat_template(tokenizer)
@@ -262,7 +273,7 @@ def _load_transformers(ref: str) -> LoadedModel:
     folder, converted = model_folder(ref)
     from_cache = path.suffix.lower() == ".gguf" and not converted
     device = _device()
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    dtype = model_dtype(device)
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(
         str(folder), local_files_only=True, dtype=dtype, attn_implementation="sdpa"
@@ -294,3 +305,46 @@ def _is_default(path: Path) -> bool:
         return path.resolve() == default_gguf_path().resolve()
     except ModelNotFoundError:
         return False
+
+
+def load_model_step(progress, name: str | None = None) -> LoadedModel:
+    """Load ``name`` as a job's first step, visibly: the job's message reads
+    "Step 1: loading the model (N s)", refreshed every second (``progress.tick``)
+    while another thread loads, and the log records how long it took, where
+    from, the device and the torch threads. ``progress`` is the runner's
+    ``JobProgress``. A model this process already holds is reused at once."""
+    ref = resolve_name(name)
+    backend = str(setting("DOCKET_LLM_BACKEND", "transformers"))
+    if f"{backend}:{ref}" in _MODELS:
+        loaded = get_model(name)
+        progress.log(f"model {loaded.name} already loaded in this worker")
+        return loaded
+    progress.message("Step 1: loading the model")
+    progress.log(f"step 1: loading the model {Path(ref).name if backend != 'openai' else ref}")
+    outcome: dict = {}
+
+    def load() -> None:
+        try:
+            outcome["model"] = get_model(name)
+        except BaseException as exc:  # re-raised in the job's thread
+            outcome["error"] = exc
+
+    started = time.monotonic()
+    worker = threading.Thread(target=load, name="docket-model-load", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=1.0)
+        if worker.is_alive():
+            progress.tick(f"Step 1: loading the model ({time.monotonic() - started:.0f} s)")
+    if "error" in outcome:
+        raise outcome["error"]
+    loaded = outcome["model"]
+    elapsed = time.monotonic() - started
+    source = getattr(loaded, "source", "") or loaded.name
+    where = "from the converted cache" if getattr(loaded, "from_cache", False) else f"from {source}"
+    progress.log(
+        f"model {loaded.name} loaded in {elapsed:.1f} s ({where}) on {getattr(loaded, 'device', '?')}, "
+        f"{torch.get_num_threads()} torch thread(s)"
+    )
+    progress.message(f"Model loaded in {elapsed:.1f} s")
+    return loaded

@@ -496,12 +496,11 @@ def _existing_texts(project: Project) -> list[str]:
 
 def instructions_synthesize(job: Job, progress: JobProgress) -> dict:
     """The 'synthesize' job: see the module docstring."""
-    from curation.llm.runtime import get_model
+    from curation.llm.runtime import load_model_step
 
     project = job.project
     params = synthesis_params_clean(project=project, data=job.params)
-    progress.message("Loading the model")
-    loaded = get_model(params.model or project.model_name or None)
+    loaded = load_model_step(progress, params.model or project.model_name or None)
     loaded.require_local("Magpie synthesis (raw-prefix sampling)")
     state = dict(progress.checkpoint or {})
     state.setdefault("next", 0)

@@ -20,6 +20,7 @@ from curation.ches.selectors import encodings_for, pair_ches
 from curation.ches.services import encode_create
 from curation.jobs.runner import run_job
 from curation.jobs.services import job_create
+from curation.llm.identity import model_identity
 from curation.llm.runtime import resolve_name
 from curation.models import Job, ResponseEncoding
 from tests.factories import make_item
@@ -45,7 +46,9 @@ def scripted(monkeypatch, no_heartbeat_thread):
 
     calls = Calls()
 
-    def encode_many(loaded, prompts, *, batch_size=None):
+    def encode_many(loaded, prompts, *, batch_size=None, on_batch=None):
+        if on_batch is not None:
+            on_batch(0, len(prompts))
         calls.extend((conversation[0]["content"], list(responses), batch_size) for conversation, responses in prompts)
         steps.append(len(prompts))
         return [[fake_vector(t) for t in responses] for _conversation, responses in prompts]
@@ -100,7 +103,7 @@ def test_encodes_pair_responses_once_per_prompt(project, scripted):
     ranking = make_item(project, "ranking", texts=["one", "two two", "three three three"])
     thumb = make_item(project, "thumb", texts=["thumb only"])
     job = encode_job(project, batch_size=2)
-    model = resolve_name(DEFAULT)
+    model = model_identity(resolve_name(DEFAULT))
     assert sorted(rows(project).values_list("response__text", flat=True)) == sorted(
         ["short", "a longer answer here", "one", "two two", "three three three"]
     )
@@ -130,7 +133,7 @@ def test_encodes_pair_responses_once_per_prompt(project, scripted):
 def test_rerun_stores_nothing_and_keeps_existing_rows(project, scripted):
     item = make_item(project, "pairwise", texts=["x", "y"])
     first, second = item.ordered_responses()
-    model = resolve_name(DEFAULT)
+    model = model_identity(resolve_name(DEFAULT))
     # an encoding stored before (e.g. by another job) is kept as it is
     ResponseEncoding.objects.create(response=first, model_name=model, dim=3, n_tokens=9, vector=vec(7, 7, 7))
     # an encoding for another model does not count
@@ -288,3 +291,53 @@ def test_real_worker_runs_an_encode_job(live_worker):
     assert job.result["responses_encoded"] == 2
     stored = ResponseEncoding.objects.filter(response__in=Response.objects.filter(prompt__project=project))
     assert stored.count() == 2 and set(stored.values_list("job_id", flat=True)) == {job.pk}
+
+
+# ------------------------------------------------------------------ model identity
+
+
+def test_encodings_follow_the_model_not_its_path(project, scripted, settings, tmp_path):
+    """A new checkout (the model file elsewhere, same bytes) reuses the encodings; other weights re-encode."""
+    settings.DOCKET_MODEL_CACHE = str(tmp_path / "cache")
+    paths = []
+    for checkout, data in (("a", b"weights"), ("b", b"weights"), ("c", b"other weights")):
+        path = tmp_path / checkout / ".venv" / "model.gguf"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+        paths.append(str(path))
+    make_item(project, "pairwise", texts=["x", "y"])
+    project.model_name = paths[0]
+    project.save()
+    first = encode_job(project)
+    assert first.result["responses_encoded"] == 2
+    assert first.result["model"] == model_identity(paths[0]) and first.result["model"].startswith("model@")
+    assert set(rows(project).values_list("model_name", flat=True)) == {first.result["model"]}
+    project.model_name = paths[1]
+    project.save()
+    again = encode_job(project)
+    assert (again.result["responses_encoded"], again.result["already_encoded"]) == (0, 2)
+    project.model_name = paths[2]
+    project.save()
+    changed = encode_job(project)
+    assert changed.result["responses_encoded"] == 2 and changed.result["model"] != first.result["model"]
+
+
+def test_migration_rekeys_path_rows_to_the_identity(project, settings, tmp_path):
+    import importlib
+
+    from django.apps import apps
+
+    settings.DOCKET_MODEL_CACHE = str(tmp_path / "cache")
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"weights")
+    item = make_item(project, "pairwise", texts=["x", "y"])
+    x, y = item.ordered_responses()
+    key = model_identity(str(path))
+    ResponseEncoding.objects.create(response=x, model_name=str(path), dim=1, n_tokens=1, vector=vec(1))
+    ResponseEncoding.objects.create(response=y, model_name=str(path), dim=1, n_tokens=1, vector=vec(2))
+    ResponseEncoding.objects.create(response=y, model_name=key, dim=1, n_tokens=1, vector=vec(3))
+    ResponseEncoding.objects.create(response=x, model_name="/gone/venv/model.gguf", dim=1, n_tokens=1, vector=vec(4))
+    migration = importlib.import_module("curation.migrations.0004_encoding_model_identity")
+    migration.rekey(apps, None)
+    got = {(r.response_id, r.model_name): r.as_array().tolist() for r in rows(project)}
+    assert got == {(x.pk, key): [1.0], (y.pk, key): [3.0], (x.pk, "/gone/venv/model.gguf"): [4.0]}

@@ -8,11 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curation.ches.selectors import encodings_for, pair_ches
+from curation.ches.selectors import encoding_model_name, encodings_for, pair_ches
 from curation.jobs.runner import run_job
 from curation.jobs.services import job_create
 from curation.llm.encode import encode_reference
-from curation.llm.runtime import resolve_name
 from curation.metrics.ches import ches, ln_ches
 from curation.models import ResponseEncoding
 from tests.factories import make_item
@@ -30,7 +29,7 @@ def encoded(project, llm, settings):
     other = make_item(project, "pairwise", texts=[TEXTS[0], "Five."])
     job = run_job(job_create(project=project, kind="encode", params={}, enqueue=False).pk)  # default batch size
     assert job.status == "succeeded", job.error
-    return item, other, resolve_name(None)
+    return item, other, encoding_model_name(project=project)
 
 
 def test_identical_responses_have_ches_exactly_zero(encoded):
