@@ -25,10 +25,10 @@ Posted fields (the HTTP contract bench/annotate_load.py relies on):
 from __future__ import annotations
 
 import functools
-import json
 
 from django import forms
 
+from annotate import jsoninput
 from annotate.models import Assignment, Kind, Principle, Verdict
 from annotate.services.annotations import AnnotationInput
 
@@ -43,6 +43,7 @@ STRENGTH_CHOICES = [("1", "Slightly"), ("2", "Clearly"), ("3", "Much")]
 PAIRWISE_VERDICTS = [("left", "Favours A"), ("right", "Favours B"), ("neither", "Neither"), ("na", "n/a")]
 SINGLE_VERDICTS = [("A", "Upholds"), ("neither", "Violates"), ("na", "n/a")]
 MAX_TIME_SPENT_MS = 24 * 3600 * 1000
+MAX_RANKING_CHARS = 20_000  # a ranking of 400 response uuids; items have a handful
 
 
 def _base_fields() -> dict[str, forms.Field]:
@@ -50,7 +51,7 @@ def _base_fields() -> dict[str, forms.Field]:
         "idempotency_key": forms.UUIDField(),
         "choice": forms.CharField(required=False),
         "strength": forms.TypedChoiceField(choices=STRENGTH_CHOICES, coerce=int, required=False, empty_value=None),
-        "ranking": forms.CharField(required=False),
+        "ranking": forms.CharField(required=False, max_length=MAX_RANKING_CHARS),
         "critique": forms.CharField(required=False, max_length=50_000, strip=True),
         "corrected_response": forms.CharField(required=False, max_length=200_000, strip=True),
         "rationale": forms.CharField(required=False, max_length=20_000, strip=True),
@@ -129,11 +130,15 @@ class SubmitForm(forms.Form):
         if not raw.strip():
             return None  # maybe posted as rank_<uuid> fields; see clean()
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Ranking is not valid JSON ({exc.msg}).") from exc
+            # a ranking is a list of groups: two levels (annotate.jsoninput refuses deeper nesting, odd numbers)
+            value = jsoninput.loads(raw, max_depth=2)
+        except jsoninput.JSONInputError as exc:
+            message = exc.message.removeprefix("invalid JSON: ")
+            raise forms.ValidationError(f"Ranking is not a valid JSON list of groups ({message}).") from None
         if not isinstance(value, list):
             raise forms.ValidationError("Ranking must be a list of groups of response ids, best first.")
+        if len(value) > len(self.screen):
+            raise forms.ValidationError(f"Ranking has {len(value)} groups for {len(self.screen)} responses.")
         groups = []
         for entry in value:
             group = entry if isinstance(entry, list) else [entry]

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import django_filters
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.db.models import Count
 from django.urls import Resolver404, resolve, reverse
 from drf_spectacular.utils import (
@@ -45,6 +45,9 @@ from annotate.models import (
 from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
 
 from .errors import error_response
+
+USERNAME_MAX_LENGTH = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length
+PASSWORD_MAX_LENGTH = 4096
 
 
 def project_for_api(request, slug: str, roles=READ_DATA_ROLES) -> Project:
@@ -93,8 +96,9 @@ class TokenCreateApi(APIView):
 
     @extend_schema_serializer(component_name="TokenRequest")
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField()
-        password = serializers.CharField(style={"input_type": "password"})
+        # Bounded like the user table (and django-axes' varchar(255) log of failed logins)
+        username = serializers.CharField(max_length=USERNAME_MAX_LENGTH)
+        password = serializers.CharField(max_length=PASSWORD_MAX_LENGTH, style={"input_type": "password"})
         name = serializers.CharField(
             required=False,
             max_length=NAME_MAX_LENGTH,

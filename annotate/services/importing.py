@@ -77,6 +77,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import JSONField
 from django.utils import timezone
 
+from annotate import jsoninput
 from annotate.models import (
     CURATE_ROLES,
     KIND_RESPONSES,
@@ -257,31 +258,6 @@ def _sniff(first: bytes) -> str | None:
     if first.startswith(b"PAR1"):
         return "the file is a Parquet file; Docket imports JSON Lines (one JSON object per line)"
     return None
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
-_SUSPICIOUS_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
-
-
-def _check_strings(value, path: str) -> None:
-    """PostgreSQL stores neither NUL characters nor unpaired surrogates."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise _RowError(path or None, "contains a NUL character (\\u0000), which cannot be stored")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise _RowError(path or None, "contains an unpaired surrogate escape, which is not valid text") from None
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            _check_strings(key, path)
-            _check_strings(inner, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, inner in enumerate(value):
-            _check_strings(inner, f"{path}[{i}]")
 
 
 # ---------------------------------------------------------------- parsing
@@ -520,15 +496,15 @@ def _parse_preference(obj: dict, line: int, kinds: set[str], fmt: str) -> _Row:
 
 def _parse_line(text: str, line: int, kinds: set[str]) -> _Row:
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        where = f" (column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise _RowError(None, f"invalid JSON: {message}{where}") from None
+        # nesting, non-finite numbers, NUL and unpaired surrogates refused here (annotate.jsoninput)
+        obj = jsoninput.loads(text)
+    except jsoninput.JSONInputError as exc:
+        if exc.path:
+            raise _RowError(exc.path, exc.message) from None
+        message = exc.message if exc.message.startswith("invalid JSON") else f"invalid JSON: {exc.message}"
+        raise _RowError(None, message) from None
     if not isinstance(obj, dict):
         raise _RowError(None, f"expected a JSON object (one item per line), got {_type_name(obj)}")
-    if _SUSPICIOUS_ESCAPE.search(text):
-        _check_strings(obj, "")
     if "kind" in obj or "responses" in obj:
         return _parse_docket(obj, line, kinds)
     if "chosen" in obj or "rejected" in obj:

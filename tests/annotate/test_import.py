@@ -263,7 +263,7 @@ def test_huge_line(project):
         (b"\x1f\x8b\x08\x00compressed", "gzip-compressed"),
         (b'{"kind": "thumb", "prompt": "p", "responses": ["a\\u0000b"]}\n', "field 'responses[0]': contains a NUL"),
         (b'{"kind": "thumb", "prompt": "p", "responses": ["\\ud800"]}\n', "unpaired surrogate"),
-        (b'{"kind": "thumb", "prompt": "p", "responses": ["a"], "metadata": {"x": NaN}}\n', "line 1: invalid JSON"),
+        (b'{"kind": "thumb", "prompt": "p", "responses": ["a"], "metadata": {"x": NaN}}\n', "field 'metadata.x': must be a finite number"),
         (b'[{"kind": "thumb", "prompt": "p", "responses": ["a"]}]\n', "line 1: expected a JSON object"),
         (b'{"text": "what is this?"}\n', "line 1: unrecognised row"),
         (b'{"kind": "thumb", "responses": ["a"]}\n', "line 1: field 'prompt': is missing"),
