@@ -34,4 +34,6 @@ RUN DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=localhost \
 
 USER docket
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-"]
+# config/gunicorn.conf.py: sync workers (2 x cores + 1), a request cut at the
+# proxy's timeout; the load bench (bench/annotate_load.py) measures the same file.
+CMD ["gunicorn", "--config", "config/gunicorn.conf.py"]

@@ -181,20 +181,49 @@ def collectstatic(env: dict[str, str]) -> None:
     subprocess.run([str(PYTHON), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 
 
+GUNICORN_CONFIG = ROOT / "config" / "gunicorn.conf.py"
+
+
+def gunicorn_config() -> dict:
+    """The shipped gunicorn configuration (``config/gunicorn.conf.py``) as this machine resolves it."""
+    import runpy
+
+    conf = runpy.run_path(str(GUNICORN_CONFIG))
+    return {k: conf[k] for k in ("worker_class", "workers", "threads", "timeout")}
+
+
 def gunicorn_start(
-    *, workers: int, threads: int, port: int, env: dict[str, str], timeout: float = 60, worker_class: str = "gthread"
+    *,
+    port: int,
+    env: dict[str, str],
+    timeout: float = 180,
+    workers: int | None = None,
+    threads: int | None = None,
+    worker_class: str | None = None,
 ):
+    """gunicorn with the shipped configuration (the Dockerfile's and docker-compose.yml's), bound to ``port``.
+
+    ``workers`` / ``threads`` / ``worker_class`` override the configuration's
+    (to compare others); left ``None`` they are what ships.
+    """
     import requests
 
     cmd = [
-        str(PYTHON), "-m", "gunicorn", "config.wsgi",
-        "-w", str(workers), "-k", worker_class, "--threads", str(threads),
-        "-b", f"127.0.0.1:{port}", "--backlog", "2048", "--log-level", "warning",
+        str(PYTHON), "-m", "gunicorn", "-c", str(GUNICORN_CONFIG),
+        "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+    ]  # fmt: skip
+    if workers is not None:
+        cmd += ["-w", str(workers)]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
+    if worker_class is not None:
+        cmd += ["-k", worker_class]
+    if (worker_class or "sync") != "sync":
         # Longer than the pause between runs: with the default 2 s the server
         # closes idle connections the clients then reuse (ConnectionError).
-        "--keep-alive", "75",
-    ]  # fmt: skip
-    # Not our stdout: a server left behind must not hold a caller's pipe open.
+        cmd += ["--keep-alive", "75"]
+    # Not our stdout: a server left behind must not hold a caller's pipe open
+    # (the access log, on stdout as in the image, goes nowhere).
     log = Path(env.get("DOCKET_DATA_DIR", ROOT / "var")) / "gunicorn.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as sink:

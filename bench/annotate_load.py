@@ -7,9 +7,12 @@ What it does:
 
 1. builds a fresh bench project (items of all four kinds, overlap 3, bulk
    inserts) and ``--users`` annotators with real passwords;
-2. serves the app with gunicorn (sync workers) on a free port of 127.0.0.1 with
-   production settings (``DJANGO_DEBUG=False``, plain HTTP allowed), so DEBUG
-   overhead is not measured;
+2. serves the app with gunicorn on a free port of 127.0.0.1, configured by
+   ``config/gunicorn.conf.py`` (what the Dockerfile and docker-compose.yml
+   run: sync workers, 2 x cores + 1; ``--workers``, ``--threads`` and
+   ``--worker-class`` override it to compare others), with production
+   settings (``DJANGO_DEBUG=False``, plain HTTP allowed), so DEBUG overhead
+   is not measured;
 3. each simulated annotator logs in through the login form (GET for the CSRF
    cookie, POST the credentials), then loops the htmx flow a browser runs:
    GET ``/p/<slug>/annotate/`` once (in a ramp-up before the first
@@ -40,13 +43,16 @@ What it does:
    (item, annotator) pair twice, no item beyond its overlap, and
    ``slots_taken`` equals live leases + annotations on every item;
 6. prints per-phase figures, the medians over ``--runs``, and a final line
-   ``RESULT submissions_per_s=… p95_ms=… offered_per_s=… achieved_per_s=…
-   p95_from_sending_ms=… closed_loop_p95_ms=… next_p95_ms=… lost=…
-   duplicated=… over_overlap=…
-   errors=…``, where ``submissions_per_s`` is the capacity phase's rate and
-   ``p95_ms`` the paced phase's p95 of the submit request (which, in the htmx
-   flow, also leases and renders the next item: the latency an annotator
-   waits for), counted from when each submission was due;
+   ``RESULT submissions_per_s=… p95_ms=… p95_pooled_ms=… p95_runs_ms=…
+   offered_per_s=… achieved_per_s=… p95_from_sending_ms=…
+   closed_loop_p95_ms=… next_p95_ms=… lost=… duplicated=… over_overlap=…
+   errors=…``, where ``submissions_per_s`` is the capacity phase's rate
+   (median over the runs) and ``p95_ms`` the median over the runs of the
+   paced phase's p95 of the submit request (which, in the htmx flow, also
+   leases and renders the next item: the latency an annotator waits for),
+   counted from when each submission was due; ``p95_pooled_ms`` is the p95
+   of every paced submission of every run taken together, and
+   ``p95_runs_ms`` each run's p95 (comma-separated);
    ``p95_from_sending_ms`` counts from when it went out instead,
    ``closed_loop_p95_ms`` is the capacity phase's p95, all queueing, and
    ``next_p95_ms`` the p95 of the page loads (GETs of the annotate page; in
@@ -58,8 +64,8 @@ What it does:
    phase's clock: fifty full pages at the same instant put the first
    submissions of the paced phase up to ~3 s behind, and that start-up
    backlog, not the steady state, made its p95. Where PostgreSQL runs with
-   autovacuum off, the bench analyzes the loop's tables itself (see
-   ``Autoanalyze``).
+   autovacuum off, the bench analyzes the loop's tables itself, when and as
+   autovacuum would with its default settings (see ``Autoanalyze``).
 
 Issue target on the 2-core machine: >= 150 submissions/s, p95 < 150 ms,
 0 lost, 0 duplicated. The bench project and its users are deleted at the end.
@@ -95,6 +101,7 @@ from bench._common import (  # noqa: E402
     collectstatic,
     django_setup,
     free_port,
+    gunicorn_config,
     gunicorn_start,
     gunicorn_stop,
     machine_cpu,
@@ -363,7 +370,7 @@ def cpu_used(before, after) -> tuple[float, float, float, float, float]:
 
 
 class Autoanalyze(threading.Thread):
-    """Stands in for autovacuum's ANALYZE where the server runs with ``autovacuum = off``.
+    """Stands in for autovacuum's ANALYZE where the server runs with ``autovacuum = off``, at its cadence.
 
     The claim's ``NOT EXISTS`` probe of the annotator's assignments is an
     index lookup only while the planner knows the assignments table is not
@@ -372,23 +379,50 @@ class Autoanalyze(threading.Thread):
     the planner then probes it with a sequential scan per candidate item,
     and as the bench fills it each claim read the whole table: PostgreSQL
     spent 5.8 ms per submission instead of 1.9 and the paced p95 reached
-    seconds. A production server has autovacuum on, which analyzes a table
-    once a tenth of it has changed; this thread does the same every
-    ``every`` seconds, on its own connection, its CPU counted like the rest.
+    seconds. A production server has autovacuum on (docker-compose.yml keeps
+    PostgreSQL's defaults); this thread does what its launcher does with the
+    server's settings (by default: every ``autovacuum_naptime`` = 60 s, a
+    table is analyzed once more than ``autovacuum_analyze_threshold`` = 50
+    rows plus ``autovacuum_analyze_scale_factor`` = 10 % of it changed since
+    its last analyze), no more often, on its own connection, its CPU counted
+    like the rest. (The bench project's bulk load ends with ``VACUUM
+    (ANALYZE)``: what autovacuum does within a minute of an import, before
+    people start annotating.)
     """
 
-    def __init__(self, every: float = 10.0):
+    def __init__(self):
         super().__init__(daemon=True)
-        self.every, self.stopped = every, threading.Event()
+        self.stopped = threading.Event()
+        self.analyzed: Counter = Counter()
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            settings = {}
+            for name in ("autovacuum_naptime", "autovacuum_analyze_threshold", "autovacuum_analyze_scale_factor"):
+                cursor.execute("SELECT setting FROM pg_settings WHERE name = %s", [name])
+                settings[name] = float(cursor.fetchone()[0])
+        self.naptime = settings["autovacuum_naptime"]  # seconds
+        self.threshold = settings["autovacuum_analyze_threshold"]
+        self.scale_factor = settings["autovacuum_analyze_scale_factor"]
+
+    def due(self, cursor) -> list[str]:
+        """The loop's tables autovacuum would analyze now (``relation_needs_vacanalyze``'s rule)."""
+        cursor.execute(
+            "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
+            "WHERE s.relname = ANY(%s) AND s.n_mod_since_analyze > %s + %s * GREATEST(c.reltuples, 0)",
+            [list(LOOP_TABLES), self.threshold, self.scale_factor],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
 
     def run(self) -> None:
         from django.db import connection
 
         try:
-            while not self.stopped.wait(self.every):
+            while not self.stopped.wait(self.naptime):
                 with connection.cursor() as cursor:
-                    for table in LOOP_TABLES:
+                    for table in self.due(cursor):
                         cursor.execute(f"ANALYZE {table}")
+                        self.analyzed[table] += 1
         finally:
             connection.close()
 
@@ -465,18 +499,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="length of each phase of a run (default 30; quick 10)")
     parser.add_argument("--runs", type=int, help="runs; medians are reported (default 3; quick 1)")
     parser.add_argument("--items", type=int, help="items in the bench project (default 20000; quick 4000)")
-    # Five single-threaded workers (2 x cores + 1) on the 2-core target machine:
-    # as many submissions per second as 2 x 8 threads, and lower latency when
+    # By default the server runs config/gunicorn.conf.py, the configuration the
+    # Dockerfile and docker-compose.yml ship (sync workers, 2 x cores + 1 of
+    # them: five on the 2-core target machine). Single-threaded workers gave as
+    # many submissions per second as 2 x 8 threads, and lower latency when
     # paced (threads of one process queue for its GIL each time they come back
     # from Redis or PostgreSQL). Sync workers: each request comes on a new
     # connection and goes to whichever worker is free, as behind a proxy. With
     # gthread each client's keep-alive connection stays with the worker that
     # accepted it, and workers accept unevenly: in a capacity phase users got
     # 68 to 182 submissions served each (sync: 121 to 123), and when paced the
-    # worst users' p95 was 495-713 ms (sync: under 200 ms).
-    parser.add_argument("--workers", type=int, default=5, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    # worst users' p95 was 495-713 ms (sync: under 200 ms). These three options
+    # override the shipped configuration, to compare others.
+    parser.add_argument("--workers", type=int, help="gunicorn worker processes (default: the shipped configuration's)")
+    parser.add_argument(
+        "--threads", type=int, help="gunicorn threads per worker (default: the shipped configuration's)"
+    )
+    parser.add_argument("--worker-class", help="gunicorn worker class, sync or gthread (default: the shipped one's)")
     parser.add_argument(
         "--rate",
         type=float,
@@ -528,7 +567,22 @@ def main() -> None:
         server = gunicorn_start(
             workers=args.workers, threads=args.threads, port=port, env=env, worker_class=args.worker_class
         )
-        print(f"gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads} on {base}")
+        shipped = gunicorn_config()
+        served = {
+            "workers": args.workers or shipped["workers"],
+            "worker_class": args.worker_class or shipped["worker_class"],
+            "threads": args.threads or shipped["threads"],
+        }
+        overridden = [k for k in served if served[k] != shipped[k]]
+        print(
+            f"gunicorn -c config/gunicorn.conf.py: -w {served['workers']} -k {served['worker_class']} --threads "
+            f"{served['threads']} --timeout {shipped['timeout']} on {base}"
+            + (
+                f" (overriding the shipped {', '.join(f'{k}={shipped[k]}' for k in overridden)})"
+                if overridden
+                else " (the shipped configuration)"
+            )
+        )
         annotators = [
             Annotator(base, project.slug, u.username, seed=i, htmx=not args.no_htmx) for i, u in enumerate(accounts)
         ]
@@ -540,9 +594,16 @@ def main() -> None:
         print(f"{users} logins in {time.perf_counter() - t0:.1f} s")
         all_keys: list[str] = []
         page_loads: list[float] = []  # every GET of the annotate page, over all phases
+        # Every submission's latency of each phase kind over all runs (from when due, when paced): the pooled p95.
+        pooled: dict[str, list[float]] = {p: [] for p in phases}
+        pooled_sent: list[float] = []
         if not autovacuum_on():
-            print("PostgreSQL runs with autovacuum off: the bench analyzes the loop's tables every 10 s itself")
             autoanalyze = Autoanalyze()
+            print(
+                "PostgreSQL runs with autovacuum off: the bench analyzes the loop's tables as autovacuum would "
+                f"(every {autoanalyze.naptime:g} s, those with over {autoanalyze.threshold:g} + "
+                f"{autoanalyze.scale_factor:g} x rows changed)"
+            )
             autoanalyze.start()
         for run in range(1, runs + 1):
             for phase in phases:
@@ -553,6 +614,9 @@ def main() -> None:
                 cpu = cpu_used(before, cpu_snapshot(server.pid, database))
                 all_keys += stats.ok_keys
                 page_loads += stats.next_ms
+                pooled[phase] += stats.submit_ms
+                if phase == "paced":
+                    pooled_sent += stats.sent_ms
                 row = phase_row(stats, elapsed, cpu, check_database(project, all_keys))
                 per_phase[phase].append(row)
                 label = "capacity (as fast as they can)" if phase == "capacity" else f"paced at {args.rate:g}/s offered"
@@ -591,6 +655,16 @@ def main() -> None:
             f"median of {runs} run(s), {phase}: {m['submissions_per_s']:.1f} submissions/s; submit p50/p95/p99 "
             f"{m['submit_p50']:.0f}/{m['submit_p95']:.0f}/{m['submit_p99']:.0f} ms; errors {m['errors']:.0f}"
         )
+    runs_p95 = [f"{r['submit_p95']:.0f}" for r in per_phase.get("paced", [])]
+    if "paced" in per_phase:
+        print(
+            f"paced, pooled over the {runs} run(s) (n={len(pooled['paced'])}): submit p50/p95/p99 "
+            f"{percentile(pooled['paced'], 50):.0f}/{percentile(pooled['paced'], 95):.0f}/"
+            f"{percentile(pooled['paced'], 99):.0f} ms (p95 from sending {percentile(pooled_sent, 95):.0f} ms); "
+            f"per run p95 {', '.join(runs_p95)} ms"
+        )
+    if autoanalyze is not None:
+        print(f"ANALYZE as autovacuum would: {dict(autoanalyze.analyzed) or 'none due'}")
     print(
         f"next-item page loads over all phases (n={len(page_loads)}): p50/p95/p99 {percentile(page_loads, 50):.0f}/"
         f"{percentile(page_loads, 95):.0f}/{percentile(page_loads, 99):.0f} ms"
@@ -603,8 +677,12 @@ def main() -> None:
         figures.append(f"submissions_per_s={med['capacity']['submissions_per_s']:.1f}")
     if "paced" in med:
         # p95_ms: the submit request's p95 (in the htmx flow it also leases and renders the next item) at the offered load.
+        # p95_ms: the median of the runs' p95s; p95_pooled_ms: the p95 of every paced submission of every run;
+        # p95_runs_ms: each run's.
         figures += [
             f"p95_ms={med['paced']['submit_p95']:.0f}",
+            f"p95_pooled_ms={percentile(pooled['paced'], 95):.0f}",
+            f"p95_runs_ms={','.join(runs_p95)}",
             f"offered_per_s={args.rate:g}",
             f"achieved_per_s={med['paced']['submissions_per_s']:.1f}",
         ]
