@@ -58,8 +58,6 @@ from dataclasses import dataclass
 
 VOTER_SOURCES = ("human", "imported", "model")
 DEFAULT_VOTERS = ("human", "imported")
-PAIRWISE_CHOICES = ("A", "B", "tie", "both_bad")
-THUMB_CHOICES = ("up", "down")
 
 Ranking = Sequence[Sequence[str]]  # groups of response ids, best first
 
@@ -81,11 +79,6 @@ def voters_clean(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if not names:
         raise ValueError(f"name at least one of {', '.join(VOTER_SOURCES)}")
     return tuple(v for v in VOTER_SOURCES if v in names)
-
-
-def is_vote(*, source: str, consistent: bool | None, voters: Sequence[str] = DEFAULT_VOTERS) -> bool:
-    """Whether a judgment by an annotator of ``source`` counts as a vote."""
-    return source in voters and consistent is not False
 
 
 # ---------------------------------------------------------------- pairwise and thumb
@@ -140,14 +133,6 @@ def choice_vote(
                 signed -= strength
         margin = signed / n if top == "A" else -signed / n
     return Vote(top, n_top / n, n, margin)
-
-
-def majority_choice(counts: dict[str, int]) -> str | None:
-    """The unique most frequent choice of a ``{choice: votes}`` count, else ``None``."""
-    if not counts or not any(counts.values()):
-        return None
-    top, _, unique = _top(counts)
-    return top if unique else None
 
 
 def majority_share(choices: Sequence[str]) -> float | None:

@@ -58,7 +58,7 @@ class ProjectData:
     @property
     def vote(self) -> np.ndarray:
         """The usable annotations by the voters: what consensus and agreement count
-        (``curation.consensus.is_vote``, docs/algorithms.md#consensus)."""
+        (docs/algorithms.md#who-votes)."""
         voter = np.fromiter((t in self.voters for t in self.annotator_type), dtype=bool, count=len(self.annotator_type))
         if not len(self.ann_id):
             return self.usable

@@ -33,10 +33,8 @@ def test_voters_default_to_people_and_imported_labels():
     assert voters_clean(["imported", "model", "human"]) == ("human", "imported", "model")
     with pytest.raises(ValueError, match="'judge' is not one of human, imported, model"):
         voters_clean("human,judge")
-    assert consensus.is_vote(source="imported", consistent=None)
-    assert not consensus.is_vote(source="model", consistent=True)
-    assert consensus.is_vote(source="model", consistent=True, voters=("model",))
-    assert not consensus.is_vote(source="human", consistent=False)
+    with pytest.raises(ValueError, match="name at least one"):
+        voters_clean(" , ")
 
 
 # ---------------------------------------------------------------- majority
