@@ -2,7 +2,7 @@
 
 Where pairs come from (``options.dpo_sources``):
 
-* **pairwise**: the item's consensus (:mod:`.aggregate`): ``A`` gives
+* **pairwise**: the item's consensus (:mod:`curation.consensus`, read by :mod:`.aggregate`): ``A`` gives
   chosen = response 0, ``B`` chosen = response 1. Ties, both-bad and items
   without a consensus give no row; they are counted under ``pairwise_tie``,
   ``pairwise_both_bad`` and ``pairwise_no_consensus``.
@@ -26,8 +26,9 @@ Optional columns (``options.extra_columns``), all nullable floats:
 * ``margin``: pairwise, the signed mean strength of the votes
   (:class:`.aggregate.Vote`); ranking, the difference of the two responses'
   mean Borda scores; null for thumbs and corrections;
-* ``agreement``: the item's agreement (the audit's, else the share of votes for
-  the consensus); for a thumb pair the lower of the two items'; null for corrections;
+* ``agreement``: the item's agreement (the audit's, else
+  ``curation.consensus.item_agreement`` of its votes); for a thumb pair the
+  lower of the two items'; null for corrections;
 * ``ches`` / ``ln_ches``: the item's stored CHES scores (pairwise items only).
 """
 

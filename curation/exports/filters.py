@@ -23,8 +23,9 @@ what the earlier ones left":
    violations);
 6. ``min_judgments``: items with fewer usable judgments (``consistent`` not False);
 7. ``min_agreement``: items whose agreement is lower (the audit's per-item
-   agreement when the record has one, else the share of usable votes for the
-   consensus; items with no defined agreement, such as judgment items, are kept);
+   agreement when the record has one, else ``curation.consensus.item_agreement``
+   of the votes left; items with no defined agreement, such as judgment items,
+   are kept);
 8. ``ches``: pairwise items whose CHES score (``ln_ches`` by default) is above
    the ``drop_above_quantile`` quantile, or outside the ``keep_lowest_fraction``
    lowest (docs/algorithms.md#ches-selection, ``keep = order[:n]`` with ``n = ceil(p·N)``, ties

@@ -47,7 +47,7 @@ FILTER_FIELDS = {
 }
 AUDIT_SWITCHES = ("exclude_flagged_annotators", "drop_swap_inconsistent", "drop_intransitive")
 OTHER_FIELDS = ("name",)
-ALIASES = {"annotator_types": "voters"}  # old name -> the option it sets (and replaces)
+ALIASES = {"annotator_types": "voters"}  # old name -> the option it sets; FilterSpec.from_dict reads it
 ALL_FIELDS = (*OPTION_FIELDS, *FILTER_FIELDS, *AUDIT_SWITCHES, *OTHER_FIELDS, *ALIASES)
 
 
@@ -128,7 +128,7 @@ EXPORT_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("drop_judge_inconsistent", "bool", "Drop judges' judgments marked inconsistent (both presentation orders disagree)."),
         OptionSpec("drop_intransitive", "bool", "Drop judgments in a transitivity violation (latest audit)."),
         OptionSpec("min_judgments", "int", "Drop items with fewer usable judgments.", minimum=0, maximum=10_000),
-        OptionSpec("min_agreement", "float", "Drop items whose agreement (majority share) is below this.", minimum=0.0, maximum=1.0),
+        OptionSpec("min_agreement", "float", "Drop items whose agreement is below this (majority share; rankings: mean pairwise Kendall agreement).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_drop_above_quantile", "float", "Drop pairwise items whose CHES is above this quantile of the project's scores (give this or ches_keep_lowest_fraction).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_keep_lowest_fraction", "float", "Keep only this fraction of pairwise items, lowest CHES first (Razin et al. keep 0.05-0.15).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_measure", "str", "Which CHES the CHES filter reads: length-normalised or raw.", choices=("ln_ches", "ches")),
@@ -226,11 +226,9 @@ def export_options_clean(*, fmt: str, options: dict | None) -> dict:
     if errors:
         raise ValidationError(errors)
     name = str(data.pop("name", ""))
-    if "annotator_types" in data:
-        data["voters"] = list(ANNOTATOR_TYPES_AS_VOTERS[data.pop("annotator_types")])
     try:
         opts = ExportOptions.from_dict({k: v for k, v in data.items() if k in OPTION_FIELDS})
-        spec = FilterSpec.from_dict({k: v for k, v in data.items() if k in FILTER_FIELDS})
+        spec = FilterSpec.from_dict({k: v for k, v in data.items() if k in FILTER_FIELDS or k in ALIASES})
         FORMATS[fmt](opts, salt="check")  # the format accepts these options
     except (ExportInputError, TypeError, ValueError) as exc:
         message = str(exc)
