@@ -23,12 +23,12 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 
-from curation.exports.filters import ANNOTATOR_TYPE_SETS
+from curation.exports.filters import ANNOTATOR_TYPES_AS_VOTERS
 from curation.exports.run import FORMATS
 
 # Choice sets named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].
 EXPORT_FORMAT_CHOICES = [(name, name) for name in sorted(FORMATS)]
-EXPORT_ANNOTATOR_CHOICES = list(ANNOTATOR_TYPE_SETS)
+EXPORT_ANNOTATOR_CHOICES = list(ANNOTATOR_TYPES_AS_VOTERS)  # the old annotator_types option
 
 COMPONENT_NAMES = {
     "AuditOutput": "AuditSummary",

@@ -51,7 +51,7 @@ Counting (overlap, adaptive overlap, probes: ``_items_count``)
     to ``max_overlap``) and the item stays open, else it is done.
     Concurrent submits are serialised on the row, so an item never gets
     more than ``max_overlap`` judgments. Agreement reads only judgments
-    that take slots (``item_agreement``).
+    of the default voters (``item_votes_agreement``, docs/algorithms.md#consensus).
 
 Probes (``probe_maybe_create``)
     After a person's submission on a lease of a normal item, with the
@@ -111,6 +111,8 @@ from annotate.models import (
     content_hash,
 )
 from annotate.services.assignment import overlap_limit
+from curation import consensus
+from curation.consensus import DEFAULT_VOTERS
 
 # Annotator types that take one of an item's ``overlap`` slots and count towards it (module docstring).
 SLOT_TAKING_TYPES = frozenset({Annotator.Type.HUMAN, Annotator.Type.IMPORTED})
@@ -459,7 +461,7 @@ def _count_with_adaptive_overlap(*, project: Project, item_ids: list[int], take_
                 counted.append(pk)
             else:
                 item = Item(pk=pk, kind=kind, project=project)
-                agreement = item_agreement(item=item) if target < project.max_overlap else None
+                agreement = item_votes_agreement(item=item) if target < project.max_overlap else None
                 (raised if agreement is not None and agreement < project.agreement_threshold else done).append(pk)
         one_more = {
             "annotation_count": F("annotation_count") + 1,
@@ -475,60 +477,13 @@ def _count_with_adaptive_overlap(*, project: Project, item_ids: list[int], take_
             )
 
 
-def agreement_majority_share(choices: list[str]) -> float | None:
-    """Share of the judgments that agree with the most common one (pairwise choice, thumb)."""
-    if not choices:
-        return None
-    counts: dict[str, int] = {}
-    for choice in choices:
-        counts[choice] = counts.get(choice, 0) + 1
-    return max(counts.values()) / len(choices)
-
-
-def _rank_of(ranking: list[list[str]]) -> dict[str, int]:
-    return {response: rank for rank, group in enumerate(ranking) for response in group}
-
-
-def agreement_rankings(rankings: list[list[list[str]]]) -> float | None:
-    """Mean pairwise Kendall agreement of rankings (groups best first; a group is a tie).
-
-    For each two annotators, the share of response pairs they order alike
-    (both the same way round, or both tied): ``(1 + tau_a) / 2`` without ties.
-    The mean over all pairs of annotators; ``None`` with fewer than two.
-    """
-    ranks = [_rank_of(r) for r in rankings if r]
-    if len(ranks) < 2:
-        return None
-    shares = []
-    for i in range(len(ranks)):
-        for j in range(i + 1, len(ranks)):
-            common = sorted(set(ranks[i]) & set(ranks[j]))
-            pairs = [(x, y) for k, x in enumerate(common) for y in common[k + 1 :]]
-            if not pairs:
-                continue
-            same = 0
-            for x, y in pairs:
-                a = ranks[i][x] - ranks[i][y]
-                b = ranks[j][x] - ranks[j][y]
-                same += (a > 0) - (a < 0) == (b > 0) - (b < 0)
-            shares.append(same / len(pairs))
-    return sum(shares) / len(shares) if shares else None
-
-
-def item_agreement(*, item: Item) -> float | None:
-    """How much an item's counted judgments agree, in [0, 1]; ``None`` where the kind has no measure (judgment).
-
-    Pairwise and thumb: the majority share of the choice (strength ignored);
-    ranking: mean pairwise Kendall agreement (``agreement_rankings``). Only
-    the judgments that take slots are used (people's and imported labels,
-    ``SLOT_TAKING_TYPES``), never a model's.
-    """
-    counted = Annotation.objects.filter(item_id=item.pk, annotator__type__in=list(SLOT_TAKING_TYPES))
-    if item.kind in (Kind.PAIRWISE, Kind.THUMB):
-        return agreement_majority_share(list(counted.values_list("choice", flat=True)))
+def item_votes_agreement(*, item: Item) -> float | None:
+    """The item's agreement (``curation.consensus.item_agreement``) over the votes of the
+    default voters, people and imported labels, never a model's; ``None`` for judgment items."""
+    votes = Annotation.objects.filter(item_id=item.pk, annotator__type__in=list(DEFAULT_VOTERS))
     if item.kind == Kind.RANKING:
-        return agreement_rankings([r for r in counted.values_list("ranking", flat=True) if r])
-    return None
+        return consensus.item_agreement(kind=item.kind, votes=[r for r in votes.values_list("ranking", flat=True) if r])
+    return consensus.item_agreement(kind=item.kind, votes=list(votes.values_list("choice", flat=True)))
 
 
 # A person's submission on a lease -------------------------------------------------

@@ -4,11 +4,15 @@
   ``seed``): pairwise choice nominal; pairwise signed strength ordinal
   (A with strength s → +s, B → −s, tie → 0; only when strengths exist);
   thumbs nominal.
-* Per item: votes, majority share, entropy (bits), disagreement =
-  1 − majority share.
-* Consensus: majority (a tied top has none); Dawid–Skene as a second
-  opinion in ``details`` (flag ``ds_disagrees``). A curator's
-  ``resolution`` overrides it (flag ``resolved``).
+* Votes: the usable judgments of the voters (``params.voters``, by default
+  people and imported labels; ``ProjectData.vote``).
+* Per item: votes, agreement (``curation.consensus.item_agreement``, the
+  majority share, stored as ``majority_share``), entropy (bits),
+  disagreement = 1 − agreement.
+* Consensus: ``curation.consensus.choice_vote``, the majority (a tied top
+  has none), or a curator's ``resolution`` (flag ``resolved``): the rule
+  every export applies (docs/algorithms.md#consensus). Dawid–Skene is a
+  second opinion in ``details`` (flag ``ds_disagrees``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from annotate.models import Kind
-from curation import metrics
+from curation import consensus, metrics
 from curation.audit import batched
 from curation.audit.common import KIND_CODES, num, nums
 from curation.audit.load import ProjectData
@@ -92,34 +96,38 @@ def choice_kinds(data: ProjectData, rows: AuditRows, *, params: AuditParams, thr
             strength = _strength_alpha(data, params, ann, units, items.size)
             if strength is not None:
                 result.alpha["pairwise_strength"] = strength
-        agree = metrics.item_agreement(slots, value_domain=domain)
+        entropy = metrics.unit_entropy(slots, value_domain=domain)
         counts, _ = metrics.value_counts(slots, value_domain=domain)
         ds = _dawid_skene(data, rows, ann, units, len(codes), kind)
         info = {"method": "majority", "second_opinion": "dawid_skene" if ds else None, "items": int(items.size),
                 "with_consensus": 0, "resolved": 0, "ds_disagrees": 0}  # fmt: skip
         for u, item in enumerate(items.tolist()):
             row = rows.items[item]
-            m = int(agree.n_ratings[u])
+            votes = {codes[c]: int(counts[u, c]) for c in range(len(codes)) if counts[u, c]}
+            choices = [choice for choice, n in votes.items() for _ in range(n)]
+            m = len(choices)
             row.n_judgments = m
-            row.details["votes"] = {codes[c]: int(counts[u, c]) for c in range(len(codes)) if counts[u, c]}
-            choice = None
+            row.details["votes"] = votes
+            majority = consensus.choice_vote(choices, pairwise=kind == Kind.PAIRWISE.value)
             if m:
-                row.majority_share = num(agree.majority_share[u])
-                row.entropy = num(agree.entropy[u])
-                row.disagreement = num(1.0 - agree.majority_share[u])
-                majority = agree.majority_value[u]
-                choice = None if np.isnan(majority) else codes[int(majority)]
-                if m >= 2 and (choice is None or agree.majority_share[u] < threshold):
+                agreement = consensus.item_agreement(kind=kind, votes=choices)
+                row.majority_share = agreement
+                row.entropy = num(entropy[u])
+                row.disagreement = 1.0 - agreement
+                if m >= 2 and (majority.choice is None or agreement < threshold):
                     row.flag("low_agreement")
-            shares = {codes[c]: float(counts[u, c] / m) for c in range(len(codes)) if m and counts[u, c]}
-            method = "majority"
+            shares = {choice: n / m for choice, n in votes.items()}
             resolved = (d.item_resolution[item] or {}).get("choice")
             if resolved in codes:
-                choice, method = resolved, "resolution"
+                outcome = consensus.choice_vote(choices, resolution=resolved)
+                method = "resolution"
                 row.flag("resolved")
                 info["resolved"] += 1
-            elif m and choice is None:
-                row.flag("no_consensus")
+            else:
+                outcome, method = majority, "majority"
+                if m and outcome.choice is None:
+                    row.flag("no_consensus")
+            choice = outcome.choice
             row.consensus = {"choice": choice, "method": method, "shares": shares}
             if choice is not None:
                 consensus_code[item] = codes.index(choice)

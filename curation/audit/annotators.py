@@ -53,7 +53,7 @@ def annotators_vs_consensus(
 ) -> None:
     """Each annotator's agreement with the consensus, κ on their main kind and median seconds (written to ``rows``)."""
     d = data
-    vote = d.vote
+    vote = d.usable  # every annotator is compared with the consensus, voter or not
     ranking_tau = _ranking_taus(data, mid_ranks, ranking_order)
     for a_idx, part in group_slices(d.ann_annotator):
         row = rows.annotators[int(a_idx)]

@@ -9,8 +9,6 @@ Each function reproduces, item by item, what the matching pure function in
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 def slots(unit: np.ndarray, values: np.ndarray, n_units: int) -> np.ndarray:
@@ -56,75 +54,6 @@ def kendall_w_many(ranks: np.ndarray) -> np.ndarray:
     denom = m**2 * (n**3 - n) - m * ties
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom != 0, 12.0 * s / np.where(denom != 0, denom, 1), np.nan)
-
-
-def bradley_terry_many(
-    sizes: np.ndarray,
-    winners: np.ndarray,
-    losers: np.ndarray,
-    *,
-    fallback_alpha: float = 0.1,
-    max_iter: int = 2000,
-    tol: float = 1e-8,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bradley–Terry strengths of many independent items in one MM loop.
-
-    Item k owns the nodes ``offset_k .. offset_k + sizes[k] − 1`` (offsets are the
-    cumulative sizes); ``winners``/``losers`` are global node ids of its
-    comparisons. Per item this is ``metrics.bradley_terry(sizes[k], comps,
-    alpha=a_k, max_iter, tol).p`` with ``a_k = 0`` (maximum likelihood) when the
-    item's comparison graph is strongly connected and ``fallback_alpha``
-    otherwise: the same iteration, scaling and per-item stopping rule (an item
-    stops updating at the iteration where its own L1 change is ≤ tol · n_k).
-
-    Returns ``(p, alpha)``: p per node (summing to 1 within each item) and the
-    alpha used per item.
-    """
-    sizes = np.asarray(sizes, dtype=np.int64)
-    k = len(sizes)
-    total = int(sizes.sum())
-    seg = np.repeat(np.arange(k), sizes)
-    winners = np.asarray(winners, dtype=np.int64)
-    losers = np.asarray(losers, dtype=np.int64)
-    graph = coo_matrix((np.ones(len(winners)), (losers, winners)), shape=(total, total))
-    _, labels = connected_components(graph, directed=True, connection="strong")
-    distinct = np.unique(seg * total + labels)
-    n_components = np.bincount(distinct // total, minlength=k)
-    alpha = np.where((n_components == 1) | (sizes <= 1), 0.0, fallback_alpha)
-    alpha_node = alpha[seg]
-    wins = np.bincount(winners, minlength=total).astype(np.float64)
-    lo = np.minimum(winners, losers)
-    hi = np.maximum(winners, losers)
-    keys, counts = np.unique(lo * total + hi, return_counts=True)
-    pi, pj = keys // total, keys % total
-    counts = counts.astype(np.float64)
-    fsizes = sizes.astype(np.float64)
-
-    def centred(x: np.ndarray) -> np.ndarray:
-        return x - (np.bincount(seg, weights=x, minlength=k) / fsizes)[seg]
-
-    params = np.zeros(total)
-    prev = params.copy()
-    active = np.ones(k, dtype=bool)
-    for it in range(1, max_iter + 1):
-        w = np.exp(centred(params))
-        w *= (fsizes / np.bincount(seg, weights=w, minlength=k))[seg]
-        val = counts / (w[pi] + w[pj])
-        denoms = np.bincount(pi, weights=val, minlength=total) + np.bincount(pj, weights=val, minlength=total)
-        with np.errstate(divide="ignore"):
-            new = centred(np.log((wins + alpha_node) / (denoms + alpha_node)))
-        params = np.where(active[seg], new, params)
-        if it > 1:
-            change = np.bincount(seg, weights=np.abs(prev - params), minlength=k)
-            active &= ~(change <= tol * fsizes)
-            if not active.any():
-                break
-        prev = params.copy()
-    top = np.full(k, -np.inf)
-    np.maximum.at(top, seg, params)
-    p = np.exp(params - top[seg])
-    p /= np.bincount(seg, weights=p, minlength=k)[seg]
-    return p, alpha
 
 
 def krippendorff_alpha_bootstrap_fast(

@@ -10,6 +10,7 @@ import numpy as np
 
 from annotate.models import Annotation, Annotator, Item, ItemResponse, Kind, Principle, PrincipleVerdict, Project
 from curation.audit.common import KIND_CODES, index_of
+from curation.consensus import DEFAULT_VOTERS
 
 
 @dataclass
@@ -43,18 +44,29 @@ class ProjectData:
     ann_seconds: np.ndarray  # float, NaN when unset
     ann_consistent: np.ndarray  # int8: 1 True, 0 False, -1 None
     rankings: dict[int, list] = field(default_factory=dict)  # annotation pk -> ranking JSON
+    voters: tuple[str, ...] = DEFAULT_VOTERS  # annotator sources whose judgments are votes
 
     @property
     def audited(self) -> np.ndarray:
         return ~self.item_excluded & (self.item_probe_of < 0)
 
     @property
-    def vote(self) -> np.ndarray:
+    def usable(self) -> np.ndarray:
+        """Annotations of audited items that are not a judge's inconsistent ones (whoever made them)."""
         return self.audited[self.ann_item] & (self.ann_consistent != 0)
 
+    @property
+    def vote(self) -> np.ndarray:
+        """The usable annotations by the voters: what consensus and agreement count
+        (docs/algorithms.md#who-votes)."""
+        voter = np.fromiter((t in self.voters for t in self.annotator_type), dtype=bool, count=len(self.annotator_type))
+        if not len(self.ann_id):
+            return self.usable
+        return self.usable & voter[self.ann_annotator]
 
-def project_data_load(*, project: Project) -> ProjectData:
-    """Read the project into arrays with a handful of ``values_list`` queries."""
+
+def project_data_load(*, project: Project, voters: tuple[str, ...] = DEFAULT_VOTERS) -> ProjectData:
+    """Read the project into arrays with a handful of ``values_list`` queries; ``voters``: whose judgments are votes."""
     rows = list(
         Item.objects.filter(project=project)
         .order_by("id")
@@ -116,6 +128,7 @@ def project_data_load(*, project: Project) -> ProjectData:
             (np.nan if r[6] is None else r[6] / 1000.0 for r in ann_rows), dtype=np.float64, count=n
         ),
         ann_consistent=np.fromiter((-1 if r[7] is None else int(r[7]) for r in ann_rows), dtype=np.int8, count=n),
+        voters=tuple(voters),
     )
     if (data.ann_kind == Kind.RANKING.value).any():
         data.rankings = dict(

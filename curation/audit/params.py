@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from curation.consensus import DEFAULT_VOTERS, voters_clean
+
 
 @dataclass(frozen=True)
 class AuditParams:
@@ -19,6 +21,7 @@ class AuditParams:
     min_peers: int = 3
     min_probes: int = 5
     probe_floor: float = 0.6
+    voters: tuple[str, ...] = DEFAULT_VOTERS  # whose judgments are votes (docs/algorithms.md#consensus)
 
 
 def audit_params_clean(*, data: dict) -> AuditParams:
@@ -57,6 +60,11 @@ def audit_params_clean(*, data: dict) -> AuditParams:
             errors["discretion_source"] = f"discretion_source must be all, human or model, got {source!r}"
         else:
             values["discretion_source"] = source
+    if data.get("voters") not in (None, "", []):
+        try:
+            values["voters"] = voters_clean(data["voters"])
+        except ValueError as exc:
+            errors["voters"] = f"voters {exc}"
     if errors:
         raise ValidationError(errors)
     return AuditParams(**values)

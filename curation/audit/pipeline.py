@@ -119,7 +119,7 @@ def _audit_compute(*, project: Project, params: AuditParams, progress: JobProgre
     threshold = (
         params.low_agreement_below if params.low_agreement_below is not None else (project.agreement_threshold or 0.6)
     )
-    data = project_data_load(project=project)
+    data = project_data_load(project=project, voters=params.voters)
     verdicts, principles = principle_verdicts_load(project=project)
     rows = AuditRows.for_data(data)
     summary: dict = {"version": SUMMARY_VERSION, "params": asdict(params) | {"low_agreement_below": threshold}}

@@ -47,7 +47,7 @@ class AlphaEntry(TypedDict):
 
 
 class ConsensusInfo(TypedDict):
-    method: str  # majority / bradley_terry
+    method: str  # majority / borda (curation.consensus)
     second_opinion: str | None  # dawid_skene
     items: int
     with_consensus: int

@@ -30,6 +30,7 @@ from curation.audit.forms import ChesCutForm, DisagreementFilterForm, MoreForm, 
 from curation.audit.selectors import annotations_per_day
 from curation.audit.services import audit_create
 from curation.ches.services import encode_create
+from curation.consensus import VOTER_SOURCES
 from curation.items import services
 from curation.items.forms import ExcludeForm
 from curation.items.presenters import item_annotation_rows, ranking_text, response_labels
@@ -69,11 +70,11 @@ def overview(request, slug):
     return render(request, "curation/audit/overview.html", context)
 
 
-def _launch(request, slug, create):
+def _launch(request, slug, create, params: dict | None = None):
     """Run audit / Encode responses: the kind's create service checks everything before queueing."""
     project = project_for_curator(request.user, slug)
     try:
-        job = create(project=project, user=request.user, params={})
+        job = create(project=project, user=request.user, params=params or {})
     except ValidationError as error:
         for problem in error.messages:
             messages.error(request, problem)
@@ -85,7 +86,9 @@ def _launch(request, slug, create):
 @require_POST
 @with_csp
 def run_audit(request, slug):
-    return _launch(request, slug, audit_create)
+    # People and imported labels vote; judges only when the curator ticks it (docs/algorithms.md#who-votes).
+    judges_vote = request.POST.get("judges_vote") == "1"
+    return _launch(request, slug, audit_create, {"voters": list(VOTER_SOURCES)} if judges_vote else None)
 
 
 @login_required

@@ -2,7 +2,7 @@
 
 Where pairs come from (``options.dpo_sources``):
 
-* **pairwise**: the item's consensus (:mod:`.aggregate`): ``A`` gives
+* **pairwise**: the item's consensus (:mod:`curation.consensus`, read by :mod:`.aggregate`): ``A`` gives
   chosen = response 0, ``B`` chosen = response 1. Ties, both-bad and items
   without a consensus give no row; they are counted under ``pairwise_tie``,
   ``pairwise_both_bad`` and ``pairwise_no_consensus``.
@@ -26,8 +26,9 @@ Optional columns (``options.extra_columns``), all nullable floats:
 * ``margin``: pairwise, the signed mean strength of the votes
   (:class:`.aggregate.Vote`); ranking, the difference of the two responses'
   mean Borda scores; null for thumbs and corrections;
-* ``agreement``: the item's agreement (the audit's, else the share of votes for
-  the consensus); for a thumb pair the lower of the two items'; null for corrections;
+* ``agreement``: the item's agreement (the audit's, else
+  ``curation.consensus.item_agreement`` of its votes); for a thumb pair the
+  lower of the two items'; null for corrections;
 * ``ches`` / ``ln_ches``: the item's stored CHES scores (pairwise items only).
 """
 
@@ -37,7 +38,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from .aggregate import item_agreement, pairwise_vote, ranking_consensus, thumb_vote
+from .aggregate import agreement_of, pairwise_vote, ranking_consensus, thumb_vote
 from .base import Format, correction_outcome
 from .records import ItemRec
 
@@ -94,7 +95,7 @@ class DpoFormat(Format):
                 if vote.choice is None:
                     self.drop("thumb_no_consensus")
                 else:
-                    (ups if vote.choice == "up" else downs).append((item, item.responses[0].id, item_agreement(item)))
+                    (ups if vote.choice == "up" else downs).append((item, item.responses[0].id, agreement_of(item)))
         if ups and downs:
             for up_item, up_id, up_agreement in ups:
                 for down_item, down_id, down_agreement in downs:
@@ -119,7 +120,7 @@ class DpoFormat(Format):
                 item.responses[win].text,
                 item.responses[lose].text,
                 margin=vote.margin,
-                agreement=item.agreement if item.agreement is not None else vote.share,
+                agreement=agreement_of(item),
                 ches=item.ches,
                 ln_ches=item.ln_ches,
             )
@@ -134,7 +135,7 @@ class DpoFormat(Format):
         if not groups or len(groups) < 2:
             self.drop("ranking_no_consensus")
             return
-        agreement = item_agreement(item)
+        agreement = agreement_of(item)
         for g, group in enumerate(groups[:-1]):
             lower = groups[g + 1 :] if self.options.ranking_pairs == "all" else groups[g + 1 : g + 2]
             for better in group:

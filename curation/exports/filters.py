@@ -12,8 +12,9 @@ runs the filters in this order, so each count is "removed by this filter from
 what the earlier ones left":
 
 1. ``excluded``: items a curator excluded (``ItemRec.excluded``);
-2. ``annotator_types``: judgments by annotator type: ``human`` (humans only),
-   ``judge`` (algorithmic judges only), ``both`` (everyone, imported labels too);
+2. ``voters``: judgments whose annotator's source is not among the voters
+   (``human``, ``imported``, ``model``; by default ``human`` + ``imported``,
+   so a judge's verdicts count only when asked: docs/algorithms.md#consensus);
 3. ``flagged_annotators``: judgments by the given annotator ids;
 4. ``swap_inconsistent``: judgments whose ids are given (the audit's
    position-swap probes) and, with ``drop_judge_inconsistent``, judgments an
@@ -22,8 +23,9 @@ what the earlier ones left":
    violations);
 6. ``min_judgments``: items with fewer usable judgments (``consistent`` not False);
 7. ``min_agreement``: items whose agreement is lower (the audit's per-item
-   agreement when the record has one, else the share of usable votes for the
-   consensus; items with no defined agreement, such as judgment items, are kept);
+   agreement when the record has one, else ``curation.consensus.item_agreement``
+   of the votes left; items with no defined agreement, such as judgment items,
+   are kept);
 8. ``ches``: pairwise items whose CHES score (``ln_ches`` by default) is above
    the ``drop_above_quantile`` quantile, or outside the ``keep_lowest_fraction``
    lowest (docs/algorithms.md#ches-selection, ``keep = order[:n]`` with ``n = ceil(p·N)``, ties
@@ -55,13 +57,17 @@ from typing import Any
 
 import numpy as np
 
-from .aggregate import item_agreement
+from curation.consensus import DEFAULT_VOTERS, voters_clean
+
+from .aggregate import agreement_of
 from .records import ExportInputError, ItemRec, JudgmentRec
 
-ANNOTATOR_TYPE_SETS = {
-    "human": frozenset({"human"}),
-    "judge": frozenset({"model"}),
-    "both": frozenset({"human", "model", "imported"}),
+# The old ``annotator_types`` option, read as the voters it meant (``human``
+# now takes imported labels too: they are people's labels).
+ANNOTATOR_TYPES_AS_VOTERS = {
+    "human": ("human", "imported"),
+    "judge": ("model",),
+    "both": ("human", "imported", "model"),
 }
 
 
@@ -118,18 +124,24 @@ class ExcludedItems(ItemFilter):
         return not item.excluded
 
 
-class AnnotatorTypes(JudgmentFilter):
-    name = "annotator_types"
+class Voters(JudgmentFilter):
+    name = "voters"
 
-    def __init__(self, which: str) -> None:
+    def __init__(self, voters) -> None:
         super().__init__()
-        if which not in ANNOTATOR_TYPE_SETS:
-            raise ExportInputError(f"filters.annotator_types: {which!r} is not one of {sorted(ANNOTATOR_TYPE_SETS)}")
-        self.allowed = ANNOTATOR_TYPE_SETS[which]
-        self.reason = f"judgments by annotators other than {which} ({', '.join(sorted(self.allowed))})"
+        self.voters = _voters(voters)
+        left_out = [s for s in ("human", "imported", "model") if s not in self.voters]
+        self.reason = f"judgments by {' or '.join(left_out)} annotators (voters: {', '.join(self.voters)})"
 
     def keep(self, judgment: JudgmentRec) -> bool:
-        return judgment.annotator_type in self.allowed
+        return judgment.annotator_type in self.voters
+
+
+def _voters(value) -> tuple[str, ...]:
+    try:
+        return voters_clean(value)
+    except ValueError as exc:
+        raise ExportInputError(f"filters.voters: {exc}") from None
 
 
 class FlaggedAnnotators(JudgmentFilter):
@@ -197,7 +209,7 @@ class MinAgreement(ItemFilter):
         self.reason = f"items with agreement below {self.threshold:g}"
 
     def keep(self, item: ItemRec) -> bool:
-        agreement = item_agreement(item)
+        agreement = agreement_of(item)
         return agreement is None or agreement >= self.threshold
 
 
@@ -299,7 +311,7 @@ class FilterSpec:
     """The user's filter choices (what the CLI flags and the REST API fields map to)."""
 
     exclude_excluded: bool = True
-    annotator_types: str = "both"
+    voters: tuple[str, ...] = DEFAULT_VOTERS
     flagged_annotators: frozenset[str] = field(default_factory=frozenset)
     swap_inconsistent: frozenset[str] = field(default_factory=frozenset)
     drop_judge_inconsistent: bool = False
@@ -320,10 +332,7 @@ class FilterSpec:
             if isinstance(value, str):
                 raise ExportInputError(f"filters.{name}: expected a list of ids, got a string")
             setattr(self, name, frozenset(str(v) for v in value))
-        if self.annotator_types not in ANNOTATOR_TYPE_SETS:
-            raise ExportInputError(
-                f"filters.annotator_types: {self.annotator_types!r} is not one of {sorted(ANNOTATOR_TYPE_SETS)}"
-            )
+        self.voters = _voters(self.voters)
         _unit_interval("test_fraction", self.test_fraction)
         if self.test_fraction >= 1:
             raise ExportInputError("filters.test_fraction: must be below 1 (nothing would be left to train on)")
@@ -351,6 +360,13 @@ class FilterSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> FilterSpec:
         data = dict(data or {})
+        if "annotator_types" in data:  # the old name: it replaces voters
+            which = data.pop("annotator_types")
+            if which not in ANNOTATOR_TYPES_AS_VOTERS:
+                raise ExportInputError(
+                    f"filters.annotator_types: {which!r} is not one of {sorted(ANNOTATOR_TYPES_AS_VOTERS)}"
+                )
+            data["voters"] = ANNOTATOR_TYPES_AS_VOTERS[which]
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -360,6 +376,7 @@ class FilterSpec:
     def to_dict(self) -> dict:
         """JSON-ready, for the manifest: id sets become their sizes (the ids themselves stay private)."""
         out = dataclasses.asdict(self)
+        out["voters"] = list(self.voters)
         for name in ("flagged_annotators", "swap_inconsistent", "intransitive"):
             out[name] = len(out[name])
         return out
@@ -368,8 +385,8 @@ class FilterSpec:
         filters: list[Filter] = []
         if self.exclude_excluded:
             filters.append(ExcludedItems())
-        if self.annotator_types != "both":
-            filters.append(AnnotatorTypes(self.annotator_types))
+        if set(self.voters) != {"human", "imported", "model"}:
+            filters.append(Voters(self.voters))
         if self.flagged_annotators:
             filters.append(FlaggedAnnotators(self.flagged_annotators))
         if self.swap_inconsistent or self.drop_judge_inconsistent:

@@ -82,7 +82,34 @@ def build_manifest(
     }
     if extra:
         manifest.update(extra)
+    manifest["why_empty"] = why_empty(manifest)
     return manifest
+
+
+def why_empty(manifest: dict) -> str | None:
+    """For an export without rows, one line saying which filter and which format rule removed what.
+
+    ``None`` when the export has rows. Read from the manifest's ``items``,
+    ``filter_report`` and ``dropped_by_format`` (docs/algorithms.md#export-filters).
+    """
+    if manifest["rows_total"]:
+        return None
+    read, kept = manifest["items"]["read"], manifest["items"]["kept_by_filters"]
+    if read == 0:
+        return "0 rows: the project has no items to export (probes are never exported)"
+    parts = [f"0 rows from {read} items read"]
+    removed = [
+        f"{f['name']} removed {f['removed']} {f['unit']} ({f['reason']})"
+        for f in manifest["filter_report"]
+        if f["removed"]
+    ]
+    if removed:
+        parts.append("filters: " + "; ".join(removed))
+    parts.append(f"{kept} items left after the filters")
+    drops = [f"{d['count']} {d['description']} ({d['reason']})" for d in manifest["dropped_by_format"]]
+    if drops:
+        parts.append(f"the {manifest['format']} format made no row from: " + "; ".join(drops))
+    return "; ".join(parts)
 
 
 def write_json(path: str | Path, value: dict) -> None:
@@ -158,6 +185,8 @@ def dataset_card(manifest: dict) -> str:
     lines += [f"| {split} | {n} |" for split, n in manifest["rows"].items()]
     if manifest.get("empty_splits"):
         lines += ["", "Splits left empty by the filters, so not written: " + ", ".join(manifest["empty_splits"]) + "."]
+    if manifest.get("why_empty"):
+        lines += ["", f"No rows. Why: {manifest['why_empty']}."]
     lines += [
         "",
         f"Items read: {manifest['items']['read']}; kept by the filters: {manifest['items']['kept_by_filters']}.",

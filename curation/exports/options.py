@@ -7,7 +7,8 @@ format options (:class:`curation.exports.ExportOptions`)
     ``row_group_size``
 filters (:class:`curation.exports.FilterSpec`, applied in this order)
     ``exclude_excluded`` (default true: leave out items a curator excluded),
-    ``annotator_types`` (``human`` / ``judge`` / ``both``),
+    ``voters`` (whose judgments count: ``human``, ``imported``, ``model``;
+    default ``human,imported``; ``annotator_types`` is its old name, still read),
     ``exclude_flagged_annotators`` (curator-flagged annotators and the latest
     audit's outliers), ``drop_swap_inconsistent`` (the audit's swap findings and
     judges' own ``consistent=False``), ``drop_judge_inconsistent`` (only the
@@ -34,9 +35,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from curation.consensus import VOTER_SOURCES
 from curation.exports import FORMATS, ExportInputError, ExportOptions, FilterSpec
 from curation.exports.base import EXTRA_COLUMNS, SOURCES
-from curation.exports.filters import ANNOTATOR_TYPE_SETS
+from curation.exports.filters import ANNOTATOR_TYPES_AS_VOTERS
 
 OPTION_FIELDS = {f.name: f for f in fields(ExportOptions)}
 # FilterSpec fields a user sets directly; the id sets come from the audit through the booleans below.
@@ -45,7 +47,8 @@ FILTER_FIELDS = {
 }
 AUDIT_SWITCHES = ("exclude_flagged_annotators", "drop_swap_inconsistent", "drop_intransitive")
 OTHER_FIELDS = ("name",)
-ALL_FIELDS = (*OPTION_FIELDS, *FILTER_FIELDS, *AUDIT_SWITCHES, *OTHER_FIELDS)
+ALIASES = {"annotator_types": "voters"}  # old name -> the option it sets; FilterSpec.from_dict reads it
+ALL_FIELDS = (*OPTION_FIELDS, *FILTER_FIELDS, *AUDIT_SWITCHES, *OTHER_FIELDS, *ALIASES)
 
 
 @dataclass(frozen=True)
@@ -119,13 +122,13 @@ EXPORT_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("row_group_size", "int", "Rows per Parquet row group (and per buffered write).", minimum=1, maximum=1_000_000),
         # filters (FilterSpec), applied in this order
         OptionSpec("exclude_excluded", "bool", "Leave out items a curator excluded."),
-        OptionSpec("annotator_types", "str", "Whose judgments count (imported labels only under both).", choices=tuple(ANNOTATOR_TYPE_SETS)),
+        OptionSpec("voters", "list", "Whose judgments count as votes: people (human), imported labels (imported), algorithmic judges (model). Default human,imported.", choices=VOTER_SOURCES),
         OptionSpec("exclude_flagged_annotators", "bool", "Drop judgments by curator-flagged annotators and the latest audit's outliers."),
         OptionSpec("drop_swap_inconsistent", "bool", "Drop judgments the latest audit found contradicted by an A/B-swapped repeat, and judges' inconsistent ones."),
         OptionSpec("drop_judge_inconsistent", "bool", "Drop judges' judgments marked inconsistent (both presentation orders disagree)."),
         OptionSpec("drop_intransitive", "bool", "Drop judgments in a transitivity violation (latest audit)."),
         OptionSpec("min_judgments", "int", "Drop items with fewer usable judgments.", minimum=0, maximum=10_000),
-        OptionSpec("min_agreement", "float", "Drop items whose agreement (majority share) is below this.", minimum=0.0, maximum=1.0),
+        OptionSpec("min_agreement", "float", "Drop items whose agreement is below this (majority share; rankings: mean pairwise Kendall agreement).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_drop_above_quantile", "float", "Drop pairwise items whose CHES is above this quantile of the project's scores (give this or ches_keep_lowest_fraction).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_keep_lowest_fraction", "float", "Keep only this fraction of pairwise items, lowest CHES first (Razin et al. keep 0.05-0.15).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_measure", "str", "Which CHES the CHES filter reads: length-normalised or raw.", choices=("ln_ches", "ches")),
@@ -133,6 +136,8 @@ EXPORT_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("ches_min_chosen_tokens", "int", "CHES filter's length guard: drop pairwise items whose chosen reply has fewer tokens than this and leave them out of the quantile (ln-CHES' low end is mostly very short chosen replies); 0 = off.", minimum=0, maximum=100_000),
         OptionSpec("test_fraction", "float", "Share of prompts in the test split (a prompt never lands in both).", minimum=0.0, maximum=1.0, maximum_exclusive=True),
         OptionSpec("seed", "int", "Seed of the train/test split.", minimum=0, maximum=SEED_MAX),
+        # the old name of voters
+        OptionSpec("annotator_types", "str", "Old name of voters, read when given: human = human,imported; judge = model; both = all three.", choices=tuple(ANNOTATOR_TYPES_AS_VOTERS)),
         # the dataset
         OptionSpec("name", "str", "A label for the dataset.", max_length=200),
     )
@@ -223,7 +228,7 @@ def export_options_clean(*, fmt: str, options: dict | None) -> dict:
     name = str(data.pop("name", ""))
     try:
         opts = ExportOptions.from_dict({k: v for k, v in data.items() if k in OPTION_FIELDS})
-        spec = FilterSpec.from_dict({k: v for k, v in data.items() if k in FILTER_FIELDS})
+        spec = FilterSpec.from_dict({k: v for k, v in data.items() if k in FILTER_FIELDS or k in ALIASES})
         FORMATS[fmt](opts, salt="check")  # the format accepts these options
     except (ExportInputError, TypeError, ValueError) as exc:
         message = str(exc)

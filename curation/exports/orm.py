@@ -76,12 +76,15 @@ def items_for_export(
     chunk_size: int = CHUNK_SIZE,
     full: bool = True,
     snapshot: bool | None = None,
+    audit_agreement: bool = True,
 ) -> Iterator[ItemRec]:
     """Stream the project's items (no probes) as records, grouped by prompt.
 
     ``audit``: ``True`` (default) uses the project's latest audit, ``None`` or
     ``False`` none, or pass one. ``full=False`` skips what only the raw format
     shows (rationale, display order, time spent, creation time).
+    ``audit_agreement=False`` leaves the audit's per-item agreement out (the
+    export's voters differ from the audit's; the filters then compute it).
 
     ``snapshot`` (default: outside a transaction) reads on a
     connection of its own, in one REPEATABLE READ READ ONLY transaction: every
@@ -103,8 +106,10 @@ def items_for_export(
     if snapshot is None:
         snapshot = not connection.in_atomic_block
     if snapshot:
-        return _snapshot_records(project=project, audit=audit, chunk_size=chunk_size, full=full)
-    return _records(project=project, audit=audit, chunk_size=chunk_size, full=full)
+        return _snapshot_records(
+            project=project, audit=audit, chunk_size=chunk_size, full=full, audit_agreement=audit_agreement
+        )
+    return _records(project=project, audit=audit, chunk_size=chunk_size, full=full, audit_agreement=audit_agreement)
 
 
 def _snapshot_records(**kwargs) -> Iterator[ItemRec]:
@@ -120,7 +125,9 @@ def _snapshot_records(**kwargs) -> Iterator[ItemRec]:
         db.close()
 
 
-def _records(*, project, audit, chunk_size: int, full: bool, db=None) -> Iterator[ItemRec]:
+def _records(
+    *, project, audit, chunk_size: int, full: bool, audit_agreement: bool = True, db=None
+) -> Iterator[ItemRec]:
     items = export_items(project=project)
     in_export = {"item__project": project, "item__probe_of__isnull": True}
     streams = [
@@ -165,7 +172,7 @@ def _records(*, project, audit, chunk_size: int, full: bool, db=None) -> Iterato
         rows = [_stream(qs, size, cursors, db) for qs, size in streams]
         if not audit:
             rows.append(iter(()))
-        yield from _merge(*rows, full=full, annotator=_annotator_lookup())
+        yield from _merge(*rows, full=full, annotator=_annotator_lookup(), audit_agreement=audit_agreement)
     finally:
         for cursor in cursors:
             cursor.close()
@@ -208,7 +215,7 @@ def _annotator_lookup() -> Callable[[int], tuple[str, str]]:
 
 
 def _merge(
-    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, *, full: bool, annotator
+    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, *, full: bool, annotator, audit_agreement=True
 ) -> Iterator[ItemRec]:
     """Records from the five streams, all ordered by ``(prompt id, item id)`` (prompts by id).
 
@@ -276,6 +283,8 @@ def _merge(
             scored = next(audit_rows, _END)
         if scored[1] == pk:
             agreement, ches, ln_ches = scored[2:]
+            if not audit_agreement:
+                agreement = None
             scored = next(audit_rows, _END)
 
         yield ItemRec(uuid_text, kind, prompt, responses, judgments, excluded, resolution, agreement, ches, ln_ches)

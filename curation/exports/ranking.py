@@ -2,7 +2,7 @@
 worst, ``scores``.
 
 One row per ranking item with a consensus. ``scores`` are the mean Borda
-scores of :mod:`.aggregate` (a response scores the number of responses ranked
+scores of :mod:`curation.consensus` (a response scores the number of responses ranked
 below it plus half the number tied with it, averaged over the usable rankings),
 so tied responses have equal scores and the list is non-increasing. PRO uses
 the scores as reward gaps (its dynamic temperature ``r_k - r_i``); a tie gives

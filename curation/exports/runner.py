@@ -74,12 +74,14 @@ def raw_salt(*, project) -> str:
 
 
 def _result(dataset: Dataset) -> dict:
+    """The job's result; ``why_empty`` (the manifest's) says what removed everything when there are no rows."""
     return {
         "dataset": str(dataset.uuid),
         "format": dataset.format,
         "rows": dataset.row_count,
         "files": len(dataset.files),
         "sha256": dataset.sha256,
+        "why_empty": (dataset.manifest or {}).get("why_empty"),
     }
 
 
@@ -123,6 +125,10 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
     if switches["drop_intransitive"]:
         filters["intransitive"] = findings.intransitive
     spec = FilterSpec.from_dict(filters)
+    # The audit's per-item agreement counts the audit's voters; with other voters the export computes its own
+    # (an audit that predates the voters option did not record them: its agreement is used as before).
+    audit_voters = tuple((audit.summary or {}).get("params", {}).get("voters") or ()) if audit else ()
+    audit_agreement = bool(audit) and audit_voters in ((), spec.voters)
     scores = (
         ches_scores(
             audit=audit, project=project, measure=spec.ches_measure, with_chosen_tokens=spec.ches_min_chosen_tokens > 0
@@ -145,7 +151,7 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
     committed = False
     try:
         result = export_run(
-            items_for_export(project=project, audit=audit, full=fmt == "raw"),
+            items_for_export(project=project, audit=audit, full=fmt == "raw", audit_agreement=audit_agreement),
             fmt=fmt,
             out_dir=partial,
             options=options,
@@ -159,7 +165,11 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
         manifest = dict(result.manifest)
         manifest["dataset"] = str(dataset_uuid)
         manifest["export_settings"] = clean
-        manifest["audit"] = findings.summary()
+        manifest["audit"] = {
+            **findings.summary(),
+            "voters": list(audit_voters) or None,
+            "agreement_from_audit": audit_agreement,
+        }
         write_json(partial / "manifest.json", manifest)
         files = [
             {
@@ -199,4 +209,6 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
             _remove(partial)
             _remove(final)
     progress.log(f"dataset {dataset.uuid}: {dataset.row_count} rows, {result.rows}")
+    if manifest.get("why_empty"):
+        progress.log(manifest["why_empty"])
     return _result(dataset)

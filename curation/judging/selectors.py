@@ -16,8 +16,8 @@ pairwise judgments of the project and returns::
   was swap-inconsistent on 70 % of 50 real chat pairs (issue 18).
 * **Agreement with the human consensus**: on items already labelled by
   people, the consensus is the audit's rule (docs/algorithms.md#majority-vote,
-  ``metrics.item_agreement``'s majority over the humans' usable choices, a
-  tied top has none; a curator's resolution overrides it), and the judge's
+  ``curation.consensus.choice_vote`` over the usable choices of people and
+  imported labels, a tied top has none; a curator's resolution overrides it), and the judge's
   consistent choice is compared with it where the consensus is A or B.
 * **Verdict** (thresholds are this card's, stated in the README):
   ``not enough data`` under ``MIN_PAIRS`` judged pairs; ``too weak`` when the
@@ -29,46 +29,46 @@ pairwise judgments of the project and returns::
 
 from __future__ import annotations
 
-import numpy as np
+from collections import defaultdict
 
 from annotate.models import Annotation, Annotator, Kind, Project
-from curation import metrics
-from curation.audit.batched import slots as stacked_slots
+from curation import consensus
 from curation.audit.common import PAIRWISE_CODES
+from curation.consensus import DEFAULT_VOTERS
 
 MIN_PAIRS = 10
 MIN_COMPARED = 10
 
 
 def human_pairwise_consensus(*, project: Project, item_ids=None) -> dict[int, str]:
-    """``{item id: consensus choice}`` of pairwise items from the people's usable votes (or a resolution)."""
+    """``{item id: consensus choice}`` of pairwise items from the people's usable votes (or a resolution).
+
+    The people are the default voters, accounts and imported labels
+    (docs/algorithms.md#who-votes); the rule is ``curation.consensus.choice_vote``.
+    """
     votes = Annotation.objects.filter(
         item__project=project,
         kind=Kind.PAIRWISE,
-        annotator__type=Annotator.Type.HUMAN,
+        annotator__type__in=list(DEFAULT_VOTERS),
         item__probe_of__isnull=True,
     ).exclude(consistent=False)
     if item_ids is not None:
         votes = votes.filter(item_id__in=list(item_ids))
-    rows = list(votes.values_list("item_id", "choice"))
     resolutions = project.items.filter(kind=Kind.PAIRWISE, resolution__isnull=False)
     if item_ids is not None:
         resolutions = resolutions.filter(pk__in=list(item_ids))
-    out: dict[int, str] = {}
-    if rows:
-        items = sorted({i for i, _c in rows})
-        unit = {item: u for u, item in enumerate(items)}
-        codes = np.array([PAIRWISE_CODES.index(c) for _i, c in rows], dtype=np.float64)
-        units = np.array([unit[i] for i, _c in rows])
-        agree = metrics.item_agreement(
-            stacked_slots(units, codes, len(items)), value_domain=np.arange(len(PAIRWISE_CODES), dtype=np.float64)
-        )
-        for u, item in enumerate(items):
-            if not np.isnan(agree.majority_value[u]):
-                out[item] = PAIRWISE_CODES[int(agree.majority_value[u])]
+    by_item: dict[int, list[str]] = defaultdict(list)
+    for item, choice in votes.values_list("item_id", "choice"):
+        by_item[item].append(choice)
+    resolved = {}
     for item, resolution in resolutions.values_list("pk", "resolution"):
         choice = (resolution or {}).get("choice")
         if choice in PAIRWISE_CODES:
+            resolved[item] = choice
+    out: dict[int, str] = {}
+    for item in by_item.keys() | resolved.keys():
+        choice = consensus.choice_vote(by_item.get(item, []), resolution=resolved.get(item)).choice
+        if choice is not None:
             out[item] = choice
     return out
 

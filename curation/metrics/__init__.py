@@ -10,15 +10,13 @@ Public API
     krippendorff_alpha(data, level="nominal"|"ordinal"|"interval"|"ratio", value_domain=None) -> float
     krippendorff_alpha_from_counts(counts, value_domain=None, level=...) -> float
     value_counts(data, value_domain=None) -> (units × values counts, domain)
-    item_agreement(data) -> ItemAgreement(majority_value, majority_share, entropy, n_ratings)
+    unit_entropy(data) -> entropy per unit (bits); majority and its share: curation.consensus
     fleiss_kappa(counts, method="fleiss"|"randolph") -> float
     kendall_w(ranks, ties=True) -> float ; kendall_w_chi2(w, n_raters, n_objects) -> (χ², p)
     cohen_kappa(a, b, weights=None) -> float ; cohen_kappa_matrix(data) -> (κ per rater pair, overlap)
     krippendorff_alpha_bootstrap(data, level, n_boot=1000, seed=0) -> BootstrapResult (units resampled)
     annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
-``aggregation`` (docs/algorithms.md#bradley-terry, docs/algorithms.md#dawid-skene)
-    majority_vote(data, ties="nan"|"smallest") -> MajorityVoteResult(label, share, n)
-    bradley_terry(n_items, comparisons[(winner, loser)], alpha=0, max_iter, tol) -> BradleyTerryResult(p, log_strength, ...)
+``aggregation`` (docs/algorithms.md#dawid-skene; the consensus rules themselves: curation.consensus)
     dawid_skene(tasks, workers, labels, n_classes, n_iter=100, tol=1e-5) -> DawidSkeneResult
 ``consistency`` (docs/algorithms.md#consistency) — signed labels: +1 = A, −1 = B, 0 = tie; a swap maps x -> −x
     retest_agreement(first, second, swapped=None) -> RetestResult(agreement, kappa, n, ...)
@@ -40,27 +38,19 @@ Public API
     bootstrap(statistic(indices) -> float, n, n_boot=1000, seed=0, level=0.95) -> BootstrapResult
 """
 
-from .aggregation import (
-    BradleyTerryResult,
-    DawidSkeneResult,
-    MajorityVoteResult,
-    bradley_terry,
-    dawid_skene,
-    majority_vote,
-)
+from .aggregation import DawidSkeneResult, dawid_skene
 from .agreement import (
-    ItemAgreement,
     RaterAgreement,
     annotator_vs_consensus,
     cohen_kappa,
     cohen_kappa_matrix,
     fleiss_kappa,
-    item_agreement,
     kendall_w,
     kendall_w_chi2,
     krippendorff_alpha,
     krippendorff_alpha_bootstrap,
     krippendorff_alpha_from_counts,
+    unit_entropy,
     value_counts,
 )
 from .bootstrap import BootstrapResult, bootstrap
@@ -90,10 +80,7 @@ from .discretion import (
 __all__ = [
     "AgreementCategories",
     "BootstrapResult",
-    "BradleyTerryResult",
     "DawidSkeneResult",
-    "ItemAgreement",
-    "MajorityVoteResult",
     "PrinciplePriority",
     "RaterAgreement",
     "RetestResult",
@@ -102,7 +89,6 @@ __all__ = [
     "agreement_categories",
     "annotator_vs_consensus",
     "bootstrap",
-    "bradley_terry",
     "ches",
     "ches_batch",
     "ches_select",
@@ -114,7 +100,7 @@ __all__ = [
     "discretion_arbitrariness_bootstrap",
     "discretion_discrepancy",
     "fleiss_kappa",
-    "item_agreement",
+    "unit_entropy",
     "judge_order_consistency",
     "kendall_w",
     "kendall_w_chi2",
@@ -122,7 +108,6 @@ __all__ = [
     "krippendorff_alpha_bootstrap",
     "krippendorff_alpha_from_counts",
     "ln_ches",
-    "majority_vote",
     "principle_priority",
     "principle_supremacy",
     "retest_agreement",

@@ -1,8 +1,8 @@
-"""Consensus labels from several annotators (docs/algorithms.md#bradley-terry, docs/algorithms.md#dawid-skene).
+"""A second opinion on consensus labels (docs/algorithms.md#dawid-skene).
 
-* :func:`majority_vote` on a raters × units matrix (NaN = missing).
-* :func:`bradley_terry` — Hunter's (2004) MM algorithm for pairwise comparisons, the same
-  iteration, scaling, regularisation and stopping rule as ``choix.mm_pairwise``.
+The consensus rules themselves (majority, mean Borda) live in
+:mod:`curation.consensus`, once.
+
 * :func:`dawid_skene` — EM with per-worker confusion matrices, replicating
   ``crowdkit.aggregation.DawidSkene`` (majority-vote initialisation, log2 E-step, clipped
   M-step, ELBO stopping rule).
@@ -11,161 +11,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-from .agreement import value_counts
-
-__all__ = [
-    "BradleyTerryResult",
-    "DawidSkeneResult",
-    "MajorityVoteResult",
-    "bradley_terry",
-    "dawid_skene",
-    "majority_vote",
-]
+__all__ = ["DawidSkeneResult", "dawid_skene"]
 
 _EPS = 1e-10  # crowd-kit's clipping constant
-
-
-# --------------------------------------------------------------------------------------------
-# Majority vote
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MajorityVoteResult:
-    """Per unit: ``label`` (NaN when unrated, or tied with ``ties="nan"``), ``share`` of the
-    ratings equal to the winning value (NaN when unrated) and ``n`` ratings."""
-
-    label: np.ndarray
-    share: np.ndarray
-    n: np.ndarray
-
-
-def majority_vote(
-    data: npt.ArrayLike,
-    ties: Literal["nan", "smallest"] = "nan",
-    value_domain: npt.ArrayLike | None = None,
-) -> MajorityVoteResult:
-    """Most frequent value per unit of a numeric raters × units matrix (NaN = missing).
-
-    ``ties="nan"`` leaves tied units without a label; ``ties="smallest"`` takes the smallest
-    (first in ``value_domain``) tied value — crowd-kit's ``MajorityVote`` behaviour.
-    ``share`` is the top count over the unit's ratings in both cases.
-    """
-    if ties not in ("nan", "smallest"):
-        raise ValueError(f"ties must be 'nan' or 'smallest', got {ties!r}")
-    arr = np.asarray(data)
-    if arr.ndim != 2 or arr.dtype.kind not in "biuf":
-        raise ValueError("data must be a numeric 2-D raters × units matrix with NaN for missing")
-    counts, domain = value_counts(arr, value_domain)
-    n = counts.sum(axis=1)
-    if counts.shape[1] == 0:
-        nan = np.full(len(n), np.nan)
-        return MajorityVoteResult(nan, nan.copy(), n.astype(np.int64))
-    top = counts.max(axis=1)
-    label = domain.astype(np.float64)[counts.argmax(axis=1)]
-    if ties == "nan":
-        label = np.where((counts == top[:, None]).sum(axis=1) > 1, np.nan, label)
-    label = np.where(n > 0, label, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(n > 0, top / np.where(n > 0, n, 1), np.nan)
-    return MajorityVoteResult(label=label, share=share, n=n.astype(np.int64))
-
-
-# --------------------------------------------------------------------------------------------
-# Bradley–Terry (Hunter's MM)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BradleyTerryResult:
-    """``p``: strengths summing to 1; ``log_strength``: log-strengths centred to mean 0
-    (``choix``'s parameters); ``P(i ≻ j) = p_i / (p_i + p_j)``."""
-
-    p: np.ndarray
-    log_strength: np.ndarray
-    n_iter: int
-    converged: bool
-
-    def win_probability(self, i: int, j: int) -> float:
-        return float(self.p[i] / (self.p[i] + self.p[j]))
-
-
-def bradley_terry(
-    n_items: int,
-    comparisons: npt.ArrayLike,
-    alpha: float = 0.0,
-    max_iter: int = 10_000,
-    tol: float = 1e-8,
-) -> BradleyTerryResult:
-    """Bradley–Terry strengths by Hunter's MM algorithm (docs/algorithms.md#bradley-terry).
-
-    ``comparisons``: integer array of shape (K, 2), one ``(winner, loser)`` row per
-    comparison (a tie may be entered as half a win each way by listing both orders).
-    ``alpha > 0`` is choix's MAP regularisation ``(wins + α) / (denoms + α)`` on weights
-    scaled to mean 1. Iteration and stopping rule (L1 change of centred log-strengths
-    ≤ ``tol · n_items``) are those of ``choix.mm_pairwise``; ``converged`` is False when
-    ``max_iter`` is reached (choix raises instead).
-
-    With ``alpha == 0`` the maximum-likelihood estimate exists only if the comparison graph
-    (edge loser → winner) is strongly connected; otherwise a ValueError says to use alpha > 0.
-    """
-    if n_items < 1:
-        raise ValueError("n_items must be at least 1")
-    comp = np.asarray(comparisons, dtype=np.int64)
-    if comp.size == 0:
-        comp = comp.reshape(0, 2)
-    if comp.ndim != 2 or comp.shape[1] != 2:
-        raise ValueError(f"comparisons must have shape (K, 2) of (winner, loser), got {comp.shape}")
-    if comp.size and (comp.min() < 0 or comp.max() >= n_items):
-        raise ValueError(f"comparisons refer to an item outside 0..{n_items - 1}")
-    if (comp[:, 0] == comp[:, 1]).any():
-        row = int(np.flatnonzero(comp[:, 0] == comp[:, 1])[0])
-        raise ValueError(f"comparison row {row} has winner == loser")
-    if alpha < 0:
-        raise ValueError("alpha must be ≥ 0")
-    winners, losers = comp[:, 0], comp[:, 1]
-    if alpha == 0 and n_items > 1:
-        graph = coo_matrix((np.ones(len(comp)), (losers, winners)), shape=(n_items, n_items))
-        n_comp, _ = connected_components(graph, directed=True, connection="strong")
-        if n_comp > 1:
-            raise ValueError(
-                "the comparison graph is not strongly connected (some item never wins or never loses "
-                "against a group), so the maximum-likelihood strengths do not exist; use alpha > 0"
-            )
-    wins = np.bincount(winners, minlength=n_items).astype(np.float64)
-    # Aggregate unordered pairs: T_ij = number of comparisons between i and j.
-    lo = np.minimum(winners, losers)
-    hi = np.maximum(winners, losers)
-    keys, counts = np.unique(lo * n_items + hi, return_counts=True)
-    pi, pj = keys // n_items, keys % n_items
-    counts = counts.astype(np.float64)
-
-    params = np.zeros(n_items)
-    prev = params - params.mean()
-    converged = False
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007
-        w = np.exp(params - params.mean())
-        w *= n_items / w.sum()
-        val = counts / (w[pi] + w[pj])
-        denoms = np.bincount(pi, weights=val, minlength=n_items) + np.bincount(pj, weights=val, minlength=n_items)
-        with np.errstate(divide="ignore"):
-            params = np.log((wins + alpha) / (denoms + alpha))
-        params = params - params.mean()
-        if it > 1 and np.abs(prev - params).sum() <= tol * n_items:
-            converged = True
-            break
-        prev = params
-    p = np.exp(params - params.max())
-    p /= p.sum()
-    return BradleyTerryResult(p=p, log_strength=params, n_iter=it, converged=converged)
 
 
 # --------------------------------------------------------------------------------------------

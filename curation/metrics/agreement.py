@@ -27,13 +27,12 @@ Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
 
 __all__ = [
-    "ItemAgreement",
     "RaterAgreement",
     "annotator_vs_consensus",
     "cohen_kappa",
     "cohen_kappa_matrix",
     "fleiss_kappa",
-    "item_agreement",
+    "unit_entropy",
     "kendall_w",
     "kendall_w_chi2",
     "krippendorff_alpha",
@@ -306,43 +305,18 @@ def krippendorff_alpha_bootstrap(
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ItemAgreement:
-    """Per-unit agreement (arrays of length n_units).
-
-    ``majority_value``: most frequent value (NaN when tied or unrated; object array for
-    string data), ``majority_share``: share of ratings that equal the most frequent value
-    (NaN when unrated), ``entropy``: Shannon entropy of the unit's value distribution in
-    ``base`` (0 = unanimous), ``n_ratings``: number of ratings.
-    """
-
-    majority_value: np.ndarray
-    majority_share: np.ndarray
-    entropy: np.ndarray
-    n_ratings: np.ndarray
-
-
-def item_agreement(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None, base: float = 2.0) -> ItemAgreement:
-    """Majority share and entropy per unit of a raters × units matrix (docs/algorithms.md#item-agreement ``A(s)``, ``H(s)``)."""
-    counts, domain = value_counts(data, value_domain)
+def unit_entropy(data: npt.ArrayLike, value_domain: npt.ArrayLike | None = None, base: float = 2.0) -> np.ndarray:
+    """Shannon entropy of each unit's value distribution in ``base`` (0 = unanimous, NaN = unrated)
+    of a raters × units matrix (docs/algorithms.md#item-agreement ``H(s)``). The majority and its share are
+    :mod:`curation.consensus`'s (one rule, docs/algorithms.md#consensus)."""
+    counts, _ = value_counts(data, value_domain)
     m = counts.sum(axis=1)
-    top = counts.max(axis=1) if counts.shape[1] else np.zeros(len(m))
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(m > 0, top / np.where(m > 0, m, 1), np.nan)
         p = counts / np.where(m > 0, m, 1)[:, None]
         logs = np.where(p > 0, np.log(np.where(p > 0, p, 1.0)), 0.0)
         entropy = -(p * logs).sum(axis=1) / np.log(base)
     entropy = np.where(m > 0, entropy, np.nan)
-    entropy = np.where(np.abs(entropy) < 1e-15, 0.0, entropy)
-    tied = (counts == top[:, None]).sum(axis=1) > 1
-    arg = counts.argmax(axis=1) if counts.shape[1] else np.zeros(len(m), dtype=int)
-    if domain.dtype.kind in "biuf":
-        majority = domain.astype(np.float64)[arg] if len(domain) else np.full(len(m), np.nan)
-        majority = np.where(tied | (m == 0), np.nan, majority)
-    else:
-        majority = domain.astype(object)[arg] if len(domain) else np.full(len(m), None, dtype=object)
-        majority[tied | (m == 0)] = None
-    return ItemAgreement(majority, share, entropy, m.astype(np.int64))
+    return np.where(np.abs(entropy) < 1e-15, 0.0, entropy)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,52 +11,13 @@ import uuid
 import pytest
 
 from annotate.models import Annotation, Item, Kind
-from annotate.services.annotations import (
-    AnnotationInput,
-    agreement_majority_share,
-    agreement_rankings,
-    annotation_record,
-)
+from annotate.services.annotations import AnnotationInput, annotation_record
 from annotate.services.assignment import assignment_next
+from curation.consensus import majority_share
 from tests.annotate.test_concurrency import bulk_items, make_annotators, run_threads
 from tests.factories import ProjectFactory, make_item
 
-# Pure measures ------------------------------------------------------------------
-
-
-def test_majority_share_hand_cases():
-    assert agreement_majority_share([]) is None
-    assert agreement_majority_share(["A"]) == 1
-    assert agreement_majority_share(["A", "B"]) == 0.5
-    assert agreement_majority_share(["A", "B", "A"]) == pytest.approx(2 / 3)
-    assert agreement_majority_share(["up", "up", "down", "up"]) == 0.75
-    assert agreement_majority_share(["A", "B", "tie", "both_bad"]) == 0.25
-
-
-def test_ranking_agreement_hand_cases():
-    a, b, c = "a", "b", "c"
-    assert agreement_rankings([[[a], [b], [c]]]) is None
-    assert agreement_rankings([[[a], [b], [c]], [[a], [b], [c]]]) == 1
-    # Reversed: every pair the other way round.
-    assert agreement_rankings([[[a], [b], [c]], [[c], [b], [a]]]) == 0
-    # One swap (b, c): ab and ac alike, bc not.
-    assert agreement_rankings([[[a], [b], [c]], [[a], [c], [b]]]) == pytest.approx(2 / 3)
-    # A tie against an order counts as a disagreement on that pair only.
-    assert agreement_rankings([[[a, b], [c]], [[a], [b], [c]]]) == pytest.approx(2 / 3)
-    # Three annotators: pairs (1,2) 2/3, (1,3) 0, (2,3) 1/3 -> mean 1/3.
-    assert agreement_rankings([[[a], [b], [c]], [[a], [c], [b]], [[c], [b], [a]]]) == pytest.approx(1 / 3)
-
-
-def test_ranking_agreement_is_one_plus_tau_over_two_without_ties():
-    from scipy import stats as scipy_stats
-
-    rng = random.Random(5)
-    names = [f"r{i}" for i in range(6)]
-    for _ in range(20):
-        first, second = rng.sample(names, 6), rng.sample(names, 6)
-        tau = scipy_stats.kendalltau([first.index(n) for n in names], [second.index(n) for n in names]).statistic
-        got = agreement_rankings([[[n] for n in first], [[n] for n in second]])
-        assert got == pytest.approx((1 + tau) / 2)
+# The measures themselves: tests/curation/test_consensus.py.
 
 
 # Through the services ---------------------------------------------------------------
@@ -212,7 +173,7 @@ def test_concurrent_annotators_never_exceed_max_overlap():
         assert item.target_overlap == (n if n > overlap else 0)
         if n < max_overlap:
             # It stopped because the n judgments agreed enough.
-            assert agreement_majority_share(choices) >= threshold
+            assert majority_share(choices) >= threshold
     # Not a trivial run: some items were extended, some to the maximum, some not at all.
     assert min(counts) == overlap and max(counts) == max_overlap
     assert any(overlap < n < max_overlap for n in counts)

@@ -201,6 +201,28 @@ def test_export_is_queued_polled_and_downloaded(project, personas, export_dir, t
 
 
 @pytest.mark.django_db
+def test_voters_through_the_api_and_an_empty_export_says_why(project, personas, export_dir):
+    """docs/algorithms.md#who-votes: imported labels vote by default; a filter that leaves nothing says so."""
+    source = Annotator.objects.create(type=Annotator.Type.IMPORTED, name="hh-rlhf")
+    for _ in range(2):
+        Annotation.objects.create(
+            item=make_item(project, kind="pairwise"), annotator=source, kind="pairwise", choice="A"
+        )
+    client = client_for(personas["researcher"])
+    url = f"/api/v1/projects/{project.slug}/exports/"
+    results = {}
+    for name, options in (("default", {}), ("people", {"voters": ["human"]})):
+        response = client.post(url, {"format": "dpo", "options": options}, format="json")
+        assert response.status_code == 202, response.content
+        job = run_job(Job.objects.get(uuid=response.json()["id"]).id)
+        results[name] = client.get(f"/api/v1/jobs/{job.uuid}/").json()
+    assert results["default"]["result"]["rows"] == 2 and results["default"]["result"]["why_empty"] is None
+    assert Dataset.objects.get(uuid=results["default"]["result"]["dataset"]).filters["voters"] == ["human", "imported"]
+    empty = results["people"]["result"]
+    assert empty["rows"] == 0 and "voters removed 2 judgments" in empty["why_empty"]
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -208,6 +230,7 @@ def test_export_is_queued_polled_and_downloaded(project, personas, export_dir, t
         ({"format": "dpo", "options": {"test_fraction": 1.5}}, "test_fraction"),
         ({"format": "dpo", "colour": "red"}, "colour"),
         ({"format": "dpo", "options": {"kto_ties": "maybe"}}, "kto_ties"),
+        ({"format": "dpo", "options": {"voters": ["human", "robots"]}}, "voters"),
         ({"format": "parquet"}, "format"),
         ({"options": {}}, "format"),
         ({"format": "dpo", "options": ["not", "an", "object"]}, "options"),

@@ -1,12 +1,11 @@
 """The audit service on hand-built projects: every stored figure is checked
-against a reference package (krippendorff, scikit-learn, choix) or a
+against a reference package (krippendorff, scikit-learn) or a
 hand-worked number from docs/algorithms.md."""
 
 from __future__ import annotations
 
 import math
 
-import choix
 import krippendorff
 import numpy as np
 import pytest
@@ -250,7 +249,7 @@ def test_thumb_alpha_and_judge_inconsistent_votes_do_not_count(project):
     assert audit.summary["consistency"]["judge_order"] == {"n": 2, "rate": 0.5}
 
 
-def test_rankings_kendall_w_alpha_and_bradley_terry(project):
+def test_rankings_kendall_w_alpha_and_borda(project):
     people = [human(f"r{i}") for i in range(3)]
     item = make_item(project, "ranking", n_responses=4)
     uuids = [str(r.uuid) for r in item.ordered_responses()]
@@ -261,15 +260,13 @@ def test_rankings_kendall_w_alpha_and_bradley_terry(project):
     audit = run_audit(project, n_boot=50)
     row = audit.items.get()
     assert row.details["kendall_w"] == pytest.approx(0.7778, abs=1e-4)
-    assert row.n_judgments == 3 and row.majority_share == pytest.approx(1 / 3)
+    # Agreement: pairs of rankings (1,2) 5/6, (1,3) 5/6, (2,3) 4/6 of response pairs alike.
+    assert row.n_judgments == 3 and row.majority_share == pytest.approx((5 / 6 + 5 / 6 + 4 / 6) / 3)
     ref = krippendorff.alpha(reliability_data=ranks, level_of_measurement="ordinal")
     assert audit.summary["alpha"]["ranking"]["alpha"] == pytest.approx(ref)
-    # Bradley–Terry over the rankings' pairwise comparisons, as choix fits it.
-    comparisons = [(i, j) for r in ranks for i in range(4) for j in range(4) if r[i] < r[j]]
-    expected = np.exp(choix.mm_pairwise(4, comparisons, alpha=0.1))
-    expected /= expected.sum()
-    assert row.consensus["method"] == "bradley_terry" and row.consensus["alpha"] == 0.1  # response 3 never wins
-    assert [row.consensus["scores"][u] for u in uuids] == pytest.approx(expected, abs=1e-5)
+    # Mean Borda = n − mean mid-rank: 4 − (4/3, 2, 8/3, 4).
+    assert row.consensus["method"] == "borda"
+    assert [row.consensus["scores"][u] for u in uuids] == pytest.approx([8 / 3, 2, 4 / 3, 0])
     assert row.consensus["order"] == [[uuids[0]], [uuids[1]], [uuids[2]], [uuids[3]]]
     # ranking-only annotators: agreement = mean (τ_b + 1) / 2 with the consensus order
     for person, r in zip(people, ranks, strict=True):
@@ -513,9 +510,10 @@ def test_every_kind_together(project):
     assert rows[thumbs[0].pk].consensus["choice"] == "up" and rows[thumbs[0].pk].majority_share == 0.75
     assert "retest_inconsistent" in rows[thumbs[0].pk].flags
     assert rows[ranking.pk].consensus["order"] == [[uuids[0]], [uuids[1], uuids[2]]]
-    assert rows[ranking.pk].consensus["alpha"] == 0.1 and rows[ranking.pk].majority_share == 1.0
+    assert rows[ranking.pk].consensus["method"] == "borda" and rows[ranking.pk].majority_share == 1.0
     assert rows[resolved.pk].consensus == {
-        "order": [[ruuids[2]], [ruuids[0]], [ruuids[1]]], "scores": {}, "method": "resolution",
+        "order": [[ruuids[2]], [ruuids[0]], [ruuids[1]]], "scores": {ruuids[2]: 2, ruuids[0]: 1, ruuids[1]: 0},
+        "method": "resolution",
     }  # fmt: skip
     by_annotator = rows_by_annotator(audit)
     assert by_annotator[people[0].pk].probe_consistency == 0.0

@@ -39,39 +39,6 @@ def test_mid_ranks_matches_rankdata():
         np.testing.assert_allclose(batched.mid_ranks(scores), rankdata(-scores, method="average"))
 
 
-def test_bradley_terry_many_matches_one_item_at_a_time():
-    rng = np.random.default_rng(3)
-    sizes, winners, losers, per_item = [], [], [], []
-    base = 0
-    for k in range(30):
-        n = int(rng.integers(3, 7))
-        comps = []
-        for _ in range(int(rng.integers(1, 5))):  # rankings → comparisons
-            r = rankdata(rng.integers(0, n, size=n), method="average")
-            comps += [(i, j) for i in range(n) for j in range(n) if i != j and (r[i] < r[j] or (r[i] == r[j]))]
-        if k == 0:  # a strongly connected item: maximum likelihood
-            comps = [(0, 1), (1, 2), (2, 0), (0, 2), (1, 0), (2, 1), (0, 1)]
-            n = 3
-        comps = np.array(comps)
-        sizes.append(n)
-        winners.append(comps[:, 0] + base)
-        losers.append(comps[:, 1] + base)
-        per_item.append((n, comps))
-        base += n
-    p, alphas = batched.bradley_terry_many(np.array(sizes), np.concatenate(winners), np.concatenate(losers))
-    base = 0
-    for (n, comps), alpha in zip(per_item, alphas, strict=True):
-        try:
-            want = metrics.bradley_terry(n, comps, max_iter=2000).p
-            assert alpha == 0.0
-        except ValueError:
-            want = metrics.bradley_terry(n, comps, alpha=0.1, max_iter=2000).p
-            assert alpha == 0.1
-        np.testing.assert_allclose(p[base : base + n], want, rtol=1e-9, atol=1e-12)
-        base += n
-    assert (alphas == 0).sum() >= 1 and (alphas > 0).sum() >= 1
-
-
 def test_slots_keeps_every_rating_per_unit():
     units = np.array([2, 0, 2, 2, 1])
     values = np.array([1.0, 0.0, 3.0, 2.0, 5.0])

@@ -470,6 +470,16 @@ def test_run_audit_and_encode_buttons_start_jobs(world):
         )
 
 
+def test_run_audit_counts_judges_only_when_ticked(world):
+    """docs/algorithms.md#who-votes: people and imported labels vote; judges when the curator asks."""
+    client = login(world["personas"])
+    client.post(_url("run", world))
+    client.post(_url("run", world), {"judges_vote": "1"})
+    first, second = Job.objects.filter(project=world["project"], kind="audit").order_by("created_at", "id")
+    assert first.params == {}
+    assert second.params == {"voters": ["human", "imported", "model"]}
+
+
 # --- services -------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 import pytest
 
+from curation.consensus import borda_scores
 from curation.exports import ExportInputError, ItemRec, JudgmentRec, PromptRec, ResponseRec
-from curation.exports.aggregate import borda_scores, item_agreement, pairwise_vote, ranking_consensus, thumb_vote
+from curation.exports.aggregate import agreement_of, pairwise_vote, ranking_consensus, thumb_vote
 
 from .builders import judgment, pairwise, prompt, ranking, thumb
 
@@ -69,11 +70,12 @@ def test_ranking_consensus_groups_equal_mean_scores():
     assert consensus.groups == (("a", "b"), ("c",))
     assert consensus.scores == {"a": 1.5, "b": 1.5, "c": 0.0}
     assert consensus.share == 0.0  # neither annotator gave exactly the consensus
-    assert item_agreement(item) == 0.0
+    assert agreement_of(item) == pytest.approx(2 / 3)  # the pairs (a, c), (b, c) alike, (a, b) not
 
 
 def test_audit_agreement_wins_over_vote_share():
-    assert item_agreement(pairwise("i", P, "a", "b", ["A", "B", "A"], agreement=0.9)) == 0.9
+    assert agreement_of(pairwise("i", P, "a", "b", ["A", "B", "A"], agreement=0.9)) == 0.9
+    assert agreement_of(pairwise("i", P, "a", "b", ["A", "B", "A"])) == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ def test_command_shows_progress_and_switches(project, export_dir, tmp_path):
                     "--annotators", "human", "--exclude-flagged-annotators")  # fmt: skip
     assert "export" in stderr and "7/7" in stderr  # the tqdm bar: items read of the total
     dataset = Dataset.objects.get()
-    assert dataset.filters["exclude_excluded"] is False and dataset.filters["annotator_types"] == "human"
+    assert dataset.filters["exclude_excluded"] is False and dataset.filters["voters"] == ["human", "imported"]
     assert dataset.filters["exclude_flagged_annotators"] is True
 
 
@@ -69,6 +69,7 @@ def test_command_shows_progress_and_switches(project, export_dir, tmp_path):
         (["--min-agreement", "1.5"], "--min-agreement"),
         (["--test-fraction", "1"], "--test-fraction"),
         (["--annotators", "aliens"], "--annotators"),
+        (["--voters", "human,aliens"], "--voters"),
         (["--kto-ties", "sometimes"], "--kto-ties"),
         (["--ches-drop-above-quantile", "0.9", "--ches-keep-lowest-fraction", "0.1"], "--ches-drop-above-quantile"),
         (["--row-group-size", "0"], "--row-group-size"),

@@ -108,6 +108,7 @@ def test_every_format_exports_through_the_job(project, export_dir, fmt, tmp_path
         ("dpo", {"min_judgments": -1}, "min_judgments"),
         ("dpo", {"test_fraction": 1}, "test_fraction"),
         ("dpo", {"annotator_types": "robots"}, "annotator_types"),
+        ("dpo", {"voters": "human,robots"}, "voters"),
         ("dpo", {"ches_drop_above_quantile": 0.9, "ches_keep_lowest_fraction": 0.5}, "ches_drop_above_quantile"),
         ("dpo", {"ches_measure": "size"}, "ches_measure"),
         ("kto", {"kto_ties": "maybe"}, "kto_ties"),
@@ -238,7 +239,7 @@ def test_filters_use_the_latest_audit(project, export_dir):
     job = export(project, "raw", exclude_flagged_annotators=True)
     assert report_of(job)["flagged_annotators"] == 1  # h3's one judgment
     assert job.dataset.manifest["audit"]["flagged_annotators"] == 1
-    job = export(project, "raw", drop_swap_inconsistent=True)
+    job = export(project, "raw", drop_swap_inconsistent=True, voters="human,imported,model")  # the judge too
     assert report_of(job)["swap_inconsistent"] == 2  # a1 (the audit) + the judge's own inconsistent judgment
     job = export(project, "raw", drop_intransitive=True)
     assert report_of(job)["intransitive"] == 1
@@ -251,9 +252,9 @@ def test_filters_use_the_latest_audit(project, export_dir):
     }
     assert "good answer" in chosen and "right" not in chosen
     # min_judgments / min_agreement / human only.
-    job = export(project, "raw", annotator_types="human", min_judgments=2, min_agreement=0.9)
+    job = export(project, "raw", voters="human", min_judgments=2, min_agreement=0.9)
     report = report_of(job)
-    assert report["annotator_types"] == 1 and report["min_judgments"] > 0 and report["min_agreement"] > 0
+    assert report["voters"] == 1 and report["min_judgments"] > 0 and report["min_agreement"] > 0
 
 
 @pytest.mark.worker

@@ -5,7 +5,6 @@ import pytest
 
 from curation.exports import ExportInputError, FilterSpec, split_of
 from curation.exports.filters import (
-    AnnotatorTypes,
     Ches,
     ExcludedItems,
     FlaggedAnnotators,
@@ -13,6 +12,7 @@ from curation.exports.filters import (
     MinAgreement,
     MinJudgments,
     SwapInconsistent,
+    Voters,
 )
 
 from .builders import judged, judgment, pairwise, prompt, thumb
@@ -43,12 +43,29 @@ def test_excluded_items():
 
 
 @pytest.mark.parametrize(
-    ("which", "left", "removed"),
-    [("human", ["h1", "h2"], 3), ("judge", ["m1", "m2"], 3), ("both", ["h1", "h2", "m1", "m2", "x1"], 0)],
+    ("voters", "left", "removed"),
+    [
+        ("human,imported", ["h1", "h2", "x1"], 2),
+        ("human", ["h1", "h2"], 3),
+        (["model"], ["m1", "m2"], 3),
+        ("human,imported,model", ["h1", "h2", "m1", "m2", "x1"], 0),
+    ],
 )
-def test_annotator_types(which, left, removed):
-    kept, n, _ = AnnotatorTypes(which).apply([mixed_item()])
+def test_voters(voters, left, removed):
+    f = Voters(voters)
+    kept, n, reason = f.apply([mixed_item()])
     assert [j.annotator_id for j in kept[0].judgments] == left and n == removed
+    assert reason.endswith(f"(voters: {', '.join(f.voters)})")
+
+
+def test_voters_default_and_the_old_option():
+    assert FilterSpec().voters == ("human", "imported")
+    assert FilterSpec().to_dict()["voters"] == ["human", "imported"]
+    assert [f.name for f in FilterSpec().build().filters] == ["excluded", "voters"]
+    assert [f.name for f in FilterSpec(voters="human,model,imported").build().filters] == ["excluded"]
+    assert FilterSpec.from_dict({"annotator_types": "human"}).voters == ("human", "imported")
+    assert FilterSpec.from_dict({"annotator_types": "judge"}).voters == ("model",)
+    assert FilterSpec.from_dict({"annotator_types": "both"}).voters == ("human", "imported", "model")
 
 
 def test_flagged_annotators_counts_judgments():
@@ -141,7 +158,7 @@ def test_split_by_prompt_is_stable_and_near_the_fraction():
 
 def test_pipeline_order_and_report():
     spec = FilterSpec(
-        annotator_types="human",
+        voters="human",
         flagged_annotators=["h2"],
         min_judgments=2,
         min_agreement=0.5,
@@ -157,7 +174,7 @@ def test_pipeline_order_and_report():
     report = {r["name"]: (r["unit"], r["removed"]) for r in pipeline.report()}
     assert report == {
         "excluded": ("items", 1),
-        "annotator_types": ("judgments", 3),  # i1's m1, m2, x1
+        "voters": ("judgments", 3),  # i1's m1, m2, x1
         "flagged_annotators": ("judgments", 1),  # i1's h2
         "min_judgments": ("items", 1),  # i1 left with h1 only
         "min_agreement": ("items", 0),  # i3: A vs B -> share 0.5
@@ -169,6 +186,8 @@ def test_pipeline_order_and_report():
     ("data", "field"),
     [
         ({"annotator_types": "robots"}, "annotator_types"),
+        ({"voters": "robots"}, "voters"),
+        ({"voters": ["human", 3]}, "voters"),
         ({"min_agreement": 2}, "min_agreement"),
         ({"test_fraction": 1.0}, "test_fraction"),
         ({"min_judgments": -1}, "min_judgments"),

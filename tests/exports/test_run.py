@@ -84,7 +84,7 @@ def test_ranking_and_judgment_and_raw_types(tmp_path):
 
 
 def test_manifest_counts_hashes_and_filters(tmp_path):
-    filters = FilterSpec(test_fraction=0.3, seed=1, annotator_types="human", min_judgments=1)
+    filters = FilterSpec(test_fraction=0.3, seed=1, voters="human", min_judgments=1)
     result = run(tmp_path, "dpo", filters=filters)
     m = json.loads((result.out_dir / "manifest.json").read_text())
     assert m["project"] == "demo" and m["format"] == "dpo"
@@ -97,7 +97,7 @@ def test_manifest_counts_hashes_and_filters(tmp_path):
             assert data.count(b"\n") == f["rows"]
     report = {r["name"]: r["removed"] for r in m["filter_report"]}
     # 12 prompts x 1 model judgment on the pw*b items
-    assert report == {"excluded": 0, "annotator_types": 12, "min_judgments": 0}
+    assert report == {"excluded": 0, "voters": 12, "min_judgments": 0}
     dropped = {d["reason"]: d["count"] for d in m["dropped_by_format"]}
     assert dropped["pairwise_tie"] == 3 and dropped["pairwise_both_bad"] == 3
     assert m["code_version"] and m["created_at"]
@@ -106,7 +106,7 @@ def test_manifest_counts_hashes_and_filters(tmp_path):
     assert not {json.dumps(p) for p in train} & {json.dumps(p) for p in test}
     card = (result.out_dir / "README.md").read_text()
     assert card.startswith("---\nconfigs:\n- config_name: default\n")
-    assert "annotator_types | 12 | judgments" in card and "pairwise_tie | 3" in card
+    assert "voters | 12 | judgments" in card and "pairwise_tie | 3" in card
 
 
 def test_hand_counted_dpo_rows(tmp_path):

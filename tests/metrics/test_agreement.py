@@ -14,12 +14,12 @@ from curation.metrics.agreement import (
     cohen_kappa,
     cohen_kappa_matrix,
     fleiss_kappa,
-    item_agreement,
     kendall_w,
     kendall_w_chi2,
     krippendorff_alpha,
     krippendorff_alpha_bootstrap,
     krippendorff_alpha_from_counts,
+    unit_entropy,
     value_counts,
 )
 
@@ -161,16 +161,13 @@ def test_alpha_errors_are_clear():
 # ---------------------------------------------------------------- per-item agreement
 
 
-def test_item_agreement_majority_share_and_entropy():
+def test_unit_entropy():
     data = [[1, 1, 0, nan], [1, 0, 0, nan], [1, 0, nan, nan], [1, 1, nan, nan]]
-    res = item_agreement(data)
-    assert res.n_ratings.tolist() == [4, 4, 2, 0]
-    assert res.majority_share[:3].tolist() == [1.0, 0.5, 1.0]
-    assert np.isnan(res.majority_share[3])
-    assert res.majority_value[0] == 1.0 and np.isnan(res.majority_value[1]) and res.majority_value[2] == 0.0
-    assert res.entropy[0] == 0.0
-    assert res.entropy[1] == pytest.approx(1.0)  # 2/2 split = 1 bit
-    assert np.isnan(res.entropy[3])
+    entropy = unit_entropy(data)
+    assert entropy[0] == 0.0
+    assert entropy[1] == pytest.approx(1.0)  # 2/2 split = 1 bit
+    assert entropy[2] == 0.0  # unit 2: two ratings, both 0
+    assert np.isnan(entropy[3])
 
 
 # ---------------------------------------------------------------- Fleiss

@@ -28,7 +28,7 @@ class Command(JobCommand):
             "--low-agreement-below",
             type=float,
             dest="low_agreement_below",
-            help="flag items whose majority share is below this (the project's threshold, else 0.6)",
+            help="flag items whose agreement is below this (the project's threshold, else 0.6)",
         )
         parser.add_argument(
             "--discretion-source",
@@ -36,9 +36,13 @@ class Command(JobCommand):
             choices=["all", "human", "model"],
             help="whose principle verdicts define the principles' preferences (all)",
         )
+        parser.add_argument(
+            "--voters",
+            help="whose judgments are votes, comma-separated: human,imported,model (default human,imported)",
+        )
 
     def job_params(self, project, options) -> dict:
-        names = ["n_boot", "n_boot_priority", "seed", "low_agreement_below", "discretion_source"]
+        names = ["n_boot", "n_boot_priority", "seed", "low_agreement_below", "discretion_source", "voters"]
         data = {name: options[name] for name in names if options.get(name) is not None}
         return data
 

@@ -5,7 +5,9 @@ queues, ``curation.exports.services.export_create``), records the ``Dataset`` an
 its folder (``README.md``, ``manifest.json``, ``data/<split>-00000-of-00001.
 {jsonl,parquet}``) into ``--out``, which must be empty or missing. Every
 option mirrors an export option of the same name (``--min-agreement`` is
-``min_agreement``); a bad value exits non-zero naming the option.
+``min_agreement``); a bad value exits non-zero naming the option. An export
+with no rows exits non-zero, saying which filter or format rule removed what
+(the manifest's ``why_empty``), unless ``--allow-empty``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from curation.management.commands._job_command import JobCommand
 VALUE_OPTIONS = [
     ("--min-agreement", "min_agreement", "drop items whose agreement is below this (0..1; the audit's when audited)"),
     ("--min-judgments", "min_judgments", "drop items with fewer usable judgments"),
-    ("--annotators", "annotator_types", "whose judgments count: human, judge or both (default both)"),
+    ("--voters", "voters", "whose judgments count, comma-separated: human,imported,model (default human,imported)"),
+    ("--annotators", "annotator_types", "old name of --voters: human (= human,imported), judge (= model) or both"),
     ("--ches-drop-above-quantile", "ches_drop_above_quantile", "CHES: drop pairwise items above this quantile"),
     ("--ches-keep-lowest-fraction", "ches_keep_lowest_fraction", "CHES: keep only this lowest fraction"),
     ("--ches-measure", "ches_measure", "CHES measure: ln_ches (default, length-normalised) or ches"),
@@ -68,6 +71,9 @@ class Command(JobCommand):
             parser.add_argument(flag, dest=option, help=help_text)
         for flag, option, value, help_text in SWITCH_OPTIONS:
             parser.add_argument(flag, dest=option, action="store_const", const=value, help=help_text)
+        parser.add_argument(
+            "--allow-empty", action="store_true", help="succeed even when the export has no rows (it says why)"
+        )
 
     def check(self, project, options) -> None:
         out = Path(options["out"])
@@ -84,8 +90,8 @@ class Command(JobCommand):
         dataset = job.dataset
         shutil.copytree(dataset_folder(dataset=dataset), out, dirs_exist_ok=True)
         rows = ", ".join(f"{split} {n}" for split, n in dataset.manifest.get("rows", {}).items())
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"dataset {dataset.uuid}: {dataset.row_count} {dataset.format} rows ({rows}) written to {out}"
-            )
-        )
+        line = f"dataset {dataset.uuid}: {dataset.row_count} {dataset.format} rows ({rows}) written to {out}"
+        why = dataset.manifest.get("why_empty")
+        if why and not options.get("allow_empty"):
+            raise CommandError(f"{line}; {why}. Pass --allow-empty to accept an empty export.")
+        self.stdout.write(self.style.SUCCESS(f"{line}; {why}" if why else line))
