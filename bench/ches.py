@@ -8,7 +8,7 @@ about 120 tokens and a long tail to 2,000; responses with a median of about
 40 tokens, up to about 400. Seeded: every run sees the same set.
 
 What is timed, on a sample of the set's prompts (``--sample`` pairs; the
-whole set with ``--full``; ``--quick``: 24 pairs, the matmul measured briefly):
+whole set with ``--full``; ``--quick``: 8 pairs, the matmul measured briefly):
 
 * ``cached``: ``encode_many``, the path the encode job runs (each prompt once,
   its KV cache shared by its responses, the prompts' common prefix once, the
@@ -43,7 +43,7 @@ relative to the two terms CHES subtracts (a difference of two near-equal
 terms of size ~1e5–1e7 carries ~1e-7 relative rounding from float32 sums).
 
     .venv/bin/python bench/ches.py            # 2,300-pair set, 300-pair sample, 3 runs
-    .venv/bin/python bench/ches.py --quick    # 24 pairs, 1 run (< 60 s)
+    .venv/bin/python bench/ches.py --quick    # 8 pairs, 1 run (< 60 s on a quiet 2-core machine)
     .venv/bin/python bench/ches.py --full --no-per-pair --runs 1   # the whole set
 """
 
@@ -250,16 +250,16 @@ def errors(fast, ref, ref_vectors, pairs) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="24 pairs, 1 run, short matmul measurement (< 60 s)")
+    parser.add_argument("--quick", action="store_true", help="8 pairs, 1 run, short matmul measurement (< 60 s)")
     parser.add_argument("--pairs", type=int, default=2300, help="pairs in the data set (2,300)")
-    parser.add_argument("--sample", type=int, default=None, help="pairs timed (300; --quick 24)")
+    parser.add_argument("--sample", type=int, default=None, help="pairs timed (300; --quick 8)")
     parser.add_argument("--full", action="store_true", help="time the whole set (slow)")
     parser.add_argument("--runs", type=int, default=None, help="runs to take the median of (3; --quick 1)")
     parser.add_argument("--no-per-pair", action="store_true", help="skip the per-pair reference (the slowest arm)")
     parser.add_argument("--batch-size", type=int, default=None, help="rows per forward pass (default: the job's)")
     parser.add_argument("--model", default=None, help="model reference (default: the default model)")
     args = parser.parse_args()
-    sample = args.sample or (24 if args.quick else 300)
+    sample = args.sample or (8 if args.quick else 300)
     runs = args.runs or (1 if args.quick else 3)
 
     started = time.perf_counter()

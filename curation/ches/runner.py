@@ -122,6 +122,7 @@ def responses_encode(job: Job, progress: JobProgress) -> dict:
         stored = wanted = 0
         step = f"{start + 1}–{start + len(chunk)}"
         if groups:
+            progress.message(f"Encoding prompts {step} of {len(plan)}")
             vectors = encode.encode_many(
                 loaded,
                 [(responses[0].prompt.messages, [r.text for r in responses]) for responses in groups.values()],

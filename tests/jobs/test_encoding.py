@@ -341,3 +341,32 @@ def test_migration_rekeys_path_rows_to_the_identity(project, settings, tmp_path)
     migration.rekey(apps, None)
     got = {(r.response_id, r.model_name): r.as_array().tolist() for r in rows(project)}
     assert got == {(x.pk, key): [1.0], (y.pk, key): [3.0], (x.pk, "/gone/venv/model.gguf"): [4.0]}
+
+
+def test_model_loading_is_its_own_step_with_elapsed_time(project, scripted, monkeypatch):
+    """The job page shows "Step 1: loading the model (N s)" while the model loads, then real progress."""
+    import time
+
+    from curation.llm import runtime
+
+    def slow_model(name=None):
+        time.sleep(2.3)
+        return SimpleNamespace(name="slow-model", device="cpu", from_cache=True)
+
+    monkeypatch.setattr(runtime, "get_model", slow_model)
+    monkeypatch.setattr(runtime, "_MODELS", {})  # not loaded in this process yet
+    make_item(project, "pairwise", texts=["x", "y"])
+    messages = []
+    job = job_create(project=project, kind="encode", params={}, enqueue=False)
+    ended = run_job(job.pk, on_progress=lambda current: messages.append(current.message))
+    assert ended.status == "succeeded", ended.error
+    assert messages[0] == "Step 1: loading the model"
+    ticks = [m for m in messages if m.startswith("Step 1: loading the model (")]
+    assert ticks and ticks[-1] in ("Step 1: loading the model (2 s)", "Step 1: loading the model (3 s)")
+    assert any(m.startswith("Model loaded in ") for m in messages)
+    assert "loaded in" in ended.log_tail and "from the converted cache" in ended.log_tail
+    assert "torch thread(s)" in ended.log_tail
+    # then the prompts: in-step progress and the step's count
+    first = messages.index("Encoding prompts 1–1 of 1")
+    assert first > messages.index(next(m for m in messages if m.startswith("Model loaded in ")))
+    assert any(m.startswith("1 of 1 prompts") for m in messages[first:])
