@@ -270,6 +270,9 @@ DOCKET_EXPORT_DIR = _path("DOCKET_EXPORT_DIR", DATA_DIR / "exports")
 DOCKET_TORCH_THREADS = env_int("DOCKET_TORCH_THREADS", 0, minimum=0)
 DOCKET_WORKER_PROCESSES = env_int("DOCKET_WORKER_PROCESSES", 0, minimum=0)
 DOCKET_DEVICE = env_str("DOCKET_DEVICE", "")
+# Uploaded import files wait here for their import job (web and workers share it,
+# like the export folder); each job's rejected lines stay beside its upload.
+DOCKET_IMPORT_DIR = _path("DOCKET_IMPORT_DIR", DATA_DIR / "imports")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

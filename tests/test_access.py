@@ -39,7 +39,7 @@ LOGIN = "LOGIN"  # expected: 302 to the login page
 
 
 @pytest.fixture
-def world(project, personas):
+def world(project, personas, settings):
     """Two items; the annotator persona holds a lease on the first; one queued export job."""
     from curation.jobs.services import job_create
 
@@ -48,8 +48,20 @@ def world(project, personas):
     lease = assignment_next(project=project, annotator=annotator_for_user(personas["annotator"]), kind="pairwise")
     assert lease.item == first
     job = job_create(project=project, kind="export", params={}, user=personas["owner"], enqueue=False)
+    upload = uuid.uuid4().hex
+    imported = job_create(project=project, kind="import", params={"upload": upload}, enqueue=False)
+    (settings.DOCKET_IMPORT_DIR / upload).mkdir(parents=True)
+    (settings.DOCKET_IMPORT_DIR / upload / "rejected.jsonl").write_text('{"line": 1, "field": "", "error": "x"}\n')
     token, _plain = token_create(user=personas["owner"], name="owner's laptop", ttl=timedelta(days=1))
-    return {"project": project, "item": first, "lease": lease, "job": job, "personas": personas, "token": token}
+    return {
+        "project": project,
+        "item": first,
+        "lease": lease,
+        "job": job,
+        "import_job": imported,
+        "personas": personas,
+        "token": token,
+    }
 
 
 def client_for(personas, who: str, **kwargs) -> Client:
@@ -108,7 +120,7 @@ MATRIX = [
         "post",
         lambda w: {"slug": w["project"].slug},
         lambda w: {"file": _upload(), "source_name": "matrix"},
-        CURATE_ONLY,
+        {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
     ("curation:items", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("curation:item", "get", lambda w: {"slug": w["project"].slug, "item_uuid": w["item"].uuid}, None, CURATE_ONLY),
@@ -128,6 +140,13 @@ MATRIX = [
         lambda w: {"slug": w["project"].slug, "job_uuid": w["job"].uuid},
         lambda w: {},
         {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    (
+        "jobs:import_rejected",
+        "get",
+        lambda w: {"slug": w["project"].slug, "job_uuid": w["import_job"].uuid},
+        None,
+        CURATE_ONLY,
     ),
     ("jobs:generate", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("jobs:judge", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
@@ -164,7 +183,7 @@ def test_denial_matrix(world, name, method, kwargs, data, expected):
                 wrong.append(f"{persona}: {got} {location!r}, expected a redirect to the login page")
         elif got != want:
             wrong.append(f"{persona}: {got}, expected {want}")
-        if method == "post" and want not in (200, 302, 303) and _snapshot() != before:
+        if method == "post" and want not in (200, 201, 302, 303) and _snapshot() != before:
             wrong.append(f"{persona}: a denied POST changed data")
         if got == 404 and world["project"].name.encode() in response.content:
             wrong.append(f"{persona}: the 404 page names the project")

@@ -69,7 +69,7 @@ class Command(JobCommand):
         for flag, option, value, help_text in SWITCH_OPTIONS:
             parser.add_argument(flag, dest=option, action="store_const", const=value, help=help_text)
 
-    def check(self, project, options) -> None:
+    def check_options(self, project, options) -> None:
         out = Path(options["out"])
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise CommandError(f"--out: {out} is not an empty folder")
