@@ -78,6 +78,7 @@ def _upload():
 
 
 # name, method, kwargs builder, POST data builder, expected status per persona.
+OWNER_ONLY = {"owner": 200, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404}
 CURATE_ONLY = {"owner": 200, "curator": 200, "annotator": 404, "researcher": 404, "outsider": 404}
 ANNOTATE = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 404, "outsider": 404}
 ANY_MEMBER = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 200, "outsider": 200}
@@ -113,6 +114,21 @@ MATRIX = [
         lambda w: {"slug": w["project"].slug},
         lambda w: {"action": "add", "username": UserFactory(username="newcomer").username, "role": "annotator"},
         {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    ("curation:invites", "get", lambda w: {"slug": w["project"].slug}, None, OWNER_ONLY),
+    (
+        "curation:invites",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {"role": "annotator", "max_uses": "1", "expires_in_days": "7"},
+        {"owner": 201, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    (
+        "curation:member-account",
+        "post",
+        lambda w: {"slug": w["project"].slug, "username": w["personas"]["annotator"].username, "action": "reset-link"},
+        lambda w: {},
+        {"owner": 201, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
     ("curation:import", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     (
@@ -261,6 +277,9 @@ def _fill(converters, world, personas):
     return kwargs
 
 
+PUBLIC = {"invite", "password_reset_confirm", "password_reset_complete"}
+
+
 def test_every_page_denies_anonymous_and_outsiders(world):
     personas = world["personas"]
     anonymous = Client()
@@ -271,6 +290,15 @@ def test_every_page_denies_anonymous_and_outsiders(world):
         assert name, f"URL pattern {route!r} has no name"
         url = reverse(name, kwargs=_fill(converters, world, personas))
         seen.append(name)
+        if name in PUBLIC:
+            # Open to anyone by nature (an invitation link, a password reset link): a made-up
+            # token shows a page that says the link does not work, and nothing of any project.
+            for client in (anonymous, outsider):
+                for method in ("get", "post"):
+                    response = getattr(client, method)(url)
+                    assert response.status_code in (200, 302, 404, 405), (method, url, response.status_code)
+                    assert world["project"].name.encode() not in response.content, url
+            continue
         for method in ("get", "post"):
             response = getattr(anonymous, method)(url)
             if response.status_code == 302:
@@ -287,6 +315,7 @@ def test_every_page_denies_anonymous_and_outsiders(world):
                 assert world["project"].name.encode() not in response.content, url
                 assert f"/p/{world['project'].slug}/".encode() not in response.content, url
     assert "curation:overview" in seen and "annotate-next" in seen and "account-token-revoke" in seen
+    assert set(seen) >= PUBLIC
     assert ApiToken.objects.filter(pk=world["token"].pk).exists()
 
 
