@@ -94,3 +94,47 @@ class Invitation(models.Model):
         if self.expires_at <= now:
             return "expired"
         return "active"
+
+
+class CrowdLink(models.Model):
+    """A project's open enrolment link for a crowd study:
+    ``/join/<token>/?<participant_param>=<external id>``. Whoever opens it
+    gets (or resumes) an annotator account bound to the external id, with no
+    password, and after ``items_required`` judgments (or when no item is
+    left for them) the ``completion_code`` and the ``return_url``."""
+
+    project = models.OneToOneField("annotate.Project", on_delete=models.CASCADE, related_name="crowd_link")
+    token = models.CharField(max_length=64, unique=True)  # in the public link: it opens enrolment, no account
+    enabled = models.BooleanField(default=True)
+    participant_param = models.CharField(max_length=64, default="participant")
+    items_required = models.PositiveIntegerField(default=10)
+    completion_code = models.CharField(max_length=100)
+    return_url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(items_required__gte=1), name="crowdlink_items_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"crowd link of {self.project_id}"
+
+
+class CrowdParticipant(models.Model):
+    """One crowd participant: their external id (e.g. a Prolific PID) and the account made for it."""
+
+    link = models.ForeignKey(CrowdLink, on_delete=models.CASCADE, related_name="participants")
+    external_id = models.CharField(max_length=200)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crowd_participant")
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "external_id"], name="crowdparticipant_unique_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"participant {self.external_id} of {self.link_id}"

@@ -8,6 +8,8 @@ urlpatterns = [
     path("account/tokens/revoke-all/", views.tokens_revoke_all, name="account-tokens-revoke-all"),
     path("account/tokens/<uuid:token_id>/revoke/", views.token_revoke_view, name="account-token-revoke"),
     path("invite/<str:secret>/", views.invite, name="invite"),
+    path("join/<str:token>/", views.crowd_join_view, name="crowd-join"),
+    path("join/<str:token>/done/", views.crowd_done, name="crowd-done"),
     # A one-time password reset link made by a project owner (curation.people); Django's own views.
     path(
         "account/reset/<uidb64>/<token>/",

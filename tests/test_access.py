@@ -116,6 +116,7 @@ MATRIX = [
         {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
     ("curation:invites", "get", lambda w: {"slug": w["project"].slug}, None, OWNER_ONLY),
+    ("curation:crowd", "get", lambda w: {"slug": w["project"].slug}, None, OWNER_ONLY),
     (
         "curation:invites",
         "post",
@@ -277,7 +278,7 @@ def _fill(converters, world, personas):
     return kwargs
 
 
-PUBLIC = {"invite", "password_reset_confirm", "password_reset_complete"}
+PUBLIC = {"invite", "password_reset_confirm", "password_reset_complete", "crowd-join", "crowd-done"}
 
 
 def test_every_page_denies_anonymous_and_outsiders(world):
@@ -291,7 +292,7 @@ def test_every_page_denies_anonymous_and_outsiders(world):
         url = reverse(name, kwargs=_fill(converters, world, personas))
         seen.append(name)
         if name in PUBLIC:
-            # Open to anyone by nature (an invitation link, a password reset link): a made-up
+            # Open to anyone by nature (an invitation, password reset or crowd link): a made-up
             # token shows a page that says the link does not work, and nothing of any project.
             for client in (anonymous, outsider):
                 for method in ("get", "post"):

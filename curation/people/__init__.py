@@ -1,6 +1,8 @@
 """People: invitation links per role, accepting one (sign up or sign in),
 deactivating and reactivating a member's account, one-time password reset
-links. Owners only; the invitation model is ``accounts.models.Invitation``
+links, and crowd enrolment (an open link per project that gives each
+external participant id one password-less annotator account and, when they
+are done, a completion code). Owners only; the invitation model is ``accounts.models.Invitation``
 (only the link's digest is stored), the acceptance page ``/invite/<secret>/``
 lives in ``accounts.views``.
 

@@ -24,3 +24,20 @@ class InvitationForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not email_enabled:
             del self.fields["email"]
+
+
+class CrowdLinkForm(forms.Form):
+    enabled = forms.BooleanField(required=False, initial=True, label="Open for enrolment")
+    participant_param = forms.CharField(
+        max_length=64, initial="participant", label="Participant id parameter",
+        help_text="The query parameter that carries the participant's id, e.g. PROLIFIC_PID or workerId.",
+    )  # fmt: skip
+    items_required = forms.IntegerField(
+        min_value=1, max_value=10000, initial=10, label="Items per participant",
+        help_text="The completion code is shown after this many judgments (or when no item is left for them).",
+    )  # fmt: skip
+    completion_code = forms.CharField(max_length=100, help_text="What the crowd platform expects back.")
+    return_url = forms.URLField(
+        max_length=500, required=False, label="Return URL", assume_scheme="https",
+        help_text="Where participants go back to (e.g. https://app.prolific.com/submissions/complete?cc=CODE).",
+    )  # fmt: skip

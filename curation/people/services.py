@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from datetime import timedelta
 
@@ -20,15 +21,15 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.models import Invitation
+from accounts.models import CrowdLink, CrowdParticipant, Invitation
 from accounts.services import tokens_revoke_for_user
-from annotate.models import Membership, Project, Role
+from annotate.models import Annotation, Membership, Project, Role
 
 log = logging.getLogger(__name__)
 
@@ -235,3 +236,92 @@ def member_password_reset_path(*, project: Project, username: str, by) -> str:
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     log.info("%s made a password reset link for %s", by, username)
     return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
+
+
+# ---------------------------------------------------------------- crowd enrolment
+
+CROWD_SESSION_KEY = "docket_crowd"  # the session of a crowd participant: their project's slug
+_PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_.@:+-]{1,200}$")
+
+
+def crowd_link_save(
+    *,
+    project: Project,
+    by,
+    enabled: bool,
+    participant_param: str,
+    items_required: int,
+    completion_code: str,
+    return_url: str = "",
+) -> CrowdLink:
+    """Create or change the project's open enrolment link (owners)."""
+    _require_owner(project, by)
+    errors = {}
+    participant_param = (participant_param or "").strip()
+    if not _PARAM.match(participant_param):
+        errors["participant_param"] = "a parameter name of letters, digits and _ (e.g. PROLIFIC_PID)"
+    if not isinstance(items_required, int) or not 1 <= items_required <= 10000:
+        errors["items_required"] = "items_required must be between 1 and 10000"
+    completion_code = (completion_code or "").strip()
+    if not completion_code or len(completion_code) > 100:
+        errors["completion_code"] = "give a completion code (at most 100 characters)"
+    if errors:
+        raise ValidationError(errors)
+    link = CrowdLink.objects.filter(project=project).first() or CrowdLink(
+        project=project, token=secrets.token_urlsafe(16)
+    )
+    link.enabled = bool(enabled)
+    link.participant_param = participant_param
+    link.items_required = items_required
+    link.completion_code = completion_code
+    link.return_url = (return_url or "").strip()
+    link.full_clean()
+    link.save()
+    return link
+
+
+def crowd_join(*, token: str, external_id: str) -> CrowdParticipant:
+    """The participant for ``external_id`` on the enrolment link ``token``,
+    created on first use: an annotator account with no password, a member
+    of the link's project only. The same external id always gets the same
+    account. ``ValidationError`` for a bad id; ``CrowdLink.DoesNotExist``
+    for an unknown or disabled link."""
+    link = CrowdLink.objects.select_related("project").get(token=token, enabled=True)
+    external_id = (external_id or "").strip()
+    if not _EXTERNAL_ID.match(external_id):
+        raise ValidationError(
+            {link.participant_param: "a participant id of up to 200 letters, digits and . _ - @ : + is required"}
+        )
+    existing = CrowdParticipant.objects.select_related("user").filter(link=link, external_id=external_id).first()
+    if existing is not None:
+        return existing
+    digest = hashlib.sha256(f"{link.pk}:{external_id}".encode()).hexdigest()[:20]
+    username = f"crowd-{link.project.slug[:40]}-{digest}"
+    try:
+        with transaction.atomic():
+            user = get_user_model()(username=username)
+            user.set_unusable_password()
+            user.save()
+            Membership.objects.create(project=link.project, user=user, role=Role.ANNOTATOR)
+            participant = CrowdParticipant.objects.create(link=link, external_id=external_id, user=user)
+    except IntegrityError:  # the same id joined at the same moment: theirs is ours
+        participant = CrowdParticipant.objects.select_related("user").get(link=link, external_id=external_id)
+    log.info("crowd participant %s joined %s", external_id, link.project.slug)
+    return participant
+
+
+def crowd_check_done(*, user, project: Project, queue_empty: bool) -> CrowdParticipant | None:
+    """For a crowd participant of ``project``: mark them done once they made
+    ``items_required`` judgments or no item is left for them; returns the
+    participant when done, else None (also for anyone else)."""
+    participant = CrowdParticipant.objects.select_related("link").filter(user=user, link__project=project).first()
+    if participant is None:
+        return None
+    if participant.completed_at is None:
+        done = Annotation.objects.filter(annotator__user=user, item__project=project).count()
+        if not queue_empty and done < participant.link.items_required:
+            return None
+        participant.completed_at = timezone.now()
+        participant.save(update_fields=["completed_at"])
+    return participant

@@ -6,6 +6,7 @@ from curation.people import views
 
 urlpatterns = [
     path("p/<slug:slug>/curate/invites/", views.invites, name="invites"),
+    path("p/<slug:slug>/curate/crowd/", views.crowd, name="crowd"),
     path(
         "p/<slug:slug>/curate/members/<str:username>/<str:action>/",
         views.member_account,

@@ -13,16 +13,17 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import Invitation
+from accounts.models import CrowdLink, CrowdParticipant, Invitation
 from annotate.models import Role
 from annotate.selectors import project_get_for_user
 from annotate.views import with_csp
 from curation.jobs.views import form_errors_add
 from curation.people import services
-from curation.people.forms import InvitationForm
+from curation.people.forms import CrowdLinkForm, InvitationForm
 
 ACCOUNT_ACTIONS = ("deactivate", "reactivate", "reset-link")
 
@@ -119,3 +120,46 @@ def member_account(request, slug, username, action):
         for problem in error.messages:
             messages.error(request, problem)
     return redirect("curation:members", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@with_csp
+def crowd(request, slug):
+    """``/p/<slug>/curate/crowd/``: the open enrolment link of a crowd study (owners)."""
+    project = _owner_project(request, slug)
+    link = CrowdLink.objects.filter(project=project).first()
+    status = 200
+    if request.method == "POST":
+        form = CrowdLinkForm(request.POST)
+        status = 422
+        if form.is_valid():
+            try:
+                link = services.crowd_link_save(project=project, by=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                form_errors_add(form, error)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("curation:crowd", slug=project.slug)
+    else:
+        initial = {}
+        if link is not None:
+            initial = {
+                "enabled": link.enabled,
+                "participant_param": link.participant_param,
+                "items_required": link.items_required,
+                "completion_code": link.completion_code,
+                "return_url": link.return_url,
+            }
+        form = CrowdLinkForm(initial=initial or None)
+    participants = CrowdParticipant.objects.filter(link=link) if link else CrowdParticipant.objects.none()
+    context = {
+        "project": project,
+        "form": form,
+        "link": link,
+        "join_url": request.build_absolute_uri(reverse("crowd-join", args=[link.token])) if link else "",
+        "enrolled": participants.count(),
+        "completed": participants.filter(completed_at__isnull=False).count(),
+        "section": "members",
+    }
+    return render(request, "curation/crowd.html", context, status=status)
