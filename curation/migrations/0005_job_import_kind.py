@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("curation", "0003_synthesizedinstruction"),
+        ("curation", "0004_encoding_model_identity"),
     ]
 
     operations = [
