@@ -8,17 +8,28 @@ with ``Cache-Control: no-store`` so the browser keeps no copy.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.forms import TokenCreateForm
+from accounts.models import CrowdLink, CrowdParticipant
 from accounts.selectors import tokens_for_user
 from accounts.services import token_create, token_revoke, tokens_revoke_for_user
 from annotate.views import with_csp
+from curation.people.services import (
+    CROWD_SESSION_KEY,
+    crowd_join,
+    invitation_accept,
+    invitation_get_active,
+    user_create_by_invitation,
+)
 
 
 def _page(request, form: TokenCreateForm, *, new_token: str = "", new=None, status: int = 200):
@@ -69,3 +80,103 @@ def tokens_revoke_all(request):
     count = tokens_revoke_for_user(user=request.user)
     messages.success(request, f"{count} token{'s' if count != 1 else ''} revoked.")
     return redirect("account-tokens")
+
+
+# ---------------------------------------------------------------- invitations
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+@with_csp
+def invite(request, secret):
+    """``/invite/<secret>/``: join a project by an invitation link.
+
+    Signed in: one button joins. Otherwise: create an account (username and
+    a password Django's validators accept) or sign in (rate-limited like the
+    login page); either joins at once and lands on the project's page. A link
+    that is unknown, expired, used up or revoked is a 404 that says so.
+    """
+    invitation = invitation_get_active(secret=secret)
+    if invitation is None:
+        return render(request, "accounts/invite_invalid.html", status=404)
+    signup = UserCreationForm(prefix="signup")
+    signin = AuthenticationForm(request, prefix="signin")
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        user = None
+        try:
+            if action == "join" and request.user.is_authenticated:
+                user = request.user
+                invitation_accept(secret=secret, user=user)
+            elif action == "signup":
+                signup = UserCreationForm(request.POST, prefix="signup")
+                if signup.is_valid():
+                    user = user_create_by_invitation(
+                        secret=secret,
+                        username=signup.cleaned_data["username"],
+                        password=signup.cleaned_data["password1"],
+                    )
+            elif action == "signin":
+                signin = AuthenticationForm(request, data=request.POST, prefix="signin")
+                if signin.is_valid():
+                    user = signin.get_user()
+                    invitation_accept(secret=secret, user=user)
+        except ValidationError as error:
+            form = signup if action == "signup" else signin
+            for field, problems in (
+                error.message_dict.items() if hasattr(error, "error_dict") else [(None, error.messages)]
+            ):
+                form.add_error(field if field in form.fields else None, problems)
+            user = None
+        if user is not None:
+            if not request.user.is_authenticated or request.user.pk != user.pk:
+                login(request, user, backend="config.auth.CachedModelBackend")
+            messages.success(request, f"Welcome to {invitation.project.name}.")
+            return redirect("annotate-project", slug=invitation.project.slug)
+        status = 400
+    context = {"invitation": invitation, "project": invitation.project, "signup": signup, "signin": signin}
+    return render(request, "accounts/invite.html", context, status=status)
+
+
+# ---------------------------------------------------------------- crowd enrolment
+
+
+@require_http_methods(["GET"])
+@never_cache
+@with_csp
+def crowd_join_view(request, token):
+    """``/join/<token>/?<param>=<external id>``: enrol (or resume) a crowd
+    participant, sign them in (no password) and start them annotating."""
+    link = CrowdLink.objects.select_related("project").filter(token=token, enabled=True).first()
+    if link is None:
+        return render(request, "accounts/crowd_closed.html", status=404)
+    try:
+        participant = crowd_join(token=token, external_id=request.GET.get(link.participant_param, ""))
+    except ValidationError:
+        context = {"link": link, "project": link.project}
+        return render(request, "accounts/crowd_missing_id.html", context, status=400)
+    if not request.user.is_authenticated or request.user.pk != participant.user_id:
+        logout(request)
+        login(request, participant.user, backend="config.auth.CachedModelBackend")
+    request.session[CROWD_SESSION_KEY] = link.project.slug
+    if participant.completed_at is not None:
+        return redirect("crowd-done", token=token)
+    return redirect("annotate-next", slug=link.project.slug)
+
+
+@require_http_methods(["GET"])
+@login_required
+@never_cache
+@with_csp
+def crowd_done(request, token):
+    """The completion code and the way back to the crowd platform."""
+    participant = (
+        CrowdParticipant.objects.select_related("link__project")
+        .filter(user=request.user, link__token=token, completed_at__isnull=False)
+        .first()
+    )
+    if participant is None:
+        raise Http404("Not finished yet")
+    link = participant.link
+    return render(request, "accounts/crowd_done.html", {"link": link, "project": link.project})

@@ -26,6 +26,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from annotate.forms import (
     PAIRWISE_SCREEN_CHOICES,
@@ -60,6 +61,7 @@ from annotate.selectors import (
 )
 from annotate.services.annotations import LeaseLost, annotation_record
 from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
+from curation.people.services import CROWD_SESSION_KEY, crowd_check_done
 
 # Scripts only from our own origin (htmx and docket.js are served from
 # static/), so a sanitiser slip in model text still could not run script.
@@ -184,7 +186,11 @@ def annotate_next(request, slug):
     """The next item (or the lease I already hold, e.g. after a reload)."""
     project, annotator = _loop_access(request, slug)
     kind = _kind_param(request.GET.get("kind"))
+    if finished := _crowd_finished(request, project, queue_empty=False):
+        return finished
     assignment = assignment_next(project=project, annotator=annotator, kind=kind)
+    if assignment is None and (finished := _crowd_finished(request, project, queue_empty=True)):
+        return finished
     context = _item_context(request, project, annotator, assignment, kind=kind)
     if request.htmx:
         return _render_partial(request, context)
@@ -265,12 +271,33 @@ def _next_item(request, project, annotator, kind, message, principles=None, afte
         if message:
             messages.add_message(request, *message)
         return _see_other(project, kind)
+    if finished := _crowd_finished(request, project, queue_empty=False):
+        return finished
     # The claim looks past the item just finished first (see assignment_next).
     assignment = assignment_next(project=project, annotator=annotator, kind=kind, after=after)
+    if assignment is None and (finished := _crowd_finished(request, project, queue_empty=True)):
+        return finished
     context = _item_context(
         request, project, annotator, assignment, kind=kind, message=message, principles=principles, stored=stored
     )
     return _render_partial(request, context)
+
+
+def _crowd_finished(request, project, *, queue_empty: bool):
+    """A crowd participant who is done (``curation.people.services.crowd_check_done``)
+    goes to their completion code; ``None`` for everyone else, at the cost of
+    a session lookup (only a crowd participant's session carries the key)."""
+    if request.session.get(CROWD_SESSION_KEY) != project.slug:
+        return None
+    participant = crowd_check_done(user=request.user, project=project, queue_empty=queue_empty)
+    if participant is None:
+        return None
+    url = reverse("crowd-done", args=[participant.link.token])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    response = HttpResponse(status=303)
+    response["Location"] = url
+    return response
 
 
 def _see_other(project, kind):

@@ -33,6 +33,7 @@ v1 = [
     ),
     path("jobs/<uuid:job_id>/", views_data.JobDetailApi.as_view(), name="api-job"),
     path("jobs/<uuid:job_id>/cancel/", views_data.JobCancelApi.as_view(), name="api-job-cancel"),
+    path("jobs/<uuid:job_id>/rejected/", views_data.JobRejectedApi.as_view(), name="api-job-rejected"),
     path("datasets/<uuid:dataset_id>/", views_data.DatasetDetailApi.as_view(), name="api-dataset"),
     path("datasets/<uuid:dataset_id>/files/<path:name>", views_data.DatasetFileApi.as_view(), name="api-dataset-file"),
 ]

@@ -13,6 +13,7 @@ from datetime import timedelta
 import django_filters
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
 from django.urls import Resolver404, resolve, reverse
 from drf_spectacular.utils import (
@@ -43,6 +44,8 @@ from annotate.models import (
     Prompt,
 )
 from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
+from curation.imports.services import import_create
+from curation.models import Job
 
 from .errors import error_response
 
@@ -424,38 +427,50 @@ class AnnotationListApi(generics.ListAPIView):
 
 
 class ImportApi(APIView):
-    """Bulk import a JSONL file (same validation as the CLI and the upload page)."""
+    """Import a JSONL file as a background job (same importer as the CLI and the upload page).
+
+    Answers 202 with the job's URL (body and ``Location``); poll it. All or
+    nothing by default: a file with a bad line fails the job, importing
+    nothing, and the job's ``result.rejected`` lists each bad line (``line``,
+    ``field``, ``message``). With ``skip_invalid=true`` the valid lines are
+    imported and the rejected ones listed the same way; all of them are at
+    ``/api/v1/jobs/<id>/rejected/`` as JSONL.
+    """
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(help_text="A JSONL file, one item per line.")
+        source_name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+        skip_invalid = serializers.BooleanField(
+            required=False, default=False, help_text="Import the valid lines and list the rejected ones."
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField(help_text="The import job's id.")
+        job = serializers.URLField(help_text="The job's URL: poll it until its status is succeeded or failed.")
+        status = serializers.ChoiceField(choices=Job.Status.choices)
 
     @extend_schema(
-        request={
-            "multipart/form-data": inline_serializer(
-                "ImportUpload",
-                fields={"file": serializers.FileField(), "source_name": serializers.CharField(required=False)},
-            )
-        },
-        responses={201: OpenApiResponse(description="Import report"), 400: ErrorSerializer, **ERRORS},
+        request={"multipart/form-data": InputSerializer},
+        responses={202: OutputSerializer, 400: ErrorSerializer, **ERRORS},
     )
     def post(self, request, slug):
-        from annotate.services.importing import ImportFailed, items_import
-
         project = project_for_api(request, slug, CURATE_ROLES)
-        upload = request.FILES.get("file")
-        if upload is None:
-            return error_response(400, "invalid", "Invalid input: file: attach a JSONL file", {"file": ["required"]})
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        params = {
+            "file": values["file"],
+            "file_name": values["file"].name,
+            "source_name": values["source_name"],
+            "skip_invalid": values["skip_invalid"],
+        }
         try:
-            report = items_import(
-                project=project,
-                fileobj=upload,
-                source_name=request.data.get("source_name", "") or upload.name,
-                user=request.user,
-            )
-        except ImportFailed as failure:
-            fields: dict[str, list[str]] = {}
-            for line, field, message in failure.errors:
-                key = f"line {line}" if line else "file"
-                fields.setdefault(key, []).append(f"{field}: {message}" if field else message)
-            return error_response(400, "import_failed", str(failure), fields)
-        return Response(report.__dict__, status=201)
+            job = import_create(project=project, user=request.user, params=params)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict) from None
+        url = request.build_absolute_uri(reverse("api-job", kwargs={"job_id": job.uuid}))
+        out = self.OutputSerializer({"id": job.uuid, "job": url, "status": job.status}).data
+        return Response(out, status=202, headers={"Location": url})
 
 
 class AnnotationCreateApi(APIView):

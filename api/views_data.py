@@ -27,6 +27,7 @@ from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
 from curation.exports.selectors import dataset_file_path, datasets_for_project
 from curation.exports.services import export_create
 from curation.exports.writers import file_sha256
+from curation.imports.files import rejected_path
 from curation.jobs.lifecycle import job_cancel
 from curation.models import Dataset, Job, JobKind
 
@@ -176,6 +177,38 @@ class JobCancelApi(APIView):
             raise PermissionDenied("Only the job's creator or a curator of the project can cancel it.")
         job = job_cancel(job=job)
         return Response(JobOutput(job, context={"request": request}).data)
+
+
+class AnyMediaNegotiation(DefaultContentNegotiation):
+    """A download answers with the file's own media type whatever ``Accept``
+    says; errors are still JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except Exception:
+            return renderers[0], renderers[0].media_type
+
+
+class JobRejectedApi(APIView):
+    """The lines an import job rejected, as JSONL: one ``{"line", "field",
+    "error", "text"}`` object per line (``text`` is the line as uploaded).
+    Curators and owners of the project; 404 when the job rejected nothing."""
+
+    content_negotiation_class = AnyMediaNegotiation
+
+    @extend_schema(responses={(200, "application/jsonl"): OpenApiTypes.BINARY, **ERRORS})
+    def get(self, request, job_id):
+        job = job_get_for_user(request.user, job_id)
+        path = rejected_path(job) if job.kind == JobKind.IMPORT and job.curated_by_caller else None
+        if path is None:
+            raise NotFound("This job rejected no line.")
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=f"rejected-{job.uuid}.jsonl",
+            content_type="application/jsonl; charset=utf-8",
+        )
 
 
 # ----------------------------------------------------------------- exports
@@ -329,17 +362,6 @@ class DatasetDetailApi(APIView):
     def get(self, request, dataset_id):
         dataset = dataset_get_for_user(request.user, dataset_id)
         return Response(DatasetOutput(dataset, context={"request": request}).data)
-
-
-class AnyMediaNegotiation(DefaultContentNegotiation):
-    """A download answers with the file's own media type whatever ``Accept``
-    says; errors are still JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        try:
-            return super().select_renderer(request, renderers, format_suffix)
-        except Exception:
-            return renderers[0], renderers[0].media_type
 
 
 def _etag_matches(request, etag: str) -> bool:

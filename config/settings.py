@@ -180,6 +180,17 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Mail: optional. With EMAIL_HOST set, owners can also e-mail invitation links
+# (curation.people); without it nothing is sent and links are copied by hand.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "docket@localhost")
+# A password reset link an owner makes for a member works once, for this long.
+PASSWORD_RESET_TIMEOUT = env_int("DOCKET_PASSWORD_RESET_SECONDS", 3 * 24 * 3600, minimum=600)
+
 # Login rate limiting (django-axes): lock a username+address pair after
 # repeated failures, for a while.
 AXES_FAILURE_LIMIT = env_int("DOCKET_LOGIN_FAILURE_LIMIT", 5, minimum=1)
@@ -270,6 +281,9 @@ DOCKET_EXPORT_DIR = _path("DOCKET_EXPORT_DIR", DATA_DIR / "exports")
 DOCKET_TORCH_THREADS = env_int("DOCKET_TORCH_THREADS", 0, minimum=0)
 DOCKET_WORKER_PROCESSES = env_int("DOCKET_WORKER_PROCESSES", 0, minimum=0)
 DOCKET_DEVICE = env_str("DOCKET_DEVICE", "")
+# Uploaded import files wait here for their import job (web and workers share it,
+# like the export folder); each job's rejected lines stay beside its upload.
+DOCKET_IMPORT_DIR = _path("DOCKET_IMPORT_DIR", DATA_DIR / "imports")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -17,6 +17,10 @@ one ``<kind>_create`` that queues its job), ``runner`` (the job's work),
 * ``audit``: the audit pipeline (one module per metric family), what it
   stores, and the dashboards.
 * ``exports``: dataset formats (no ORM), the export job and its options.
+* ``imports``: importing a file as a job (the parsing is
+  ``annotate.services.importing``'s), its rejected lines.
+* ``people``: invitation links, members' accounts (deactivate,
+  reactivate, password reset links).
 * ``items``: the item browser and a curator's actions on an item.
 * ``projects``: the curator's project list, overview, members and import page.
 * ``llm``: the model runtime (no ORM): loading, generation, encoding, judging.

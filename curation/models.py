@@ -32,6 +32,7 @@ class JobKind(models.TextChoices):
     AUDIT = "audit", "Audit"
     SYNTHESIZE = "synthesize", "Synthesize prompts"
     EXPORT = "export", "Export dataset"
+    IMPORT = "import", "Import items"
 
 
 # Kinds whose runner loads a model: they go to the 'model' queue, whose
@@ -93,7 +94,7 @@ class Job(models.Model):
                 name="job_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(kind__in=["generate", "judge", "encode", "audit", "synthesize", "export"]),
+                condition=Q(kind__in=["generate", "judge", "encode", "audit", "synthesize", "export", "import"]),
                 name="job_kind_valid",
             ),
             models.CheckConstraint(

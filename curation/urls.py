@@ -2,8 +2,8 @@
 
 Each package's ``urls.py`` lists its own paths; the namespaces that
 templates, tests and redirects reverse are given here: ``curation:``
-(projects, members, import, items), ``jobs:`` (job pages and the generate and
-judge launch forms), ``synthesis:`` and ``audit:``. Every path starts with
+(projects, members, invitations, import, items), ``jobs:`` (job pages, the generate and
+judge launch forms, an import's rejected lines), ``synthesis:`` and ``audit:``. Every path starts with
 ``curate/`` or ``p/<slug>/curate/`` (annotator pages own ``/`` and
 ``/p/<slug>/``), so none overlaps another.
 """
@@ -12,15 +12,17 @@ from django.urls import include, path
 
 from curation.audit import urls as audit
 from curation.generation import urls as generation
+from curation.imports import urls as imports
 from curation.items import urls as items
 from curation.jobs import urls as jobs
 from curation.judging import urls as judging
+from curation.people import urls as people
 from curation.projects import urls as projects
 from curation.synthesis import urls as synthesis
 
 urlpatterns = [
-    path("", include((projects.urlpatterns + items.urlpatterns, "curation"))),
-    path("", include((jobs.urlpatterns + generation.urlpatterns + judging.urlpatterns, "jobs"))),
+    path("", include((projects.urlpatterns + items.urlpatterns + people.urlpatterns, "curation"))),
+    path("", include((jobs.urlpatterns + generation.urlpatterns + judging.urlpatterns + imports.urlpatterns, "jobs"))),
     path("", include((synthesis.urlpatterns, "synthesis"))),
     path("", include((audit.urlpatterns, "audit"))),
 ]

@@ -18,6 +18,12 @@ def _fast_hashing_and_clean_cache(settings):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _import_dir(settings, tmp_path):
+    """Uploads of import jobs and their rejected lines go to the test's own folder."""
+    settings.DOCKET_IMPORT_DIR = tmp_path / "imports"
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory()
@@ -33,3 +39,11 @@ def personas(project):
         people[role] = user
     people["outsider"] = UserFactory(username=f"outsider-{project.slug}")
     return people
+
+
+@pytest.fixture
+def no_heartbeat_thread(settings):
+    """Service tests run in a transaction another connection cannot see; the
+    heartbeat thread (which uses its own connection) is left out there."""
+    settings.DOCKET_JOB_HEARTBEAT_SECONDS = 0
+    return settings

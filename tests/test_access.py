@@ -39,7 +39,7 @@ LOGIN = "LOGIN"  # expected: 302 to the login page
 
 
 @pytest.fixture
-def world(project, personas):
+def world(project, personas, settings):
     """Two items; the annotator persona holds a lease on the first; one queued export job."""
     from curation.jobs.services import job_create
 
@@ -48,8 +48,20 @@ def world(project, personas):
     lease = assignment_next(project=project, annotator=annotator_for_user(personas["annotator"]), kind="pairwise")
     assert lease.item == first
     job = job_create(project=project, kind="export", params={}, user=personas["owner"], enqueue=False)
+    upload = uuid.uuid4().hex
+    imported = job_create(project=project, kind="import", params={"upload": upload}, enqueue=False)
+    (settings.DOCKET_IMPORT_DIR / upload).mkdir(parents=True)
+    (settings.DOCKET_IMPORT_DIR / upload / "rejected.jsonl").write_text('{"line": 1, "field": "", "error": "x"}\n')
     token, _plain = token_create(user=personas["owner"], name="owner's laptop", ttl=timedelta(days=1))
-    return {"project": project, "item": first, "lease": lease, "job": job, "personas": personas, "token": token}
+    return {
+        "project": project,
+        "item": first,
+        "lease": lease,
+        "job": job,
+        "import_job": imported,
+        "personas": personas,
+        "token": token,
+    }
 
 
 def client_for(personas, who: str, **kwargs) -> Client:
@@ -66,6 +78,7 @@ def _upload():
 
 
 # name, method, kwargs builder, POST data builder, expected status per persona.
+OWNER_ONLY = {"owner": 200, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404}
 CURATE_ONLY = {"owner": 200, "curator": 200, "annotator": 404, "researcher": 404, "outsider": 404}
 ANNOTATE = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 404, "outsider": 404}
 ANY_MEMBER = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 200, "outsider": 200}
@@ -102,13 +115,29 @@ MATRIX = [
         lambda w: {"action": "add", "username": UserFactory(username="newcomer").username, "role": "annotator"},
         {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
+    ("curation:invites", "get", lambda w: {"slug": w["project"].slug}, None, OWNER_ONLY),
+    ("curation:crowd", "get", lambda w: {"slug": w["project"].slug}, None, OWNER_ONLY),
+    (
+        "curation:invites",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {"role": "annotator", "max_uses": "1", "expires_in_days": "7"},
+        {"owner": 201, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    (
+        "curation:member-account",
+        "post",
+        lambda w: {"slug": w["project"].slug, "username": w["personas"]["annotator"].username, "action": "reset-link"},
+        lambda w: {},
+        {"owner": 201, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
     ("curation:import", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     (
         "curation:import",
         "post",
         lambda w: {"slug": w["project"].slug},
         lambda w: {"file": _upload(), "source_name": "matrix"},
-        CURATE_ONLY,
+        {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
     ("curation:items", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("curation:item", "get", lambda w: {"slug": w["project"].slug, "item_uuid": w["item"].uuid}, None, CURATE_ONLY),
@@ -128,6 +157,13 @@ MATRIX = [
         lambda w: {"slug": w["project"].slug, "job_uuid": w["job"].uuid},
         lambda w: {},
         {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    (
+        "jobs:import_rejected",
+        "get",
+        lambda w: {"slug": w["project"].slug, "job_uuid": w["import_job"].uuid},
+        None,
+        CURATE_ONLY,
     ),
     ("jobs:generate", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("jobs:judge", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
@@ -164,7 +200,7 @@ def test_denial_matrix(world, name, method, kwargs, data, expected):
                 wrong.append(f"{persona}: {got} {location!r}, expected a redirect to the login page")
         elif got != want:
             wrong.append(f"{persona}: {got}, expected {want}")
-        if method == "post" and want not in (200, 302, 303) and _snapshot() != before:
+        if method == "post" and want not in (200, 201, 302, 303) and _snapshot() != before:
             wrong.append(f"{persona}: a denied POST changed data")
         if got == 404 and world["project"].name.encode() in response.content:
             wrong.append(f"{persona}: the 404 page names the project")
@@ -242,6 +278,9 @@ def _fill(converters, world, personas):
     return kwargs
 
 
+PUBLIC = {"invite", "password_reset_confirm", "password_reset_complete", "crowd-join", "crowd-done"}
+
+
 def test_every_page_denies_anonymous_and_outsiders(world):
     personas = world["personas"]
     anonymous = Client()
@@ -252,6 +291,15 @@ def test_every_page_denies_anonymous_and_outsiders(world):
         assert name, f"URL pattern {route!r} has no name"
         url = reverse(name, kwargs=_fill(converters, world, personas))
         seen.append(name)
+        if name in PUBLIC:
+            # Open to anyone by nature (an invitation, password reset or crowd link): a made-up
+            # token shows a page that says the link does not work, and nothing of any project.
+            for client in (anonymous, outsider):
+                for method in ("get", "post"):
+                    response = getattr(client, method)(url)
+                    assert response.status_code in (200, 302, 404, 405), (method, url, response.status_code)
+                    assert world["project"].name.encode() not in response.content, url
+            continue
         for method in ("get", "post"):
             response = getattr(anonymous, method)(url)
             if response.status_code == 302:
@@ -268,6 +316,7 @@ def test_every_page_denies_anonymous_and_outsiders(world):
                 assert world["project"].name.encode() not in response.content, url
                 assert f"/p/{world['project'].slug}/".encode() not in response.content, url
     assert "curation:overview" in seen and "annotate-next" in seen and "account-token-revoke" in seen
+    assert set(seen) >= PUBLIC
     assert ApiToken.objects.filter(pk=world["token"].pk).exists()
 
 

@@ -151,6 +151,7 @@ def test_jobs_are_queued_only_by_the_kinds_create_services():
         "curation/ches/services.py",
         "curation/exports/services.py",
         "curation/generation/services.py",
+        "curation/imports/services.py",
         "curation/judging/services.py",
         "curation/synthesis/services.py",
     }

@@ -40,6 +40,9 @@ def worker_env() -> dict:
     export_dir = getattr(settings, "DOCKET_EXPORT_DIR", None)
     if export_dir:
         env["DOCKET_EXPORT_DIR"] = str(export_dir)
+    import_dir = getattr(settings, "DOCKET_IMPORT_DIR", None)
+    if import_dir:
+        env["DOCKET_IMPORT_DIR"] = str(import_dir)
     return env
 
 

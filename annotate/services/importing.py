@@ -16,6 +16,8 @@ Formats (recognised per line, so one file may mix them)
       both transcripts are parsed into conversations; what precedes the last
       ``Assistant:`` turn (identical in both) is the prompt, multi-turn
       transcripts becoming a user/assistant message list.
+      Marker variants are read as leniently as is unambiguous (``_hh_conversation``;
+      the accepted forms are listed in the README, "Import format").
 
     A TRL or HH row becomes a pairwise item whose two responses are put in a
     canonical order (by content hash, so ``A`` is not always the chosen one)
@@ -23,11 +25,16 @@ Formats (recognised per line, so one file may mix them)
     choosing the chosen one. Keys of a TRL/HH row other than the three above
     (scores, sources, …) are kept in the item's metadata.
 
-All or nothing
+All or nothing, or skip invalid lines
     Every line is read, decoded and validated first, collecting errors with
-    their line numbers; only a file without any error is written, in one
-    transaction, with ``bulk_create`` in batches. ``ImportFailed.errors`` lists
-    ``(line, field, message)``.
+    their line numbers; by default only a file without any error is written,
+    in one transaction. ``ImportFailed.errors`` lists ``(line, field,
+    message)``. With ``skip_invalid=True`` the valid lines are written (in one
+    transaction too) and the bad ones counted and listed on the report
+    (``lines_rejected``, ``rejected``). Either way ``on_reject`` sees every bad
+    line with its text (the import job writes them to a JSONL file). The job
+    that runs this for the pages, the API and ``import_items`` is
+    ``curation.imports``.
 
 De-duplication (re-importing a file adds nothing)
     Prompts are keyed by (project, hash of their messages), responses by
@@ -107,6 +114,7 @@ ROLES = ("system", "user", "assistant")
 KINDS = tuple(Kind.values)
 
 ProgressCallback = Callable[[str, int, int | None], None]
+RejectCallback = Callable[[int, str | None, str, str | None], None]  # (line, field, message, text)
 
 
 @dataclass
@@ -121,15 +129,44 @@ class ImportReport:
     responses_created: int = 0
     annotations_created: int = 0
     by_kind: dict = field(default_factory=dict)
+    lines_rejected: int = 0  # invalid lines left out (skip-invalid mode)
+    rejected: list = field(default_factory=list)  # the first MAX_ERRORS_KEPT: (line, field, message)
 
     def summary(self) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.by_kind.items()))
         return (
             f"{self.lines} lines: {self.items_created} items created"
             + (f" ({kinds})" if kinds else "")
-            + f", {self.items_skipped_duplicate} duplicates skipped, {self.prompts_created} prompts, "
+            + f", {self.items_skipped_duplicate} duplicates skipped, "
+            + (
+                f"{self.lines_rejected} invalid line{'s' if self.lines_rejected != 1 else ''} skipped, "
+                if self.lines_rejected
+                else ""
+            )
+            + f"{self.prompts_created} prompts, "
             f"{self.responses_created} responses and {self.annotations_created} imported labels created"
         )
+
+    def as_dict(self, rejected_limit: int = MAX_ERRORS_KEPT) -> dict:
+        """JSON-ready: the counts, the summary, and the first ``rejected_limit``
+        rejected lines as ``{"line", "field", "message"}``."""
+        return {
+            "lines": self.lines,
+            "items_created": self.items_created,
+            "items_skipped_duplicate": self.items_skipped_duplicate,
+            "prompts_created": self.prompts_created,
+            "responses_created": self.responses_created,
+            "annotations_created": self.annotations_created,
+            "by_kind": dict(self.by_kind),
+            "lines_rejected": self.lines_rejected,
+            "rejected": rejected_dicts(self.rejected[:rejected_limit]),
+            "summary": self.summary(),
+        }
+
+
+def rejected_dicts(errors) -> list[dict]:
+    """``(line, field, message)`` tuples as ``{"line", "field", "message"}``."""
+    return [{"line": line, "field": field_name or "", "message": message} for line, field_name, message in errors]
 
 
 def _format_error(line: int | None, field_name: str | None, message: str) -> str:
@@ -416,30 +453,76 @@ def _trl_answer(value, field_name: str) -> str:
     raise _RowError(field_name, f"expected a string or a list of messages, got {_type_name(value)}")
 
 
-_HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):")
+# Speaker markers of an Anthropic-HH transcript, tried in this order; the first
+# set that parses the transcript wins (the README lists them: "Import format").
+_HH_MARKERS = (
+    # the canonical form: each turn after a blank line ("\n\nHuman: …\n\nAssistant: …")
+    ("canonical", re.compile(r"(?:\A|\n\n)[ \t]*(Human|Assistant):")),
+    # a marker at the start of any line (single newlines between turns, or none before the first)
+    ("line", re.compile(r"(?:\A|\n)[ \t]*(Human|Assistant):")),
+    # "H:" / "A:" at the start of a line, only when no full marker appears at a line start
+    ("short", re.compile(r"(?:\A|\n)[ \t]*(H|A):")),
+)
+_HH_ROLE = {"Human": "user", "H": "user", "Assistant": "assistant", "A": "assistant"}
+
+
+def _hh_messages(text: str, name: str, pattern) -> tuple[list[dict] | None, str | None]:
+    """The transcript split by one marker set: ``(messages, None)``, or
+    ``(None, why)`` when these markers do not make a transcript."""
+    parts = pattern.split(text)
+    if len(parts) < 3:
+        return None, None
+    if parts[0].strip():
+        return None, "text before the first Human turn"
+    turns = [(_HH_ROLE[speaker], content.strip()) for speaker, content in zip(parts[1::2], parts[2::2])]
+    if name == "short" and any(role != ("user", "assistant")[i % 2] for i, (role, _) in enumerate(turns)):
+        return None, "'H:' / 'A:' turns that do not alternate (H, A, H, A, …), which is ambiguous"
+    if turns[-1][0] != "assistant":
+        return None, "the transcript must end with an Assistant turn"
+    messages: list[dict] = []
+    for role, content in turns[:-1]:
+        if not content:
+            continue  # an empty turn inside the conversation says nothing
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"] += "\n\n" + content  # two turns of one speaker in a row: one message
+        else:
+            messages.append({"role": role, "content": content})
+    if not messages or messages[-1]["role"] != "user":
+        return None, "expected a Human turn before the final Assistant turn"
+    messages.append({"role": "assistant", "content": turns[-1][1]})  # may be empty: the assistant said nothing
+    return messages, None
 
 
 def _hh_conversation(value, field_name: str) -> list[dict]:
+    """An Anthropic-HH transcript as messages, read as leniently as is
+    unambiguous: canonical ``\\n\\nHuman:`` / ``\\n\\nAssistant:`` markers
+    first; else ``Human:`` / ``Assistant:`` at the start of any line (no
+    blank line needed, none before the first turn); else ``H:`` / ``A:`` at
+    line starts when they alternate. ``\\r\\n`` line ends, spaces before a
+    marker and whitespace around turns are ignored; empty turns inside the
+    conversation are dropped and consecutive turns of one speaker joined; the
+    final Assistant turn may be empty (an empty response)."""
     if not isinstance(value, str):
         raise _RowError(
             field_name, f"expected a transcript string '\\n\\nHuman: …\\n\\nAssistant: …', got {_type_name(value)}"
         )
-    parts = _HH_TURN.split(value)
-    if len(parts) < 3:
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    first_problem = None
+    full_markers_seen = False
+    for name, pattern in _HH_MARKERS:
+        if name == "short" and full_markers_seen:
+            break
+        messages, problem = _hh_messages(text, name, pattern)
+        if messages is not None:
+            return messages
+        if problem is not None:
+            full_markers_seen = full_markers_seen or name != "short"
+            first_problem = first_problem or problem
+        elif name != "short" and pattern.search(text):
+            full_markers_seen = True
+    if first_problem is None:
         raise _RowError(field_name, "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found in the transcript")
-    if parts[0].strip():
-        raise _RowError(field_name, "the transcript must start with '\\n\\nHuman:'")
-    messages = []
-    for number, (speaker, content) in enumerate(zip(parts[1::2], parts[2::2]), start=1):
-        content = content.strip()
-        if not content:
-            raise _RowError(field_name, f"turn {number} ({speaker}) is empty")
-        messages.append({"role": "user" if speaker == "Human" else "assistant", "content": content})
-    if messages[-1]["role"] != "assistant":
-        raise _RowError(field_name, "the transcript must end with an Assistant turn")
-    if len(messages) < 2 or messages[-2]["role"] != "user":
-        raise _RowError(field_name, "expected a Human turn before the final Assistant turn")
-    return messages
+    raise _RowError(field_name, first_problem)
 
 
 def _parse_preference(obj: dict, line: int, kinds: set[str], fmt: str) -> _Row:
@@ -520,9 +603,29 @@ def _parse_line(text: str, line: int, kinds: set[str]) -> _Row:
     )
 
 
-def _parse_file(fileobj, kinds: set[str], progress: ProgressCallback | None) -> tuple[list[_Row], int, int]:
-    """Parse and validate every line. Returns ``(rows, lines, duplicates)``
-    with repeats inside the file removed, or raises ``ImportFailed``."""
+@dataclass
+class _Parsed:
+    rows: list[_Row]
+    lines: int
+    duplicates: int
+    rejected: list[tuple[int | None, str | None, str]]  # the first MAX_ERRORS_KEPT
+    rejected_count: int
+
+
+def _parse_file(
+    fileobj,
+    kinds: set[str],
+    progress: ProgressCallback | None,
+    *,
+    skip_invalid: bool = False,
+    on_reject: RejectCallback | None = None,
+) -> _Parsed:
+    """Parse and validate every line, with repeats inside the file removed.
+
+    Every bad line is passed to ``on_reject``. All or nothing (the default):
+    any bad line raises ``ImportFailed``. With ``skip_invalid`` bad lines are
+    left out and counted, and only a problem with the whole file (not text,
+    empty, no valid line at all) raises."""
     errors: list[tuple[int | None, str | None, str]] = []
     error_count = 0
     rows: list[_Row] = []
@@ -530,14 +633,19 @@ def _parse_file(fileobj, kinds: set[str], progress: ProgressCallback | None) -> 
     by_id: dict[str, _Row] = {}
     lines = duplicates = 0
 
-    def fail(line, field_name, message):
+    def fail(line, field_name, message, text=None):
         nonlocal error_count
         error_count += 1
         if len(errors) < MAX_ERRORS_KEPT:
             errors.append((line, field_name, message))
+        if on_reject is not None and line is not None:
+            on_reject(line, field_name, message, text.rstrip("\r\n") if text is not None else None)
 
     for number, text, problem in _read_lines(fileobj, progress):
         if problem is not None:
+            if number is None:  # not a text file at all: nothing to skip to
+                raise ImportFailed([(None, None, problem)])
+            lines += 1
             fail(number, None, problem)
             continue
         if not text.strip():
@@ -546,13 +654,13 @@ def _parse_file(fileobj, kinds: set[str], progress: ProgressCallback | None) -> 
         try:
             row = _parse_line(text, number, kinds)
         except _RowError as exc:
-            fail(number, exc.field, exc.message)
+            fail(number, exc.field, exc.message, text)
             continue
         if row.external_id:
             first = by_id.get(row.external_id)
             if first is not None:
                 if first.item_hash != row.item_hash:
-                    fail(number, "id", f"{json.dumps(row.external_id)} is already used on line {first.line}")
+                    fail(number, "id", f"{json.dumps(row.external_id)} is already used on line {first.line}", text)
                 else:
                     duplicates += 1
                 continue
@@ -566,11 +674,16 @@ def _parse_file(fileobj, kinds: set[str], progress: ProgressCallback | None) -> 
         if row.external_id:
             by_id[row.external_id] = row
         rows.append(row)
-    if not errors and not lines:
-        fail(None, None, "the file is empty: no JSON lines found")
-    if errors:
+    if not lines:
+        raise ImportFailed([(None, None, "the file is empty: no JSON lines found")])
+    if errors and not skip_invalid:
         raise ImportFailed(errors, error_count)
-    return rows, lines, duplicates
+    if not rows and not duplicates:
+        raise ImportFailed(
+            [*errors[: MAX_ERRORS_KEPT - 1], (None, None, f"no valid line: all {lines} lines were rejected")],
+            error_count + 1,
+        )
+    return _Parsed(rows, lines, duplicates, errors, error_count)
 
 
 # ---------------------------------------------------------------- writing
@@ -596,8 +709,11 @@ def items_import(
     source_name: str = "",
     user=None,
     progress: ProgressCallback | None = None,
+    skip_invalid: bool = False,
+    on_reject: RejectCallback | None = None,
 ) -> ImportReport:
-    """Import a JSONL file of items into ``project``, all or nothing.
+    """Import a JSONL file of items into ``project``, all or nothing unless
+    ``skip_invalid``.
 
     ``fileobj`` is a binary file-like object (an uploaded file, ``open(path,
     "rb")``). ``source_name`` names the imported annotator of TRL/HH labels
@@ -606,14 +722,27 @@ def items_import(
     or owner of the project. ``progress(stage, done, total)`` is called while
     reading (``"read"``, bytes) and writing (``"write"``, items).
 
-    Raises ``ImportFailed`` (nothing written) when any line is bad.
+    Raises ``ImportFailed`` (nothing written) when any line is bad. With
+    ``skip_invalid`` the valid lines are imported (still in one transaction)
+    and the bad ones left out: ``report.lines_rejected`` counts them and
+    ``report.rejected`` keeps the first ``MAX_ERRORS_KEPT`` as ``(line,
+    field, message)``; only a file that is not text, is empty or has no
+    valid line raises. ``on_reject(line, field, message, text)`` is called
+    for every bad line in either mode (``text`` is the line, or None when it
+    could not be read), e.g. to write them to a file.
     """
     if user is not None and not getattr(user, "is_superuser", False) and project.role_of(user) not in CURATE_ROLES:
         raise PermissionDenied("Only the project's curators can import items.")
-    rows, lines, duplicates = _parse_file(fileobj, set(project.kinds or []), progress)
+    parsed = _parse_file(fileobj, set(project.kinds or []), progress, skip_invalid=skip_invalid, on_reject=on_reject)
+    rows = parsed.rows
     provenance = {"import": {"source": source_name, "by": user.get_username() if user is not None else ""}}
     for attempt in range(WRITE_ATTEMPTS):
-        report = ImportReport(lines=lines, items_skipped_duplicate=duplicates)
+        report = ImportReport(
+            lines=parsed.lines,
+            items_skipped_duplicate=parsed.duplicates,
+            lines_rejected=parsed.rejected_count,
+            rejected=list(parsed.rejected),
+        )
         try:
             with transaction.atomic():
                 # One import per project at a time: the existence checks below

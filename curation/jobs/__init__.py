@@ -50,5 +50,7 @@ Guarantees
       ``cancel_requested`` and stops at its next ``progress.advance`` /
       ``progress.check_cancelled`` (between batches) with status cancelled.
     * Errors: any exception fails the job with the traceback's tail in
-      ``error``; the worker itself carries on.
+      ``error``; the worker itself carries on. A runner that finds bad input
+      it can explain raises ``lifecycle.JobFailed(message, result=…)``: the
+      job fails with that message (no traceback) and the result is kept.
 """

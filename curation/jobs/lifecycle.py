@@ -37,6 +37,17 @@ class JobCancelled(Exception):
     """Raised inside a runner when a cancel was requested; the job ends 'cancelled'."""
 
 
+class JobFailed(Exception):
+    """Raised by a runner for a failure it can explain (bad input found while
+    running): the job fails with ``message`` as its error, no traceback, and
+    ``result`` stored (e.g. the lines an import rejected)."""
+
+    def __init__(self, message: str, *, result: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.result = result or {}
+
+
 class JobLost(Exception):
     """This run no longer holds the job's lease (another run took it over, or it ended)."""
 
@@ -159,15 +170,19 @@ def job_finish(*, job: Job, token: uuid.UUID, result: dict | None = None, messag
     return bool(_owned(job, token).update(**fields))
 
 
-def job_fail(*, job: Job, token: uuid.UUID, error: str, message: str = "Failed") -> bool:
+def job_fail(*, job: Job, token: uuid.UUID, error: str, message: str = "Failed", result: dict | None = None) -> bool:
     now = timezone.now()
+    fields = {}
+    if result is not None:
+        fields["result"] = {**(job.result or {}), **result}
     return bool(
         _owned(job, token).update(
             status=Job.Status.FAILED,
             finished_at=now,
             heartbeat_at=now,
             error=error[-ERROR_TAIL_CHARS:],
-            message=message,
+            message=message[:500],
+            **fields,
         )
     )
 

@@ -15,6 +15,7 @@ from curation.audit.runner import project_audit
 from curation.ches.runner import responses_encode
 from curation.exports.runner import dataset_export
 from curation.generation.runner import candidates_generate
+from curation.imports.runner import items_import_job
 from curation.jobs.lifecycle import JobProgress
 from curation.judging.runner import items_judge
 from curation.models import Job, JobKind
@@ -29,4 +30,5 @@ RUNNERS: dict[str, Runner] = {
     JobKind.AUDIT.value: project_audit,
     JobKind.SYNTHESIZE.value: instructions_synthesize,
     JobKind.EXPORT.value: dataset_export,
+    JobKind.IMPORT.value: items_import_job,
 }

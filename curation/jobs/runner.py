@@ -20,6 +20,7 @@ from django.utils import timezone
 from curation.jobs import registry
 from curation.jobs.lifecycle import (
     JobCancelled,
+    JobFailed,
     JobLost,
     JobProgress,
     heartbeat_seconds,
@@ -84,6 +85,15 @@ def run_job(job_id: int, *, on_progress: Callable[[Job], None] | None = None, ce
         except JobLost:
             logger.warning("job %s was taken over by another run; stopping", job.uuid)
             return None
+        except JobFailed as failure:
+            progress.log(f"failed: {failure.message.splitlines()[-1] if failure.message else ''}")
+            job_fail(
+                job=job,
+                token=token,
+                error=failure.message,
+                message=(failure.message.splitlines() or ["Failed"])[-1],
+                result=failure.result,
+            )
         except KeyboardInterrupt:
             job_mark_cancelled(job=job, token=token, message="Interrupted")
             raise

@@ -18,6 +18,12 @@ class ImportForm(forms.Form):
         required=False,
         help_text="Recorded with the imported prompts and responses (e.g. the dataset's name).",
     )
+    skip_invalid = forms.BooleanField(
+        label="Skip invalid lines",
+        required=False,
+        help_text="Import the valid lines and list the rejected ones (line number and reason) "
+        "instead of importing nothing when a line is bad.",
+    )
 
 
 class MemberAddForm(forms.Form):

@@ -5,8 +5,9 @@ Every view is ``login_required`` and looks its project up through
 ``annotate.selectors.project_for_curator`` (or ``project_get_for_user``), so
 anyone who is not an owner or curator of the project gets 404. Only owners
 change members; a curator posting to the members page gets 403 (they can see
-the project, so 404 would hide nothing). The import page calls
-``items_import``, the service ``manage.py import_items`` and the API use.
+the project, so 404 would hide nothing). The import page queues an import
+job through ``import_create``, the service ``manage.py import_items`` and
+the API use.
 """
 
 from __future__ import annotations
@@ -14,20 +15,21 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Case, Value, When
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotate.models import CURATE_ROLES, Membership, Role
 from annotate.selectors import project_for_curator, project_get_for_user
-from annotate.services.importing import ImportFailed, items_import
 from annotate.views import with_csp
+from curation.imports.services import import_create
 from curation.jobs.selectors import jobs_recent
+from curation.jobs.views import form_errors_add
+from curation.models import JobKind
 from curation.projects import services
 from curation.projects.forms import ImportForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
 from curation.projects.selectors import annotator_stats, progress_by_kind, projects_for_curator, recent_imports
-
-MAX_ERRORS_SHOWN = 100
 
 
 @login_required
@@ -119,45 +121,35 @@ def members(request, slug):
 @require_http_methods(["GET", "POST"])
 @with_csp
 def import_items(request, slug):
+    """The upload form. A POST stores the file and queues an import job
+    (``import_create``), then redirects to the job's page, which shows its
+    progress, the report and the rejected lines; the request never waits
+    for the import itself."""
     project = project_for_curator(request.user, slug)
-    report = None
-    errors: list = []
-    error_count = 0
     status = 200
     form = ImportForm()
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
+            params = {
+                "file": upload,
+                "file_name": upload.name,
+                "source_name": form.cleaned_data["source_name"],
+                "skip_invalid": form.cleaned_data["skip_invalid"],
+            }
             try:
-                report = items_import(
-                    project=project,
-                    fileobj=upload,
-                    source_name=form.cleaned_data["source_name"] or upload.name,
-                    user=request.user,
-                )
-            except ImportFailed as failure:
-                status = 400
-                found = list(getattr(failure, "errors", None) or [])
-                error_count = max(getattr(failure, "error_count", 0) or 0, len(found))
-                errors = [
-                    {"line": line, "field": field, "message": message}
-                    for line, field, message in found[:MAX_ERRORS_SHOWN]
-                ]
-                if not errors:
-                    errors = [{"line": None, "field": "", "message": str(failure)}]
-                    error_count = 1
+                with transaction.atomic():
+                    job = import_create(project=project, user=request.user, params=params)
+            except ValidationError as error:
+                form_errors_add(form, error)
             else:
-                form = ImportForm()
-        else:
-            status = 400
+                return redirect("jobs:detail", slug=project.slug, job_uuid=job.uuid)
+        status = 400
     context = {
         "project": project,
         "form": form,
-        "report": report,
-        "errors": errors,
-        "error_count": error_count,
-        "errors_hidden": max(0, error_count - len(errors)),
+        "recent_jobs": jobs_recent(project=project, limit=10, kinds=[JobKind.IMPORT]),
         "section": "import",
     }
     return render(request, "curation/import.html", context, status=status)

@@ -278,8 +278,8 @@ def test_huge_line(project):
         (b'{"prompt": "p", "chosen": {"text": "x"}, "rejected": "y"}\n', "field 'chosen': expected a string or a list"),
         (b'{"prompt": "p", "chosen": [{"role": "user", "content": "x"}], "rejected": "y"}\n', "last message must be"),
         (
-            b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: ", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: yo"}\n',
-            "field 'chosen': turn 2 (Assistant) is empty",
+            b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: ", "rejected": "\\n\\nHuman: hi\\n\\nAssistant:"}\n',
+            "field 'rejected': is the same response as 'chosen'",
         ),
         (
             b'{"chosen": "\\n\\nHuman: hi", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: yo"}\n',
@@ -420,7 +420,7 @@ def test_command_fails_with_line_and_field(project):
     before = counts()
     with pytest.raises(CommandError) as info:
         call_command("import_items", project.slug, str(DATA / "bad_unknown_kind.jsonl"))
-    assert "nothing was imported" in str(info.value)
+    assert "Nothing was imported" in str(info.value)
     assert "line 2: field 'kind'" in str(info.value)
     assert counts() == before
     with pytest.raises(CommandError, match="no project with slug 'nope'"):
@@ -502,3 +502,103 @@ def test_write_is_retried_when_a_concurrent_writer_wins_a_unique_key(project, mo
     report = run_import(project, "docket_items.jsonl")
     assert injected and report.items_created == 5 and report.responses_created == 9
     assert Response.objects.count() == 9 and Item.objects.count() == 5
+
+
+# ---------------------------------------------------------------- Anthropic HH transcripts, leniently
+
+
+def hh_pair(chosen: str, rejected: str) -> dict:
+    return {"chosen": chosen, "rejected": rejected}
+
+
+HH_ACCEPTED = [
+    # (what, chosen transcript, the messages it reads as); the rejected one is the same with "No." as the answer
+    ("canonical", "\n\nHuman: Hi\n\nAssistant: Hello!", [("user", "Hi"), ("assistant", "Hello!")]),
+    (
+        "no blank line before the first turn",
+        "Human: Hi\n\nAssistant: Hello!",
+        [("user", "Hi"), ("assistant", "Hello!")],
+    ),
+    ("single newlines between turns", "\nHuman: Hi\nAssistant: Hello!", [("user", "Hi"), ("assistant", "Hello!")]),
+    ("Windows line ends", "\r\n\r\nHuman: Hi\r\n\r\nAssistant: Hello!", [("user", "Hi"), ("assistant", "Hello!")]),
+    (
+        "trailing whitespace and indented markers",
+        "\n\n  Human: Hi  \n\n\tAssistant: Hello!  \n",
+        [("user", "Hi"), ("assistant", "Hello!")],
+    ),
+    ("no space after the colon", "\n\nHuman:Hi\n\nAssistant:Hello!", [("user", "Hi"), ("assistant", "Hello!")]),
+    ("H: and A: markers", "\n\nH: Hi\n\nA: Hello!", [("user", "Hi"), ("assistant", "Hello!")]),
+    ("an empty final answer", "\n\nHuman: Hi\n\nAssistant:", [("user", "Hi"), ("assistant", "")]),
+    (
+        "an empty turn inside the conversation is dropped, the speaker's turns joined",
+        "\n\nHuman: Hi\n\nAssistant:\n\nHuman: Anyone?\n\nAssistant: Hello!",
+        [("user", "Hi\n\nAnyone?"), ("assistant", "Hello!")],
+    ),
+    (
+        "multi-turn",
+        "\n\nHuman: Hi\n\nAssistant: Hey.\n\nHuman: How are you?\n\nAssistant: Hello!",
+        [("user", "Hi"), ("assistant", "Hey."), ("user", "How are you?"), ("assistant", "Hello!")],
+    ),
+    (
+        "canonical markers win: a line-start marker inside a turn stays text",
+        "\n\nHuman: Write a dialogue.\n\nAssistant: Sure:\nHuman: hi\nAssistant: Hello!",
+        [("user", "Write a dialogue."), ("assistant", "Sure:\nHuman: hi\nAssistant: Hello!")],
+    ),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("what", "chosen", "expected"), HH_ACCEPTED, ids=[case[0] for case in HH_ACCEPTED])
+def test_hh_transcript_variants_are_read(project, what, chosen, expected):
+    answer = expected[-1][1]
+    # the same transcript with "No." as the answer
+    rejected = chosen.rstrip()[: len(chosen.rstrip()) - len(answer)] + "No." if answer else chosen + " No."
+    report = from_lines(project, [hh_pair(chosen, rejected)], source_name="hh")
+    assert report.items_created == 1, what
+    item = Item.objects.get()
+    assert [(m["role"], m["content"]) for m in item.prompt.messages] == expected[:-1]
+    assert sorted(texts(item)) == sorted([answer, "No."])
+    label = Annotation.objects.get()
+    chosen_position = 0 if label.choice == "A" else 1
+    assert texts(item)[chosen_position] == answer
+
+
+HH_REFUSED = [
+    ("text before the first turn", "Hello\n\nHuman: Hi\n\nAssistant: Yo", "text before the first Human turn"),
+    ("ends with a Human turn", "\n\nHuman: Hi\n\nAssistant: Yo\n\nHuman: And?", "the transcript must end with an Assistant"),
+    ("no Human turn", "\n\nAssistant: Yo", "expected a Human turn before the final Assistant turn"),
+    ("H:/A: that do not alternate", "H: Hi\nA: Yo\nA: again", "'H:' / 'A:' turns that do not alternate"),
+    ("no markers at all", "Hi there", "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found"),
+    ("lower-case markers", "human: Hi\n\nassistant: Yo", "no '\\n\\nHuman:'"),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("what", "chosen", "expected"), HH_REFUSED, ids=[case[0] for case in HH_REFUSED])
+def test_ambiguous_hh_transcripts_are_refused(project, what, chosen, expected):
+    row = hh_pair(chosen, "\n\nHuman: Hi\n\nAssistant: Other")
+    assert_fails(project, io.BytesIO(json.dumps(row).encode() + b"\n"), f"line 1: field 'chosen': {expected}")
+
+
+# ---------------------------------------------------------------- skip-invalid mode
+
+
+@pytest.mark.django_db
+def test_skip_invalid_imports_the_valid_lines_and_counts_the_rest(project):
+    seen = []
+    good = {"kind": "thumb", "prompt": "p", "responses": ["a"]}
+    lines = [good, '{"kind": "thumb"', {"kind": "nope", "prompt": "p", "responses": ["a"]}, {**good, "prompt": "q"}]
+    report = from_lines(project, lines, skip_invalid=True, on_reject=lambda *a: seen.append(a))
+    assert (report.lines, report.items_created, report.lines_rejected) == (4, 2, 2)
+    assert [(line, field) for line, field, _ in report.rejected] == [(2, None), (3, "kind")]
+    assert [(a[0], a[1], a[3]) for a in seen] == [(2, None, '{"kind": "thumb"'), (3, "kind", json.dumps(lines[2]))]
+    assert "2 invalid lines skipped" in report.summary()
+    assert report.as_dict()["rejected"][1] == {"line": 3, "field": "kind", "message": report.rejected[1][2]}
+
+
+@pytest.mark.django_db
+def test_all_or_nothing_also_reports_each_bad_line(project):
+    seen = []
+    with pytest.raises(ImportFailed):
+        from_lines(project, ['{"x": 1}', "[]"], on_reject=lambda *a: seen.append(a[0]))
+    assert seen == [1, 2] and Item.objects.count() == 0

@@ -456,15 +456,25 @@ def upload(client, project, content: bytes, name="items.jsonl", source=""):
     )
 
 
-def test_import_page_good_file_shows_report(client, project, personas):
+def run_import_job(project):
+    """Run the import job the last upload queued, here (what a worker does)."""
+    from curation.jobs.runner import run_job
+    from curation.models import Job
+
+    job = Job.objects.filter(project=project, kind="import").order_by("-created_at", "-id").first()
+    return run_job(job.pk)
+
+
+def test_import_page_good_file_shows_report(client, project, personas, no_heartbeat_thread):
     login(client, personas["curator"])
     assert client.get(reverse("curation:import", args=[project.slug])).status_code == 200
     response = upload(client, project, GOOD_JSONL, source="tiny")
-    assert response.status_code == 200, response.content.decode()
-    report = response.context["report"]
-    assert (report.lines, report.items_created, report.items_skipped_duplicate) == (3, 3, 0)
-    assert report.annotations_created == 1  # the TRL row's chosen/rejected
-    html = response.content.decode()
+    assert response.status_code == 302, response.content.decode()
+    job = run_import_job(project)
+    report = job.result
+    assert (report["lines"], report["items_created"], report["items_skipped_duplicate"]) == (3, 3, 0)
+    assert report["annotations_created"] == 1  # the TRL row's chosen/rejected
+    html = client.get(response["Location"]).content.decode()
     assert 'id="import-report"' in html
     assert Item.objects.filter(project=project).count() == 3
     assert sorted(Item.objects.filter(project=project).values_list("kind", flat=True)) == [
@@ -479,33 +489,38 @@ def test_import_page_good_file_shows_report(client, project, personas):
     table = re.search(r'<table id="imports">(.*?)</table>', overview.content.decode(), re.S).group(1)
     assert "tiny" in table and personas["curator"].username in table
     # Re-importing the same file adds nothing.
-    response = upload(client, project, GOOD_JSONL)
-    assert response.context["report"].items_created == 0
-    assert response.context["report"].items_skipped_duplicate == 3
+    upload(client, project, GOOD_JSONL)
+    report = run_import_job(project).result
+    assert report["items_created"] == 0
+    assert report["items_skipped_duplicate"] == 3
     assert Item.objects.filter(project=project).count() == 3
 
 
-def test_import_page_bad_file_shows_line_and_imports_nothing(client, project, personas):
+def test_import_page_bad_file_shows_line_and_imports_nothing(client, project, personas, no_heartbeat_thread):
     login(client, personas["owner"])
     response = upload(client, project, BAD_JSONL)
-    assert response.status_code == 400
-    html = response.content.decode()
-    section = re.search(r'<section id="import-errors".*?</section>', html, re.S).group(0)
-    assert "line 3" in section and "responses" in section
+    assert response.status_code == 302
+    assert run_import_job(project).status == "failed"
+    html = client.get(response["Location"]).content.decode()
+    section = re.search(r'<section id="import-rejected".*?</section>', html, re.S).group(0)
+    assert '<td class="num">3</td><td>responses</td>' in section
     assert "Nothing was imported" in section
     assert Item.objects.filter(project=project).count() == 0
     assert Prompt.objects.filter(project=project).count() == 0
     assert Annotation.objects.count() == 0
 
 
-def test_import_page_lists_many_errors_and_counts_the_rest(client, project, personas):
+def test_import_page_lists_many_errors_and_counts_the_rest(client, project, personas, no_heartbeat_thread):
     login(client, personas["owner"])
     bad = b"".join(b'{"id": "x%d", "kind": "thumb", "prompt": "Hi", "responses": 7}\n' % i for i in range(150))
     response = upload(client, project, bad)
-    assert response.status_code == 400
-    html = response.content.decode()
-    assert "line 1:" in html and "line 100:" in html and "line 101:" not in html
-    assert "The file has 150 problems" in html and "and 50 more" in html
+    job = run_import_job(project)
+    assert job.status == "failed" and job.result["lines_rejected"] == 150
+    html = client.get(response["Location"]).content.decode()
+    section = re.search(r'<section id="import-rejected".*?</section>', html, re.S).group(0)
+    assert '<td class="num">1</td>' in section and '<td class="num">100</td>' in section
+    assert '<td class="num">101</td>' not in section
+    assert "150 in all" in section
     assert Item.objects.filter(project=project).count() == 0
 
 

@@ -17,11 +17,3 @@ def browser_type_launch_args(browser_type_launch_args):
         "executable_path": "/usr/bin/chromium",
         "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     }
-
-
-@pytest.fixture
-def no_heartbeat_thread(settings):
-    """Service tests run in a transaction another connection cannot see; the
-    heartbeat thread (which uses its own connection) is left out there."""
-    settings.DOCKET_JOB_HEARTBEAT_SECONDS = 0
-    return settings

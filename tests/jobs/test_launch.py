@@ -5,6 +5,7 @@ commands go through it (a bad option exits naming its flag, no job)."""
 from __future__ import annotations
 
 import inspect
+import io
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -14,6 +15,7 @@ from curation.audit.services import audit_create
 from curation.ches.services import encode_create
 from curation.exports.services import export_create
 from curation.generation.services import generate_create
+from curation.imports.services import import_create
 from curation.jobs import registry
 from curation.judging.services import judge_create
 from curation.models import MODEL_KINDS, Job, JobKind
@@ -26,6 +28,7 @@ CREATE = {
     "audit": audit_create,
     "synthesize": synthesize_create,
     "export": export_create,
+    "import": import_create,
 }
 # (good params, bad params, the field the error names)
 CASES = {
@@ -38,6 +41,11 @@ CASES = {
         {"format": "dpo", "options": {"min_agreement": 0.5}},
         {"format": "dpo", "options": {"min_agreement": 1.5}},
         "min_agreement",
+    ),
+    "import": (
+        {"file": io.BytesIO(b'{"kind": "thumb", "prompt": "p", "responses": ["a"]}\n')},
+        {"file": io.BytesIO(b"{}"), "skip_invalid": "maybe"},
+        "skip_invalid",
     ),
 }
 

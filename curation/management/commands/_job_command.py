@@ -58,7 +58,7 @@ class JobCommand(BaseCommand):
     def job_params(self, project, options) -> dict:  # pragma: no cover - overridden
         return {}
 
-    def check(self, project, options) -> None:
+    def check_options(self, project, options) -> None:
         """Checks of the command's own options (not the job's), before anything is created."""
 
     def describe(self, job) -> str:
@@ -76,7 +76,7 @@ class JobCommand(BaseCommand):
             user = get_user_model().objects.filter(username=options["user"]).first()
             if user is None:
                 raise CommandError(f"--user: no user named {options['user']!r}")
-        self.check(project, options)
+        self.check_options(project, options)
         enqueue = bool(options.get("enqueue"))
         try:
             with transaction.atomic():

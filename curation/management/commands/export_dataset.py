@@ -75,7 +75,7 @@ class Command(JobCommand):
             "--allow-empty", action="store_true", help="succeed even when the export has no rows (it says why)"
         )
 
-    def check(self, project, options) -> None:
+    def check_options(self, project, options) -> None:
         out = Path(options["out"])
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise CommandError(f"--out: {out} is not an empty folder")
