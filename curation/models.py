@@ -228,10 +228,13 @@ class ItemAudit(models.Model):
     ``consensus`` is kind-specific JSON: pairwise ``{"choice": "A"|"B"|"tie"|
     "both_bad", "method": ..., "shares": {...}}``; thumb ``{"choice":
     "up"|"down", ...}``; ranking ``{"order": [[response_uuid, ...], ...],
-    "scores": {...}}``. For a pairwise item with a clear consensus,
+    "scores": {...}, "method": "borda"|"resolution"}`` (the rules of
+    ``curation.consensus``, docs/algorithms.md#consensus). For a pairwise item with a clear consensus,
     ``chosen``/``rejected`` name the responses and ``ches``/``ln_ches`` hold
     the pair's CHES under ``ches_model`` (null when not encoded yet).
-    ``disagreement`` (1 − majority share, 0 = unanimous) sorts the
+    ``majority_share`` holds the item agreement (docs/algorithms.md#item-agreement:
+    the majority share; for rankings the mean pairwise Kendall agreement).
+    ``disagreement`` (1 − agreement, 0 = unanimous) sorts the
     disagreement dashboard; ``flags`` lists reasons such as
     "low_agreement", "swap_inconsistent", "transitivity".
     """

@@ -43,6 +43,25 @@ def test_command_sync_flag_and_errors(project, small):
     assert Job.objects.filter(project=project, kind="audit").count() == 1  # the bad call created no job
 
 
+def test_command_voters(project, small):
+    """docs/algorithms.md#who-votes: people and imported labels by default, judges when asked."""
+    from tests.audit.helpers import judge
+
+    people, items = small
+    bot = judge("cmd-judge")
+    annotate(items[2], bot, "A", consistent=True)  # would turn A B B into a tie
+    call_command("audit", project.slug, "--quiet", "--n-boot", "5", stdout=io.StringIO())
+    call_command("audit", project.slug, "--quiet", "--n-boot", "5", "--voters", "human,imported,model",
+                 stdout=io.StringIO())  # fmt: skip
+    default, judged = Audit.objects.filter(project=project).order_by("created_at", "id")
+    assert default.summary["params"]["voters"] == ["human", "imported"]
+    assert judged.summary["params"]["voters"] == ["human", "imported", "model"]
+    assert selectors_audit.audit_item_for(audit=default, item=items[2]).consensus["choice"] == "B"
+    assert selectors_audit.audit_item_for(audit=judged, item=items[2]).consensus["choice"] is None
+    with pytest.raises(CommandError, match="--voters"):
+        call_command("audit", project.slug, "--voters", "humans", stdout=io.StringIO())
+
+
 def test_command_enqueue_only_queues(project, small, django_capture_on_commit_callbacks):
     out = io.StringIO()
     with django_capture_on_commit_callbacks(execute=False):

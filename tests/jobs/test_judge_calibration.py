@@ -39,6 +39,15 @@ def test_consensus_is_the_peoples_majority_and_a_resolution_overrides_it(project
     assert got == {items[0].pk: "A", items[1].pk: "A", items[2].pk: "A", resolved.pk: "B"}
 
 
+def test_imported_labels_are_people_in_the_consensus(project):
+    """docs/algorithms.md#who-votes: an imported set's labels count like a person's."""
+    source = Annotator.objects.create(type=Annotator.Type.IMPORTED, name="hh-rlhf")
+    item = make_item(project, "pairwise", texts=["kept", "dropped"])
+    annotate(item, source, "B")
+    annotate(item, judge(), "A", consistent=True)
+    assert human_pairwise_consensus(project=project) == {item.pk: "B"}
+
+
 def test_card_counts_consistency_and_agreement(project, scripted_judge):  # noqa: F811
     labelled(project, 13)
     unlabelled = make_item(project, "pairwise", texts=["free", "text"])
