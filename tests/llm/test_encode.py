@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from curation.llm.encode import _shared_prefix, encode_many, encode_reference, encode_responses, response_ids
+from curation.llm.encode import (
+    _batches,
+    _length_band,
+    _shared_prefix,
+    encode_many,
+    encode_reference,
+    encode_responses,
+    response_ids,
+)
 from curation.llm.generate import prompt_ids
 
 RESPONSES = [
@@ -101,6 +109,18 @@ def test_shared_prefix_leaves_each_prompt_a_token_of_its_own():
     assert _shared_prefix([(1, 2), (3, 4)]) == 0
     assert _shared_prefix([(1, 2, 3)]) == 0
     assert _shared_prefix([]) == 0
+
+
+def test_batches_group_by_band_sort_by_length_and_respect_every_limit():
+    assert [_length_band(n) for n in (1, 2, 3, 4, 100, 141, 142, 2000)] == [0, 2, 3, 4, 13, 14, 14, 21]
+    lengths = [50, 10, 30, 20, 40, 60]
+    assert _batches(lengths, 2, 1000) == [[1, 3], [2, 4], [0, 5]]
+    # one band per batch, each band sorted by length
+    bands = [1, 0, 1, 0, 1, 0]
+    assert _batches(lengths, 3, 1000, bands) == [[1, 3], [5], [2, 4], [0]]  # 60 > 1.3 × 10 + 8
+    assert _batches([10, 12, 20, 22], 4, 1000) == [[0, 1, 2], [3]]  # 22 > 1.3 × 10 + 8
+    # at most max_tokens padded tokens
+    assert _batches([10, 10, 10, 10], 4, 30) == [[0, 1, 2], [3]]
 
 
 def test_no_prompts_no_work(llm):
