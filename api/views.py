@@ -14,6 +14,7 @@ import django_filters
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.urls import Resolver404, resolve, reverse
 from drf_spectacular.utils import (
@@ -532,12 +533,24 @@ class AnnotationCreateApi(APIView):
                 f"Invalid input: verdicts: unknown principle {unknown[0]!r}",
                 {"verdicts": [f"unknown principle {unknown[0]!r}"]},
             )
-        annotator = annotator_for_model(
-            name=values["annotator"]["name"],
-            model_name=values["annotator"]["model_name"],
-            judge_prompt=values["annotator"]["prompt"],
-        )
-        payload = AnnotationInput(
+        # One transaction: a submission refused by annotation_record leaves no new annotator behind.
+        with transaction.atomic():
+            annotator = annotator_for_model(
+                name=values["annotator"]["name"],
+                model_name=values["annotator"]["model_name"],
+                judge_prompt=values["annotator"]["prompt"],
+            )
+            annotation, created = annotation_record(
+                item=item,
+                annotator=annotator,
+                data=self._input(values, principles),
+                idempotency_key=values.get("idempotency_key"),
+            )
+        return Response(AnnotationOutput(annotation).data, status=201 if created else 200)
+
+    @staticmethod
+    def _input(values: dict, principles: dict) -> AnnotationInput:
+        return AnnotationInput(
             choice=values["choice"],
             strength=values["strength"],
             ranking=[[str(r) for r in group] for group in values["ranking"]] if values["ranking"] else None,
@@ -548,10 +561,6 @@ class AnnotationCreateApi(APIView):
             probabilities=values["probabilities"],
             metadata={"source": "api"},
         )
-        annotation, created = annotation_record(
-            item=item, annotator=annotator, data=payload, idempotency_key=values.get("idempotency_key")
-        )
-        return Response(AnnotationOutput(annotation).data, status=201 if created else 200)
 
 
 class MeApi(APIView):
