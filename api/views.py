@@ -48,7 +48,7 @@ from annotate.services.annotations import AnnotationInput, annotation_record, an
 from curation.imports.services import import_create
 from curation.models import Job
 
-from .errors import error_response
+from .errors import ErrorSerializer, error_response
 
 USERNAME_MAX_LENGTH = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length
 PASSWORD_MAX_LENGTH = 4096
@@ -64,18 +64,6 @@ def project_for_api(request, slug: str, roles=READ_DATA_ROLES) -> Project:
     if membership is None:
         raise NotFound("No such project.")
     return membership.project
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = inline_serializer(
-        "ErrorBody",
-        fields={
-            "status": serializers.IntegerField(),
-            "code": serializers.CharField(),
-            "message": serializers.CharField(),
-            "fields": serializers.DictField(required=False),
-        },
-    )
 
 
 ERRORS = {
