@@ -12,11 +12,35 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from annotate.services.annotations import IdempotencyKeyReused
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = inline_serializer(
+        "ErrorBody",
+        fields={
+            "status": serializers.IntegerField(),
+            "code": serializers.CharField(),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(required=False),
+        },
+    )
+
+
+# Answers any operation may give, in the error shape above; api.schema documents them on every operation.
+COMMON_ERRORS = {
+    "400": "Invalid input: ``fields`` names each bad field or query parameter",
+    "401": "Not authenticated",
+    "404": "No such object, or no role in its project",
+    "413": "The request body is too large",
+    "415": "Unsupported media type",
+    "429": "Too many requests (throttled); retry after the Retry-After header's seconds",
+}
 
 
 def _flatten(detail) -> str:
@@ -76,4 +100,4 @@ def error_response(status_code: int, code: str, message: str, fields=None) -> Re
     return Response({"error": body}, status=status_code)
 
 
-__all__ = ["api_exception_handler", "error_response", "status"]
+__all__ = ["COMMON_ERRORS", "ErrorSerializer", "api_exception_handler", "error_response", "status"]

@@ -22,9 +22,12 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import OpenApiResponse
 
 from curation.exports.filters import ANNOTATOR_TYPES_AS_VOTERS
 from curation.exports.run import FORMATS
+
+from .errors import COMMON_ERRORS, ErrorSerializer
 
 # Choice sets named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].
 EXPORT_FORMAT_CHOICES = [(name, name) for name in sorted(FORMATS)]
@@ -57,6 +60,15 @@ def component_name_for(cls: type) -> str:
 class DocketAutoSchema(AutoSchema):
     def get_serializer_name(self, serializer, direction):
         return component_name_for(type(serializer))
+
+    def _get_response_bodies(self, direction="response"):
+        """Each operation's own responses plus the errors any of them may answer (``COMMON_ERRORS``)."""
+        responses = super()._get_response_bodies(direction)
+        for code, description in COMMON_ERRORS.items():
+            if code not in responses:
+                error = OpenApiResponse(ErrorSerializer, description=description)
+                responses[code] = self._get_response_for_code(error, code, direction=direction)
+        return responses
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -44,5 +44,5 @@ urlpatterns = [
     path("docs/", SwaggerDocsView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", RedocDocsView.as_view(url_name="api-schema"), name="api-redoc"),
     *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
-    re_path(r"^.*$", views.UnknownApi.as_view(), name="api-unknown"),
+    re_path(r"^[\s\S]*$", views.UnknownApi.as_view(), name="api-unknown"),  # newlines too
 ]

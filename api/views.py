@@ -14,6 +14,7 @@ import django_filters
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.urls import Resolver404, resolve, reverse
 from drf_spectacular.utils import (
@@ -47,7 +48,7 @@ from annotate.services.annotations import AnnotationInput, annotation_record, an
 from curation.imports.services import import_create
 from curation.models import Job
 
-from .errors import error_response
+from .errors import ErrorSerializer, error_response
 
 USERNAME_MAX_LENGTH = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length
 PASSWORD_MAX_LENGTH = 4096
@@ -63,18 +64,6 @@ def project_for_api(request, slug: str, roles=READ_DATA_ROLES) -> Project:
     if membership is None:
         raise NotFound("No such project.")
     return membership.project
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = inline_serializer(
-        "ErrorBody",
-        fields={
-            "status": serializers.IntegerField(),
-            "code": serializers.CharField(),
-            "message": serializers.CharField(),
-            "fields": serializers.DictField(required=False),
-        },
-    )
 
 
 ERRORS = {
@@ -532,12 +521,24 @@ class AnnotationCreateApi(APIView):
                 f"Invalid input: verdicts: unknown principle {unknown[0]!r}",
                 {"verdicts": [f"unknown principle {unknown[0]!r}"]},
             )
-        annotator = annotator_for_model(
-            name=values["annotator"]["name"],
-            model_name=values["annotator"]["model_name"],
-            judge_prompt=values["annotator"]["prompt"],
-        )
-        payload = AnnotationInput(
+        # One transaction: a submission refused by annotation_record leaves no new annotator behind.
+        with transaction.atomic():
+            annotator = annotator_for_model(
+                name=values["annotator"]["name"],
+                model_name=values["annotator"]["model_name"],
+                judge_prompt=values["annotator"]["prompt"],
+            )
+            annotation, created = annotation_record(
+                item=item,
+                annotator=annotator,
+                data=self._input(values, principles),
+                idempotency_key=values.get("idempotency_key"),
+            )
+        return Response(AnnotationOutput(annotation).data, status=201 if created else 200)
+
+    @staticmethod
+    def _input(values: dict, principles: dict) -> AnnotationInput:
+        return AnnotationInput(
             choice=values["choice"],
             strength=values["strength"],
             ranking=[[str(r) for r in group] for group in values["ranking"]] if values["ranking"] else None,
@@ -548,10 +549,6 @@ class AnnotationCreateApi(APIView):
             probabilities=values["probabilities"],
             metadata={"source": "api"},
         )
-        annotation, created = annotation_record(
-            item=item, annotator=annotator, data=payload, idempotency_key=values.get("idempotency_key")
-        )
-        return Response(AnnotationOutput(annotation).data, status=201 if created else 200)
 
 
 class MeApi(APIView):

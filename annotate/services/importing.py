@@ -106,6 +106,7 @@ MAX_LINE_BYTES = 1024 * 1024  # one item per line; a longer line is an error
 MAX_ERRORS_KEPT = 1000  # errors kept on ImportFailed.errors (all are counted)
 ERRORS_SHOWN = 20  # errors listed in str(ImportFailed)
 MAX_EXTERNAL_ID = 200  # Item.external_id max_length
+MAX_SOURCE_NAME = 200  # the import form's source name (it names the imported annotator, Annotator.name)
 BATCH_SIZE = 2000  # rows per INSERT
 QUERY_CHUNK = 5000  # values per IN (...) lookup
 PROGRESS_EVERY = 2000  # lines between progress callbacks
@@ -733,6 +734,11 @@ def items_import(
     """
     if user is not None and not getattr(user, "is_superuser", False) and project.role_of(user) not in CURATE_ROLES:
         raise PermissionDenied("Only the project's curators can import items.")
+    problem = jsoninput.bad_text(source_name)
+    if problem is None and len(source_name) > MAX_SOURCE_NAME:
+        problem = f"must be at most {MAX_SOURCE_NAME} characters, got {len(source_name)}"
+    if problem:
+        raise ImportFailed([(None, "source_name", problem)])
     parsed = _parse_file(fileobj, set(project.kinds or []), progress, skip_invalid=skip_invalid, on_reject=on_reject)
     rows = parsed.rows
     provenance = {"import": {"source": source_name, "by": user.get_username() if user is not None else ""}}

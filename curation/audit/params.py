@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from curation.consensus import DEFAULT_VOTERS, voters_clean
+from curation.jobs.params import PARAM_INT_MAX
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,10 @@ def audit_params_clean(*, data: dict) -> AuditParams:
             continue
         try:
             value = int(data[name])
-            if value < 0:
+            if not 0 <= value <= PARAM_INT_MAX:
                 raise ValueError
-        except (TypeError, ValueError):
-            errors[name] = f"{name} must be a whole number ≥ 0, got {data[name]!r}"
+        except (TypeError, ValueError, OverflowError):
+            errors[name] = f"{name} must be a whole number from 0 to {PARAM_INT_MAX}, got {data[name]!r}"
             continue
         values[name] = value
     for name in ("low_agreement_below", "probe_floor"):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from curation.jobs.params import PARAM_INT_MAX
+
 MAX_BATCH_SIZE = 64
 
 
@@ -24,7 +26,7 @@ def encode_params_clean(*, data: dict | None) -> EncodeParams:
     if unknown:
         errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
     values: dict[str, int | None] = {}
-    for name, low, high in (("batch_size", 1, MAX_BATCH_SIZE), ("limit", 1, None)):
+    for name, low, high in (("batch_size", 1, MAX_BATCH_SIZE), ("limit", 1, PARAM_INT_MAX)):
         value = data.get(name)
         if value is None or value == "":
             continue
@@ -35,8 +37,8 @@ def encode_params_clean(*, data: dict | None) -> EncodeParams:
         except (TypeError, ValueError):
             errors[name] = f"{name} must be a whole number, got {value!r}"
             continue
-        if number < low or (high is not None and number > high):
-            errors[name] = f"{name} must be between {low} and {high}" if high else f"{name} must be at least {low}"
+        if number < low or number > high:
+            errors[name] = f"{name} must be between {low} and {high}"
             continue
         values[name] = number
     if errors:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from annotate.models import Kind, Project
-from curation.jobs.params import param_float, param_int
+from curation.jobs.params import MODEL_MAX_LENGTH, param_float, param_int, param_text
 
 MAX_PER_PROMPT = 16
 MAX_NEW_TOKENS = 4096
@@ -77,7 +77,7 @@ def generation_params_clean(*, project: Project, data: dict) -> GenerationParams
         prompts_per_batch=param_int(data, "prompts_per_batch", d.prompts_per_batch, 1, 1024, errors),
         batch_size=param_int(data, "batch_size", d.batch_size, 1, 1024, errors),
         pair_rule=pair_rule,
-        model=str(data.get("model") or ""),
+        model=param_text(data, "model", MODEL_MAX_LENGTH, errors),
     )
     if errors:
         raise ValidationError(errors)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-MAX_SOURCE_NAME = 200
+from annotate.jsoninput import bad_text
+from annotate.services.importing import MAX_SOURCE_NAME
+
 TRUE = {True, "true", "True", "1", "on", "yes"}
 FALSE = {False, "false", "False", "0", "off", "no", "", None}
 
@@ -29,6 +31,8 @@ def import_params_clean(*, data: dict) -> dict:
         source_name = ""
     elif len(source_name) > MAX_SOURCE_NAME:
         errors["source_name"] = f"source_name must be at most {MAX_SOURCE_NAME} characters"
+    elif bad_text(source_name):
+        errors["source_name"] = f"source_name {bad_text(source_name)}"
     if errors:
         raise ValidationError(errors)
     return {"source_name": source_name.strip(), "skip_invalid": skip_invalid}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 
 from annotate.models import Kind, Project
+from curation.jobs.params import MODEL_MAX_LENGTH, param_int, param_text
 
 JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
 
@@ -26,17 +27,8 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
     unknown = set(data) - set(JudgeParams.__dataclass_fields__)
     if unknown:
         errors["params"] = f"unknown parameter(s): {', '.join(sorted(unknown))}"
-    limit = data.get("limit")
-    if limit not in (None, ""):
-        try:
-            limit = int(limit)
-            if limit < 1:
-                raise ValueError
-        except (TypeError, ValueError):
-            errors["limit"] = f"limit must be a whole number of at least 1, got {data.get('limit')!r}"
-            limit = None
-    else:
-        limit = None
+    limit = param_int(data, "limit", None, 1, None, errors, optional=True)
+    model = param_text(data, "model", MODEL_MAX_LENGTH, errors)
     kinds_value = data.get("kinds") or [k for k in JUDGE_KINDS if k in (project.kinds or JUDGE_KINDS)]
     if isinstance(kinds_value, str):
         kinds_value = [k.strip() for k in kinds_value.split(",") if k.strip()]
@@ -49,5 +41,5 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         limit=limit,
         kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
         principles=bool(data.get("principles")),
-        model=str(data.get("model") or ""),
+        model=model,
     )

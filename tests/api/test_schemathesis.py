@@ -55,14 +55,37 @@ def auth_header(demo):
     return {"Authorization": f"Token {token}"}
 
 
+# ``schemathesis run --checks all`` less the two that do not fit a validating API: ``positive_data_acceptance``
+# (data the schema allows may still be refused by a rule the schema cannot state: an unknown principle, a
+# ranking that misses a response) and ``max_response_time`` (a shared CI machine). Stateful checks
+# (``use_after_free``, ``ensure_resource_availability``) need linked operations and are no-ops here.
+CHECKS = tuple(
+    getattr(schemathesis.checks, name)
+    for name in (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "missing_required_header",
+        "unsupported_method",
+        "ignored_auth",
+        "use_after_free",
+        "ensure_resource_availability",
+    )
+)
+
+
+# A fixed budget (20 examples per operation, derandomized: the same cases every run, about a minute here).
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_never_errors(case, auth_header):
     response = case.call(headers=auth_header)
     assert response.status_code < 500, (
         f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:500]}"
     )
-    case.validate_response(response, checks=(schemathesis.checks.not_a_server_error,))
+    case.validate_response(response, checks=CHECKS, headers=auth_header)
 
 
 # Random path ids only ever reach the 404 branches; these calls reach the
