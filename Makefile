@@ -40,22 +40,36 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 install: $(STAMP)
 
+# A development worker stops at once on SIGTERM (REMAP_SIGTERM=SIGQUIT: a
+# cold shutdown). Celery's own SIGTERM is a warm shutdown that waits for the
+# task in hand, a model job for minutes, and ignores further SIGTERMs; the
+# task cut short is not lost (acks_late: it goes back to the queue, and a
+# job resumes where it stopped). Production workers keep the warm shutdown
+# (docker-compose.yml gives the model worker two minutes).
+DEV_WORKER := REMAP_SIGTERM=SIGQUIT $(VENV)/bin/celery -A config worker -Q light,model
+
 # migrate and seed the demo, then the web server, a Celery worker (with beat)
-# and, beside them, the one-off conversion of the default model. Ctrl+C stops
-# them all; the last one to end stops the embedded servers, and a final sweep
-# catches any left by a process killed outright.
+# and, beside them, the one-off conversion of the default model. Ctrl+C, or a
+# SIGTERM to make, stops them all within seconds (all three run in the
+# background and the shell waits for the web server, so its trap runs at once:
+# a trap waits for a foreground command to end first; each gets SIGTERM, and
+# so do its children: the autoreloader's server); the last one to end stops the
+# embedded servers, and a final sweep catches any left by a process killed
+# outright.
 # (The system checks run in migrate, so runserver skips them; the conversion runs niced, after the
 # page.)
 run: install
 	@$(PY) manage.py seed_demo --migrate
 	@echo "Docket on http://$(HOST):$(PORT)/ with a Celery worker (Ctrl+C stops both)"
-	@trap 'trap - EXIT INT TERM; kill $$(jobs -p) 2>/dev/null; wait; $(PY) -m config.embedded sweep --quiet' EXIT INT TERM; \
+	@trap 'trap - EXIT INT TERM; for job in $$(jobs -p); do pkill -TERM -P $$job; kill $$job; done 2>/dev/null; wait; \
+	  $(PY) -m config.embedded sweep --quiet' EXIT INT TERM; \
 	nice -n 10 $(PY) manage.py prepare_model & \
-	$(VENV)/bin/celery -A config worker -Q light,model -c 1 -B -s $${DOCKET_DATA_DIR:-var}/celerybeat-schedule --loglevel=INFO & \
-	$(PY) manage.py runserver --skip-checks $(HOST):$(PORT)
+	$(DEV_WORKER) -c 1 -B -s $${DOCKET_DATA_DIR:-var}/celerybeat-schedule --loglevel=INFO & \
+	$(PY) manage.py runserver --skip-checks $(HOST):$(PORT) & \
+	wait $$!
 
 worker: install
-	$(VENV)/bin/celery -A config worker -Q light,model --loglevel=INFO
+	$(DEV_WORKER) --loglevel=INFO
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

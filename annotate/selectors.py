@@ -16,7 +16,7 @@ from django.core.cache import cache
 from django.http import Http404
 
 from annotate.models import ANNOTATE_ROLES, CURATE_ROLES, READ_DATA_ROLES, Item, Membership, Project
-from config.cache import incr_many, incr_many_then_get
+from config.cache import incr_many, incr_many_then_get, unavailable
 
 
 def project_get_for_user(user, slug: str, roles: Iterable[str] | None = None) -> tuple[Project, str]:
@@ -135,18 +135,30 @@ def item_get_for_curator(user, slug: str, item_uuid) -> Item:
     return item
 
 
-def _open_for(project: Project, annotator):
-    """Open items this annotator could still be given: the same filter as assignment_next's (item_next_idx)."""
-    from django.db.models import F, Value
+def _left_for(project: Project, annotator):
+    """The items this annotator has left: the one selector behind every "left" figure (home, project, annotate).
+
+    Open items they could still be given (not seen by them, not full: the
+    same filter as assignment_next's, item_next_idx), plus those leased to
+    them now: the item on their screen is still to do, so the home page
+    (nothing leased) and the annotate header (that item leased) agree, and
+    the header never reads 0 left with an item on screen. Probes (hidden
+    repeats, handed out in between) count only once leased.
+    """
+    from django.db.models import Exists, F, OuterRef, Q, Value
     from django.db.models.functions import Greatest
 
+    from annotate.models import Assignment
+
+    mine = Assignment.objects.filter(item=OuterRef("pk"), annotator=annotator)
     return (
         Item.objects.assignable()
-        # Probes are not counted: they are hidden repeats, handed out in between.
-        .filter(project=project, probe_for__isnull=True)
-        .exclude(assignments__annotator=annotator)
+        .filter(project=project)
         .annotate(limit=Greatest(F("target_overlap"), Value(project.overlap)))
-        .filter(slots_taken__lt=F("limit"))
+        .filter(
+            Q(probe_for__isnull=True, slots_taken__lt=F("limit")) & ~Exists(mine)
+            | Exists(mine.filter(status=Assignment.Status.LEASED))
+        )
     )
 
 
@@ -159,13 +171,16 @@ class AnnotatorProgress:
     left: int  # at most ``cap`` when counted with one; then ``left_more`` says there are more
     left_more: bool = False
     left_by_kind: dict[str, int] = field(default_factory=dict)
+    # Counted while the cache was out of reach: counters bumped meanwhile may lag once it is back.
+    approximate: bool = False
 
 
 def annotator_progress(
     *, project: Project, annotator, by_kind: bool = False, cap: int | None = None
 ) -> AnnotatorProgress:
     """How many items this annotator has done, how long it took, and how many
-    open items they could still be given (not seen by them, not full).
+    they have left (``_left_for``: open items they could still be given, and
+    those leased to them now).
 
     Counting every open item of a 50,000-item project takes ~100 ms, too slow
     for the next-item loop, which passes ``cap`` (count at most that many,
@@ -179,7 +194,7 @@ def annotator_progress(
     mine = Annotation.objects.filter(item__project=project, annotator=annotator).aggregate(
         done=Count("id"), time=Sum("time_spent_ms")
     )
-    open_for_me = _open_for(project, annotator)
+    open_for_me = _left_for(project, annotator)
     left_by_kind: dict[str, int] = {}
     left_more = False
     if by_kind:
@@ -218,6 +233,10 @@ def progress_cache_keys(project_id: int, annotator_id: int) -> tuple[str, str, s
 def annotator_progress_loop(*, project: Project, annotator, cap: int, stored=None) -> AnnotatorProgress:
     """``annotator_progress(cap=...)`` for the next-item loop, from the cache where it can.
 
+    With the cache out of reach (config/cache.py) everything is counted
+    from the database and the progress is marked ``approximate``: bumps
+    missed meanwhile make the cached counters lag until they are dropped.
+
     "done" and "time spent" are counted once, then kept in the cache and
     bumped by every submission the annotate view stores, so
     the loop no longer aggregates the annotator's annotations on every item.
@@ -253,12 +272,14 @@ def annotator_progress_loop(*, project: Project, annotator, cap: int, stored=Non
     if left_key in cached:
         left, left_more = cap, True
     else:
-        left = _open_for(project, annotator).order_by().values("pk")[: cap + 1].count()
+        left = _left_for(project, annotator).order_by().values("pk")[: cap + 1].count()
         left_more = left > cap
         left = min(left, cap)
         if left_more:
             cache.set(left_key, 1, PROGRESS_LEFT_TTL)
-    return AnnotatorProgress(done=done, time_spent_ms=time_spent, left=left, left_more=left_more)
+    return AnnotatorProgress(
+        done=done, time_spent_ms=time_spent, left=left, left_more=left_more, approximate=unavailable(cache)
+    )
 
 
 def progress_count_annotation(*, project_id: int, annotator_id: int, time_spent_ms: int | None) -> None:

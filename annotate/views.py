@@ -61,6 +61,7 @@ from annotate.selectors import (
 )
 from annotate.services.annotations import LeaseLost, annotation_record
 from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
+from config.middleware import retry_safe
 from curation.people.services import CROWD_SESSION_KEY, crowd_check_done
 
 # Scripts only from our own origin (htmx and docket.js are served from
@@ -197,6 +198,7 @@ def annotate_next(request, slug):
     return render(request, "annotate/annotate.html", context)
 
 
+@retry_safe
 @require_POST
 @login_required
 @with_csp
@@ -235,6 +237,7 @@ def annotate_submit(request, slug, assignment_uuid):
     )
 
 
+@retry_safe
 @require_POST
 @login_required
 @with_csp

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from . import embedded
 from .env import env_bool, env_int, env_list, env_str
@@ -84,6 +86,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last: a view whose database connection broke in flight runs again once, where that is safe.
+    "config.middleware.RetryLostConnectionMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -108,10 +112,13 @@ TEMPLATES = [
 # started by the first process that connects and stopped when the last one using it ends.
 _DATABASE_URL = env_str("DATABASE_URL", "")
 _CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
-# Health checks cost a round trip ("SELECT 1") at the start of every request
-# on a reused connection; off by default, a connection that broke is dropped
-# at the end of the request that hit the error (Django closes unusable ones).
-_CONN_HEALTH_CHECKS = env_bool("DATABASE_CONN_HEALTH_CHECKS", False)
+# Health checks: a reused connection is checked ("SELECT 1") before the first
+# query of each request and replaced if it broke (a restarted server, a
+# killed backend), instead of failing that request. Off, a connection that
+# broke fails one request and is dropped at its end (Django closes unusable
+# ones); a request whose connection breaks in flight is retried once where
+# that is safe (config/middleware.py).
+_CONN_HEALTH_CHECKS = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
 if _DATABASE_URL:
     try:
         _database = dj_database_url.parse(_DATABASE_URL)
@@ -163,7 +170,20 @@ if EMBEDDED_REDIS:
 if EMBEDDED_DATABASE or EMBEDDED_REDIS:
     # Release the embedded servers when this process ends (the last user stops them).
     embedded.install_exit_hooks(DATA_DIR)
-CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": CACHE_URL}}
+# A cache call that cannot reach Redis acts as a miss (config/cache.py): give
+# up on a connection after half a second and on a reply after one; a pooled
+# connection Redis dropped (a restart) is reopened once, at once.
+CACHES = {
+    "default": {
+        "BACKEND": "config.cache.RedisCache",
+        "LOCATION": CACHE_URL,
+        "OPTIONS": {
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 1.0,
+            "retry": Retry(NoBackoff(), 1),
+        },
+    }
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -31,11 +32,18 @@ from curation.models import Job
 JOBS_LISTED = 50
 
 
-def polled(request, job: Job, template: str, context: dict):
-    """The page, or for htmx its ``progress`` partial: HTTP 286 (stop polling) once the job has ended."""
+def polled(request, job: Job, template: str, context: dict, oob: tuple[str, ...] = ()):
+    """The page, or for htmx its ``progress`` partial: HTTP 286 (stop polling) once the job has ended.
+
+    ``oob``: further partials of the page sent along out of band (rendered
+    with ``oob=True``; each puts ``hx-swap-oob`` on its root), so the parts
+    of a page that depend on the job's results change together.
+    """
     if not request.htmx:
         return render(request, template, context)
     response = render(request, f"{template}#progress", context)
+    for name in oob:
+        response.content += render_to_string(f"{template}#{name}", {**context, "oob": True}, request=request).encode()
     if job.ended:
         stop = HttpResponseStopPolling(response.content)
         stop["Content-Type"] = response["Content-Type"]

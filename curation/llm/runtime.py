@@ -106,6 +106,21 @@ def resolve_name(name: str | None = None) -> str:
     )
 
 
+def model_label(ref: str | None) -> str:
+    """What a page shows for a model reference: its name, never a path on the server.
+
+    A local file or folder (``resolve_name``'s absolute path) shows its last
+    part (a ``.gguf`` file without the suffix: the default model reads
+    "SmolLM2-135M-Instruct.Q4_1", as ``LoadedModel.name``); a served model's
+    name (the openai backend) shows as it is.
+    """
+    ref = (ref or "").strip()
+    if not ref or not ref.startswith(("/", "~", ".")) and "\\" not in ref:
+        return ref
+    path = Path(ref.rstrip("/\\"))
+    return path.stem if path.suffix.lower() == ".gguf" else path.name
+
+
 def get_model(name: str | None = None) -> LoadedModel:
     """The process-wide model for ``name`` (see module docstring), loaded once."""
     ref = resolve_name(name)

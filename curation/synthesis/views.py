@@ -18,7 +18,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.db.models.functions import Length
-from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -152,8 +151,6 @@ def synthesize_review(request, slug, job_uuid):
         "accepted_count": accepted_count,
         "rejected_count": sum(n for _r, n in counts),
     }
-    if request.htmx:
-        return polled(request, job, "curation/synthesis/review.html", context)
     reason = request.GET.get("reason", "")
     if reason and reason not in REASONS:
         reason = ""
@@ -173,4 +170,7 @@ def synthesize_review(request, slug, job_uuid):
         plots=_plots(job, threshold),
         threshold=threshold,
     )
-    return render(request, "curation/synthesis/review.html", context)
+    # Polled (htmx): the counts, the histograms and the lists come in one
+    # response, read together, the results out of band: no part of the page
+    # is ahead of another.
+    return polled(request, job, "curation/synthesis/review.html", context, oob=("results",))

@@ -20,3 +20,11 @@ def millis(value) -> str:
     if minutes:
         return f"{minutes} min {secs} s"
     return f"{secs} s"
+
+
+@register.filter
+def model_label(ref) -> str:
+    """A model reference as its name (``/srv/models/Qwen2-7B`` -> ``Qwen2-7B``): no server path on a page."""
+    from curation.llm.runtime import model_label as label
+
+    return label(str(ref) if ref is not None else "")

@@ -99,6 +99,32 @@
     for (const card of rankCards(form)) {
       card.dataset.rank = rankInput(card).value || "";
     }
+    reorderCards(form);
+  }
+
+  // The cards stand in rank order as ranks are given (typed, by keys, or
+  // dragged): ranked ones first, best on top, ties and unranked ones in
+  // their original order. The focus stays where it was (moving a node
+  // would drop it).
+  function reorderCards(form) {
+    const cards = rankCards(form);
+    if (cards.length < 2 || dragged) return;
+    const list = cards[0].parentNode;
+    function key(card) {
+      const rank = parseInt(rankInput(card).value, 10);
+      return [Number.isFinite(rank) ? rank : Infinity, parseInt(card.dataset.index, 10) || 0];
+    }
+    const sorted = cards.slice().sort(function (a, b) {
+      const ka = key(a);
+      const kb = key(b);
+      return ka[0] - kb[0] || ka[1] - kb[1];
+    });
+    if (sorted.every(function (card, i) { return card === cards[i]; })) return;
+    const focused = document.activeElement;
+    for (const card of sorted) list.appendChild(card);
+    if (focused && list.contains(focused) && document.activeElement !== focused) {
+      focused.focus({ preventScroll: true });
+    }
   }
 
   function setRank(card, rank) {
@@ -257,14 +283,15 @@
     if (form) syncRanking(form);
   }
 
-  // Where the keyboard starts on a new item: the critique box of a judgment
-  // (writing is the task), otherwise the item itself.
+  // Where the keyboard starts on a new item: the item itself, for every kind.
+  // Never a text box: a judgment's critique box once took the focus by
+  // itself, and the "c" an annotator pressed to start writing (the shortcut)
+  // went into it as text ("cThe answer..."), as did s, t, 1, 2. The shortcuts
+  // (c: critique, r: rationale) take the keyboard into a box; Esc leaves it.
   function focusItem() {
     const item = itemEl();
     if (!item) return;
-    const critique = item.querySelector("textarea[name='critique']");
-    if (critique && !critique.value) critique.focus({ preventScroll: true });
-    else if (!isTyping(document.activeElement)) item.focus({ preventScroll: true });
+    if (!isTyping(document.activeElement)) item.focus({ preventScroll: true });
   }
 
   document.addEventListener("DOMContentLoaded", function () {

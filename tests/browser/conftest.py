@@ -17,6 +17,19 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 CHROMIUM = "/usr/bin/chromium"
 
 
+@pytest.fixture
+def annotator_user(transactional_db):
+    """A project (overlap 1, one principle) and an annotator in it."""
+    from annotate.models import Role
+    from tests.factories import MembershipFactory, PrincipleFactory, ProjectFactory, UserFactory
+
+    project = ProjectFactory(slug="browser-demo", name="Browser demo", overlap=1)
+    PrincipleFactory(project=project, name="Honest")
+    user = UserFactory(username="ann-browser")
+    MembershipFactory(project=project, user=user, role=Role.ANNOTATOR)
+    return project, user
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args():
     return {

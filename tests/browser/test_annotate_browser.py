@@ -9,23 +9,14 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotate.models import Annotation, Assignment, Role
+from annotate.models import Annotation, Assignment
 from annotate.services.assignment import annotator_for_user, assignment_next
-from tests.factories import PASSWORD, MembershipFactory, PrincipleFactory, ProjectFactory, UserFactory, make_item
+from tests.factories import PASSWORD, make_item
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SWAP_TIMEOUT_MS = 15_000
 XSS = '<script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=1"> [x](javascript:window.__pwned=1)'
-
-
-@pytest.fixture
-def annotator_user(transactional_db):
-    project = ProjectFactory(slug="browser-demo", name="Browser demo", overlap=1)
-    PrincipleFactory(project=project, name="Honest")
-    user = UserFactory(username="ann-browser")
-    MembershipFactory(project=project, user=user, role=Role.ANNOTATOR)
-    return project, user
 
 
 def log_in(page: Page, live_server, user) -> None:
@@ -93,7 +84,8 @@ def test_one_item_of_each_kind_with_the_keyboard_alone(page: Page, live_server, 
     wait_for_kind(page, "judgment")
     assert Annotation.objects.get(item=ranking).ranking == [[screen[1]], [screen[0], screen[2]]]
 
-    # Judgment: the critique box has the focus; type, then Ctrl+Enter.
+    # Judgment: c takes the keyboard into the critique box (nothing typed by it); type, then Ctrl+Enter.
+    page.keyboard.press("c")
     expect(page.locator("#id_critique")).to_be_focused()
     page.keyboard.type("Wrong year: it was 1969.")
     page.keyboard.press("Control+Enter")
