@@ -65,9 +65,9 @@ Ranking = Sequence[Sequence[str]]  # groups of response ids, best first
 def voters_clean(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """The voter sources as a tuple in canonical order; ``ValueError`` names a bad one.
 
-    Takes ``"human,imported"``, a list, or ``None``/empty for the default.
+    Takes ``"human,imported"``, a list, or ``None`` / an empty value for the default.
     """
-    if value is None or value == "" or value == []:
+    if not value:
         return DEFAULT_VOTERS
     names = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
     if not all(isinstance(v, str) for v in names):

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*:Warning:crowdkit.*", "ignore:
 
 
 def test_voters_default_to_people_and_imported_labels():
-    assert voters_clean(None) == voters_clean("") == ("human", "imported") == consensus.DEFAULT_VOTERS
+    assert (
+        voters_clean(None) == voters_clean("") == voters_clean(()) == ("human", "imported") == consensus.DEFAULT_VOTERS
+    )
     assert voters_clean("model, human") == ("human", "model")  # canonical order
     assert voters_clean(["imported", "model", "human"]) == ("human", "imported", "model")
     with pytest.raises(ValueError, match="'judge' is not one of human, imported, model"):
