@@ -140,6 +140,7 @@ MATRIX = [
         {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
     ("curation:items", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    ("curation:activity", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("curation:item", "get", lambda w: {"slug": w["project"].slug, "item_uuid": w["item"].uuid}, None, CURATE_ONLY),
     (
         "curation:item-exclude",

@@ -1,10 +1,11 @@
-"""Forms of the curator's project pages (import, members): they parse input; the services do the work."""
+"""Forms of the curator's project pages (import, members, activity filters): they parse input; the services do the work."""
 
 from __future__ import annotations
 
 from django import forms
 
 from annotate.models import Role
+from curation.projects.activity import VERBS
 
 
 class ImportForm(forms.Form):
@@ -38,3 +39,15 @@ class MemberRoleForm(forms.Form):
 
 class MemberRemoveForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.HiddenInput)
+
+
+class ActivityFilterForm(forms.Form):
+    """The activity log's filters (GET). Unknown values are form errors, not 500s."""
+
+    verb = forms.ChoiceField(choices=[("", "anything")], required=False, label="What")
+    actor = forms.ChoiceField(choices=[("", "anyone")], required=False, label="Who")
+
+    def __init__(self, *args, actors=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["verb"].choices = [("", "anything")] + [(verb, label) for verb, label in VERBS.items()]
+        self.fields["actor"].choices = [("", "anyone")] + [(name or "-", name or "system") for name in actors]

@@ -1,5 +1,6 @@
 """Writes of the members page: add a member, change a role, remove a member
-(``<entity>_<action>``, keyword-only; owners only, checked by the view)."""
+(``<entity>_<action>``, keyword-only; owners only, checked by the view).
+Each is recorded in the project's activity log (``by`` is the actor)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from annotate.models import Membership, Project, Role
+from curation.projects.activity import activity_record
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +40,9 @@ def membership_add(*, project: Project, username: str, role: str, by=None) -> Me
         raise ValidationError({"username": f"no user named {username.strip()!r}"})
     if Membership.objects.filter(project=project, user=user).exists():
         raise ValidationError({"username": f"{user.get_username()} is already a member; change their role instead"})
-    membership = Membership.objects.create(project=project, user=user, role=role)
+    with transaction.atomic():
+        membership = Membership.objects.create(project=project, user=user, role=role)
+        activity_record(project=project, actor=by, verb="member.add", target=user, changes={"role": [None, role]})
     log.info("%s added %s to %s as %s", by, user, project.slug, role)
     return membership
 
@@ -63,8 +67,13 @@ def membership_set_role(*, project: Project, username: str, role: str, by=None) 
         membership = _membership_of(project, username)
         if membership.role == Role.OWNER and role != Role.OWNER and owners == [membership.user_id]:
             raise ValidationError({"role": "a project needs at least one owner; make someone else owner first"})
+        before = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
+        if before != role:
+            activity_record(
+                project=project, actor=by, verb="member.role", target=membership.user, changes={"role": [before, role]}
+            )
     log.info("%s made %s %s of %s", by, username, role, project.slug)
     return membership
 
@@ -77,4 +86,11 @@ def membership_remove(*, project: Project, username: str, by=None) -> None:
         if membership.role == Role.OWNER and owners == [membership.user_id]:
             raise ValidationError({"username": "the last owner cannot be removed; make someone else owner first"})
         membership.delete()
+        activity_record(
+            project=project,
+            actor=by,
+            verb="member.remove",
+            target=membership.user,
+            changes={"role": [membership.role, None]},
+        )
     log.info("%s removed %s from %s", by, username, project.slug)

@@ -1,5 +1,5 @@
 """The curator's project pages: projects with progress, the overview,
-members and roles, import upload.
+members and roles, import upload, the activity log.
 
 Every view is ``login_required`` and looks its project up through
 ``annotate.selectors.project_for_curator`` (or ``project_get_for_user``), so
@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Case, Value, When
 from django.shortcuts import redirect, render
@@ -28,8 +29,17 @@ from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import form_errors_add
 from curation.models import JobKind
 from curation.projects import services
-from curation.projects.forms import ImportForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
-from curation.projects.selectors import annotator_stats, progress_by_kind, projects_for_curator, recent_imports
+from curation.projects.forms import ActivityFilterForm, ImportForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
+from curation.projects.selectors import (
+    activity_actors,
+    activity_list,
+    annotator_stats,
+    progress_by_kind,
+    projects_for_curator,
+    recent_imports,
+)
+
+ACTIVITY_PER_PAGE = 50
 
 
 @login_required
@@ -153,3 +163,24 @@ def import_items(request, slug):
         "section": "import",
     }
     return render(request, "curation/import.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+@with_csp
+def activity(request, slug):
+    """The project's activity log, newest first, filtered by verb and actor;
+    htmx requests (the filters) get only the ``log`` partial."""
+    project = project_for_curator(request.user, slug)
+    form = ActivityFilterForm(request.GET or None, actors=activity_actors(project=project))
+    filters = {"verb": "", "actor": ""}
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            filters = {"verb": form.cleaned_data["verb"], "actor": form.cleaned_data["actor"]}
+        else:
+            status = 400
+    page = Paginator(activity_list(project=project, **filters), ACTIVITY_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"project": project, "form": form, "page": page, "section": "activity"}
+    template = "curation/activity.html#log" if request.htmx else "curation/activity.html"
+    return render(request, template, context, status=status)
