@@ -115,6 +115,13 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
     return project, annotator, assignment
 
 
+def user_may_create_projects(user) -> bool:
+    """Staff, and anyone granted the project model's ``add_project`` permission, may create projects."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or user.has_perm(f"{Project._meta.app_label}.add_project")
+
+
 def project_for_curator(user, slug: str) -> Project:
     return project_get_for_user(user, slug, CURATE_ROLES)[0]
 

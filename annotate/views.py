@@ -58,6 +58,7 @@ from annotate.selectors import (
     membership_get_for_annotator,
     progress_count_annotation,
     project_get_for_user,
+    user_may_create_projects,
 )
 from annotate.services.annotations import LeaseLost, annotation_record
 from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
@@ -146,7 +147,8 @@ def home(request):
                 "progress": progress,
             }
         )
-    return render(request, "annotate/home.html", {"rows": rows})
+    context = {"rows": rows, "can_create_project": user_may_create_projects(request.user)}
+    return render(request, "annotate/home.html", context)
 
 
 @require_GET
