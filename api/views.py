@@ -512,7 +512,7 @@ class AnnotationCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        principles = dict(project.principles.values_list("name", "pk"))
+        principles = dict(project.principles.filter(retired_at__isnull=True).values_list("name", "pk"))
         unknown = [name for name in values["verdicts"] if name not in principles]
         if unknown:
             return error_response(

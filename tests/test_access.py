@@ -26,7 +26,7 @@ from django.urls.converters import IntConverter, UUIDConverter
 from accounts.models import ApiToken
 from accounts.services import token_create
 from annotate import urls as annotate_urls
-from annotate.models import Annotation, Assignment, Item, Membership, Project, Role
+from annotate.models import Annotation, Assignment, Item, Membership, Principle, Project, Role
 from annotate.services.assignment import annotator_for_user, assignment_next
 from curation import urls as curation_urls
 from curation.models import Job
@@ -128,6 +128,14 @@ MATRIX = [
         },
         {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
+    ("curation:principles", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    (
+        "curation:principles",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {"action": "add", "name": "Brevity", "description": "Short wins."},
+        {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
     (
         "curation:guidelines-preview",
         "post",
@@ -209,6 +217,7 @@ def _snapshot():
         sorted(Item.objects.values_list("uuid", "excluded")),
         sorted(Job.objects.values_list("uuid", "status", "cancel_requested")),
         sorted(Project.objects.values_list("slug", "name", "overlap", "kinds")),
+        sorted(Principle.objects.values_list("name", "position", "retired_at")),
     )
 
 

@@ -103,3 +103,17 @@ class ProjectSettingsForm(forms.Form):
         label="Model",
         help_text="The model this project's jobs use by default (a local folder or a model name); empty: the site's default.",
     )
+
+
+class PrincipleForm(forms.Form):
+    """Add a principle, or edit one (``principle``: its id)."""
+
+    principle = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class PrincipleActionForm(forms.Form):
+    """Move a principle up or down, retire or restore it."""
+
+    principle = forms.IntegerField(widget=forms.HiddenInput)

@@ -23,6 +23,7 @@ from annotate.models import (
     Item,
     Kind,
     Membership,
+    Principle,
     Project,
     Prompt,
     Role,
@@ -299,3 +300,14 @@ def activity_list(*, project: Project, verb: str = "", actor: str = ""):
 def activity_actors(*, project: Project) -> list[str]:
     """Usernames that appear in the project's log (``""`` for the system), sorted."""
     return sorted(Activity.objects.filter(project=project).values_list("actor_name", flat=True).distinct().order_by())
+
+
+def principles_with_verdicts(*, project: Project) -> list:
+    """Every principle of the project (in use first, in order; then the retired),
+    each with ``verdict_count``: how many verdicts it has been given. One query."""
+    rows = (
+        Principle.objects.filter(project=project)
+        .annotate(verdict_count=Count("verdicts"))
+        .order_by(models.F("retired_at").asc(nulls_first=True), "position", "id")
+    )
+    return list(rows)

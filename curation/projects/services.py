@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from annotate.models import Kind, Membership, Principle, Project, Role
 from curation.projects.activity import activity_record, changes_between
@@ -320,7 +321,7 @@ def principle_update(
     )
     with transaction.atomic():
         locked = Principle.objects.select_for_update().get(pk=principle.pk)
-        if _name_taken(locked.project, new_name, exclude_pk=locked.pk) if new_name != locked.name else False:
+        if new_name != locked.name and _name_taken(locked.project, new_name, exclude_pk=locked.pk):
             raise ValidationError({"name": f"this project already has a principle named {new_name!r}"})
         changed = changes_between(
             {"name": locked.name, "description": locked.description},
@@ -331,4 +332,76 @@ def principle_update(
             locked.save(update_fields=list(changed))
             activity_record(project=locked.project, actor=user, verb="principle.update", target=locked, changes=changed)
     principle.name, principle.description = new_name, new_description
+    return principle
+
+
+def principle_reorder(*, project: Project, order: list[int], user) -> list[Principle]:
+    """Put the project's principles in use in ``order`` (their ids, each exactly
+    once); retired ones keep their places after them. Logged with the names'
+    order before → after."""
+    with transaction.atomic():
+        rows = list(Principle.objects.select_for_update().filter(project=project).order_by("position", "id"))
+        in_use = [p for p in rows if p.retired_at is None]
+        try:
+            wanted = [int(pk) for pk in order]
+        except (TypeError, ValueError):
+            raise ValidationError({"order": "a list of the principles' ids"}) from None
+        if sorted(wanted) != sorted(p.pk for p in in_use):
+            raise ValidationError({"order": "list each principle in use exactly once"})
+        by_pk = {p.pk: p for p in rows}
+        new = [by_pk[pk] for pk in wanted] + [p for p in rows if p.retired_at is not None]
+        changed = [p for position, p in enumerate(new) if p.position != position]
+        for position, principle in enumerate(new):
+            principle.position = position
+        if changed:
+            Principle.objects.bulk_update(changed, ["position"])
+        before, after = [p.name for p in in_use], [by_pk[pk].name for pk in wanted]
+        if before != after:
+            activity_record(project=project, actor=user, verb="principle.reorder", changes={"order": [before, after]})
+    return [p for p in new if p.retired_at is None]
+
+
+def principle_move(*, principle: Principle, offset: int, user) -> list[Principle]:
+    """Move a principle in use ``offset`` places (−1: up, +1: down), within the list; :func:`principle_reorder`."""
+    project = principle.project
+    in_use = list(
+        Principle.objects.filter(project=project, retired_at__isnull=True)
+        .order_by("position", "id")
+        .values_list("pk", flat=True)
+    )
+    if principle.pk not in in_use:
+        raise ValidationError({"principle": "a retired principle has no place in the order; restore it first"})
+    index = in_use.index(principle.pk)
+    target = min(max(index + offset, 0), len(in_use) - 1)
+    in_use.insert(target, in_use.pop(index))
+    return principle_reorder(project=project, order=in_use, user=user)
+
+
+def principle_retire(*, principle: Principle, user, retired: bool = True) -> Principle:
+    """Retire a principle (hidden from annotators and judges from now on; its
+    past verdicts stay for audits), or with ``retired=False`` bring it back at
+    the end of the list."""
+    with transaction.atomic():
+        locked = Principle.objects.select_for_update().select_related("project").get(pk=principle.pk)
+        if (locked.retired_at is not None) == retired:
+            raise ValidationError(
+                {"principle": f"{locked.name!r} is {'already retired' if retired else 'not retired'}"}
+            )
+        if retired:
+            locked.retired_at = timezone.now()
+        else:
+            locked.retired_at = None
+            last = Principle.objects.filter(project=locked.project_id, retired_at__isnull=True).aggregate(
+                m=models.Max("position")
+            )["m"]
+            locked.position = 0 if last is None else last + 1
+        locked.save(update_fields=["retired_at", "position"])
+        activity_record(
+            project=locked.project,
+            actor=user,
+            verb="principle.retire" if retired else "principle.restore",
+            target=locked,
+            changes={"retired": [not retired, retired]},
+        )
+    principle.retired_at, principle.position = locked.retired_at, locked.position
     return principle

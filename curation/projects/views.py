@@ -1,12 +1,13 @@
 """The curator's project pages: projects with progress, a new project, the
-overview, settings (with the guidelines' live preview), members and roles,
+overview, settings (with the guidelines' live preview), principles, members and roles,
 import upload, the activity log.
 
 Every view is ``login_required`` and looks its project up through
 ``annotate.selectors.project_for_curator`` (or ``project_get_for_user``), so
 anyone who is not an owner or curator of the project gets 404. Only owners
 change members; a curator posting to the members page gets 403 (they can see
-the project, so 404 would hide nothing); the same holds for settings. A new
+the project, so 404 would hide nothing); the same holds for settings and
+principles. A new
 project may be created by staff and by anyone with the ``add_project``
 permission (``user_may_create_projects``); others get 404. The import page
 queues an import job through ``import_create``, the service ``manage.py
@@ -25,7 +26,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from annotate.models import CURATE_ROLES, Membership, Role
+from annotate.models import CURATE_ROLES, Membership, Principle, Role
 from annotate.selectors import project_for_curator, project_get_for_user, user_may_create_projects
 from annotate.views import with_csp
 from curation.imports.services import import_create
@@ -39,6 +40,8 @@ from curation.projects.forms import (
     MemberAddForm,
     MemberRemoveForm,
     MemberRoleForm,
+    PrincipleActionForm,
+    PrincipleForm,
     ProjectCreateForm,
     ProjectSettingsForm,
 )
@@ -46,6 +49,7 @@ from curation.projects.selectors import (
     activity_actors,
     activity_list,
     annotator_stats,
+    principles_with_verdicts,
     progress_by_kind,
     projects_for_curator,
     recent_imports,
@@ -265,3 +269,80 @@ def guidelines_preview(request, slug):
     project_for_curator(request.user, slug)
     text = request.POST.get("guidelines", "")
     return render(request, "curation/settings.html#preview", {"guidelines": text})
+
+
+PRINCIPLE_ACTIONS = ("add", "edit", "up", "down", "retire", "restore")
+
+
+def _principle_action(request, project, action: str) -> str:
+    """Carry out one principle action of the principles page; returns what to tell the owner."""
+    form = (PrincipleForm if action in ("add", "edit") else PrincipleActionForm)(request.POST)
+    if not form.is_valid():
+        raise ValidationError({field: list(problems) for field, problems in form.errors.items()})
+    data = form.cleaned_data
+    if action == "add":
+        added = services.principle_add(
+            project=project, name=data["name"], description=data["description"], user=request.user
+        )
+        return f"Added {added.name}."
+    principle = Principle.objects.filter(project=project, pk=data["principle"]).first()
+    if principle is None:
+        raise ValidationError({"principle": "no such principle in this project"})
+    if action == "edit":
+        services.principle_update(
+            principle=principle, name=data["name"], description=data["description"], user=request.user
+        )
+        return f"Saved {principle.name}."
+    if action in ("up", "down"):
+        services.principle_move(principle=principle, offset=-1 if action == "up" else 1, user=request.user)
+        return f"Moved {principle.name} {action}."
+    services.principle_retire(principle=principle, retired=action == "retire", user=request.user)
+    return f"Retired {principle.name}." if action == "retire" else f"Restored {principle.name}."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@with_csp
+def principles(request, slug):
+    """The project's principles: owners add, edit, reorder, retire and restore
+    them (``principle_*`` services); curators read them."""
+    project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
+    is_owner = role == Role.OWNER
+    add_form = PrincipleForm()
+    status = 200
+    errors: dict[str, list[str]] = {}
+    failed = None
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only owners change principles.")
+        action = request.POST.get("action")
+        if action not in PRINCIPLE_ACTIONS:
+            errors = {"action": ["unknown action"]}
+        else:
+            try:
+                messages.success(request, _principle_action(request, project, action))
+                return redirect("curation:principles", slug=project.slug)
+            except ValidationError as error:
+                errors = error.message_dict
+        status = 400
+        if action == "add":
+            add_form = PrincipleForm(request.POST)
+            for field, problems in errors.items():
+                for problem in problems:
+                    add_form.add_error(field if field in add_form.fields else None, problem)
+            errors = {}
+        else:
+            failed = request.POST.get("principle")
+    rows = principles_with_verdicts(project=project)
+    context = {
+        "project": project,
+        "role": role,
+        "is_owner": is_owner,
+        "in_use": [p for p in rows if p.retired_at is None],
+        "retired": [p for p in rows if p.retired_at is not None],
+        "add_form": add_form,
+        "errors": errors,
+        "failed": str(failed or ""),
+        "section": "principles",
+    }
+    return render(request, "curation/principles.html", context, status=status)
