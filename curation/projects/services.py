@@ -171,7 +171,8 @@ def _check_settings(project: Project) -> None:
         if not isinstance(getattr(project, name), str):
             errors[name] = "text"
         else:
-            setattr(project, name, getattr(project, name).strip() if name != "guidelines" else getattr(project, name))
+            text = getattr(project, name).replace("\r\n", "\n")  # a browser's textarea sends CRLF
+            setattr(project, name, text if name == "guidelines" else text.strip())
     if errors:
         raise ValidationError(errors)
     project.full_clean(exclude=["created_by", "options"], validate_unique=True)

@@ -36,13 +36,15 @@ def model_label(ref) -> str:
 
 @register.filter
 def logged_value(value) -> str:
-    """A value from the activity log, short: None -> '—', True -> 'yes', a list or mapping as compact JSON (cut at 300 characters)."""
+    """A value from the activity log, short: None -> '—', True -> 'yes', 0.10 -> '0.1', a list or mapping as compact JSON (cut at 300 characters)."""
     if value is None or value == "":
         return "—"
     if value is True:
         return "yes"
     if value is False:
         return "no"
+    if isinstance(value, float):
+        return f"{value:g}"
     if isinstance(value, list | dict):
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
     else:
