@@ -177,3 +177,45 @@ def test_page_is_paginated_and_per_project(client, project, personas):
     assert "older ›" in first.content.decode()
     second = client.get(url, {"page": 2})
     assert len(second.context["page"]) == 5
+
+
+def test_people_writes_are_logged(project, personas):
+    from curation.people.services import (
+        crowd_join,
+        crowd_link_save,
+        invitation_accept,
+        invitation_create,
+        invitation_revoke,
+        member_deactivate,
+        member_reactivate,
+    )
+
+    owner = personas["owner"]
+    invitation, secret = invitation_create(project=project, by=owner, role=Role.CURATOR, max_uses=2)
+    newcomer = UserFactory(username="invited")
+    invitation_accept(secret=secret, user=newcomer)
+    invitation_revoke(project=project, invitation_uuid=invitation.uuid, by=owner)
+    member_deactivate(project=project, username="invited", by=owner)
+    member_reactivate(project=project, username="invited", by=owner)
+    crowd = dict(participant_param="PROLIFIC_PID", items_required=5, completion_code="C0DE")
+    link = crowd_link_save(project=project, by=owner, enabled=True, **crowd)
+    crowd_link_save(project=project, by=owner, enabled=True, **crowd)  # nothing changed: no entry
+    crowd_link_save(project=project, by=owner, enabled=True, **{**crowd, "items_required": 10})
+    participant = crowd_join(token=link.token, external_id="p-123")
+    logged = [(e.verb, e.actor_name, e.changes) for e in entries(project)]
+    assert [verb for verb, _, _ in logged] == [
+        "invite.create",
+        "member.join",
+        "invite.revoke",
+        "member.deactivate",
+        "member.reactivate",
+        "crowd.update",
+        "crowd.update",
+        "crowd.join",
+    ]
+    assert logged[0][2]["role"] == [None, "curator"] and logged[0][1] == owner.username
+    assert logged[1][1] == "invited" and logged[1][2]["role"] == [None, "curator"]
+    assert logged[3][2] == {"active": [True, False]}
+    assert logged[6][2] == {"items_required": [5, 10]}
+    assert logged[7][1] == participant.user.username and logged[7][2]["participant"] == [None, "p-123"]
+    assert all(verb in VERBS for verb, _, _ in logged)
