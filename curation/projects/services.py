@@ -308,7 +308,7 @@ def principle_add(*, project: Project, name: str, description: str = "", user) -
             actor=user,
             verb="principle.add",
             target=principle,
-            changes={"name": [None, name], "description": [None, description or None]},
+            changes={"name": [None, name], **({"description": [None, description]} if description else {})},
         )
     return principle
 
