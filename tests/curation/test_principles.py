@@ -174,3 +174,12 @@ def test_principles_page_read_only_for_curators(client, project, personas):
     assert "Honest" in html and "Add a principle" not in html and 'value="retire"' not in html
     assert client.post(url, {"action": "add", "name": "Sneaky"}).status_code == 403
     assert names(project) == ["Honest"]
+
+
+def test_judge_page_names_only_principles_in_use(client, project, personas):
+    principle_add(project=project, name="Honest", user=None)
+    old = principle_add(project=project, name="Outdated", user=None)
+    principle_retire(principle=old, user=None)
+    client.force_login(personas["curator"])
+    html = client.get(reverse("jobs:judge", kwargs={"slug": project.slug})).content.decode()
+    assert "principle in use (Honest)" in html and "Outdated" not in html
