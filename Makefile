@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 PIP_INSTALL := $(PIP) install --disable-pip-version-check --progress-bar off
 LOGGED = >>$(INSTALL_LOG) 2>&1 || { echo "pip failed; the end of $(INSTALL_LOG):"; tail -n 40 $(INSTALL_LOG); exit 1; }
 
-.PHONY: install run worker test lint checks chromium tools clean
+.PHONY: install run worker test lint checks chromium tools screenshots clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	@echo "Setting up $(VENV) (pip's log: $(INSTALL_LOG))"
@@ -91,6 +91,11 @@ test: install chromium tools lint checks
 	@if [ -n "$$REDIS_URL" ] && [ -z "$(TEST_CACHE_URL)" ] && [ -z "$$DOCKET_CACHE_URL" ]; then \
 	  echo "REDIS_URL is set: give the tests' cache its own Redis database, e.g. TEST_CACHE_URL=redis://127.0.0.1:6379/1"; exit 2; fi
 	$(if $(TEST_CACHE_URL),DOCKET_CACHE_URL=$(TEST_CACHE_URL)) $(PY) -m pytest --create-db $(PYTEST_ARGS)
+
+# the README's screenshots under docs/img/, taken by the browser test that sets a project up
+screenshots: install chromium
+	$(if $(TEST_CACHE_URL),DOCKET_CACHE_URL=$(TEST_CACHE_URL)) DOCKET_SCREENSHOTS=docs/img \
+	$(PY) -m pytest tests/browser/test_project_setup_browser.py -q $(PYTEST_ARGS)
 
 clean:
 	@test ! -x $(PY) || $(PY) -m config.embedded stop --quiet

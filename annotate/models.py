@@ -143,10 +143,15 @@ class Membership(models.Model):
 
 
 class Principle(models.Model):
+    """A rule annotators and judges give a verdict on, per item. A retired
+    principle (``retired_at`` set) keeps its past verdicts, for audits, but is
+    no longer shown to annotators or asked of judges."""
+
     project = models.ForeignKey(Project, related_name="principles", on_delete=models.CASCADE)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    retired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["position", "id"]
@@ -154,6 +159,10 @@ class Principle(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
 
 
 class Source(models.TextChoices):

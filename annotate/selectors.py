@@ -65,7 +65,8 @@ def _lookup_sql_text() -> str:
                      WHERE ir.item_id = i.id ORDER BY ir.position) AS canonical,
                (SELECT json_agg(json_build_array({", ".join(f'pr."{f.column}"' for f in rawsql.fields(Principle))})
                                ORDER BY pr.position, pr.id)
-                FROM {Principle._meta.db_table} pr WHERE pr.project_id = p.id)::text AS principles
+                FROM {Principle._meta.db_table} pr WHERE pr.project_id = p.id AND pr.retired_at IS NULL)::text
+                AS principles
         FROM {Assignment._meta.db_table} a
         JOIN {Item._meta.db_table} i ON i.id = a.item_id
         JOIN {Project._meta.db_table} p ON p.id = i.project_id
@@ -84,7 +85,7 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
     plus the lease's). The row brings what a submit needs next: the item
     (``assignment.item``) with its responses' uuids in canonical order
     (``item.response_uuids()``), its project (``item.project``) with its
-    principles (``project.principles.all()``), and the annotator. Written by
+    principles in use (``project.principles.all()``: retired ones left out), and the annotator. Written by
     hand (``annotate.rawsql``): the loop runs it on every submission.
     """
     from annotate import rawsql
@@ -113,6 +114,22 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
     assignment.item, assignment.annotator = item, annotator
     annotator.user = user
     return project, annotator, assignment
+
+
+def principles_in_use(project: Project) -> list:
+    """The project's principles annotators and judges are asked about (retired ones left out), in order.
+
+    Filtered in Python so that principles prefetched with the project (the
+    submit's lookup) cost no query.
+    """
+    return [p for p in project.principles.all() if p.retired_at is None]
+
+
+def user_may_create_projects(user) -> bool:
+    """Staff, and anyone granted the project model's ``add_project`` permission, may create projects."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_staff or user.has_perm(f"{Project._meta.app_label}.add_project")
 
 
 def project_for_curator(user, slug: str) -> Project:

@@ -56,8 +56,10 @@ from annotate.selectors import (
     annotator_progress_loop,
     assignment_get_for_submit,
     membership_get_for_annotator,
+    principles_in_use,
     progress_count_annotation,
     project_get_for_user,
+    user_may_create_projects,
 )
 from annotate.services.annotations import LeaseLost, annotation_record
 from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
@@ -146,7 +148,8 @@ def home(request):
                 "progress": progress,
             }
         )
-    return render(request, "annotate/home.html", {"rows": rows})
+    context = {"rows": rows, "can_create_project": user_may_create_projects(request.user)}
+    return render(request, "annotate/home.html", context)
 
 
 @require_GET
@@ -170,7 +173,7 @@ def project_page(request, slug):
         "annotate/project.html",
         {
             "project": project,
-            "principles": project.principles.all(),
+            "principles": principles_in_use(project),
             "progress": progress,
             "kinds": kinds,
             "can_annotate": can_annotate,
@@ -205,7 +208,7 @@ def annotate_next(request, slug):
 def annotate_submit(request, slug, assignment_uuid):
     project, annotator, assignment = _assignment_or_404(request, slug, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
-    principles = list(project.principles.all())
+    principles = principles_in_use(project)  # prefetched by assignment_get_for_submit
     form = SubmitForm(request.POST, assignment=assignment, principles=principles)
     message, stored = None, None
     if form.is_valid():
@@ -329,7 +332,7 @@ def _item_context(
     if form is not None:
         principles = form.principles
     elif principles is None:
-        principles = list(project.principles.all())
+        principles = principles_in_use(project)
     progress = annotator_progress_loop(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP, stored=stored)
     context = {
         "project": project,

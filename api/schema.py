@@ -36,6 +36,7 @@ EXPORT_ANNOTATOR_CHOICES = list(ANNOTATOR_TYPES_AS_VOTERS)  # the old annotator_
 COMPONENT_NAMES = {
     "AuditOutput": "AuditSummary",
     "AnnotationCreateApi.InputSerializer.AnnotatorInput": "ExternalAnnotator",
+    "PrincipleInput": "PrincipleRequest",
 }
 
 

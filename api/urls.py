@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from api import views, views_audit, views_data
+from api import views, views_audit, views_data, views_projects
 from api.docs import RedocDocsView, SwaggerDocsView
 
 v1 = [
@@ -13,6 +13,22 @@ v1 = [
     path("me/", views.MeApi.as_view(), name="api-me"),
     path("projects/", views.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", views.ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/<slug:slug>/principles/", views_projects.PrincipleListApi.as_view(), name="api-principles"),
+    path(
+        "projects/<slug:slug>/principles/order/", views_projects.PrincipleOrderApi.as_view(), name="api-principle-order"
+    ),
+    path(
+        "projects/<slug:slug>/principles/<int:principle_id>/",
+        views_projects.PrincipleUpdateApi.as_view(),
+        name="api-principle",
+    ),
+    path(
+        "projects/<slug:slug>/principles/<int:principle_id>/retire/",
+        views_projects.PrincipleRetireApi.as_view(),
+        name="api-principle-retire",
+    ),
+    path("projects/<slug:slug>/members/", views_projects.MemberListApi.as_view(), name="api-members"),
+    path("projects/<slug:slug>/members/<str:username>/", views_projects.MemberDetailApi.as_view(), name="api-member"),
     path("projects/<slug:slug>/prompts/", views.PromptListApi.as_view(), name="api-prompts"),
     path("projects/<slug:slug>/items/", views.ItemListApi.as_view(), name="api-items"),
     path(

@@ -25,7 +25,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -40,18 +40,37 @@ from annotate.models import (
     Annotation,
     Annotator,
     Item,
+    Kind,
     Membership,
     Project,
     Prompt,
+    Role,
 )
+from annotate.selectors import principles_in_use, user_may_create_projects
 from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
 from curation.imports.services import import_create
 from curation.models import Job
+from curation.projects.services import project_create, project_update
 
 from .errors import ErrorSerializer, error_response
 
 USERNAME_MAX_LENGTH = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD).max_length
 PASSWORD_MAX_LENGTH = 4096
+
+
+def project_for_owner_api(request, slug: str, denied: str, roles=READ_DATA_ROLES) -> Project:
+    """The project if the caller owns it; 403 (``denied``) for another role that
+    may read it through the API, 404 for everyone else."""
+    membership = (
+        Membership.objects.select_related("project")
+        .filter(project__slug=slug, user=request.user, role__in=list(set(roles) | {Role.OWNER}))
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such project.")
+    if membership.role != Role.OWNER:
+        raise PermissionDenied(denied)
+    return membership.project
 
 
 def project_for_api(request, slug: str, roles=READ_DATA_ROLES) -> Project:
@@ -70,6 +89,7 @@ ERRORS = {
     401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
     404: OpenApiResponse(ErrorSerializer, description="No such project (or no role in it)"),
 }
+OWNER_ERRORS = {**ERRORS, 403: OpenApiResponse(ErrorSerializer, description="Only the project's owners may do this")}
 
 
 class TokenCreateApi(APIView):
@@ -172,7 +192,7 @@ class TokenRevokeApi(APIView):
 
 
 class ProjectOutput(serializers.ModelSerializer):
-    principles = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    principles = serializers.SerializerMethodField(help_text="The names of the principles in use, in order.")
     role = serializers.CharField()
     item_count = serializers.IntegerField()
     annotation_count = serializers.IntegerField()
@@ -186,12 +206,56 @@ class ProjectOutput(serializers.ModelSerializer):
             "guidelines",
             "kinds",
             "overlap",
+            "max_overlap",
+            "agreement_threshold",
+            "probe_rate",
+            "randomize_order",
+            "lease_seconds",
+            "model_name",
             "principles",
             "role",
             "item_count",
             "annotation_count",
             "created_at",
         ]
+
+    def get_principles(self, project) -> list[str]:
+        return [p.name for p in principles_in_use(project)]
+
+
+def _refuse_unknown(serializer_class, data, problem: str) -> None:
+    """A 400 naming the first field of ``data`` that ``serializer_class`` does not take (DRF ignores them)."""
+    extra = sorted(set(data) - set(serializer_class().fields)) if isinstance(data, dict) else []
+    if extra:
+        raise ValidationError({extra[0]: [problem]})
+
+
+class ProjectSettingsInput(serializers.Serializer):
+    """A project's settings (the rules, ranges and field errors are ``project_update``'s)."""
+
+    description = serializers.CharField(required=False, allow_blank=True)
+    guidelines = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="Markdown shown to annotators."
+    )
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=Kind.choices), required=False, help_text="Kinds of items enabled."
+    )
+    overlap = serializers.IntegerField(required=False, help_text="Distinct annotators wanted per item.")
+    max_overlap = serializers.IntegerField(
+        required=False, help_text="Adaptive overlap: most judgments a low-agreement item may get (0 = off)."
+    )
+    agreement_threshold = serializers.FloatField(
+        required=False, help_text="Adaptive overlap: items whose agreement (0-1) is under this get another judgment."
+    )
+    probe_rate = serializers.FloatField(required=False, help_text="Share (0-0.5) of items repeated as hidden probes.")
+    randomize_order = serializers.BooleanField(required=False, help_text="Shuffle response positions per annotator.")
+    lease_seconds = serializers.IntegerField(required=False, help_text="How long an item stays reserved.")
+    model_name = serializers.CharField(required=False, allow_blank=True, help_text="The model the project's jobs use.")
+
+
+class PrincipleInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 def _projects_for(user):
@@ -214,9 +278,17 @@ def _with_roles(projects, user):
 
 
 class ProjectListApi(generics.ListAPIView):
-    """Projects the caller can read (owner, curator or researcher)."""
+    """Projects the caller can read (owner, curator or researcher); ``POST``
+    creates one (staff, or users with the ``add_project`` permission; the
+    caller becomes its owner)."""
 
     serializer_class = ProjectOutput
+
+    @extend_schema_serializer(component_name="ProjectCreateRequest")
+    class InputSerializer(ProjectSettingsInput):
+        slug = serializers.CharField(max_length=64, help_text="The project's name in URLs; it cannot change.")
+        name = serializers.CharField(max_length=200)
+        principles = PrincipleInput(many=True, required=False, help_text="Principles, in order.")
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -227,13 +299,53 @@ class ProjectListApi(generics.ListAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(_with_roles(page, request.user), many=True).data)
 
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: ProjectOutput,
+            400: ErrorSerializer,
+            401: ERRORS[401],
+            403: OpenApiResponse(ErrorSerializer, description="Not allowed to create projects"),
+        },
+    )
+    def post(self, request):
+        if not user_may_create_projects(request.user):
+            raise PermissionDenied("You may not create projects; ask an administrator.")
+        _refuse_unknown(self.InputSerializer, request.data, "not a project field")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        principles = [(p["name"], p.get("description", "")) for p in values.pop("principles", [])]
+        project = project_create(**values, principles=principles, user=request.user)
+        created = _projects_for(request.user).get(pk=project.pk)
+        url = request.build_absolute_uri(reverse("api-project", kwargs={"slug": project.slug}))
+        return Response(
+            ProjectOutput(_with_roles([created], request.user)[0]).data, status=201, headers={"Location": url}
+        )
+
 
 class ProjectDetailApi(APIView):
+    """A project the caller can read; ``PATCH`` changes its settings (owners)."""
+
+    @extend_schema_serializer(component_name="ProjectUpdateRequest")
+    class InputSerializer(ProjectSettingsInput):
+        name = serializers.CharField(max_length=200, required=False)
+
     @extend_schema(responses={200: ProjectOutput, **ERRORS})
     def get(self, request, slug):
         project_for_api(request, slug)
         project = _projects_for(request.user).get(slug=slug)
         return Response(ProjectOutput(_with_roles([project], request.user)[0]).data)
+
+    @extend_schema(request=InputSerializer, responses={200: ProjectOutput, 400: ErrorSerializer, **OWNER_ERRORS})
+    def patch(self, request, slug):
+        project = project_for_owner_api(request, slug, "Only owners change a project's settings.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _refuse_unknown(self.InputSerializer, request.data, "not a setting that can change (the slug cannot)")
+        project_update(project=project, user=request.user, **data.validated_data)
+        fresh = _projects_for(request.user).get(pk=project.pk)
+        return Response(ProjectOutput(_with_roles([fresh], request.user)[0]).data)
 
 
 class PromptOutput(serializers.ModelSerializer):
@@ -512,7 +624,7 @@ class AnnotationCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        principles = dict(project.principles.values_list("name", "pk"))
+        principles = dict(project.principles.filter(retired_at__isnull=True).values_list("name", "pk"))
         unknown = [name for name in values["verdicts"] if name not in principles]
         if unknown:
             return error_response(

@@ -1,5 +1,6 @@
-"""The curation side's tables: background jobs and the record of what
-candidate generation produced for each prompt.
+"""The curation side's tables: background jobs, the record of what
+candidate generation produced for each prompt, audits, datasets, synthesized
+instructions and each project's activity log (``Activity``).
 
 Job life cycle (see ``curation.jobs``)::
 
@@ -21,8 +22,10 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class JobKind(models.TextChoices):
@@ -369,3 +372,44 @@ class SynthesizedInstruction(models.Model):
 
     def __str__(self) -> str:
         return f"synthesized #{self.index} of job {self.job_id} ({'accepted' if self.accepted else self.reason})"
+
+
+class Activity(models.Model):
+    """One entry of a project's activity log: who did what, when, to what, and
+    what changed (``changes``: ``{field: [before, after]}``).
+
+    A small hand-written table rather than django-pghistory or
+    django-simple-history: the log records *actions* (a job launched, an item
+    excluded, a member's role changed, settings saved), several of which are
+    not one row's new version, and it is read per project, newest first,
+    filtered by verb and actor: one indexed table does that in one query,
+    where the libraries keep one event table per tracked model (a union per
+    page) and, through triggers or save signals, would also write a version on
+    every hot-path update of the tracked rows (an item's slot counters change
+    with every lease and annotation). Entries are written only by
+    ``curation.projects.activity.activity_record``, inside the transaction of
+    the write they describe.
+    """
+
+    project = models.ForeignKey("annotate.Project", related_name="activity", on_delete=models.CASCADE)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
+    # The actor's username when it happened (kept if the account goes); "" for the system.
+    actor_name = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=64, help_text="What was done, e.g. 'member.role' (see activity.VERBS).")
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"], name="activity_project_recent_idx"),
+            models.Index(fields=["project", "verb", "-created_at"], name="activity_project_verb_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'system'} {self.verb} {self.target_label}".strip()

@@ -2,10 +2,10 @@
 
 Each package's ``urls.py`` lists its own paths; the namespaces that
 templates, tests and redirects reverse are given here: ``curation:``
-(projects, members, invitations, import, items), ``jobs:`` (job pages, the generate and
-judge launch forms, an import's rejected lines), ``synthesis:`` and ``audit:``. Every path starts with
-``curate/`` or ``p/<slug>/curate/`` (annotator pages own ``/`` and
-``/p/<slug>/``), so none overlaps another.
+(projects, new project, settings, members, invitations, import, activity, items), ``jobs:`` (job
+pages, the generate and judge launch forms, an import's rejected lines), ``synthesis:`` and ``audit:``.
+Every path starts with ``curate/``, ``projects/`` or ``p/<slug>/curate/`` (annotator pages own ``/``
+and ``/p/<slug>/``), so none overlaps another.
 """
 
 from django.urls import include, path

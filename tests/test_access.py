@@ -26,7 +26,7 @@ from django.urls.converters import IntConverter, UUIDConverter
 from accounts.models import ApiToken
 from accounts.services import token_create
 from annotate import urls as annotate_urls
-from annotate.models import Annotation, Assignment, Item, Membership, Role
+from annotate.models import Annotation, Assignment, Item, Membership, Principle, Project, Role
 from annotate.services.assignment import annotator_for_user, assignment_next
 from curation import urls as curation_urls
 from curation.models import Job
@@ -83,6 +83,7 @@ CURATE_ONLY = {"owner": 200, "curator": 200, "annotator": 404, "researcher": 404
 ANNOTATE = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 404, "outsider": 404}
 ANY_MEMBER = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 200, "outsider": 200}
 MEMBERS = {"owner": 200, "curator": 200, "annotator": 200, "researcher": 200, "outsider": 404}
+NOBODY = {"owner": 404, "curator": 404, "annotator": 404, "researcher": 404, "outsider": 404}
 
 MATRIX = [
     # Annotator pages (annotate/urls.py).
@@ -108,6 +109,40 @@ MATRIX = [
     ("curation:projects", "get", lambda w: {}, None, ANY_MEMBER),
     ("curation:overview", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("curation:members", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    # Nobody here holds add_project (test_project_setup.py: those who do, and staff, get the page).
+    ("curation:project-new", "get", lambda w: {}, None, NOBODY),
+    ("curation:project-new", "post", lambda w: {}, lambda w: {"name": "Mine now", "slug": "mine-now"}, NOBODY),
+    ("curation:settings", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    (
+        "curation:settings",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {
+            "name": "Renamed",
+            "kinds": ["pairwise"],
+            "overlap": "2",
+            "max_overlap": "0",
+            "agreement_threshold": "0",
+            "probe_rate": "0",
+            "lease_seconds": "600",
+        },
+        {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    ("curation:principles", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    (
+        "curation:principles",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {"action": "add", "name": "Brevity", "description": "Short wins."},
+        {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
+    (
+        "curation:guidelines-preview",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {"guidelines": "**hi**"},
+        CURATE_ONLY,
+    ),
     (
         "curation:members",
         "post",
@@ -140,6 +175,7 @@ MATRIX = [
         {"owner": 302, "curator": 302, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
     ("curation:items", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    ("curation:activity", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
     ("curation:item", "get", lambda w: {"slug": w["project"].slug, "item_uuid": w["item"].uuid}, None, CURATE_ONLY),
     (
         "curation:item-exclude",
@@ -180,6 +216,8 @@ def _snapshot():
         sorted(Assignment.objects.values_list("uuid", "status")),
         sorted(Item.objects.values_list("uuid", "excluded")),
         sorted(Job.objects.values_list("uuid", "status", "cancel_requested")),
+        sorted(Project.objects.values_list("slug", "name", "overlap", "kinds")),
+        sorted(Principle.objects.values_list("name", "position", "retired_at")),
     )
 
 
@@ -231,6 +269,9 @@ def test_successful_writes_in_the_matrix_really_happened(world):
     assert Membership.objects.get(project=project, user__username="newcomer").role == Role.ANNOTATOR
     owner.post(reverse("curation:item-exclude", args=[project.slug, world["item"].uuid]), {"excluded": "1"})
     assert Item.objects.get(pk=world["item"].pk).excluded
+    settings_row = next(row for row in MATRIX if row[0] == "curation:settings" and row[1] == "post")
+    assert owner.post(reverse("curation:settings", args=[project.slug]), settings_row[3](world)).status_code == 302
+    assert Project.objects.get(pk=project.pk).name == "Renamed"
     annotator = client_for(personas, "annotator")
     url = reverse("annotate-submit", args=[project.slug, world["lease"].uuid])
     response = annotator.post(url, {"idempotency_key": str(uuid.uuid4()), "choice": "left"})
@@ -311,8 +352,9 @@ def test_every_page_denies_anonymous_and_outsiders(world):
                 assert response.status_code in (404, 405), (method, url, response.status_code)
             else:
                 # Pages outside any project (my projects, curate, my API tokens; an empty form post
-                # is a 422 with field errors): nothing of this project shows.
-                assert response.status_code in (200, 302, 303, 405, 422), (method, url, response.status_code)
+                # is a 422 with field errors; a new project without the permission to create one,
+                # 404): nothing of this project shows.
+                assert response.status_code in (200, 302, 303, 404, 405, 422), (method, url, response.status_code)
                 assert world["project"].name.encode() not in response.content, url
                 assert f"/p/{world['project'].slug}/".encode() not in response.content, url
     assert "curation:overview" in seen and "annotate-next" in seen and "account-token-revoke" in seen

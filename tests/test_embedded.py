@@ -215,7 +215,12 @@ def test_the_database_url_of_a_socket_folder_reads_back():
 
     settings = {"USER": "postgres", "PASSWORD": "", "HOST": "/tmp/a b/var/postgres", "PORT": "5432", "NAME": "docket"}
     parsed = dj_database_url.parse(embedded.database_url(settings))
-    assert (parsed["HOST"], parsed["PORT"], parsed["NAME"], parsed["USER"]) == ("/tmp/a b/var/postgres", 5432, "docket", "postgres")
+    assert (parsed["HOST"], parsed["PORT"], parsed["NAME"], parsed["USER"]) == (
+        "/tmp/a b/var/postgres",
+        5432,
+        "docket",
+        "postgres",
+    )
 
 
 def test_a_long_data_folder_puts_the_sockets_in_a_short_one(tmp_path):

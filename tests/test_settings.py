@@ -122,8 +122,7 @@ app.send_task("docket.settings_probe", args=[1])
 def test_without_redis_url_the_broker_is_the_embedded_redis(tmp_path):
     """No REDIS_URL: the task message goes to the embedded Redis under the data folder (a Unix socket, no port)."""
     probe = CELERY_PROBE + (
-        "import redis; from django.conf import settings;"
-        "print(redis.Redis.from_url(settings.REDIS_URL).llen('light'))"
+        "import redis; from django.conf import settings;print(redis.Redis.from_url(settings.REDIS_URL).llen('light'))"
     )
     result = run(tmp_path, ["-c", probe])
     assert result.returncode == 0, result.stderr

@@ -214,7 +214,8 @@ def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
     elif data.critique or data.corrected_response:
         errors["critique"] = "only judgment items take a critique or correction"
     if data.verdicts:
-        valid_principles = {p.pk for p in item.project.principles.all()}  # prefetched on the loop
+        # Prefetched on the loop; a retired principle takes no new verdicts.
+        valid_principles = {p.pk for p in item.project.principles.all() if p.retired_at is None}
         for principle_id, verdict in data.verdicts.items():
             if principle_id not in valid_principles:
                 errors["verdicts"] = f"unknown principle {principle_id}"

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Item, Kind, PairwiseChoice, ThumbChoice
+from curation.projects.activity import activity_record
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,17 @@ def item_set_excluded(*, item: Item, excluded: bool, user) -> Item:
     Leases already handed out stay valid; an excluded item is never handed out
     again. Returns the item with ``excluded`` refreshed.
     """
-    Item.objects.filter(pk=item.pk).update(excluded=excluded)
+    with transaction.atomic():
+        before = Item.objects.select_for_update().values_list("excluded", flat=True).get(pk=item.pk)
+        Item.objects.filter(pk=item.pk).update(excluded=excluded)
+        if before != excluded:
+            activity_record(
+                project=item.project,
+                actor=user,
+                verb="item.exclude" if excluded else "item.include",
+                target=item,
+                changes={"excluded": [before, excluded]},
+            )
     item.excluded = excluded
     log.info("item %s %s by %s", item.uuid, "excluded" if excluded else "included", user)
     return item
@@ -50,6 +61,13 @@ def _ranking_verdict(item: Item, verdict) -> list[list[str]]:
     return groups
 
 
+def _verdict_of(resolution: dict | None):
+    """The verdict a stored resolution holds (a choice, or ranking groups), for the activity log."""
+    if not resolution:
+        return None
+    return resolution.get("choice", resolution.get("ranking"))
+
+
 def item_resolve(*, item: Item, verdict, note: str = "", user) -> Item:
     """Record a curator's verdict on an item, overriding the annotators' consensus
     in audits and exports (``Item.resolution``); ``verdict=None`` clears it.
@@ -62,7 +80,17 @@ def item_resolve(*, item: Item, verdict, note: str = "", user) -> Item:
     verdict to resolve.
     """
     if verdict is None or verdict == "":
-        Item.objects.filter(pk=item.pk).update(resolution=None)
+        with transaction.atomic():
+            before = Item.objects.select_for_update().values_list("resolution", flat=True).get(pk=item.pk)
+            Item.objects.filter(pk=item.pk).update(resolution=None)
+            if before is not None:
+                activity_record(
+                    project=item.project,
+                    actor=user,
+                    verb="item.unresolve",
+                    target=item,
+                    changes={"resolution": [_verdict_of(before), None]},
+                )
         item.resolution = None
         log.info("item %s resolution cleared by %s", item.uuid, user)
         return item
@@ -86,7 +114,13 @@ def item_resolve(*, item: Item, verdict, note: str = "", user) -> Item:
         "by": user.get_username() if user is not None else "",
         "at": timezone.now().isoformat(),
     }
-    Item.objects.filter(pk=item.pk).update(resolution=resolution)
+    with transaction.atomic():
+        before = Item.objects.select_for_update().values_list("resolution", flat=True).get(pk=item.pk)
+        Item.objects.filter(pk=item.pk).update(resolution=resolution)
+        changes = {"resolution": [_verdict_of(before), _verdict_of(resolution)]}
+        if note:
+            changes["note"] = [(before or {}).get("note") or None, note]
+        activity_record(project=item.project, actor=user, verb="item.resolve", target=item, changes=changes)
     item.resolution = resolution
     log.info("item %s resolved as %s by %s", item.uuid, verdict, user)
     return item
@@ -117,6 +151,13 @@ def item_request_more(*, item: Item, extra: int = 1, user) -> Item:
         target = min(current + extra, ceiling)
         status = Item.Status.OPEN if locked.annotation_count < target else locked.status
         Item.objects.filter(pk=locked.pk).update(target_overlap=target, status=status)
+        activity_record(
+            project=project,
+            actor=user,
+            verb="item.request_more",
+            target=locked,
+            changes={"judgments wanted": [current, target]},
+        )
     item.target_overlap, item.status = target, status
     log.info("item %s now wants %s judgments (asked by %s)", item.uuid, target, user)
     return item

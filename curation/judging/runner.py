@@ -78,6 +78,7 @@ import logging
 from django.db.models import Exists, OuterRef
 
 from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict, content_hash
+from annotate.selectors import principles_in_use
 from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.jobs.lifecycle import JobProgress
 from curation.judging.params import judge_params_clean
@@ -334,7 +335,7 @@ def items_judge(job: Job, progress: JobProgress) -> dict:
     params = judge_params_clean(project=project, data=job.params)
     loaded = load_model_step(progress, params.model or project.model_name or None)
     annotator = judge_annotator(model_name=loaded.name)
-    principles = list(project.principles.all()) if params.principles else []
+    principles = principles_in_use(project) if params.principles else []  # retired ones are not asked
     plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
     progress.set_total(len(plan), message=f"{len(plan)} item(s) to judge")
     progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if principles else 'off'}")

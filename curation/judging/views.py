@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotate.models import Kind
-from annotate.selectors import project_for_curator
+from annotate.selectors import principles_in_use, project_for_curator
 from annotate.views import with_csp
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import launch_page
@@ -39,6 +39,6 @@ def judge_launch(request, slug):
         create=judge_create,
         template="curation/jobs/judge.html",
         initial={"kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)]},
-        context={"recent": jobs_recent(project=project, limit=5)},
+        context={"recent": jobs_recent(project=project, limit=5), "principles": principles_in_use(project)},
         success=lambda job: reverse("jobs:detail", kwargs={"slug": project.slug, "job_uuid": job.uuid}),
     )

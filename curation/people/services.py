@@ -30,6 +30,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts.models import CrowdLink, CrowdParticipant, Invitation
 from accounts.services import tokens_revoke_for_user
 from annotate.models import Annotation, Membership, Project, Role
+from curation.projects.activity import activity_record, changes_between
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +78,29 @@ def invitation_create(
     if errors:
         raise ValidationError(errors)
     secret = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
-        project=project,
-        role=role,
-        digest=invitation_digest(secret),
-        prefix=secret[:6],
-        note=note,
-        max_uses=max_uses,
-        expires_at=timezone.now() + timedelta(days=expires_in_days),
-        created_by=by,
-    )
+    with transaction.atomic():
+        invitation = Invitation.objects.create(
+            project=project,
+            role=role,
+            digest=invitation_digest(secret),
+            prefix=secret[:6],
+            note=note,
+            max_uses=max_uses,
+            expires_at=timezone.now() + timedelta(days=expires_in_days),
+            created_by=by,
+        )
+        activity_record(
+            project=project,
+            actor=by,
+            verb="invite.create",
+            target=f"invitation {invitation.prefix}…",
+            changes={
+                "role": [None, role],
+                "max_uses": [None, max_uses],
+                "expires_at": [None, invitation.expires_at],
+                "note": [None, note or None],
+            },
+        )
     log.info("%s created invitation %s to %s as %s", by, invitation.prefix, project.slug, role)
     return invitation, secret
 
@@ -117,8 +131,16 @@ def invitation_revoke(*, project: Project, invitation_uuid, by) -> Invitation:
     if invitation is None:
         raise ValidationError({"invitation": "no such invitation"})
     if invitation.revoked_at is None:
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
+        with transaction.atomic():
+            invitation.revoked_at = timezone.now()
+            invitation.save(update_fields=["revoked_at"])
+            activity_record(
+                project=project,
+                actor=by,
+                verb="invite.revoke",
+                target=f"invitation {invitation.prefix}…",
+                changes={"revoked": [False, True]},
+            )
     return invitation
 
 
@@ -149,6 +171,13 @@ def invitation_accept(*, secret: str, user) -> Membership:
         invitation.uses += 1
         invitation.save(update_fields=["uses"])
         invitation.accepted_by.add(user)
+        activity_record(
+            project=invitation.project,
+            actor=user,
+            verb="member.join",
+            target=user,
+            changes={"role": [None, invitation.role], "invitation": [None, f"{invitation.prefix}…"]},
+        )
     log.info("%s joined %s as %s by invitation %s", user, invitation.project.slug, invitation.role, invitation.prefix)
     return membership
 
@@ -215,14 +244,22 @@ def member_deactivate(*, project: Project, username: str, by) -> int:
         user.is_active = False
         user.save(update_fields=["is_active"])  # save(): the cached user is dropped too (config/auth.py)
         revoked = tokens_revoke_for_user(user=user)
+        activity_record(
+            project=project, actor=by, verb="member.deactivate", target=user, changes={"active": [True, False]}
+        )
     log.info("%s deactivated %s (%d API tokens revoked)", by, username, revoked)
     return revoked
 
 
 def member_reactivate(*, project: Project, username: str, by) -> None:
     user = _member_account(project, username, by)
-    user.is_active = True
-    user.save(update_fields=["is_active"])
+    with transaction.atomic():
+        was_active = user.is_active
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        activity_record(
+            project=project, actor=by, verb="member.reactivate", target=user, changes={"active": [was_active, True]}
+        )
     log.info("%s reactivated %s", by, username)
 
 
@@ -234,6 +271,7 @@ def member_password_reset_path(*, project: Project, username: str, by) -> str:
     if not user.is_active:
         raise ValidationError({"username": f"{username} is deactivated; reactivate them first"})
     uid = urlsafe_base64_encode(force_bytes(user.pk))
+    activity_record(project=project, actor=by, verb="member.password_reset", target=user)
     log.info("%s made a password reset link for %s", by, username)
     return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
 
@@ -271,13 +309,21 @@ def crowd_link_save(
     link = CrowdLink.objects.filter(project=project).first() or CrowdLink(
         project=project, token=secrets.token_urlsafe(16)
     )
+    logged = ("enabled", "participant_param", "items_required", "completion_code", "return_url")
+    before = {name: getattr(link, name) for name in logged} if link.pk else {}
     link.enabled = bool(enabled)
     link.participant_param = participant_param
     link.items_required = items_required
     link.completion_code = completion_code
     link.return_url = (return_url or "").strip()
     link.full_clean()
-    link.save()
+    with transaction.atomic():
+        link.save()
+        changed = changes_between(before, {name: getattr(link, name) for name in logged})
+        if changed:
+            activity_record(
+                project=project, actor=by, verb="crowd.update", target="crowd enrolment link", changes=changed
+            )
     return link
 
 
@@ -305,6 +351,13 @@ def crowd_join(*, token: str, external_id: str) -> CrowdParticipant:
             user.save()
             Membership.objects.create(project=link.project, user=user, role=Role.ANNOTATOR)
             participant = CrowdParticipant.objects.create(link=link, external_id=external_id, user=user)
+            activity_record(
+                project=link.project,
+                actor=user,
+                verb="crowd.join",
+                target=user,
+                changes={"role": [None, Role.ANNOTATOR], "participant": [None, external_id]},
+            )
     except IntegrityError:  # the same id joined at the same moment: theirs is ours
         participant = CrowdParticipant.objects.select_related("user").get(link=link, external_id=external_id)
     log.info("crowd participant %s joined %s", external_id, link.project.slug)

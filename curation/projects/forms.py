@@ -1,10 +1,12 @@
-"""Forms of the curator's project pages (import, members): they parse input; the services do the work."""
+"""Forms of the curator's project pages (import, members, activity filters,
+new project, settings): they parse input; the services do the work."""
 
 from __future__ import annotations
 
 from django import forms
 
-from annotate.models import Role
+from annotate.models import Kind, Role
+from curation.projects.activity import VERBS
 
 
 class ImportForm(forms.Form):
@@ -38,3 +40,80 @@ class MemberRoleForm(forms.Form):
 
 class MemberRemoveForm(forms.Form):
     username = forms.CharField(max_length=150, widget=forms.HiddenInput)
+
+
+class ActivityFilterForm(forms.Form):
+    """The activity log's filters (GET). Unknown values are form errors, not 500s."""
+
+    verb = forms.ChoiceField(choices=[("", "anything")], required=False, label="What")
+    actor = forms.ChoiceField(choices=[("", "anyone")], required=False, label="Who")
+
+    def __init__(self, *args, actors=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["verb"].choices = [("", "anything")] + [(verb, label) for verb, label in VERBS.items()]
+        self.fields["actor"].choices = [("", "anyone")] + [(name or "-", name or "system") for name in actors]
+
+
+class ProjectCreateForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="Shown to everyone in the project.")
+    slug = forms.SlugField(
+        max_length=64,
+        help_text="The project's name in addresses (/p/<slug>/): lower-case letters, digits and hyphens; it cannot change.",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+class ProjectSettingsForm(forms.Form):
+    """The settings page (parsing only: every rule is ``project_update``'s)."""
+
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    guidelines = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 14, "class": "markdown-source"}),
+        required=False,
+        strip=False,
+        help_text="Markdown, shown to annotators beside every item (rendered and sanitised as items are).",
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=Kind.choices, widget=forms.CheckboxSelectMultiple, label="Kinds of items enabled"
+    )
+    overlap = forms.IntegerField(help_text="Distinct annotators wanted per item.")
+    max_overlap = forms.IntegerField(
+        label="Adaptive overlap: max overlap",
+        help_text="Hand items whose agreement stays low out again, up to this many judgments (0 = off).",
+    )
+    agreement_threshold = forms.FloatField(
+        label="Adaptive overlap: agreement threshold",
+        help_text="Items whose agreement (0–1) is under this get another judgment.",
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    probe_rate = forms.FloatField(
+        help_text="Share (0–0.5) of an annotator's items repeated later as hidden probes (some A/B-swapped).",
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    randomize_order = forms.BooleanField(
+        required=False, label="Randomised A/B order", help_text="Shuffle response positions per annotator."
+    )
+    lease_seconds = forms.IntegerField(
+        label="Lease length (seconds)", help_text="How long an item stays reserved for the annotator it was handed to."
+    )
+    model_name = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Model",
+        help_text="The model this project's jobs use by default (a local folder or a model name); empty: the site's default.",
+    )
+
+
+class PrincipleForm(forms.Form):
+    """Add a principle, or edit one (``principle``: its id)."""
+
+    principle = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class PrincipleActionForm(forms.Form):
+    """Move a principle up or down, retire or restore it."""
+
+    principle = forms.IntegerField(widget=forms.HiddenInput)

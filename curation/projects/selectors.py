@@ -1,5 +1,5 @@
 """Reads behind the curator's project pages: the project list and overview
-(progress per kind, per-annotator counts, recent imports).
+(progress per kind, per-annotator counts, recent imports) and the activity log.
 
 Every figure on the curator pages comes from a handful of aggregate queries
 (one per table, grouped), never one query per item or per annotator. Access
@@ -23,12 +23,14 @@ from annotate.models import (
     Item,
     Kind,
     Membership,
+    Principle,
     Project,
     Prompt,
     Role,
     Source,
 )
 from curation.items.selectors import ItemState, items_with_state, live_leases
+from curation.models import Activity
 
 
 def projects_for_curator(user):
@@ -279,3 +281,33 @@ def recent_imports(*, project: Project, limit: int = 10) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def activity_list(*, project: Project, verb: str = "", actor: str = ""):
+    """The project's activity log, newest first, optionally one verb's and one
+    actor's (by username; ``"-"`` for the system's entries). Uses
+    ``activity_project_recent_idx`` / ``activity_project_verb_idx``."""
+    entries = Activity.objects.filter(project=project)
+    if verb:
+        entries = entries.filter(verb=verb)
+    if actor == "-":
+        entries = entries.filter(actor_name="")
+    elif actor:
+        entries = entries.filter(actor_name=actor)
+    return entries.order_by("-created_at", "-id")
+
+
+def activity_actors(*, project: Project) -> list[str]:
+    """Usernames that appear in the project's log (``""`` for the system), sorted."""
+    return sorted(Activity.objects.filter(project=project).values_list("actor_name", flat=True).distinct().order_by())
+
+
+def principles_with_verdicts(*, project: Project) -> list:
+    """Every principle of the project (in use first, in order; then the retired),
+    each with ``verdict_count``: how many verdicts it has been given. One query."""
+    rows = (
+        Principle.objects.filter(project=project)
+        .annotate(verdict_count=Count("verdicts"))
+        .order_by(models.F("retired_at").asc(nulls_first=True), "position", "id")
+    )
+    return list(rows)

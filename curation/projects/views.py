@@ -1,13 +1,17 @@
-"""The curator's project pages: projects with progress, the overview,
-members and roles, import upload.
+"""The curator's project pages: projects with progress, a new project, the
+overview, settings (with the guidelines' live preview), principles, members and roles,
+import upload, the activity log.
 
 Every view is ``login_required`` and looks its project up through
 ``annotate.selectors.project_for_curator`` (or ``project_get_for_user``), so
 anyone who is not an owner or curator of the project gets 404. Only owners
 change members; a curator posting to the members page gets 403 (they can see
-the project, so 404 would hide nothing). The import page queues an import
-job through ``import_create``, the service ``manage.py import_items`` and
-the API use.
+the project, so 404 would hide nothing); the same holds for settings and
+principles. A new
+project may be created by staff and by anyone with the ``add_project``
+permission (``user_may_create_projects``); others get 404. The import page
+queues an import job through ``import_create``, the service ``manage.py
+import_items`` and the API use.
 """
 
 from __future__ import annotations
@@ -15,21 +19,43 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Case, Value, When
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from annotate.models import CURATE_ROLES, Membership, Role
-from annotate.selectors import project_for_curator, project_get_for_user
+from annotate.models import CURATE_ROLES, Membership, Principle, Role
+from annotate.selectors import project_for_curator, project_get_for_user, user_may_create_projects
 from annotate.views import with_csp
 from curation.imports.services import import_create
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import form_errors_add
 from curation.models import JobKind
 from curation.projects import services
-from curation.projects.forms import ImportForm, MemberAddForm, MemberRemoveForm, MemberRoleForm
-from curation.projects.selectors import annotator_stats, progress_by_kind, projects_for_curator, recent_imports
+from curation.projects.forms import (
+    ActivityFilterForm,
+    ImportForm,
+    MemberAddForm,
+    MemberRemoveForm,
+    MemberRoleForm,
+    PrincipleActionForm,
+    PrincipleForm,
+    ProjectCreateForm,
+    ProjectSettingsForm,
+)
+from curation.projects.selectors import (
+    activity_actors,
+    activity_list,
+    annotator_stats,
+    principles_with_verdicts,
+    progress_by_kind,
+    projects_for_curator,
+    recent_imports,
+)
+
+ACTIVITY_PER_PAGE = 50
 
 
 @login_required
@@ -38,7 +64,8 @@ def projects(request):
     mine = list(projects_for_curator(request.user))
     progress = progress_by_kind(projects=mine)
     rows = [{"project": p, "kinds": progress[p.pk]} for p in mine]
-    return render(request, "curation/projects.html", {"rows": rows})
+    context = {"rows": rows, "can_create_project": user_may_create_projects(request.user)}
+    return render(request, "curation/projects.html", context)
 
 
 @login_required
@@ -153,3 +180,169 @@ def import_items(request, slug):
         "section": "import",
     }
     return render(request, "curation/import.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET"])
+@with_csp
+def activity(request, slug):
+    """The project's activity log, newest first, filtered by verb and actor;
+    htmx requests (the filters) get only the ``log`` partial."""
+    project = project_for_curator(request.user, slug)
+    form = ActivityFilterForm(request.GET or None, actors=activity_actors(project=project))
+    filters = {"verb": "", "actor": ""}
+    status = 200
+    if form.is_bound:
+        if form.is_valid():
+            filters = {"verb": form.cleaned_data["verb"], "actor": form.cleaned_data["actor"]}
+        else:
+            status = 400
+    page = Paginator(activity_list(project=project, **filters), ACTIVITY_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"project": project, "form": form, "page": page, "section": "activity"}
+    template = "curation/activity.html#log" if request.htmx else "curation/activity.html"
+    return render(request, template, context, status=status)
+
+
+def _form_errors_from(form, error: ValidationError) -> None:
+    """A service's ``ValidationError`` shown on the form's fields (unknown fields as form errors)."""
+    for field, problems in error.message_dict.items():
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@with_csp
+def project_new(request):
+    if not user_may_create_projects(request.user):
+        raise Http404("No such page")
+    form = ProjectCreateForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                project = services.project_create(**form.cleaned_data, user=request.user)
+            except ValidationError as error:
+                _form_errors_from(form, error)
+            else:
+                messages.success(request, f"Created {project.name}. Write its guidelines and set it up here.")
+                return redirect("curation:settings", slug=project.slug)
+        status = 400
+    return render(request, "curation/project_new.html", {"form": form, "project": None}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@with_csp
+def project_settings(request, slug):
+    """Owners change the settings (``project_update``); curators see them read-only."""
+    project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
+    is_owner = role == Role.OWNER
+    status = 200
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only owners change a project's settings.")
+        form = ProjectSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                services.project_update(project=project, user=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                _form_errors_from(form, error)
+            else:
+                messages.success(request, "Settings saved.")
+                return redirect("curation:settings", slug=project.slug)
+        status = 400
+    else:
+        form = ProjectSettingsForm(initial={name: getattr(project, name) for name in services.SETTINGS_FIELDS})
+    if not is_owner:
+        for field in form.fields.values():
+            field.disabled = True
+    context = {"project": project, "role": role, "is_owner": is_owner, "form": form, "section": "settings"}
+    return render(request, "curation/settings.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+@with_csp
+def guidelines_preview(request, slug):
+    """The guidelines as annotators will see them (the ``markdown`` filter), for the settings page's live preview."""
+    project_for_curator(request.user, slug)
+    text = request.POST.get("guidelines", "")
+    return render(request, "curation/settings.html#preview", {"guidelines": text})
+
+
+PRINCIPLE_ACTIONS = ("add", "edit", "up", "down", "retire", "restore")
+
+
+def _principle_action(request, project, action: str) -> str:
+    """Carry out one principle action of the principles page; returns what to tell the owner."""
+    form = (PrincipleForm if action in ("add", "edit") else PrincipleActionForm)(request.POST)
+    if not form.is_valid():
+        raise ValidationError({field: list(problems) for field, problems in form.errors.items()})
+    data = form.cleaned_data
+    if action == "add":
+        added = services.principle_add(
+            project=project, name=data["name"], description=data["description"], user=request.user
+        )
+        return f"Added {added.name}."
+    principle = Principle.objects.filter(project=project, pk=data["principle"]).first()
+    if principle is None:
+        raise ValidationError({"principle": "no such principle in this project"})
+    if action == "edit":
+        services.principle_update(
+            principle=principle, name=data["name"], description=data["description"], user=request.user
+        )
+        return f"Saved {principle.name}."
+    if action in ("up", "down"):
+        services.principle_move(principle=principle, offset=-1 if action == "up" else 1, user=request.user)
+        return f"Moved {principle.name} {action}."
+    services.principle_retire(principle=principle, retired=action == "retire", user=request.user)
+    return f"Retired {principle.name}." if action == "retire" else f"Restored {principle.name}."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@with_csp
+def principles(request, slug):
+    """The project's principles: owners add, edit, reorder, retire and restore
+    them (``principle_*`` services); curators read them."""
+    project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
+    is_owner = role == Role.OWNER
+    add_form = PrincipleForm()
+    status = 200
+    errors: dict[str, list[str]] = {}
+    failed = None
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only owners change principles.")
+        action = request.POST.get("action")
+        if action not in PRINCIPLE_ACTIONS:
+            errors = {"action": ["unknown action"]}
+        else:
+            try:
+                messages.success(request, _principle_action(request, project, action))
+                return redirect("curation:principles", slug=project.slug)
+            except ValidationError as error:
+                errors = error.message_dict
+        status = 400
+        if action == "add":
+            add_form = PrincipleForm(request.POST)
+            for field, problems in errors.items():
+                for problem in problems:
+                    add_form.add_error(field if field in add_form.fields else None, problem)
+            errors = {}
+        else:
+            failed = request.POST.get("principle")
+    rows = principles_with_verdicts(project=project)
+    context = {
+        "project": project,
+        "role": role,
+        "is_owner": is_owner,
+        "in_use": [p for p in rows if p.retired_at is None],
+        "retired": [p for p in rows if p.retired_at is not None],
+        "add_form": add_form,
+        "errors": errors,
+        "failed": str(failed or ""),
+        "section": "principles",
+    }
+    return render(request, "curation/principles.html", context, status=status)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from django import template
+
+from curation.projects.activity import VERBS
 
 register = template.Library()
 
@@ -28,3 +32,27 @@ def model_label(ref) -> str:
     from curation.llm.runtime import model_label as label
 
     return label(str(ref) if ref is not None else "")
+
+
+@register.filter
+def logged_value(value) -> str:
+    """A value from the activity log, short: None -> '—', True -> 'yes', 0.10 -> '0.1', a list or mapping as compact JSON (cut at 300 characters)."""
+    if value is None or value == "":
+        return "—"
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
+    else:
+        text = str(value)
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+@register.filter
+def activity_verb(verb: str) -> str:
+    """An activity verb's label ('member.role' -> 'changed a role'); an unknown verb as it is."""
+    return VERBS.get(verb, verb)

@@ -263,7 +263,10 @@ def test_huge_line(project):
         (b"\x1f\x8b\x08\x00compressed", "gzip-compressed"),
         (b'{"kind": "thumb", "prompt": "p", "responses": ["a\\u0000b"]}\n', "field 'responses[0]': contains a NUL"),
         (b'{"kind": "thumb", "prompt": "p", "responses": ["\\ud800"]}\n', "unpaired surrogate"),
-        (b'{"kind": "thumb", "prompt": "p", "responses": ["a"], "metadata": {"x": NaN}}\n', "field 'metadata.x': must be a finite number"),
+        (
+            b'{"kind": "thumb", "prompt": "p", "responses": ["a"], "metadata": {"x": NaN}}\n',
+            "field 'metadata.x': must be a finite number",
+        ),
         (b'[{"kind": "thumb", "prompt": "p", "responses": ["a"]}]\n', "line 1: expected a JSON object"),
         (b'{"text": "what is this?"}\n', "line 1: unrecognised row"),
         (b'{"kind": "thumb", "responses": ["a"]}\n', "line 1: field 'prompt': is missing"),
@@ -565,7 +568,11 @@ def test_hh_transcript_variants_are_read(project, what, chosen, expected):
 
 HH_REFUSED = [
     ("text before the first turn", "Hello\n\nHuman: Hi\n\nAssistant: Yo", "text before the first Human turn"),
-    ("ends with a Human turn", "\n\nHuman: Hi\n\nAssistant: Yo\n\nHuman: And?", "the transcript must end with an Assistant"),
+    (
+        "ends with a Human turn",
+        "\n\nHuman: Hi\n\nAssistant: Yo\n\nHuman: And?",
+        "the transcript must end with an Assistant",
+    ),
     ("no Human turn", "\n\nAssistant: Yo", "expected a Human turn before the final Assistant turn"),
     ("H:/A: that do not alternate", "H: Hi\nA: Yo\nA: again", "'H:' / 'A:' turns that do not alternate"),
     ("no markers at all", "Hi there", "no '\\n\\nHuman:' / '\\n\\nAssistant:' turns found"),

@@ -16,7 +16,11 @@ def test_audit_job_runs_on_a_real_worker(live_worker):
     project = ProjectFactory()
     people = [human(f"w{i}") for i in range(3)]
     items = [make_item(project, "pairwise") for _ in range(4)]
-    rows = [["A", "A", "B", "A"], ["A", "B", "B", "B"], ["A", "A", None, "B"]]  # α = 1/3 (docs/algorithms.md#krippendorff-alpha)
+    rows = [
+        ["A", "A", "B", "A"],
+        ["A", "B", "B", "B"],
+        ["A", "A", None, "B"],
+    ]  # α = 1/3 (docs/algorithms.md#krippendorff-alpha)
     for person, row in zip(people, rows, strict=True):
         for item, choice in zip(items, row, strict=True):
             if choice:

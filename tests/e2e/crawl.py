@@ -189,7 +189,9 @@ def crawl(
         status = _open(page, origin + path, report, context)
         known = KNOWN_EXTERNAL.get(path.split("?")[0])
         if known and len(report.external) == external_before:
-            report.problems.append(Problem(path, "stale", f"KNOWN_EXTERNAL excuses it ({known}) but it asked no other host"))
+            report.problems.append(
+                Problem(path, "stale", f"KNOWN_EXTERNAL excuses it ({known}) but it asked no other host")
+            )
 
         report.visited[path] = status
         if status >= 400:

@@ -13,10 +13,14 @@ from tests.e2e.crawl import crawl
 pytestmark = [pytest.mark.browser]
 
 PAGES = {
-    "/": (200, {}, '<a href="/ok#top">ok</a> <a href="/ok">again</a> <a href="/broken">500</a> <a href="/csp">csp</a>'
-         ' <a href="/console">console</a> <a href="/throws">throws</a> <a href="/external">ext</a>'
-         ' <a href="/logout/">out</a> <a href="https://example.org/">away</a> <a href="/gone">404</a>'
-         ' <a href="/api/docs/">docs</a> <div hx-get="/fragment-500"></div>'),
+    "/": (
+        200,
+        {},
+        '<a href="/ok#top">ok</a> <a href="/ok">again</a> <a href="/broken">500</a> <a href="/csp">csp</a>'
+        ' <a href="/console">console</a> <a href="/throws">throws</a> <a href="/external">ext</a>'
+        ' <a href="/logout/">out</a> <a href="https://example.org/">away</a> <a href="/gone">404</a>'
+        ' <a href="/api/docs/">docs</a> <div hx-get="/fragment-500"></div>',
+    ),
     "/ok": (200, {}, "<p>fine</p><img src='/missing.png'>"),
     "/broken": (500, {}, "<p>server error</p>"),
     "/csp": (200, {"Content-Security-Policy": "script-src 'self'"}, "<script>document.title = 'inline';</script>"),

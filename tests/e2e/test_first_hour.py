@@ -171,7 +171,9 @@ def _run_job(page: Page, button: str, docket: Docket) -> None:
     status = page.locator("#job-status")
     deadline = time.monotonic() + 600
     while status.get_attribute("data-status") not in {"succeeded", "failed", "cancelled"}:
-        assert time.monotonic() < deadline, f"{button}: still {status.get_attribute('data-status')}\n{docket.log_tail()}"
+        assert time.monotonic() < deadline, (
+            f"{button}: still {status.get_attribute('data-status')}\n{docket.log_tail()}"
+        )
         page.wait_for_timeout(500)
     assert status.get_attribute("data-status") == "succeeded", page.locator("main").inner_text()[:3000]
 

@@ -65,7 +65,10 @@ def test_owner_opens_a_link_and_only_owners_see_the_page(client, project, person
         other = Client()
         other.force_login(personas[role])
         assert other.get(url).status_code == 404
-        assert other.post(url, {"participant_param": "p", "items_required": "1", "completion_code": "Y"}).status_code == 404
+        assert (
+            other.post(url, {"participant_param": "p", "items_required": "1", "completion_code": "Y"}).status_code
+            == 404
+        )
     assert CrowdLink.objects.get(project=project).completion_code == "X1"
 
 

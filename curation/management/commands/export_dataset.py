@@ -32,7 +32,11 @@ VALUE_OPTIONS = [
     ("--ches-keep-lowest-fraction", "ches_keep_lowest_fraction", "CHES: keep only this lowest fraction"),
     ("--ches-measure", "ches_measure", "CHES measure: ln_ches (default, length-normalised) or ches"),
     ("--ches-unscored", "ches_unscored", "pairwise items without a CHES score: keep (default) or drop"),
-    ("--ches-min-chosen-tokens", "ches_min_chosen_tokens", "CHES length guard: drop pairs whose chosen reply is shorter"),
+    (
+        "--ches-min-chosen-tokens",
+        "ches_min_chosen_tokens",
+        "CHES length guard: drop pairs whose chosen reply is shorter",
+    ),
     ("--test-fraction", "test_fraction", "share of prompts in the test split (0 = train only)"),
     ("--seed", "seed", "seed of the train/test split"),
     ("--plain-prompt", "plain_prompt", "with --plain: last_user (default) or joined"),

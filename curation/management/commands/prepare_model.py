@@ -22,7 +22,9 @@ class Command(BaseCommand):
     help = "Convert the model (default: SmolLM2-135M-Instruct's GGUF file) to its safetensors cache once."
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", default="", help="a .gguf file or model folder (default: DOCKET_MODEL or SmolLM2)")
+        parser.add_argument(
+            "--model", default="", help="a .gguf file or model folder (default: DOCKET_MODEL or SmolLM2)"
+        )
 
     def handle(self, *args, **options):
         if settings.DOCKET_LLM_BACKEND != "transformers":
