@@ -327,7 +327,12 @@ def load_model_step(progress, name: str | None = None) -> LoadedModel:
     "Step 1: loading the model (N s)", refreshed every second (``progress.tick``)
     while another thread loads, and the log records how long it took, where
     from, the device and the torch threads. ``progress`` is the runner's
-    ``JobProgress``. A model this process already holds is reused at once."""
+    ``JobProgress``. A model this process already holds is reused at once.
+    Sets torch's threads (:func:`configure_threads`) in the calling thread:
+    they are per thread, so setting them in the loading thread alone would
+    leave the job's forward passes on torch's default."""
+    # torch's thread count is per thread (OpenMP): set it here, in the thread that runs the model.
+    configure_threads()
     ref = resolve_name(name)
     backend = str(setting("DOCKET_LLM_BACKEND", "transformers"))
     if f"{backend}:{ref}" in _MODELS:
