@@ -340,7 +340,7 @@ def load_model_step(progress, name: str | None = None) -> LoadedModel:
         progress.log(f"model {loaded.name} already loaded in this worker")
         return loaded
     progress.message("Step 1: loading the model")
-    progress.log(f"step 1: loading the model {Path(ref).name if backend != 'openai' else ref}")
+    progress.log(f"step 1: loading the model {model_label(ref)}")
     outcome: dict = {}
 
     def load() -> None:
@@ -360,7 +360,7 @@ def load_model_step(progress, name: str | None = None) -> LoadedModel:
         raise outcome["error"]
     loaded = outcome["model"]
     elapsed = time.monotonic() - started
-    source = getattr(loaded, "source", "") or loaded.name
+    source = model_label(getattr(loaded, "source", "") or loaded.name)  # a name, never a server path
     where = "from the converted cache" if getattr(loaded, "from_cache", False) else f"from {source}"
     progress.log(
         f"model {loaded.name} loaded in {elapsed:.1f} s ({where}) on {getattr(loaded, 'device', '?')}, "
