@@ -327,7 +327,12 @@ def load_model_step(progress, name: str | None = None) -> LoadedModel:
     "Step 1: loading the model (N s)", refreshed every second (``progress.tick``)
     while another thread loads, and the log records how long it took, where
     from, the device and the torch threads. ``progress`` is the runner's
-    ``JobProgress``. A model this process already holds is reused at once."""
+    ``JobProgress``. A model this process already holds is reused at once.
+    Sets torch's threads (:func:`configure_threads`) in the calling thread:
+    they are per thread, so setting them in the loading thread alone would
+    leave the job's forward passes on torch's default."""
+    # torch's thread count is per thread (OpenMP): set it here, in the thread that runs the model.
+    configure_threads()
     ref = resolve_name(name)
     backend = str(setting("DOCKET_LLM_BACKEND", "transformers"))
     if f"{backend}:{ref}" in _MODELS:
@@ -335,7 +340,7 @@ def load_model_step(progress, name: str | None = None) -> LoadedModel:
         progress.log(f"model {loaded.name} already loaded in this worker")
         return loaded
     progress.message("Step 1: loading the model")
-    progress.log(f"step 1: loading the model {Path(ref).name if backend != 'openai' else ref}")
+    progress.log(f"step 1: loading the model {model_label(ref)}")
     outcome: dict = {}
 
     def load() -> None:
@@ -355,7 +360,7 @@ def load_model_step(progress, name: str | None = None) -> LoadedModel:
         raise outcome["error"]
     loaded = outcome["model"]
     elapsed = time.monotonic() - started
-    source = getattr(loaded, "source", "") or loaded.name
+    source = model_label(getattr(loaded, "source", "") or loaded.name)  # a name, never a server path
     where = "from the converted cache" if getattr(loaded, "from_cache", False) else f"from {source}"
     progress.log(
         f"model {loaded.name} loaded in {elapsed:.1f} s ({where}) on {getattr(loaded, 'device', '?')}, "

@@ -362,7 +362,8 @@ def test_model_loading_is_its_own_step_with_elapsed_time(project, scripted, monk
     assert ended.status == "succeeded", ended.error
     assert messages[0] == "Step 1: loading the model"
     ticks = [m for m in messages if m.startswith("Step 1: loading the model (")]
-    assert ticks and ticks[-1] in ("Step 1: loading the model (2 s)", "Step 1: loading the model (3 s)")
+    seconds = [int(m.rsplit("(", 1)[1].split()[0]) for m in ticks]
+    assert seconds and seconds == sorted(seconds) and 1 <= seconds[-1] <= 10  # the load took 2.3 s
     assert any(m.startswith("Model loaded in ") for m in messages)
     assert "loaded in" in ended.log_tail and "from the converted cache" in ended.log_tail
     assert "torch thread(s)" in ended.log_tail

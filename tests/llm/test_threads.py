@@ -61,3 +61,18 @@ def test_settings_read_the_environment(monkeypatch):
     from config import settings as config_settings
 
     assert hasattr(config_settings, "DOCKET_TORCH_THREADS") and hasattr(config_settings, "DOCKET_WORKER_PROCESSES")
+
+
+def test_the_job_thread_gets_the_threads_not_only_the_loading_thread(host, monkeypatch):
+    """torch's thread count is per thread: load_model_step loads in another thread, so it must set the
+    count in the job's own thread too (else the forward passes run on torch's default)."""
+    from types import SimpleNamespace
+
+    torch.set_num_threads(2)
+    seen = []
+    monkeypatch.setattr(runtime, "_MODELS", {})
+    monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name="m", device="cpu"))
+    host.DOCKET_TORCH_THREADS = 3
+    progress = SimpleNamespace(message=seen.append, log=seen.append, tick=seen.append)
+    runtime.load_model_step(progress, None)
+    assert torch.get_num_threads() == 3
