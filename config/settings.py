@@ -16,6 +16,7 @@ from redis.retry import Retry
 
 from . import embedded
 from .env import env_bool, env_int, env_list, env_str
+from .proxies import trusted_proxies_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -76,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: REMOTE_ADDR becomes the real client (DOCKET_TRUSTED_PROXIES) and X-Forwarded-For is dropped.
+    "config.proxies.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -249,6 +252,9 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
+# The proxies whose X-Forwarded-For is believed: a count, or addresses/networks (config/proxies.py).
+# Throttles and login lock-outs key on the client address this gives; unset, the header is ignored.
+DOCKET_TRUSTED_PROXIES = trusted_proxies_parse(env_str("DOCKET_TRUSTED_PROXIES", ""))
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
 SESSION_COOKIE_HTTPONLY = True
 # Sessions read from the cache, written through to the database.
@@ -332,6 +338,9 @@ REST_FRAMEWORK = {
         "login": env_str("DOCKET_THROTTLE_LOGIN", "20/minute"),
     },
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    # Throttles key on REMOTE_ADDR alone: config.proxies.ClientAddressMiddleware has already set it to the
+    # real client and removed X-Forwarded-For (DRF's default would trust the header as the client wrote it).
+    "NUM_PROXIES": 0,
 }
 # API tokens (accounts.ApiToken on django-rest-knox): stored as SHA-512
 # digests, expiring, named; the default lifetime of one made by the token endpoint.
