@@ -94,6 +94,11 @@ class Log:
     exact: list[float] = field(default_factory=list)
     connection_errors: int = 0
     gave_up: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, name: str) -> None:
+        with self.lock:
+            setattr(self, name, getattr(self, name) + 1)
 
 
 class Annotator(threading.Thread):
@@ -113,9 +118,9 @@ class Annotator(threading.Thread):
             try:
                 response = self.http.request(method, self.base + path, timeout=30, allow_redirects=False, **kwargs)
             except requests.ConnectionError:
-                self.log.connection_errors += 1
+                self.log.count("connection_errors")
                 if time.monotonic() > deadline:
-                    self.log.gave_up += 1
+                    self.log.count("gave_up")
                     return None
                 time.sleep(0.2)
                 continue
