@@ -26,6 +26,8 @@ from annotate.views import with_csp
 from curation.people.services import (
     CROWD_SESSION_KEY,
     crowd_join,
+    crowd_qualification_answer,
+    crowd_qualification_next,
     invitation_accept,
     invitation_get_active,
     user_create_by_invitation,
@@ -160,6 +162,8 @@ def crowd_join_view(request, token):
         logout(request)
         login(request, participant.user, backend="config.auth.CachedModelBackend")
     request.session[CROWD_SESSION_KEY] = link.project.slug
+    if link.qualification_items and participant.qualified is not True:
+        return redirect("crowd-qualify", token=token)
     if participant.completed_at is not None:
         return redirect("crowd-done", token=token)
     return redirect("annotate-next", slug=link.project.slug)
@@ -180,3 +184,44 @@ def crowd_done(request, token):
         raise Http404("Not finished yet")
     link = participant.link
     return render(request, "accounts/crowd_done.html", {"link": link, "project": link.project})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@never_cache
+@with_csp
+def crowd_qualify(request, token):
+    """The qualification: the gold items one at a time, then real work (or,
+    below the accuracy, a polite stop). Only the participant; 404 otherwise."""
+    participant = (
+        CrowdParticipant.objects.select_related("link__project").filter(user=request.user, link__token=token).first()
+    )
+    if participant is None or not participant.link.qualification_items:
+        raise Http404("No qualification here")
+    link = participant.link
+    status = 200
+    error = ""
+    if request.method == "POST" and participant.qualified is None:
+        try:
+            participant = crowd_qualification_answer(
+                participant=participant, item_uuid=request.POST.get("item", ""), answer=request.POST.get("answer", "")
+            )
+        except ValidationError as problem:
+            error, status = " ".join(problem.messages), 400
+        else:
+            if participant.qualified:
+                return redirect("annotate-next", slug=link.project.slug)
+            return redirect("crowd-qualify", token=token)
+    if participant.qualified:
+        return redirect("annotate-next", slug=link.project.slug)
+    item = crowd_qualification_next(participant=participant) if participant.qualified is None else None
+    context = {
+        "link": link,
+        "project": link.project,
+        "participant": participant,
+        "item": item,
+        "responses": item.ordered_responses() if item is not None else [],
+        "number": len(participant.qualification or {}) + 1,
+        "error": error,
+    }
+    return render(request, "accounts/crowd_qualify.html", context, status=status)
