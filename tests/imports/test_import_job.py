@@ -310,3 +310,12 @@ def test_command_all_or_nothing_exits_naming_the_line(project, tmp_path):
         call_command("import_items", project.slug, str(path), "--quiet")
     assert "line 3: field 'responses'" in str(caught.value) and "Nothing was imported" in str(caught.value)
     assert Item.objects.count() == 0
+
+
+def test_command_exits_naming_the_flag_and_queues_nothing(project, tmp_path):
+    path = tmp_path / "good.jsonl"
+    path.write_bytes(GOOD_FILE)
+    with pytest.raises(CommandError) as caught:
+        call_command("import_items", project.slug, str(path), "--source-name", "x" * 201, "--quiet")
+    assert str(caught.value).startswith("--source-name: ")
+    assert not Job.objects.exists() and Item.objects.count() == 0
