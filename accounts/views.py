@@ -144,21 +144,32 @@ def invite(request, secret):
 # ---------------------------------------------------------------- crowd enrolment
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 @never_cache
 @with_csp
 def crowd_join_view(request, token):
     """``/join/<token>/?<param>=<external id>``: enrol (or resume) a crowd
-    participant, sign them in (no password) and start them annotating."""
+    participant, sign them in (no password) and start them annotating.
+
+    Someone signed in as another (not crowd) account is asked first (a
+    CSRF-protected POST), so a link planted on another site cannot sign
+    them out and into a participant's account."""
     link = CrowdLink.objects.select_related("project").filter(token=token, enabled=True).first()
     if link is None:
         return render(request, "accounts/crowd_closed.html", status=404)
+    external_id = request.GET.get(link.participant_param, "")
+    current = request.user if request.user.is_authenticated else None
+    if current is not None and request.method == "GET":
+        mine = CrowdParticipant.objects.filter(user=current, link=link).first()
+        if mine is None or mine.external_id != external_id.strip():
+            context = {"link": link, "project": link.project, "external_id": external_id}
+            return render(request, "accounts/crowd_confirm.html", context)
     try:
-        participant = crowd_join(token=token, external_id=request.GET.get(link.participant_param, ""))
+        participant = crowd_join(token=token, external_id=external_id)
     except ValidationError:
         context = {"link": link, "project": link.project}
         return render(request, "accounts/crowd_missing_id.html", context, status=400)
-    if not request.user.is_authenticated or request.user.pk != participant.user_id:
+    if current is None or current.pk != participant.user_id:
         logout(request)
         login(request, participant.user, backend="config.auth.CachedModelBackend")
     request.session[CROWD_SESSION_KEY] = link.project.slug

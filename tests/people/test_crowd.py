@@ -220,3 +220,21 @@ def test_a_qualification_needs_enough_gold_items_and_valid_answers(project, pers
     other = Client()
     other.force_login(personas["annotator"])
     assert other.get(reverse("crowd-qualify", args=[link.token])).status_code == 404
+
+
+def test_a_signed_in_user_is_asked_before_becoming_a_participant(project, personas, link):
+    client = Client()
+    client.force_login(personas["curator"])
+    url = reverse("crowd-join", args=[link.token]) + "?PROLIFIC_PID=P-77"
+    page = client.get(url)
+    assert page.status_code == 200 and 'id="crowd-confirm"' in page.content.decode()
+    assert not CrowdParticipant.objects.exists()
+    assert client.session["_auth_user_id"] == str(personas["curator"].pk)  # still themselves
+    checked = Client(enforce_csrf_checks=True)
+    checked.force_login(personas["curator"])
+    assert checked.post(url).status_code == 403  # a forged POST from another site
+    response = client.post(url)
+    assert response.status_code == 302 and CrowdParticipant.objects.get().user != personas["curator"]
+    assert client.session["_auth_user_id"] == str(CrowdParticipant.objects.get().user_id)
+    # the participant themselves re-opening their own link goes straight on
+    assert client.get(url).status_code == 302
