@@ -110,12 +110,20 @@ class CrowdLink(models.Model):
     items_required = models.PositiveIntegerField(default=10)
     completion_code = models.CharField(max_length=100)
     return_url = models.URLField(max_length=500, blank=True)
+    # Optional qualification: this many gold items (items a curator resolved) answered
+    # before real work; below the accuracy, the participant is stopped.
+    qualification_items = models.PositiveIntegerField(default=0)
+    qualification_min_accuracy = models.FloatField(default=0.8)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(items_required__gte=1), name="crowdlink_items_positive"),
+            models.CheckConstraint(
+                condition=models.Q(qualification_min_accuracy__gte=0) & models.Q(qualification_min_accuracy__lte=1),
+                name="crowdlink_accuracy_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -130,6 +138,9 @@ class CrowdParticipant(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="crowd_participant")
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Qualification answers {item uuid: answer}; qualified None until decided.
+    qualification = models.JSONField(default=dict, blank=True)
+    qualified = models.BooleanField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -10,6 +10,7 @@ urlpatterns = [
     path("invite/<str:secret>/", views.invite, name="invite"),
     path("join/<str:token>/", views.crowd_join_view, name="crowd-join"),
     path("join/<str:token>/done/", views.crowd_done, name="crowd-done"),
+    path("join/<str:token>/qualify/", views.crowd_qualify, name="crowd-qualify"),
     # A one-time password reset link made by a project owner (curation.people); Django's own views.
     path(
         "account/reset/<uidb64>/<token>/",

@@ -26,6 +26,8 @@ from annotate.views import with_csp
 from curation.people.services import (
     CROWD_SESSION_KEY,
     crowd_join,
+    crowd_qualification_answer,
+    crowd_qualification_next,
     invitation_accept,
     invitation_get_active,
     user_create_by_invitation,
@@ -142,24 +144,37 @@ def invite(request, secret):
 # ---------------------------------------------------------------- crowd enrolment
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 @never_cache
 @with_csp
 def crowd_join_view(request, token):
     """``/join/<token>/?<param>=<external id>``: enrol (or resume) a crowd
-    participant, sign them in (no password) and start them annotating."""
+    participant, sign them in (no password) and start them annotating.
+
+    Someone signed in as another (not crowd) account is asked first (a
+    CSRF-protected POST), so a link planted on another site cannot sign
+    them out and into a participant's account."""
     link = CrowdLink.objects.select_related("project").filter(token=token, enabled=True).first()
     if link is None:
         return render(request, "accounts/crowd_closed.html", status=404)
+    external_id = request.GET.get(link.participant_param, "")
+    current = request.user if request.user.is_authenticated else None
+    if current is not None and request.method == "GET":
+        mine = CrowdParticipant.objects.filter(user=current, link=link).first()
+        if mine is None or mine.external_id != external_id.strip():
+            context = {"link": link, "project": link.project, "external_id": external_id}
+            return render(request, "accounts/crowd_confirm.html", context)
     try:
-        participant = crowd_join(token=token, external_id=request.GET.get(link.participant_param, ""))
+        participant = crowd_join(token=token, external_id=external_id)
     except ValidationError:
         context = {"link": link, "project": link.project}
         return render(request, "accounts/crowd_missing_id.html", context, status=400)
-    if not request.user.is_authenticated or request.user.pk != participant.user_id:
+    if current is None or current.pk != participant.user_id:
         logout(request)
         login(request, participant.user, backend="config.auth.CachedModelBackend")
     request.session[CROWD_SESSION_KEY] = link.project.slug
+    if link.qualification_items and participant.qualified is not True:
+        return redirect("crowd-qualify", token=token)
     if participant.completed_at is not None:
         return redirect("crowd-done", token=token)
     return redirect("annotate-next", slug=link.project.slug)
@@ -180,3 +195,44 @@ def crowd_done(request, token):
         raise Http404("Not finished yet")
     link = participant.link
     return render(request, "accounts/crowd_done.html", {"link": link, "project": link.project})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@never_cache
+@with_csp
+def crowd_qualify(request, token):
+    """The qualification: the gold items one at a time, then real work (or,
+    below the accuracy, a polite stop). Only the participant; 404 otherwise."""
+    participant = (
+        CrowdParticipant.objects.select_related("link__project").filter(user=request.user, link__token=token).first()
+    )
+    if participant is None or not participant.link.qualification_items:
+        raise Http404("No qualification here")
+    link = participant.link
+    status = 200
+    error = ""
+    if request.method == "POST" and participant.qualified is None:
+        try:
+            participant = crowd_qualification_answer(
+                participant=participant, item_uuid=request.POST.get("item", ""), answer=request.POST.get("answer", "")
+            )
+        except ValidationError as problem:
+            error, status = " ".join(problem.messages), 400
+        else:
+            if participant.qualified:
+                return redirect("annotate-next", slug=link.project.slug)
+            return redirect("crowd-qualify", token=token)
+    if participant.qualified:
+        return redirect("annotate-next", slug=link.project.slug)
+    item = crowd_qualification_next(participant=participant) if participant.qualified is None else None
+    context = {
+        "link": link,
+        "project": link.project,
+        "participant": participant,
+        "item": item,
+        "responses": item.ordered_responses() if item is not None else [],
+        "number": len(participant.qualification or {}) + 1,
+        "error": error,
+    }
+    return render(request, "accounts/crowd_qualify.html", context, status=status)

@@ -64,7 +64,7 @@ from annotate.selectors import (
 from annotate.services.annotations import LeaseLost, annotation_record
 from annotate.services.assignment import annotator_for_user, assignment_next, assignment_skip
 from config.middleware import retry_safe
-from curation.people.services import CROWD_SESSION_KEY, crowd_check_done
+from curation.people.services import CROWD_SESSION_KEY, crowd_gate
 
 # Scripts only from our own origin (htmx and docket.js are served from
 # static/), so a sanitiser slip in model text still could not run script.
@@ -290,15 +290,16 @@ def _next_item(request, project, annotator, kind, message, principles=None, afte
 
 
 def _crowd_finished(request, project, *, queue_empty: bool):
-    """A crowd participant who is done (``curation.people.services.crowd_check_done``)
-    goes to their completion code; ``None`` for everyone else, at the cost of
+    """A crowd participant who must qualify first, or is done, goes there
+    (``curation.people.services.crowd_gate``); ``None`` for everyone else, at the cost of
     a session lookup (only a crowd participant's session carries the key)."""
     if request.session.get(CROWD_SESSION_KEY) != project.slug:
         return None
-    participant = crowd_check_done(user=request.user, project=project, queue_empty=queue_empty)
-    if participant is None:
+    gate = crowd_gate(user=request.user, project=project, queue_empty=queue_empty)
+    if gate is None:
         return None
-    url = reverse("crowd-done", args=[participant.link.token])
+    where, participant = gate
+    url = reverse(f"crowd-{where}", args=[participant.link.token])
     if request.htmx:
         return HttpResponseClientRedirect(url)
     response = HttpResponse(status=303)

@@ -117,7 +117,7 @@ class JobOutput(serializers.Serializer):
     id = serializers.UUIDField(source="uuid")
     url = serializers.SerializerMethodField()
     project = serializers.CharField(source="project.slug")
-    kind = serializers.CharField(help_text="generate, judge, encode, audit, synthesize or export.")
+    kind = serializers.CharField(help_text="generate, judge, encode, audit, synthesize, export or import.")
     status = serializers.ChoiceField(choices=Job.Status.choices)
     progress = serializers.SerializerMethodField()
     message = serializers.CharField()

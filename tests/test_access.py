@@ -319,7 +319,7 @@ def _fill(converters, world, personas):
     return kwargs
 
 
-PUBLIC = {"invite", "password_reset_confirm", "password_reset_complete", "crowd-join", "crowd-done"}
+PUBLIC = {"invite", "password_reset_confirm", "password_reset_complete", "crowd-join", "crowd-done", "crowd-qualify"}
 
 
 def test_every_page_denies_anonymous_and_outsiders(world):

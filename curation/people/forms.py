@@ -41,3 +41,18 @@ class CrowdLinkForm(forms.Form):
         max_length=500, required=False, label="Return URL", assume_scheme="https",
         help_text="Where participants go back to (e.g. https://app.prolific.com/submissions/complete?cc=CODE).",
     )  # fmt: skip
+    qualification_items = forms.IntegerField(
+        min_value=0, max_value=100, initial=0, required=False, label="Qualification items",
+        help_text="Gold items (pairwise or thumb items a curator resolved) each participant answers first; 0: none.",
+    )  # fmt: skip
+    qualification_min_accuracy = forms.FloatField(
+        min_value=0, max_value=1, initial=0.8, required=False, label="Qualification accuracy",
+        help_text="The share of gold items to get right; below it, the participant is thanked and stopped.",
+    )  # fmt: skip
+
+    def clean_qualification_items(self):
+        return self.cleaned_data.get("qualification_items") or 0
+
+    def clean_qualification_min_accuracy(self):
+        value = self.cleaned_data.get("qualification_min_accuracy")
+        return 0.8 if value is None else value

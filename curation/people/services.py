@@ -29,7 +29,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.models import CrowdLink, CrowdParticipant, Invitation
 from accounts.services import tokens_revoke_for_user
-from annotate.models import Annotation, Membership, Project, Role
+from annotate.models import Annotation, Item, Kind, Membership, PairwiseChoice, Project, Role, ThumbChoice
 from curation.projects.activity import activity_record, changes_between
 
 log = logging.getLogger(__name__)
@@ -292,8 +292,12 @@ def crowd_link_save(
     items_required: int,
     completion_code: str,
     return_url: str = "",
+    qualification_items: int = 0,
+    qualification_min_accuracy: float = 0.8,
 ) -> CrowdLink:
-    """Create or change the project's open enrolment link (owners)."""
+    """Create or change the project's open enrolment link (owners).
+    ``qualification_items`` > 0 asks each participant that many gold items
+    (items a curator resolved, ``Item.resolution``) before real work."""
     _require_owner(project, by)
     errors = {}
     participant_param = (participant_param or "").strip()
@@ -304,18 +308,37 @@ def crowd_link_save(
     completion_code = (completion_code or "").strip()
     if not completion_code or len(completion_code) > 100:
         errors["completion_code"] = "give a completion code (at most 100 characters)"
+    if not isinstance(qualification_items, int) or not 0 <= qualification_items <= 100:
+        errors["qualification_items"] = "qualification_items must be between 0 and 100"
+    elif qualification_items and gold_items(project=project).count() < qualification_items:
+        errors["qualification_items"] = (
+            f"the project has {gold_items(project=project).count()} gold items (pairwise or thumb items a curator "
+            f"resolved); resolve more or ask fewer"
+        )
+    if qualification_min_accuracy is None or not 0 <= float(qualification_min_accuracy) <= 1:
+        errors["qualification_min_accuracy"] = "qualification_min_accuracy must be between 0 and 1"
     if errors:
         raise ValidationError(errors)
     link = CrowdLink.objects.filter(project=project).first() or CrowdLink(
         project=project, token=secrets.token_urlsafe(16)
     )
-    logged = ("enabled", "participant_param", "items_required", "completion_code", "return_url")
+    logged = (
+        "enabled",
+        "participant_param",
+        "items_required",
+        "completion_code",
+        "return_url",
+        "qualification_items",
+        "qualification_min_accuracy",
+    )
     before = {name: getattr(link, name) for name in logged} if link.pk else {}
     link.enabled = bool(enabled)
     link.participant_param = participant_param
     link.items_required = items_required
     link.completion_code = completion_code
     link.return_url = (return_url or "").strip()
+    link.qualification_items = qualification_items
+    link.qualification_min_accuracy = float(qualification_min_accuracy)
     link.full_clean()
     with transaction.atomic():
         link.save()
@@ -371,6 +394,8 @@ def crowd_check_done(*, user, project: Project, queue_empty: bool) -> CrowdParti
     participant = CrowdParticipant.objects.select_related("link").filter(user=user, link__project=project).first()
     if participant is None:
         return None
+    if participant.link.qualification_items and participant.qualified is not True:
+        return None  # not through the qualification: crowd_gate sends them there
     if participant.completed_at is None:
         done = Annotation.objects.filter(annotator__user=user, item__project=project).count()
         if not queue_empty and done < participant.link.items_required:
@@ -378,3 +403,66 @@ def crowd_check_done(*, user, project: Project, queue_empty: bool) -> CrowdParti
         participant.completed_at = timezone.now()
         participant.save(update_fields=["completed_at"])
     return participant
+
+
+def gold_items(*, project: Project):
+    """The project's gold items: pairwise and thumb items a curator resolved, oldest first."""
+    return (
+        Item.objects.filter(project=project, kind__in=[Kind.PAIRWISE, Kind.THUMB], resolution__has_key="choice")
+        .select_related("prompt")
+        .order_by("id")
+    )
+
+
+def crowd_qualification_next(*, participant: CrowdParticipant) -> Item | None:
+    """The next gold item the participant has not answered, or None when they answered enough."""
+    link = participant.link
+    answered = participant.qualification or {}
+    if len(answered) >= link.qualification_items:
+        return None
+    for item in gold_items(project=link.project)[: link.qualification_items]:
+        if str(item.uuid) not in answered:
+            return item
+    return None
+
+
+def crowd_qualification_answer(*, participant: CrowdParticipant, item_uuid, answer: str) -> CrowdParticipant:
+    """Record one qualification answer; once ``qualification_items`` are in,
+    decide ``qualified`` (the share matching the curator's verdicts against
+    ``qualification_min_accuracy``). The answers are kept on the participant,
+    never as annotations: no consensus, audit or export counts them."""
+    with transaction.atomic():
+        participant = (
+            CrowdParticipant.objects.select_for_update().select_related("link__project").get(pk=participant.pk)
+        )
+        link = participant.link
+        if participant.qualified is not None:
+            return participant
+        item = crowd_qualification_next(participant=participant)
+        if item is None or str(item.uuid) != str(item_uuid):
+            raise ValidationError({"item": "answer the item shown"})
+        allowed = PairwiseChoice.values if item.kind == Kind.PAIRWISE else ThumbChoice.values
+        if answer not in allowed:
+            raise ValidationError({"answer": f"one of {', '.join(allowed)}"})
+        answers = dict(participant.qualification or {})
+        answers[str(item.uuid)] = answer
+        participant.qualification = answers
+        if len(answers) >= link.qualification_items:
+            expected = {str(i.uuid): i.resolution.get("choice") for i in gold_items(project=link.project)}
+            correct = sum(1 for key, value in answers.items() if expected.get(key) == value)
+            participant.qualified = correct / len(answers) >= link.qualification_min_accuracy
+        participant.save(update_fields=["qualification", "qualified"])
+    return participant
+
+
+def crowd_gate(*, user, project: Project, queue_empty: bool) -> tuple[str, CrowdParticipant] | None:
+    """Where a crowd participant of ``project`` must go instead of the next
+    item: ``("qualify", p)`` before (or after failing) the qualification,
+    ``("done", p)`` once done (``crowd_check_done``); None to carry on."""
+    participant = CrowdParticipant.objects.select_related("link").filter(user=user, link__project=project).first()
+    if participant is None:
+        return None
+    if participant.link.qualification_items and participant.qualified is not True:
+        return "qualify", participant
+    done = crowd_check_done(user=user, project=project, queue_empty=queue_empty)
+    return ("done", done) if done is not None else None

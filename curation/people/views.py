@@ -150,6 +150,8 @@ def crowd(request, slug):
                 "items_required": link.items_required,
                 "completion_code": link.completion_code,
                 "return_url": link.return_url,
+                "qualification_items": link.qualification_items,
+                "qualification_min_accuracy": link.qualification_min_accuracy,
             }
         form = CrowdLinkForm(initial=initial or None)
     participants = CrowdParticipant.objects.filter(link=link) if link else CrowdParticipant.objects.none()
@@ -160,6 +162,7 @@ def crowd(request, slug):
         "join_url": request.build_absolute_uri(reverse("crowd-join", args=[link.token])) if link else "",
         "enrolled": participants.count(),
         "completed": participants.filter(completed_at__isnull=False).count(),
+        "stopped": participants.filter(qualified=False).count(),
         "section": "members",
     }
     return render(request, "curation/crowd.html", context, status=status)

@@ -310,3 +310,51 @@ def test_command_all_or_nothing_exits_naming_the_line(project, tmp_path):
         call_command("import_items", project.slug, str(path), "--quiet")
     assert "line 3: field 'responses'" in str(caught.value) and "Nothing was imported" in str(caught.value)
     assert Item.objects.count() == 0
+
+
+def test_command_exits_naming_the_flag_and_queues_nothing(project, tmp_path):
+    path = tmp_path / "good.jsonl"
+    path.write_bytes(GOOD_FILE)
+    with pytest.raises(CommandError) as caught:
+        call_command("import_items", project.slug, str(path), "--source-name", "x" * 201, "--quiet")
+    assert str(caught.value).startswith("--source-name: ")
+    assert not Job.objects.exists() and Item.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_write_progress_is_seen_while_the_import_transaction_is_open(project, personas, monkeypatch):
+    """The runner's progress goes through its own connection: another
+    connection sees "Writing: n of m" while not one item is committed yet."""
+    import threading
+
+    monkeypatch.setattr(importing, "BATCH_SIZE", 1)
+    monkeypatch.setattr(runner, "WRITE_EVERY_SECONDS", 0)
+    rows = [{"kind": "thumb", "prompt": f"Question {i}?", "responses": [f"Answer {i}"]} for i in range(20)]
+    job = queue(project, personas["owner"], jsonl(*rows))
+    paused, resume = threading.Event(), threading.Event()
+
+    def hold_mid_write(current: Job) -> None:
+        if current.message.startswith("Writing") and 0 < current.progress_done < 20 and not paused.is_set():
+            paused.set()
+            resume.wait(30)
+
+    def run_here() -> None:
+        from django.db import connection
+
+        try:
+            run_job(job.pk, on_progress=hold_mid_write)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run_here)
+    worker.start()
+    try:
+        assert paused.wait(60), "the import never reported writing"
+        seen = Job.objects.get(pk=job.pk)
+        assert seen.message.startswith("Writing: 5 of 20") and seen.progress_total == 20
+        assert Item.objects.filter(project=project).count() == 0  # the import's transaction is still open
+    finally:
+        resume.set()
+        worker.join(60)
+    job.refresh_from_db()
+    assert job.status == "succeeded" and Item.objects.filter(project=project).count() == 20

@@ -138,3 +138,103 @@ def test_a_participant_reaches_nothing_but_their_project(project, link):
     assert client.get(reverse("crowd-done", args=[link.token])).status_code == 404  # not finished yet
     home = client.get(reverse("home")).content.decode()
     assert project.name in home and other.name not in home
+
+
+# ---------------------------------------------------------------- qualification
+
+
+@pytest.fixture
+def gold(project, personas):
+    from curation.items.services import item_resolve
+
+    items = [make_item(project, "pairwise", texts=[f"Good {i}", f"Bad {i}"]) for i in range(2)]
+    for item in items:
+        item_resolve(item=item, verdict="A", user=personas["owner"])
+    make_item(project, "thumb", texts=["Real work"])
+    return items
+
+
+def qualified_link(project, personas, accuracy=1.0):
+    return services.crowd_link_save(
+        project=project, by=personas["owner"], enabled=True, participant_param="pid", items_required=1,
+        completion_code="DONE1", qualification_items=2, qualification_min_accuracy=accuracy,
+    )  # fmt: skip
+
+
+def answer(client, link, choice):
+    page = client.get(reverse("crowd-qualify", args=[link.token]))
+    item = re.search(r'name="item" value="([^"]+)"', page.content.decode()).group(1)
+    return client.post(reverse("crowd-qualify", args=[link.token]), {"item": item, "answer": choice})
+
+
+def test_qualification_comes_first_and_lets_the_accurate_through(project, personas, gold):
+    link = qualified_link(project, personas)
+    client = Client()
+    response = join(client, link, "Q-1")
+    assert response["Location"] == reverse("crowd-qualify", args=[link.token])
+    # the annotate page sends them back to the qualification until it is passed
+    assert client.get(reverse("annotate-next", args=[project.slug]))["Location"] == response["Location"]
+    assert "Practice item 1 of 2" in client.get(response["Location"]).content.decode()
+    answer(client, link, "A")
+    last = answer(client, link, "A")
+    assert last["Location"] == reverse("annotate-next", args=[project.slug])
+    participant = CrowdParticipant.objects.get()
+    assert participant.qualified is True and len(participant.qualification) == 2
+    from annotate.models import Annotation
+
+    assert not Annotation.objects.exists()  # practice answers are never annotations
+    assert client.get(reverse("annotate-next", args=[project.slug])).status_code == 200
+
+
+def test_below_the_accuracy_a_participant_is_stopped_politely(project, personas, gold):
+    link = qualified_link(project, personas, accuracy=0.75)
+    client = Client()
+    join(client, link, "Q-2")
+    answer(client, link, "A")
+    answer(client, link, "B")  # one of two right: 0.5 < 0.75
+    participant = CrowdParticipant.objects.get()
+    assert participant.qualified is False
+    page = client.get(reverse("crowd-qualify", args=[link.token])).content.decode()
+    assert 'id="crowd-stopped"' in page and "DONE1" not in page
+    assert client.get(reverse("annotate-next", args=[project.slug]))["Location"] == reverse(
+        "crowd-qualify", args=[link.token]
+    )
+    assert join(Client(), link, "Q-2")["Location"] == reverse("crowd-qualify", args=[link.token])
+    bad = client.post(reverse("crowd-qualify", args=[link.token]), {"item": str(gold[0].uuid), "answer": "A"})
+    assert bad.status_code == 200 and CrowdParticipant.objects.get().qualification == participant.qualification
+
+
+def test_a_qualification_needs_enough_gold_items_and_valid_answers(project, personas, gold):
+    with pytest.raises(Exception, match="gold items"):
+        services.crowd_link_save(
+            project=project, by=personas["owner"], enabled=True, participant_param="pid", items_required=1,
+            completion_code="X", qualification_items=3,
+        )  # fmt: skip
+    link = qualified_link(project, personas)
+    client = Client()
+    join(client, link, "Q-3")
+    page = client.get(reverse("crowd-qualify", args=[link.token]))
+    item = re.search(r'name="item" value="([^"]+)"', page.content.decode()).group(1)
+    wrong = client.post(reverse("crowd-qualify", args=[link.token]), {"item": item, "answer": "up"})
+    assert wrong.status_code == 400 and CrowdParticipant.objects.get().qualification == {}
+    other = Client()
+    other.force_login(personas["annotator"])
+    assert other.get(reverse("crowd-qualify", args=[link.token])).status_code == 404
+
+
+def test_a_signed_in_user_is_asked_before_becoming_a_participant(project, personas, link):
+    client = Client()
+    client.force_login(personas["curator"])
+    url = reverse("crowd-join", args=[link.token]) + "?PROLIFIC_PID=P-77"
+    page = client.get(url)
+    assert page.status_code == 200 and 'id="crowd-confirm"' in page.content.decode()
+    assert not CrowdParticipant.objects.exists()
+    assert client.session["_auth_user_id"] == str(personas["curator"].pk)  # still themselves
+    checked = Client(enforce_csrf_checks=True)
+    checked.force_login(personas["curator"])
+    assert checked.post(url).status_code == 403  # a forged POST from another site
+    response = client.post(url)
+    assert response.status_code == 302 and CrowdParticipant.objects.get().user != personas["curator"]
+    assert client.session["_auth_user_id"] == str(CrowdParticipant.objects.get().user_id)
+    # the participant themselves re-opening their own link goes straight on
+    assert client.get(url).status_code == 302
