@@ -11,6 +11,8 @@ Ambiguity dashboard lists with a link to each item's verdicts.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from annotate.models import Verdict
@@ -85,7 +87,14 @@ def _entry(
     # Rater identity does not enter α or the per-item counts (one verdict per annotation
     # and principle, one annotation per item and annotator), so the compact layout serves.
     matrix = batched.slots(unit, code, len(items))
-    result = metrics.principle_agreement(matrix, n_boot=params.n_boot, seed=params.seed)
+    result = metrics.principle_agreement(matrix, n_boot=0)
+    if result.n_items and np.isfinite(result.alpha):
+        # The same resamples of the judged items as principle_agreement's interval
+        # (metrics.krippendorff_alpha_bootstrap), one matrix product per chunk of replicates.
+        interval = batched.krippendorff_alpha_bootstrap_fast(
+            matrix[:, result.units], "nominal", n_boot=params.n_boot, seed=params.seed
+        )
+        result = dataclasses.replace(result, interval=interval)
     entry: PrincipleAgreementEntry = {
         "principle": principle,
         "kind": kind,

@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotate.models import Principle, PrincipleVerdict
+from curation import metrics
 from tests.audit.helpers import annotate, human, judge, run_audit
 from tests.factories import make_item
 
@@ -81,6 +82,14 @@ def test_audit_stores_per_principle_agreement(project, panel):
     assert everyone["split_share"] == 0.5 and everyone["n_items"] == 4 and everyone["n_verdicts"] == 11
     assert everyone["n_interpreters"] == 3 and everyone["n_ok"] > 0
     assert everyone["low"] <= everyone["alpha"] <= everyone["high"]
+    # the stage's fast bootstrap draws the same resamples as the pure function's
+    matrix = [[CODE[v] if v else nan for v in HARMLESS[w]] for w in ("h1", "h2", "j")]
+    reference = metrics.principle_agreement(matrix, n_boot=200, seed=0).interval
+    assert (everyone["low"], everyone["high"], everyone["n_ok"]) == (
+        pytest.approx(reference.low),
+        pytest.approx(reference.high),
+        reference.n_ok,
+    )
     people = entries[(harmless, "pairwise", "human")]
     assert people["alpha"] == pytest.approx(_reference(HARMLESS, ["h1", "h2"]))
     assert round(people["alpha"], 6) == 0.263158
