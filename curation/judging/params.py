@@ -11,6 +11,16 @@ from annotate.models import Kind, Project
 from curation.jobs.params import MODEL_MAX_LENGTH, param_int, param_text
 
 JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
+# Prompt variants of the judge: the instruction its system prompt adds (curation.judging.runner).
+# Several variants (and models) judging the same items are a panel of interpreters
+# (docs/algorithms.md#judge-panels), each stored as its own annotator.
+JUDGE_VARIANTS = {
+    "default": "",
+    "strict": "Be strict: an answer with any error, omission or risk loses to one without.",
+    "charitable": "Be charitable: read each answer in its most sensible interpretation before you judge it.",
+    "literal": "Read the question and any principle literally: judge only what their words require.",
+}
+PANEL_MAX = 8
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,41 @@ class JudgeParams:
     kinds: tuple[str, ...] = JUDGE_KINDS
     principles: bool = False
     model: str = ""
+    # (model, variant) per panel member; empty: one judge, ``model`` with the default prompt
+    panel: tuple[tuple[str, str], ...] = ()
+
+
+def _panel_member(entry) -> tuple[str, str]:
+    """``"variant"``, ``"variant@model"`` or ``{"variant", "model"}`` as ``(model, variant)``."""
+    if isinstance(entry, dict):
+        unknown = set(entry) - {"variant", "model"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}; give variant and model")
+        variant, model = str(entry.get("variant") or "default"), str(entry.get("model") or "")
+    elif isinstance(entry, str):
+        variant, _, model = entry.strip().partition("@")
+        variant = variant.strip() or "default"
+    else:
+        raise ValueError(f"a member is a 'variant' or 'variant@model' string, got {entry!r}")
+    if variant not in JUDGE_VARIANTS:
+        raise ValueError(f"unknown prompt variant {variant!r}; known: {', '.join(JUDGE_VARIANTS)}")
+    return model.strip(), variant
+
+
+def judge_panel_clean(value) -> tuple[tuple[str, str], ...]:
+    """The ``panel`` parameter: a list (or comma-separated string) of members,
+    each ``variant`` or ``variant@model``; ``ValueError`` says what is wrong."""
+    if value in (None, "", []):
+        return ()
+    entries = [e for e in value.split(",") if e.strip()] if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple):
+        raise ValueError(f"panel must be a list of members, got {value!r}")
+    members = tuple(_panel_member(e) for e in entries)
+    if len(set(members)) != len(members):
+        raise ValueError("panel lists the same member twice")
+    if not 2 <= len(members) <= PANEL_MAX:
+        raise ValueError(f"a panel has 2 to {PANEL_MAX} members, got {len(members)}")
+    return members
 
 
 def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
@@ -35,6 +80,11 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
     bad = [k for k in kinds_value if k not in JUDGE_KINDS]
     if bad:
         errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
+    panel: tuple[tuple[str, str], ...] = ()
+    try:
+        panel = judge_panel_clean(data.get("panel"))
+    except ValueError as exc:
+        errors["panel"] = f"panel: {exc}"
     if errors:
         raise ValidationError(errors)
     return JudgeParams(
@@ -42,4 +92,5 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
         principles=bool(data.get("principles")),
         model=model,
+        panel=panel,
     )

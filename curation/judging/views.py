@@ -13,7 +13,7 @@ from annotate.selectors import principles_in_use, project_for_curator
 from annotate.views import with_csp
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import launch_page
-from curation.judging.params import JUDGE_KINDS
+from curation.judging.params import JUDGE_KINDS, JUDGE_VARIANTS
 from curation.judging.services import judge_create
 
 
@@ -24,6 +24,13 @@ class JudgeForm(forms.Form):
     )
     principles = forms.BooleanField(
         required=False, help_text="Also give an A / B / NA verdict per project principle (pairwise items)."
+    )
+    panel = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text=f"A panel of judges, each its own annotator: comma-separated prompt variants "
+        f"({', '.join(JUDGE_VARIANTS)}), each optionally @ a local model (e.g. default,strict,charitable@/models/"
+        f"other.gguf). Empty: one judge.",
     )
 
 
