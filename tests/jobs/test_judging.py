@@ -327,3 +327,29 @@ def test_panel_from_the_command_and_the_judge_page(project, scripted_judge, pers
         denied = Client()
         denied.force_login(personas[who])
         assert denied.post(url, {"kinds": ["pairwise"], "panel": "strict,charitable"}).status_code == 404
+
+
+@pytest.mark.slow
+def test_real_model_as_a_two_member_panel(project, settings):
+    """The default model with two prompt variants: two annotators, each with principle verdicts
+    from the real model, and the ambiguity audit measures the pair (group judge)."""
+    from tests.audit.helpers import run_audit
+
+    settings.DOCKET_TORCH_THREADS = 1
+    honest = PrincipleFactory(project=project, name="honest", description="States only what is true.")
+    item = make_item(project, "pairwise", texts=["The capital of France is Paris.", "The capital of France is Rome."])
+    item.prompt.messages = [{"role": "user", "content": "What is the capital of France?"}]
+    item.prompt.save()
+    job = judge(project, kinds=["pairwise"], principles=True, panel="default,strict")
+    assert [(m["variant"], m["judged"]) for m in job.result["panel"]] == [("default", 1), ("strict", 1)]
+    annotations = list(Annotation.objects.filter(item=item).select_related("annotator").order_by("id"))
+    assert len({a.annotator_id for a in annotations}) == 2
+    assert all(a.annotator.model_name.startswith("SmolLM2") for a in annotations)
+    for annotation in annotations:
+        assert annotation.verdicts.get(principle=honest).verdict in ("A", "B", "na")
+        assert annotation.probabilities["principles"]["honest"]["raw"]  # the real model's numbers
+    # different system prompts: the two members' principle probabilities differ
+    first, second = (a.probabilities["principles"]["honest"]["raw"] for a in annotations)
+    assert first != second
+    entry = next(e for e in run_audit(project, n_boot=20).summary["ambiguity"]["entries"] if e["group"] == "judge")
+    assert (entry["principle"], entry["n_interpreters"], entry["n_items"]) == (honest.pk, 2, 1)
