@@ -31,6 +31,21 @@ class JudgeParams:
     model: str = ""
     # (model, variant) per panel member; empty: one judge, ``model`` with the default prompt
     panel: tuple[tuple[str, str], ...] = ()
+    save_panel: bool = False  # store ``panel`` as the project's judge panel (judge_create)
+
+
+PROJECT_PANEL = "project"  # the panel value that means "the project's saved panel"
+
+
+def judge_panel_of(project: Project) -> list[str]:
+    """The project's saved judge panel (``Project.options["judge_panel"]``), members as text."""
+    stored = (project.options or {}).get("judge_panel") or []
+    return [str(m) for m in stored] if isinstance(stored, list) else []
+
+
+def judge_panel_text(members: tuple[tuple[str, str], ...]) -> list[str]:
+    """Members as ``variant`` or ``variant@model`` (how they are stored and typed)."""
+    return [f"{variant}@{model}" if model else variant for model, variant in members]
 
 
 def _panel_member(entry) -> tuple[str, str]:
@@ -81,10 +96,18 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
     if bad:
         errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
     panel: tuple[tuple[str, str], ...] = ()
+    wanted = data.get("panel")
+    if isinstance(wanted, str) and wanted.strip() == PROJECT_PANEL:
+        wanted = judge_panel_of(project)
+        if not wanted:
+            errors["panel"] = "panel: this project has no saved judge panel; give its members and save it first"
     try:
-        panel = judge_panel_clean(data.get("panel"))
+        panel = judge_panel_clean(wanted)
     except ValueError as exc:
         errors["panel"] = f"panel: {exc}"
+    save_panel = bool(data.get("save_panel"))
+    if save_panel and not panel and "panel" not in errors:
+        errors["save_panel"] = "save_panel: give the panel's members to save"
     if errors:
         raise ValidationError(errors)
     return JudgeParams(
@@ -93,4 +116,5 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         principles=bool(data.get("principles")),
         model=model,
         panel=panel,
+        save_panel=save_panel,
     )

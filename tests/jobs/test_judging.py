@@ -353,3 +353,37 @@ def test_real_model_as_a_two_member_panel(project, settings):
     assert first != second
     entry = next(e for e in run_audit(project, n_boot=20).summary["ambiguity"]["entries"] if e["group"] == "judge")
     assert (entry["principle"], entry["n_interpreters"], entry["n_items"]) == (honest.pk, 2, 1)
+
+
+def test_a_project_saves_its_panel_and_the_job_runs_it(project, scripted_judge, personas):
+    from django.test import Client
+    from django.urls import reverse
+
+    from curation.judging.params import judge_panel_of
+    from curation.judging.services import judge_panel_set
+
+    make_item(project, "pairwise", texts=["p", "qq"])
+    with pytest.raises(ValidationError) as caught:  # nothing saved yet
+        judge_create(project=project, user=None, params={"panel": "project"}, enqueue=False)
+    assert "no saved judge panel" in caught.value.message_dict["panel"][0]
+    with pytest.raises(ValidationError) as caught:
+        judge_create(project=project, user=None, params={"save_panel": True}, enqueue=False)
+    assert "save_panel" in caught.value.message_dict
+    client = Client()
+    client.force_login(personas["curator"])
+    url = reverse("jobs:judge", kwargs={"slug": project.slug})
+    saved = client.post(url, {"kinds": ["pairwise"], "panel": "default, literal", "save_panel": "on"})
+    assert saved.status_code == 302
+    project.refresh_from_db()
+    assert judge_panel_of(project) == ["default", "literal"]
+    assert 'value="default,literal"' in client.get(url).content.decode()  # the form starts from the saved panel
+    out = io.StringIO()
+    call_command("judge", project.slug, "--panel", "project", stdout=out, stderr=io.StringIO())
+    job = Job.objects.filter(kind="judge").latest("created_at")
+    assert [m["variant"] for m in job.result["panel"]] == ["default", "literal"]
+    assert Annotator.objects.filter(type="model").count() == 2
+    with pytest.raises(ValidationError):
+        judge_panel_set(project=project, panel=["default", "sloppy"])
+    project.refresh_from_db()
+    assert judge_panel_of(project) == ["default", "literal"]  # a refused panel changes nothing
+    assert judge_panel_set(project=project, panel=[]) == [] and judge_panel_of(project) == []

@@ -27,13 +27,16 @@ class Command(JobCommand):
         parser.add_argument(
             "--panel",
             help="a panel of judges, each its own annotator: comma-separated prompt variants "
-            "(default, strict, charitable, literal), each optionally @MODEL",
+            "(default, strict, charitable, literal), each optionally @MODEL; 'project': the project's saved panel",
         )
+        parser.add_argument("--save-panel", action="store_true", help="save --panel as the project's judge panel")
 
     def job_params(self, project, options) -> dict:
         data = {name: options[name] for name in ("limit", "kinds", "model", "panel") if options.get(name) is not None}
         if options.get("principles"):
             data["principles"] = True
+        if options.get("save_panel"):
+            data["save_panel"] = True
         return data
 
     def describe(self, job) -> str:
