@@ -61,7 +61,9 @@ def _panel_member(entry) -> tuple[str, str]:
     else:
         raise ValueError(f"a member is a 'variant' or 'variant@model' string, got {entry!r}")
     if variant not in JUDGE_VARIANTS:
-        raise ValueError(f"unknown prompt variant {variant!r}; known: {', '.join(JUDGE_VARIANTS)}")
+        raise ValueError(f"unknown prompt variant {variant[:40]!r}; known: {', '.join(JUDGE_VARIANTS)}")
+    if len(model) > MODEL_MAX_LENGTH or "\x00" in model:
+        raise ValueError(f"a member's model is a path of at most {MODEL_MAX_LENGTH} characters without NUL")
     return model.strip(), variant
 
 
@@ -73,6 +75,8 @@ def judge_panel_clean(value) -> tuple[tuple[str, str], ...]:
     entries = [e for e in value.split(",") if e.strip()] if isinstance(value, str) else value
     if not isinstance(entries, list | tuple):
         raise ValueError(f"panel must be a list of members, got {value!r}")
+    if len(entries) > PANEL_MAX:
+        raise ValueError(f"a panel has 2 to {PANEL_MAX} members, got {len(entries)}")
     members = tuple(_panel_member(e) for e in entries)
     if len(set(members)) != len(members):
         raise ValueError("panel lists the same member twice")
@@ -97,7 +101,10 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
     panel: tuple[tuple[str, str], ...] = ()
     wanted = data.get("panel")
-    if isinstance(wanted, str) and wanted.strip() == PROJECT_PANEL:
+    if isinstance(wanted, str) and len(wanted) > PANEL_MAX * (MODEL_MAX_LENGTH + 20):
+        errors["panel"] = "panel: too long"
+        wanted = None
+    elif isinstance(wanted, str) and wanted.strip() == PROJECT_PANEL:
         wanted = judge_panel_of(project)
         if not wanted:
             errors["panel"] = "panel: this project has no saved judge panel; give its members and save it first"

@@ -291,6 +291,8 @@ def test_a_panels_verdicts_are_measured_by_the_ambiguity_audit(project, scripted
         ["default", "sloppy"],
         [f"strict@m{i}" for i in range(9)],
         [{"variant": "strict", "temp": 1}],
+        ["default", "strict@" + "m" * 5000],
+        "default," * 10_000,
         [3, 4],
     ],
 )
