@@ -43,6 +43,9 @@ v1 = [
     path("projects/<slug:slug>/audit/", views_audit.AuditSummaryApi.as_view(), name="api-audit"),
     path("projects/<slug:slug>/audit/items/", views_audit.ItemAuditListApi.as_view(), name="api-audit-items"),
     path(
+        "projects/<slug:slug>/audit/principles/", views_audit.AuditPrinciplesApi.as_view(), name="api-audit-principles"
+    ),
+    path(
         "projects/<slug:slug>/audit/annotators/",
         views_audit.AnnotatorAuditListApi.as_view(),
         name="api-audit-annotators",

@@ -1,6 +1,7 @@
 """Audit summaries in the researchers' API: the project's latest audit
 (project-level figures), its per-item rows (filterable, sortable by
-disagreement or ln CHES) and its per-annotator rows (annotators by opaque id,
+disagreement or ln CHES), its per-principle agreement (how ambiguous each
+principle is, docs/algorithms.md#principle-ambiguity) and its per-annotator rows (annotators by opaque id,
 as everywhere in the API). Reads go through ``curation.audit.selectors``, as
 the dashboards' do; the layout is ``curation.audit.summary``."""
 
@@ -15,7 +16,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import Kind, Source
-from curation.audit.selectors import ANNOTATOR_ORDERS, ITEM_ORDERS, audit_annotators, audit_items, audit_latest
+from curation.audit.ambiguity import GROUPS, VERDICT_CODES
+from curation.audit.selectors import (
+    ANNOTATOR_ORDERS,
+    ITEM_ORDERS,
+    audit_annotators,
+    audit_items,
+    audit_latest,
+    audit_principle_agreement,
+)
 from curation.models import AnnotatorAudit, Audit, ItemAudit
 
 from .views import ERRORS, AnnotatorRef, annotator_public, project_for_api
@@ -231,3 +240,63 @@ class AnnotatorAuditListApi(generics.ListAPIView):
         if getattr(self, "swagger_fake_view", False):
             return AnnotatorAudit.objects.none()
         return audit_annotators(audit=_latest_for(self.request, self.kwargs["slug"]))
+
+
+class PrincipleRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class SplitItemOutput(serializers.Serializer):
+    item = serializers.UUIDField(help_text="The item's id (GET …/audit/items/ has its figures).")
+    spread = serializers.FloatField(allow_null=True, help_text="1 − the share of its most frequent verdict.")
+    verdicts = serializers.DictField(
+        child=serializers.IntegerField(), help_text=f"Verdict ({', '.join(VERDICT_CODES)}) -> how many gave it."
+    )
+
+
+class PrincipleAgreementOutput(serializers.Serializer):
+    """One principle's agreement on one kind of item among one group of interpreters."""
+
+    principle = PrincipleRefOutput()
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    group = serializers.ChoiceField(
+        choices=list(GROUPS), help_text="all (every annotator), human, or judge (algorithmic judges)."
+    )
+    alpha = serializers.FloatField(
+        allow_null=True, help_text="Krippendorff's α (nominal) of the verdicts; null when undefined."
+    )
+    low = serializers.FloatField(allow_null=True, help_text="2.5 % percentile of the bootstrap over the items.")
+    high = serializers.FloatField(allow_null=True, help_text="97.5 % percentile of the bootstrap over the items.")
+    mean = serializers.FloatField(allow_null=True)
+    sd = serializers.FloatField(allow_null=True)
+    n_ok = serializers.IntegerField(help_text="Bootstrap replicates where α was defined.")
+    split_share = serializers.FloatField(
+        allow_null=True, help_text="Share of the items whose verdicts take two or more values."
+    )
+    n_items = serializers.IntegerField(help_text="Items with verdicts from two or more interpreters.")
+    n_verdicts = serializers.IntegerField()
+    n_interpreters = serializers.IntegerField()
+    reason = serializers.CharField(default="", help_text="Why α is undefined, when it is.")
+    top_split = SplitItemOutput(many=True, help_text="The split items with the largest spread (at most 10).")
+
+
+class AuditPrinciplesApi(APIView):
+    """Per-principle agreement of the latest audit: for each principle, kind of
+    item and group of interpreters, Krippendorff's α with its bootstrap interval,
+    the share of items where interpreters split and the counts; most ambiguous
+    (lowest α) first, undefined α last. Empty for an audit run before these
+    figures existed (run the audit again)."""
+
+    class FilterSerializer(serializers.Serializer):
+        group = serializers.ChoiceField(choices=list(GROUPS), required=False)
+        kind = serializers.ChoiceField(choices=Kind.choices, required=False)
+        principle = serializers.CharField(required=False, max_length=100, help_text="A principle's name or id.")
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: PrincipleAgreementOutput(many=True), **ERRORS})
+    def get(self, request, slug):
+        audit = _latest_for(request, slug)
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = audit_principle_agreement(audit=audit, **query.validated_data)
+        return Response(PrincipleAgreementOutput(entries, many=True).data)

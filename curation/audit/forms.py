@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from annotate.models import Kind
+from curation.audit.presenters import AMBIGUITY_GROUPS
 from curation.audit.selectors import SORTS
 
 
@@ -31,3 +32,7 @@ class ResolveForm(forms.Form):
 
 class MoreForm(forms.Form):
     extra = forms.IntegerField(min_value=1, max_value=20, initial=1)
+
+
+class AmbiguityForm(forms.Form):
+    group = forms.ChoiceField(choices=list(AMBIGUITY_GROUPS.items()), required=False, label="Interpreters")

@@ -15,6 +15,7 @@ stage                 reads                            returns (summary section)
 ``consistency``       mid_ranks                        ``consistency``
 ``annotators``        annotator rows (after probes)    ``annotators`` (the outlier rule)
 ``discretion``        consensus_code, verdicts         ``discretion``
+``ambiguity``         verdicts                         ``ambiguity`` (per-principle agreement)
 ``ches``              consensus_code                   ``ches``
 ====================  ===============================  ==========================================
 
@@ -49,6 +50,7 @@ from dataclasses import asdict, dataclass, field
 
 from annotate.models import Project
 from curation.audit.agreement import choice_kinds, disagreement
+from curation.audit.ambiguity import ambiguity
 from curation.audit.annotators import annotators_vs_consensus, outliers
 from curation.audit.ches import ches
 from curation.audit.consistency import probes, transitivity_and_thumbs
@@ -70,6 +72,7 @@ STAGES = (
     "annotators",
     "consistency",
     "discretion",
+    "principle ambiguity",
     "CHES",
     "writing results",
 )
@@ -155,6 +158,8 @@ def _audit_compute(*, project: Project, params: AuditParams, progress: JobProgre
         verdict_rows=verdicts,
         principles=principles,
     )
+    stage_done()
+    summary["ambiguity"] = ambiguity(data, rows, params=params, verdict_rows=verdicts, principles=principles)
     stage_done()
     summary["ches"] = ches(data, rows, project=project, consensus_code=choices.consensus_code)
     stage_done()

@@ -272,3 +272,97 @@ def discretion(summary: dict, audit) -> dict:
     discrepancy = data.get("discrepancy") or {}
     out["human_vs_judge"] = _num(discrepancy.get("human_vs_judge"))
     return out
+
+
+AMBIGUITY_GROUPS = {"all": "Everyone", "human": "Humans", "judge": "Algorithmic judges"}
+
+
+def _ambiguity_key(row: dict) -> tuple:
+    """Most ambiguous first: lowest α; undefined α last (no pairs, or one value only), more splits first."""
+    return (row["alpha"] is None, row["alpha"] if row["alpha"] is not None else 0.0, -(row["split_share"] or 0.0))
+
+
+def ambiguity(summary: dict, group: str) -> dict:
+    """The Ambiguity page: per kind of item, the principles ranked from the
+    lowest α (most ambiguous) for ``group`` with their intervals (a bar chart),
+    the other groups' α beside them, and per principle the items whose
+    interpreters split most (docs/algorithms.md#principle-ambiguity)."""
+    data = summary.get("ambiguity") or {}
+    names = {p.get("id"): p.get("name", str(p.get("id"))) for p in data.get("principles") or []}
+    entries = data.get("entries") or []
+    by_key = {(e.get("principle"), e.get("kind"), e.get("group")): e for e in entries}
+    kinds: dict[str, list[dict]] = {}
+    for entry in entries:
+        if entry.get("group") != group:
+            continue
+        principle, kind = entry.get("principle"), entry.get("kind")
+        others = {
+            g: _num((by_key.get((principle, kind, g)) or {}).get("alpha")) for g in AMBIGUITY_GROUPS if g != group
+        }
+        kinds.setdefault(kind, []).append(
+            {
+                "principle": principle,
+                "name": names.get(principle, str(principle)),
+                "alpha": _num(entry.get("alpha")),
+                "low": _num(entry.get("low")),
+                "high": _num(entry.get("high")),
+                "split_share": _num(entry.get("split_share")),
+                "n_items": entry.get("n_items") or 0,
+                "n_verdicts": entry.get("n_verdicts") or 0,
+                "n_interpreters": entry.get("n_interpreters") or 0,
+                "reason": entry.get("reason", ""),
+                "others": [(AMBIGUITY_GROUPS[g], value) for g, value in others.items()],
+                "top_split": [
+                    {
+                        "item": split.get("item"),
+                        "spread": _num(split.get("spread")),
+                        "verdicts": ", ".join(f"{v} × {n}" for v, n in (split.get("verdicts") or {}).items()),
+                    }
+                    for split in entry.get("top_split") or []
+                ],
+            }
+        )
+    sections = []
+    for kind in sorted(kinds, key=lambda k: (-sum(r["n_items"] for r in kinds[k]), k)):
+        ranked = sorted(kinds[kind], key=_ambiguity_key)
+        for rank, row in enumerate(ranked, start=1):
+            row["rank"] = rank
+        label = KIND_LABELS.get(kind, kind)
+        lows = [v for r in ranked for v in (r["low"], r["alpha"]) if v is not None]
+        plot = ""
+        if any(r["alpha"] is not None for r in ranked):
+            plot = _svg(
+                plots.bar_chart(
+                    [
+                        plots.Bar(
+                            r["name"],
+                            r["alpha"],
+                            r["low"],
+                            r["high"],
+                            note=f"split on {_share(r['split_share'])} of {r['n_items']} items"
+                            + (f"; {r['reason']}" if r["reason"] else ""),
+                        )
+                        for r in ranked
+                    ],
+                    title=f"{label} items: principles from most to least ambiguous "
+                    f"({AMBIGUITY_GROUPS[group].lower()}), Krippendorff's α with 95% bootstrap interval",
+                    value_label="α of the principle's verdicts (1 = interpreters agree, 0 = chance)",
+                    domain=(min([0.0, *lows]), 1.0),
+                    reference=0.667,
+                    reference_label="α = 0.667 (tentative conclusions)",
+                )
+            )
+        sections.append({"kind": kind, "label": label, "rows": ranked, "plot": plot})
+    return {
+        "sections": sections,
+        "groups": list(AMBIGUITY_GROUPS.items()),
+        "group": group,
+        "group_label": AMBIGUITY_GROUPS[group],
+        "stored": "ambiguity" in summary,
+        "has_principles": bool(names),
+        "n_boot": data.get("n_boot"),
+    }
+
+
+def _share(value) -> str:
+    return "—" if value is None else f"{value:.0%}"

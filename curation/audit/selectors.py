@@ -253,3 +253,22 @@ def annotations_per_day(*, project: Project) -> dict:
     by_kind = {k: [per[day].get(k, 0) for day in days] for k in KINDS if any(k in per[day] for day in days)}
     total = [sum(per[day].values()) for day in days]
     return {"days": days, "by_kind": by_kind, "total": total, "cumulative": np.cumsum(total).tolist() if total else []}
+
+
+def audit_principle_agreement(*, audit: Audit, group: str = "", kind: str = "", principle: str = "") -> list[dict]:
+    """The audit's per-principle agreement entries (docs/algorithms.md#principle-ambiguity),
+    each with its principle as ``{"id", "name"}``, optionally only one ``group``,
+    ``kind`` or ``principle`` (its name or id); most ambiguous (lowest α) first,
+    undefined α last. Empty for an audit stored before the figures existed."""
+    info = (audit.summary or {}).get("ambiguity") or {}
+    names = {p["id"]: p["name"] for p in info.get("principles") or []}
+    out = []
+    for entry in info.get("entries") or []:
+        pk = entry.get("principle")
+        if group and entry.get("group") != group or kind and entry.get("kind") != kind:
+            continue
+        if principle and principle not in (str(pk), names.get(pk)):
+            continue
+        out.append({**entry, "principle": {"id": pk, "name": names.get(pk, str(pk))}})
+    out.sort(key=lambda e: (e.get("alpha") is None, e.get("alpha") or 0.0, -(e.get("split_share") or 0.0)))
+    return out

@@ -175,6 +175,43 @@ class DiscretionSummary(TypedDict):
     discrepancy: Discrepancy
 
 
+class SplitItem(TypedDict):
+    """An item whose interpreters split on a principle."""
+
+    item: str  # the item's uuid
+    spread: float | None  # 1 − share of its most frequent verdict
+    verdicts: dict[str, int]  # verdict (A / B / neither / na) -> count
+
+
+class PrincipleAgreementEntry(TypedDict):
+    """One principle's agreement on one kind of item among one group of interpreters
+    (docs/algorithms.md#principle-ambiguity)."""
+
+    principle: int  # the principle's id
+    kind: str  # pairwise / thumb / ranking / judgment
+    group: str  # all / human / judge
+    alpha: float | None  # Krippendorff's α (nominal); null when undefined
+    low: float | None  # percentile bootstrap over the items (95 %)
+    high: float | None
+    mean: float | None
+    sd: float | None
+    n_ok: int  # bootstrap replicates where α was defined
+    split_share: float | None  # share of the items whose verdicts take two or more values
+    n_items: int  # items with verdicts from two or more interpreters
+    n_verdicts: int
+    n_interpreters: int
+    top_split: list[SplitItem]  # the split items with the largest spread, at most 10
+    reason: NotRequired[str]  # why α is undefined, when it is
+
+
+class AmbiguitySummary(TypedDict):
+    principles: list[PrincipleRef]
+    verdicts: list[str]  # the verdict codes, in code order
+    groups: list[str]  # all / human / judge
+    n_boot: int
+    entries: list[PrincipleAgreementEntry]
+
+
 class ProgressSummary(TypedDict):
     days: list[str]  # YYYY-MM-DD
     by_kind: dict[str, list[int]]
@@ -198,6 +235,7 @@ class AuditSummary(TypedDict):
     annotators: AnnotatorsSummary
     consistency: ConsistencySummary
     discretion: DiscretionSummary
+    ambiguity: NotRequired[AmbiguitySummary]  # absent in audits stored before it existed
     ches: ChesSummary
     judges: NotRequired[list[dict]]  # calibration cards of model annotators (curation.judging.selectors)
     progress: ProgressSummary

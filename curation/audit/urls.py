@@ -16,4 +16,5 @@ urlpatterns = [
     path("p/<slug:slug>/curate/audit/ches/", views.ches, name="ches"),
     path("p/<slug:slug>/curate/audit/annotators/", views.annotators, name="annotators"),
     path("p/<slug:slug>/curate/audit/discretion/", views.discretion, name="discretion"),
+    path("p/<slug:slug>/curate/audit/ambiguity/", views.ambiguity, name="ambiguity"),
 ]

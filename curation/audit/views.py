@@ -1,6 +1,6 @@
 """Audit dashboards under ``/p/<slug>/curate/audit/``: overview, disagreement
 (with drill-down and the exclude / resolve / request-more actions),
-annotators, CHES and discretion.
+annotators, CHES, discretion and principle ambiguity.
 
 Every page draws what the latest audit run stored (``Audit.summary`` and its
 ``ItemAudit`` / ``AnnotatorAudit`` rows) and computes nothing beyond counts,
@@ -26,7 +26,7 @@ from annotate.models import Annotator, Kind, PairwiseChoice, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator
 from annotate.views import with_csp
 from curation.audit import presenters, selectors
-from curation.audit.forms import ChesCutForm, DisagreementFilterForm, MoreForm, ResolveForm
+from curation.audit.forms import AmbiguityForm, ChesCutForm, DisagreementFilterForm, MoreForm, ResolveForm
 from curation.audit.selectors import annotations_per_day
 from curation.audit.services import audit_create
 from curation.ches.services import encode_create
@@ -365,3 +365,24 @@ def discretion(request, slug):
     context = _audit_context(request, project, "discretion")
     context["d"] = presenters.discretion(context["summary"], context["audit"])
     return render(request, "curation/audit/discretion.html", context)
+
+
+# ------------------------------------------------------------------ principle ambiguity
+
+
+@login_required
+@require_GET
+@with_csp
+def ambiguity(request, slug):
+    """Principles ranked from most to least ambiguous (docs/algorithms.md#principle-ambiguity)."""
+    project = project_for_curator(request.user, slug)
+    context = _audit_context(request, project, "ambiguity")
+    form = AmbiguityForm(request.GET or None)
+    group, status = "all", 200
+    if form.is_bound:
+        if form.is_valid():
+            group = form.cleaned_data["group"] or "all"
+        else:
+            status = 400
+    context.update({"form": form, "a": presenters.ambiguity(context["summary"], group)})
+    return render(request, "curation/audit/ambiguity.html", context, status=status)

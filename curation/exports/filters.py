@@ -26,6 +26,8 @@ what the earlier ones left":
    agreement when the record has one, else ``curation.consensus.item_agreement``
    of the votes left; items with no defined agreement, such as judgment items,
    are kept);
+   then ``principle_split``: items whose ids are given (those whose verdicts on
+   a chosen principle split, docs/algorithms.md#principle-ambiguity);
 8. ``ches``: pairwise items whose CHES score (``ln_ches`` by default) is above
    the ``drop_above_quantile`` quantile, or outside the ``keep_lowest_fraction``
    lowest (docs/algorithms.md#ches-selection, ``keep = order[:n]`` with ``n = ceil(p·N)``, ties
@@ -213,6 +215,18 @@ class MinAgreement(ItemFilter):
         return agreement is None or agreement >= self.threshold
 
 
+class PrincipleSplit(ItemFilter):
+    name = "principle_split"
+
+    def __init__(self, item_ids: Iterable[str], *, principle: str = "") -> None:
+        super().__init__()
+        self.ids = frozenset(str(i) for i in item_ids)
+        self.reason = f"items whose verdicts on the principle {principle!r} split (two or more different verdicts)"
+
+    def keep(self, item: ItemRec) -> bool:
+        return item.id not in self.ids
+
+
 class Ches(ItemFilter):
     """Keep pairwise items whose ``(score, item_id)`` is at most ``limit``."""
 
@@ -306,6 +320,10 @@ def split_of(prompt_id: str, *, seed: int | str = 0, test_fraction: float = 0.0)
     return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
 
 
+# FilterSpec fields holding ids (sizes only in the manifest), filled in from the audit or the verdicts.
+ID_SETS = ("flagged_annotators", "swap_inconsistent", "intransitive", "principle_split")
+
+
 @dataclass
 class FilterSpec:
     """The user's filter choices (what the CLI flags and the REST API fields map to)."""
@@ -316,6 +334,8 @@ class FilterSpec:
     swap_inconsistent: frozenset[str] = field(default_factory=frozenset)
     drop_judge_inconsistent: bool = False
     intransitive: frozenset[str] = field(default_factory=frozenset)
+    principle_split: frozenset[str] = field(default_factory=frozenset)  # item ids
+    principle_split_name: str = ""  # the principle, for the manifest's reason
     min_judgments: int = 0
     min_agreement: float | None = None
     ches_drop_above_quantile: float | None = None
@@ -327,7 +347,7 @@ class FilterSpec:
     seed: int | str = 0
 
     def __post_init__(self) -> None:
-        for name in ("flagged_annotators", "swap_inconsistent", "intransitive"):
+        for name in ID_SETS:
             value = getattr(self, name)
             if isinstance(value, str):
                 raise ExportInputError(f"filters.{name}: expected a list of ids, got a string")
@@ -377,7 +397,7 @@ class FilterSpec:
         """JSON-ready, for the manifest: id sets become their sizes (the ids themselves stay private)."""
         out = dataclasses.asdict(self)
         out["voters"] = list(self.voters)
-        for name in ("flagged_annotators", "swap_inconsistent", "intransitive"):
+        for name in ID_SETS:
             out[name] = len(out[name])
         return out
 
@@ -399,6 +419,8 @@ class FilterSpec:
             filters.append(MinJudgments(self.min_judgments))
         if self.min_agreement is not None:
             filters.append(MinAgreement(self.min_agreement))
+        if self.principle_split_name:
+            filters.append(PrincipleSplit(self.principle_split, principle=self.principle_split_name))
         if self.wants_ches:
             if ches_scores is None:
                 raise ExportInputError(

@@ -13,7 +13,9 @@ filters (:class:`curation.exports.FilterSpec`, applied in this order)
     audit's outliers), ``drop_swap_inconsistent`` (the audit's swap findings and
     judges' own ``consistent=False``), ``drop_judge_inconsistent`` (only the
     latter), ``drop_intransitive`` (the audit's transitivity violations),
-    ``min_judgments``, ``min_agreement``, ``ches_drop_above_quantile`` or
+    ``min_judgments``, ``min_agreement``, ``drop_split_principle`` (a
+    principle's name or id: items whose verdicts on it split, from the
+    verdicts of the voters), ``ches_drop_above_quantile`` or
     ``ches_keep_lowest_fraction`` (with ``ches_measure`` ``ln_ches``/``ches``
     and ``ches_unscored`` ``keep``/``drop``; scores from the latest audit;
     ``ches_min_chosen_tokens``: the length guard, pairs whose chosen reply is
@@ -38,17 +40,17 @@ from django.core.exceptions import ValidationError
 from curation.consensus import VOTER_SOURCES
 from curation.exports import FORMATS, ExportInputError, ExportOptions, FilterSpec
 from curation.exports.base import EXTRA_COLUMNS, SOURCES
-from curation.exports.filters import ANNOTATOR_TYPES_AS_VOTERS
+from curation.exports.filters import ANNOTATOR_TYPES_AS_VOTERS, ID_SETS
 
 OPTION_FIELDS = {f.name: f for f in fields(ExportOptions)}
 # FilterSpec fields a user sets directly; the id sets come from the audit through the booleans below.
-FILTER_FIELDS = {
-    f.name: f for f in fields(FilterSpec) if f.name not in ("flagged_annotators", "swap_inconsistent", "intransitive")
-}
+FILTER_FIELDS = {f.name: f for f in fields(FilterSpec) if f.name not in (*ID_SETS, "principle_split_name")}
 AUDIT_SWITCHES = ("exclude_flagged_annotators", "drop_swap_inconsistent", "drop_intransitive")
+# Filters named by the user and turned into id sets by the runner (the principle checked by export_create).
+PRINCIPLE_FILTERS = ("drop_split_principle",)
 OTHER_FIELDS = ("name",)
 ALIASES = {"annotator_types": "voters"}  # old name -> the option it sets; FilterSpec.from_dict reads it
-ALL_FIELDS = (*OPTION_FIELDS, *FILTER_FIELDS, *AUDIT_SWITCHES, *OTHER_FIELDS, *ALIASES)
+ALL_FIELDS = (*OPTION_FIELDS, *FILTER_FIELDS, *AUDIT_SWITCHES, *PRINCIPLE_FILTERS, *OTHER_FIELDS, *ALIASES)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ EXPORT_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("drop_intransitive", "bool", "Drop judgments in a transitivity violation (latest audit)."),
         OptionSpec("min_judgments", "int", "Drop items with fewer usable judgments.", minimum=0, maximum=10_000),
         OptionSpec("min_agreement", "float", "Drop items whose agreement is below this (majority share; rankings: mean pairwise Kendall agreement).", minimum=0.0, maximum=1.0),
+        OptionSpec("drop_split_principle", "str", "Drop items whose verdicts on this principle (its name or id) split: two or more different verdicts among the voters.", max_length=100),
         OptionSpec("ches_drop_above_quantile", "float", "Drop pairwise items whose CHES is above this quantile of the project's scores (give this or ches_keep_lowest_fraction).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_keep_lowest_fraction", "float", "Keep only this fraction of pairwise items, lowest CHES first (Razin et al. keep 0.05-0.15).", minimum=0.0, maximum=1.0),
         OptionSpec("ches_measure", "str", "Which CHES the CHES filter reads: length-normalised or raw.", choices=("ln_ches", "ches")),
@@ -235,6 +238,7 @@ def export_options_clean(*, fmt: str, options: dict | None) -> dict:
         raise ValidationError({_field_of(message): message}) from None
     out = {**opts.to_dict(), **{k: v for k, v in spec.to_dict().items() if k in FILTER_FIELDS}}
     out.update({switch: bool(data.get(switch, False)) for switch in AUDIT_SWITCHES})
+    out.update({key: str(data.get(key, "")).strip() for key in PRINCIPLE_FILTERS})
     out["name"] = name
     return out
 
@@ -242,5 +246,6 @@ def export_options_clean(*, fmt: str, options: dict | None) -> dict:
 def export_options_split(clean: dict) -> tuple[dict, dict, dict]:
     options = {k: clean[k] for k in OPTION_FIELDS if k in clean}
     filters = {k: clean[k] for k in FILTER_FIELDS if k in clean}
-    switches = {k: bool(clean.get(k)) for k in AUDIT_SWITCHES}
+    switches: dict = {k: bool(clean.get(k)) for k in AUDIT_SWITCHES}
+    switches.update({k: clean.get(k) or "" for k in PRINCIPLE_FILTERS})
     return options, filters, switches

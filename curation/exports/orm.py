@@ -17,7 +17,8 @@ and response ids are uuids; a judgment's id is the annotation's uuid and its
 item's ``excluded`` and ``resolution`` as a curator left them; from the audit
 (the project's latest :class:`~curation.models.Audit`, or the one given):
 ``agreement`` = ``ItemAudit.majority_share`` and ``ches`` / ``ln_ches``.
-Principle verdicts are not read: no format uses them.
+Principle verdicts are not read into the records (no format uses them);
+:func:`principle_split_items` reads them for the ``drop_split_principle`` filter.
 
 :func:`audit_findings` turns the audit into the id sets the filters take:
 flagged annotators (``Annotator.flagged``, a curator's flag, plus
@@ -39,11 +40,13 @@ from functools import partial
 from itertools import chain
 from json import loads
 
+import numpy as np
 from django.db import connection
 from django.db.models import CharField, Exists, OuterRef, Subquery
 from django.db.models.functions import Cast
 
-from annotate.models import Annotation, Annotator, Item, ItemResponse, Prompt
+from annotate.models import Annotation, Annotator, Item, ItemResponse, Principle, PrincipleVerdict, Prompt, Verdict
+from curation.metrics import verdicts_split
 from curation.models import AnnotatorAudit, Audit, ItemAudit, ResponseEncoding
 
 from .records import ItemRec, JudgmentRec, PromptRec, ResponseRec
@@ -407,3 +410,35 @@ def ches_scores(
         rows = rows.annotate(chosen_tokens=Subquery(tokens.values("n_tokens")[:1]))
         columns.append("chosen_tokens")
     return rows.values_list(*columns).iterator(chunk_size=10_000)
+
+
+def principle_find(*, project, ref: str) -> Principle | None:
+    """The project's principle named ``ref``, or whose id is ``ref`` (None when none is)."""
+    principles = Principle.objects.filter(project=project)
+    found = principles.filter(name=ref).first()
+    if found is None and ref.strip().isdigit():
+        found = principles.filter(pk=int(ref)).first()
+    return found
+
+
+def principle_split_items(*, project, principle: Principle, annotator_types: frozenset[str]) -> frozenset[str]:
+    """Uuids of the project's items whose verdicts on ``principle``, from
+    annotators of ``annotator_types``, split: two or more different verdicts
+    (``metrics.verdicts_split``, docs/algorithms.md#principle-ambiguity)."""
+    rows = list(
+        PrincipleVerdict.objects.filter(
+            principle=principle,
+            annotation__item__project=project,
+            annotation__annotator__type__in=sorted(annotator_types),
+        )
+        .values_list(_text("annotation__item__uuid"), "verdict")
+        .order_by()
+    )
+    if not rows:
+        return frozenset()
+    items = sorted({item for item, _ in rows})
+    unit = {item: u for u, item in enumerate(items)}
+    values = {verdict: v for v, verdict in enumerate(Verdict.values)}
+    counts = np.zeros((len(items), len(values)))
+    np.add.at(counts, ([unit[i] for i, _ in rows], [values[v] for _, v in rows]), 1)
+    return frozenset(item for item, split in zip(items, verdicts_split(counts).tolist(), strict=True) if split)

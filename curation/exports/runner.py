@@ -34,6 +34,7 @@ written nowhere.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -49,8 +50,22 @@ from django.db import transaction
 
 from curation.exports import FilterSpec, export_run
 from curation.exports.manifest import write_json
-from curation.exports.options import AUDIT_SWITCHES, FILTER_FIELDS, export_options_clean, export_options_split
-from curation.exports.orm import audit_findings, ches_scores, export_items, items_for_export, latest_audit
+from curation.exports.options import (
+    AUDIT_SWITCHES,
+    FILTER_FIELDS,
+    PRINCIPLE_FILTERS,
+    export_options_clean,
+    export_options_split,
+)
+from curation.exports.orm import (
+    audit_findings,
+    ches_scores,
+    export_items,
+    items_for_export,
+    latest_audit,
+    principle_find,
+    principle_split_items,
+)
 from curation.exports.selectors import export_root
 from curation.jobs.lifecycle import JobLost, JobProgress
 from curation.models import Dataset, Job
@@ -125,6 +140,19 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
     if switches["drop_intransitive"]:
         filters["intransitive"] = findings.intransitive
     spec = FilterSpec.from_dict(filters)
+    split_principle = None
+    if switches["drop_split_principle"]:
+        split_principle = principle_find(project=project, ref=switches["drop_split_principle"])
+        if split_principle is None:  # deleted since export_create checked it
+            raise ValueError(f"drop_split_principle: no principle {switches['drop_split_principle']!r} in this project")
+        spec = dataclasses.replace(
+            spec,
+            # the verdicts of the export's voters (the annotator types whose judgments count)
+            principle_split=principle_split_items(
+                project=project, principle=split_principle, annotator_types=frozenset(spec.voters)
+            ),
+            principle_split_name=split_principle.name,
+        )
     # The audit's per-item agreement counts the audit's voters; with other voters the export computes its own
     # (an audit that predates the voters option did not record them: its agreement is used as before).
     audit_voters = tuple((audit.summary or {}).get("params", {}).get("voters") or ()) if audit else ()
@@ -170,6 +198,11 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
             "voters": list(audit_voters) or None,
             "agreement_from_audit": audit_agreement,
         }
+        if split_principle is not None:
+            manifest["principle_split"] = {
+                "principle": {"id": split_principle.pk, "name": split_principle.name},
+                "split_items": len(spec.principle_split),
+            }
         write_json(partial / "manifest.json", manifest)
         files = [
             {
@@ -195,7 +228,7 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
                 job=job,
                 name=clean.get("name", ""),
                 format=fmt,
-                filters={k: clean[k] for k in (*FILTER_FIELDS, *AUDIT_SWITCHES)},
+                filters={k: clean[k] for k in (*FILTER_FIELDS, *AUDIT_SWITCHES, *PRINCIPLE_FILTERS)},
                 path=str(dataset_uuid),
                 files=files,
                 row_count=result.rows_total,

@@ -11,6 +11,16 @@ from annotate.models import Kind, Project
 from curation.jobs.params import MODEL_MAX_LENGTH, param_int, param_text
 
 JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
+# Prompt variants of the judge: the instruction its system prompt adds (curation.judging.runner).
+# Several variants (and models) judging the same items are a panel of interpreters
+# (docs/algorithms.md#judge-panels), each stored as its own annotator.
+JUDGE_VARIANTS = {
+    "default": "",
+    "strict": "Be strict: an answer with any error, omission or risk loses to one without.",
+    "charitable": "Be charitable: read each answer in its most sensible interpretation before you judge it.",
+    "literal": "Read the question and any principle literally: judge only what their words require.",
+}
+PANEL_MAX = 8
 
 
 @dataclass(frozen=True)
@@ -19,6 +29,60 @@ class JudgeParams:
     kinds: tuple[str, ...] = JUDGE_KINDS
     principles: bool = False
     model: str = ""
+    # (model, variant) per panel member; empty: one judge, ``model`` with the default prompt
+    panel: tuple[tuple[str, str], ...] = ()
+    save_panel: bool = False  # store ``panel`` as the project's judge panel (judge_create)
+
+
+PROJECT_PANEL = "project"  # the panel value that means "the project's saved panel"
+
+
+def judge_panel_of(project: Project) -> list[str]:
+    """The project's saved judge panel (``Project.options["judge_panel"]``), members as text."""
+    stored = (project.options or {}).get("judge_panel") or []
+    return [str(m) for m in stored] if isinstance(stored, list) else []
+
+
+def judge_panel_text(members: tuple[tuple[str, str], ...]) -> list[str]:
+    """Members as ``variant`` or ``variant@model`` (how they are stored and typed)."""
+    return [f"{variant}@{model}" if model else variant for model, variant in members]
+
+
+def _panel_member(entry) -> tuple[str, str]:
+    """``"variant"``, ``"variant@model"`` or ``{"variant", "model"}`` as ``(model, variant)``."""
+    if isinstance(entry, dict):
+        unknown = set(entry) - {"variant", "model"}
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}; give variant and model")
+        variant, model = str(entry.get("variant") or "default"), str(entry.get("model") or "")
+    elif isinstance(entry, str):
+        variant, _, model = entry.strip().partition("@")
+        variant = variant.strip() or "default"
+    else:
+        raise ValueError(f"a member is a 'variant' or 'variant@model' string, got {entry!r}")
+    if variant not in JUDGE_VARIANTS:
+        raise ValueError(f"unknown prompt variant {variant[:40]!r}; known: {', '.join(JUDGE_VARIANTS)}")
+    if len(model) > MODEL_MAX_LENGTH or "\x00" in model:
+        raise ValueError(f"a member's model is a path of at most {MODEL_MAX_LENGTH} characters without NUL")
+    return model.strip(), variant
+
+
+def judge_panel_clean(value) -> tuple[tuple[str, str], ...]:
+    """The ``panel`` parameter: a list (or comma-separated string) of members,
+    each ``variant`` or ``variant@model``; ``ValueError`` says what is wrong."""
+    if value in (None, "", []):
+        return ()
+    entries = [e for e in value.split(",") if e.strip()] if isinstance(value, str) else value
+    if not isinstance(entries, list | tuple):
+        raise ValueError(f"panel must be a list of members, got {value!r}")
+    if len(entries) > PANEL_MAX:
+        raise ValueError(f"a panel has 2 to {PANEL_MAX} members, got {len(entries)}")
+    members = tuple(_panel_member(e) for e in entries)
+    if len(set(members)) != len(members):
+        raise ValueError("panel lists the same member twice")
+    if not 2 <= len(members) <= PANEL_MAX:
+        raise ValueError(f"a panel has 2 to {PANEL_MAX} members, got {len(members)}")
+    return members
 
 
 def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
@@ -35,6 +99,22 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
     bad = [k for k in kinds_value if k not in JUDGE_KINDS]
     if bad:
         errors["kinds"] = f"a judge decides {', '.join(JUDGE_KINDS)} items, not {', '.join(map(str, bad))}"
+    panel: tuple[tuple[str, str], ...] = ()
+    wanted = data.get("panel")
+    if isinstance(wanted, str) and len(wanted) > PANEL_MAX * (MODEL_MAX_LENGTH + 20):
+        errors["panel"] = "panel: too long"
+        wanted = None
+    elif isinstance(wanted, str) and wanted.strip() == PROJECT_PANEL:
+        wanted = judge_panel_of(project)
+        if not wanted:
+            errors["panel"] = "panel: this project has no saved judge panel; give its members and save it first"
+    try:
+        panel = judge_panel_clean(wanted)
+    except ValueError as exc:
+        errors["panel"] = f"panel: {exc}"
+    save_panel = bool(data.get("save_panel"))
+    if save_panel and not panel and "panel" not in errors:
+        errors["save_panel"] = "save_panel: give the panel's members to save"
     if errors:
         raise ValidationError(errors)
     return JudgeParams(
@@ -42,4 +122,6 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
         principles=bool(data.get("principles")),
         model=model,
+        panel=panel,
+        save_panel=save_panel,
     )

@@ -63,6 +63,14 @@ Calibration card
     already labelled, with a verdict (usable / doubtful / too weak); the job
     page shows it, and the audit's annotators dashboard shows every judge's.
 
+Panels (docs/algorithms.md#judge-panels)
+    With ``panel`` (members ``variant`` or ``variant@model``), every member
+    judges the items as its own annotator: the prompt variant adds one
+    instruction to the system prompt (``JUDGE_VARIANTS``), the model is any
+    local model (each loaded once). The result lists the members with their
+    counts and calibration cards; the audit's principle ambiguity measures the
+    panel's agreement (group ``judge``).
+
 Judges do not take human slots: a model annotator's judgments never
 count towards an item's overlap (``annotate.services.annotations``), so an
 item's ``annotation_count``, status and assignment to people are unchanged. Each item is its own transaction,
@@ -81,28 +89,41 @@ from annotate.models import Annotation, Annotator, Item, Kind, Principle, Projec
 from annotate.selectors import principles_in_use
 from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.jobs.lifecycle import JobProgress
-from curation.judging.params import judge_params_clean
+from curation.judging.params import JUDGE_VARIANTS, judge_params_clean
 from curation.judging.selectors import judge_calibration
 from curation.models import Job
 
 logger = logging.getLogger(__name__)
 
 
-def judge_annotator(*, model_name: str) -> Annotator:
+def judge_system(variant: str = "default") -> str:
+    """The judge's system prompt for a prompt variant (``JUDGE_VARIANTS``)."""
+    extra = JUDGE_VARIANTS[variant]
+    return f"{JUDGE_SYSTEM} {extra}" if extra else JUDGE_SYSTEM
+
+
+def judge_annotator(*, model_name: str, variant: str = "default") -> Annotator:
     """The annotator row of the judge for this model and prompt (created on first use).
 
     The name carries a short hash of the prompt templates, so changing them
-    makes a new judge rather than mixing two judges' labels under one name.
+    makes a new judge rather than mixing two judges' labels under one name;
+    a prompt variant other than the default is named too (each panel member
+    is its own annotator).
     """
-    prompt = _judge_prompt_text()
+    prompt = _judge_prompt_text(judge_system(variant))
     short = content_hash(prompt)[:8]
+    suffix = "" if variant == "default" else f" {variant}"
     annotator, _ = Annotator.objects.get_or_create(
         type=Annotator.Type.MODEL,
-        name=f"judge: {model_name} [{short}]"[-200:],
+        name=f"judge: {model_name} [{short}]{suffix}"[-200:],
         model_name=model_name,
         defaults={
             "judge_prompt": prompt,
-            "params": {"method": "next-token probabilities, content-free calibration", "prompt_hash": short},
+            "params": {
+                "method": "next-token probabilities, content-free calibration",
+                "prompt_hash": short,
+                "variant": variant,
+            },
         },
     )
     return annotator
@@ -137,10 +158,10 @@ CONTENT_FREE = "N/A"
 LABEL_SPELLINGS = {"A": ("A",), "B": ("B",), "NA": ("NA",), "yes": ("yes", "Yes"), "no": ("no", "No")}
 
 
-def _judge_prompt_text() -> str:
+def _judge_prompt_text(system: str = JUDGE_SYSTEM) -> str:
     return "\n\n".join(
         [
-            f"system: {JUDGE_SYSTEM}",
+            f"system: {system}",
             f"pairwise: {PAIRWISE_TEMPLATE}",
             f"principle: {PRINCIPLE_TEMPLATE}",
             f"thumb: {THUMB_TEMPLATE}",
@@ -157,12 +178,14 @@ def _question(messages) -> str:
     return "\n".join(f"{m.get('role', 'user')}: {m.get('content', '')}" for m in messages)
 
 
-def _label_probs(loaded, user_texts: list[str], labels: tuple[str, ...]) -> list[dict[str, float]]:
+def _label_probs(
+    loaded, user_texts: list[str], labels: tuple[str, ...], system: str = JUDGE_SYSTEM
+) -> list[dict[str, float]]:
     """Raw P(label) (softmax mass, not renormalised) of the judge's next token after each prompt."""
     from curation.llm.judge import next_token_label_probs
 
     loaded.require_local("The algorithmic judge")
-    prompts = [[{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": u}] for u in user_texts]
+    prompts = [[{"role": "system", "content": system}, {"role": "user", "content": u}] for u in user_texts]
     spellings = tuple(s for label in labels for s in LABEL_SPELLINGS[label])
     probs = next_token_label_probs(loaded, prompts, spellings, assistant_prefix=ANSWER_PREFIX, normalise=False)
     return [{label: sum(p[s] for s in LABEL_SPELLINGS[label]) for label in labels} for p in probs]
@@ -174,7 +197,7 @@ def _calibrated(raw: dict[str, float], prior: dict[str, float]) -> dict[str, flo
     return {k: v / total for k, v in scaled.items()}
 
 
-def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
+def _pair_both_orders(loaded, messages, text_a: str, text_b: str, system: str = JUDGE_SYSTEM) -> dict:
     """Both orders of one pair, in canonical terms (see the module docstring)."""
     from curation.llm.judge import combine_orders
 
@@ -187,6 +210,7 @@ def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
             PAIRWISE_TEMPLATE.format(question=q, a=CONTENT_FREE, b=CONTENT_FREE),
         ],
         ("A", "B"),
+        system,
     )
     cal_ab, cal_ba = _calibrated(ab, free), _calibrated(ba, free)
     # FastChat-style combination (docs/algorithms.md#position-swap): the swapped order's verdict mapped back.
@@ -211,7 +235,9 @@ def _pair_both_orders(loaded, messages, text_a: str, text_b: str) -> dict:
     }
 
 
-def _principle_verdict(loaded, messages, text_a: str, text_b: str, principle: Principle) -> tuple[str, dict]:
+def _principle_verdict(
+    loaded, messages, text_a: str, text_b: str, principle: Principle, system: str = JUDGE_SYSTEM
+) -> tuple[str, dict]:
     """A / B / NA for one principle, canonical order only (as the discretion paper's analysis)."""
     text = principle.name if not principle.description else f"{principle.name}: {principle.description}"
     q = _question(messages)
@@ -222,6 +248,7 @@ def _principle_verdict(loaded, messages, text_a: str, text_b: str, principle: Pr
             PRINCIPLE_TEMPLATE.format(question=q, principle=text, a=CONTENT_FREE, b=CONTENT_FREE),
         ],
         ("A", "B", "NA"),
+        system,
     )
     verdict, probs = principle_verdict_from_probs(_calibrated(raw, free))
     return verdict, {**probs, "raw": raw}
@@ -237,12 +264,13 @@ def principle_verdict_from_probs(probs: dict) -> tuple[str, dict]:
     return verdict, {"A": p_a, "B": p_b, "NA": p_na}
 
 
-def _thumb(loaded, messages, text: str) -> dict:
+def _thumb(loaded, messages, text: str, system: str = JUDGE_SYSTEM) -> dict:
     q = _question(messages)
     raw, free = _label_probs(
         loaded,
         [THUMB_TEMPLATE.format(question=q, a=text), THUMB_TEMPLATE.format(question=q, a=CONTENT_FREE)],
         ("yes", "no"),
+        system,
     )
     cal = _calibrated(raw, free)
     return {"yes": cal["yes"], "no": cal["no"], "raw": raw, "prior": free}
@@ -251,9 +279,9 @@ def _thumb(loaded, messages, text: str) -> dict:
 # ---------------------------------------------------------------- deciding
 
 
-def judge_pairwise(*, loaded, item: Item, principles: list[Principle]) -> AnnotationInput:
+def judge_pairwise(*, loaded, item: Item, principles: list[Principle], system: str = JUDGE_SYSTEM) -> AnnotationInput:
     a, b = item.ordered_responses()
-    pair = _pair_both_orders(loaded, item.prompt.messages, a.text, b.text)
+    pair = _pair_both_orders(loaded, item.prompt.messages, a.text, b.text, system=system)
     consistent = bool(pair["consistent"])
     data = AnnotationInput(
         choice=pair["winner"] if consistent else "tie",
@@ -265,7 +293,7 @@ def judge_pairwise(*, loaded, item: Item, principles: list[Principle]) -> Annota
     if principles:
         verdicts, probs = {}, {}
         for principle in principles:
-            verdict, p = _principle_verdict(loaded, item.prompt.messages, a.text, b.text, principle)
+            verdict, p = _principle_verdict(loaded, item.prompt.messages, a.text, b.text, principle, system=system)
             verdicts[principle.pk] = verdict
             probs[principle.name] = p
         data.verdicts = verdicts
@@ -273,9 +301,9 @@ def judge_pairwise(*, loaded, item: Item, principles: list[Principle]) -> Annota
     return data
 
 
-def judge_thumb(*, loaded, item: Item) -> AnnotationInput:
+def judge_thumb(*, loaded, item: Item, system: str = JUDGE_SYSTEM) -> AnnotationInput:
     (response,) = item.ordered_responses()
-    probs = _thumb(loaded, item.prompt.messages, response.text)
+    probs = _thumb(loaded, item.prompt.messages, response.text, system=system)
     p_yes, p_no = float(probs["yes"]), float(probs["no"])
     return AnnotationInput(
         choice="up" if p_yes > p_no else "down",
@@ -294,13 +322,13 @@ def ranking_from_wins(uuids: list[str], wins: dict[str, float]) -> list[list[str
     return [groups[score] for score in sorted(groups, reverse=True)]
 
 
-def judge_ranking(*, loaded, item: Item) -> AnnotationInput:
+def judge_ranking(*, loaded, item: Item, system: str = JUDGE_SYSTEM) -> AnnotationInput:
     responses = item.ordered_responses()
     uuids = [str(r.uuid) for r in responses]
     wins = dict.fromkeys(uuids, 0.0)
     pairs = []
     for (i, ri), (j, rj) in itertools.combinations(enumerate(responses), 2):
-        pair = _pair_both_orders(loaded, item.prompt.messages, ri.text, rj.text)
+        pair = _pair_both_orders(loaded, item.prompt.messages, ri.text, rj.text, system=system)
         if pair["consistent"]:
             wins[uuids[i] if pair["winner"] == "A" else uuids[j]] += 1.0
         else:
@@ -328,17 +356,47 @@ def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int 
 
 
 def items_judge(job: Job, progress: JobProgress) -> dict:
-    """The 'judge' job: see the module docstring."""
+    """The 'judge' job: see the module docstring. With ``panel``, every member
+    (a model and a prompt variant) judges the items as its own annotator."""
     from curation.llm.runtime import load_model_step
 
     project = job.project
     params = judge_params_clean(project=project, data=job.params)
-    loaded = load_model_step(progress, params.model or project.model_name or None)
-    annotator = judge_annotator(model_name=loaded.name)
     principles = principles_in_use(project) if params.principles else []  # retired ones are not asked
-    plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
-    progress.set_total(len(plan), message=f"{len(plan)} item(s) to judge")
-    progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if principles else 'off'}")
+    members = params.panel or ((params.model, "default"),)
+    loaded_by_name: dict[str, object] = {}
+    plans = []
+    for model, variant in members:
+        wanted = model or project.model_name or ""
+        if wanted not in loaded_by_name:
+            loaded_by_name[wanted] = load_model_step(progress, wanted or None)
+        loaded = loaded_by_name[wanted]
+        annotator = judge_annotator(model_name=loaded.name, variant=variant)
+        plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
+        plans.append((loaded, variant, annotator, plan))
+    total = sum(len(plan) for *_, plan in plans)
+    progress.set_total(total, message=f"{total} judgment(s) to make by {len(plans)} judge(s)")
+    results = []
+    for loaded, variant, annotator, plan in plans:
+        progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if principles else 'off'}")
+        counts = _judge_items(progress, loaded, annotator, plan, principles, judge_system(variant))
+        calibration = judge_calibration(project=project, annotator=annotator)
+        progress.log(f"calibration of {annotator.name}: {calibration['verdict']}: {calibration['reason']}")
+        results.append(
+            {"annotator": str(annotator.uuid), "model": loaded.name, "variant": variant, **counts,
+             "calibration": calibration}
+        )  # fmt: skip
+    if not params.panel:
+        return {k: v for k, v in results[0].items() if k != "variant"}
+    return {
+        "panel": results,
+        "judged": sum(r["judged"] for r in results),
+        "inconsistent": sum(r["inconsistent"] for r in results),
+        "model": ", ".join(sorted({r["model"] for r in results})),
+    }
+
+
+def _judge_items(progress: JobProgress, loaded, annotator: Annotator, plan, principles, system: str) -> dict:
     counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
     for item_id in plan:
         item = Item.objects.select_related("prompt", "project").filter(pk=item_id).first()
@@ -346,11 +404,11 @@ def items_judge(job: Job, progress: JobProgress) -> dict:
             progress.advance(1)
             continue
         if item.kind == Kind.PAIRWISE:
-            data = judge_pairwise(loaded=loaded, item=item, principles=principles)
+            data = judge_pairwise(loaded=loaded, item=item, principles=principles, system=system)
         elif item.kind == Kind.THUMB:
-            data = judge_thumb(loaded=loaded, item=item)
+            data = judge_thumb(loaded=loaded, item=item, system=system)
         else:
-            data = judge_ranking(loaded=loaded, item=item)
+            data = judge_ranking(loaded=loaded, item=item, system=system)
         if not annotation_record(item=item, annotator=annotator, data=data).created:
             # Judged meanwhile by another run of the same judge: keep the first.
             progress.advance(1)
@@ -360,6 +418,4 @@ def items_judge(job: Job, progress: JobProgress) -> dict:
         if data.consistent is False:
             counts["inconsistent"] += 1
         progress.advance(1, message=f"{counts['judged']} judged, {counts['inconsistent']} inconsistent")
-    calibration = judge_calibration(project=project, annotator=annotator)
-    progress.log(f"calibration: {calibration['verdict']}: {calibration['reason']}")
-    return {"annotator": str(annotator.uuid), "model": loaded.name, **counts, "calibration": calibration}
+    return counts

@@ -13,7 +13,7 @@ from annotate.selectors import principles_in_use, project_for_curator
 from annotate.views import with_csp
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import launch_page
-from curation.judging.params import JUDGE_KINDS
+from curation.judging.params import JUDGE_KINDS, JUDGE_VARIANTS, judge_panel_of
 from curation.judging.services import judge_create
 
 
@@ -25,6 +25,14 @@ class JudgeForm(forms.Form):
     principles = forms.BooleanField(
         required=False, help_text="Also give an A / B / NA verdict per project principle (pairwise items)."
     )
+    panel = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text=f"A panel of judges, each its own annotator: comma-separated prompt variants "
+        f"({', '.join(JUDGE_VARIANTS)}), each optionally @ a local model (e.g. default,strict,charitable@/models/"
+        f"other.gguf), or “project” for the project's saved panel. Empty: one judge.",
+    )
+    save_panel = forms.BooleanField(required=False, help_text="Save this panel as the project's judge panel.")
 
 
 @login_required
@@ -38,7 +46,10 @@ def judge_launch(request, slug):
         form_class=JudgeForm,
         create=judge_create,
         template="curation/jobs/judge.html",
-        initial={"kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)]},
+        initial={
+            "kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)],
+            "panel": ",".join(judge_panel_of(project)),
+        },
         context={"recent": jobs_recent(project=project, limit=5), "principles": principles_in_use(project)},
         success=lambda job: reverse("jobs:detail", kwargs={"slug": project.slug, "job_uuid": job.uuid}),
     )

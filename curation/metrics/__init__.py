@@ -16,6 +16,9 @@ Public API
     cohen_kappa(a, b, weights=None) -> float ; cohen_kappa_matrix(data) -> (κ per rater pair, overlap)
     krippendorff_alpha_bootstrap(data, level, n_boot=1000, seed=0) -> BootstrapResult (units resampled)
     annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
+``ambiguity`` (docs/algorithms.md#principle-ambiguity) — one principle's verdict codes, raters × items
+    principle_agreement(data, n_boot=1000, seed=0) -> PrincipleAgreement(alpha, interval, split_share, n_items, ...)
+    verdicts_split(counts) -> bool per item (two or more different verdicts)
 ``aggregation`` (docs/algorithms.md#dawid-skene; the consensus rules themselves: curation.consensus)
     dawid_skene(tasks, workers, labels, n_classes, n_iter=100, tol=1e-5) -> DawidSkeneResult
 ``consistency`` (docs/algorithms.md#consistency) — signed labels: +1 = A, −1 = B, 0 = tie; a swap maps x -> −x
@@ -53,6 +56,7 @@ from .agreement import (
     unit_entropy,
     value_counts,
 )
+from .ambiguity import PrincipleAgreement, principle_agreement, verdicts_split
 from .bootstrap import BootstrapResult, bootstrap
 from .ches import ches, ches_batch, ches_select, ln_ches
 from .consistency import (
@@ -81,6 +85,7 @@ __all__ = [
     "AgreementCategories",
     "BootstrapResult",
     "DawidSkeneResult",
+    "PrincipleAgreement",
     "PrinciplePriority",
     "RaterAgreement",
     "RetestResult",
@@ -108,6 +113,7 @@ __all__ = [
     "krippendorff_alpha_bootstrap",
     "krippendorff_alpha_from_counts",
     "ln_ches",
+    "principle_agreement",
     "principle_priority",
     "principle_supremacy",
     "retest_agreement",
@@ -115,4 +121,5 @@ __all__ = [
     "thumbs_contradictions",
     "transitivity_violations",
     "value_counts",
+    "verdicts_split",
 ]

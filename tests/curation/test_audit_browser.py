@@ -119,3 +119,53 @@ def test_ches_threshold_counts_update_as_you_type(page: Page, live_server):
     # The histogram is redrawn with the cut: only the bin of 3.0 is both over it and non-empty.
     expect(page.locator('#ches-histogram svg rect.bin.over:not([data-count="0"])')).to_have_count(1)
     assert page.url.endswith("/audit/ches/")  # updated in place by htmx
+
+
+def test_ambiguity_dashboard_from_the_audit_navigation_to_an_item(page: Page, live_server):
+    """docs/algorithms.md#principle-ambiguity: a real audit of two people and a judge, the
+    Ambiguity link in the audit navigation, the ranked plot, and a split item's verdicts."""
+    from tests.audit.helpers import run_audit
+
+    project = ProjectFactory(slug="ambiguity-browser", name="Ambiguity browser", overlap=3, max_overlap=3)
+    curator = UserFactory(username="cur-ambiguity")
+    MembershipFactory(project=project, user=curator, role=Role.CURATOR)
+    vague = PrincipleFactory(project=project, name="be good")
+    clear = PrincipleFactory(project=project, name="cite sources <img src=x onerror=alert(1)>")
+    people = [Annotator.objects.create(user=UserFactory(username=f"amb{i}"), name=f"person {i}") for i in range(2)] + [
+        Annotator.objects.create(type=Annotator.Type.MODEL, name="judge", model_name="m")
+    ]
+    split_item = make_item(project, "pairwise", texts=["Maybe.", "Perhaps."])
+    for index, item in enumerate([split_item, make_item(project, "pairwise"), make_item(project, "pairwise")]):
+        for who, annotator in enumerate(people):
+            vague_verdict = ("A", "B", "na")[who] if index == 0 else "A"
+            annotation_record(
+                item=item,
+                annotator=annotator,
+                data=AnnotationInput(
+                    choice="A",
+                    rationale=f"{annotator.name} on *{index}*",
+                    verdicts={vague.pk: vague_verdict, clear.pk: "A"},
+                ),
+            )
+    run_audit(project, n_boot=50)
+
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(page, live_server, curator)
+    page.goto(f"{live_server.url}/p/{project.slug}/curate/audit/")
+    page.get_by_role("navigation", name="Audit dashboards").get_by_role("link", name="Ambiguity").click()
+    expect(page.get_by_role("heading", name="Principle ambiguity")).to_be_visible()
+    section = page.locator("#kind-pairwise")
+    expect(section.locator("figure svg")).to_have_count(1)
+    names = section.locator("table.ambiguity-ranking tbody tr td:nth-child(2) a")
+    expect(names.first).to_have_text("be good")  # the split principle ranks first
+    expect(names.nth(1)).to_contain_text("cite sources")  # escaped, not run
+    page.get_by_role("link", name="Humans").click()
+    expect(page).to_have_url(f"{live_server.url}/p/{project.slug}/curate/audit/ambiguity/?group=human")
+    page.goto(f"{live_server.url}/p/{project.slug}/curate/audit/ambiguity/")
+    page.locator(f"#split-pairwise-{vague.pk} a").first.click()
+    expect(page).to_have_url(f"{live_server.url}/p/{project.slug}/curate/audit/items/{split_item.uuid}/")
+    expect(page.get_by_text("be good: Favours B")).to_be_visible()
+    expect(page.get_by_text("person 0 on 0")).to_be_visible()  # rationale rendered from markdown
+    assert not errors, errors

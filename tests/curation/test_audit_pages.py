@@ -160,7 +160,7 @@ def login(personas, who="curator", **kwargs) -> Client:
     return client
 
 
-PAGES = ["overview", "disagreement", "annotators", "ches", "discretion"]
+PAGES = ["overview", "disagreement", "annotators", "ches", "discretion", "ambiguity"]
 
 
 def _url(name, w, **extra):

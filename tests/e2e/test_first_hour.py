@@ -242,7 +242,7 @@ def test_the_first_hour(docket: Docket, browser: Browser, tmp_path):
         "/p/demo/curate/", "/p/demo/curate/items/", "/p/demo/curate/jobs/", "/p/demo/curate/members/",
         "/p/demo/curate/import/", "/p/demo/curate/synthesize/", "/p/demo/curate/audit/",
         "/p/demo/curate/audit/disagreement/", "/p/demo/curate/audit/annotators/", "/p/demo/curate/audit/ches/",
-        "/p/demo/curate/audit/discretion/", "/api/v1/", "/api/docs/",
+        "/p/demo/curate/audit/discretion/", "/p/demo/curate/audit/ambiguity/", "/api/v1/", "/api/docs/",
     ]:  # fmt: skip
         assert path in curated, f"the curator's crawl never reached {path}: {sorted(curated)}"
     assert any(p.startswith("/p/demo/curate/items/") and p.count("/") == 6 for p in curated)  # an item's page

@@ -18,6 +18,8 @@ from curation.jobs.services import job_create
 from curation.judging import runner as judging
 from curation.judging.params import judge_params_clean
 from curation.judging.runner import ranking_from_wins
+from curation.judging.services import judge_create
+from curation.models import Job
 from tests.factories import MembershipFactory, PrincipleFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
@@ -45,28 +47,35 @@ def scripted_judge(monkeypatch):
     """The judge's model calls answered from a script keyed by response text."""
     from curation.llm import runtime
 
-    script = SimpleNamespace(pairs={}, thumbs={}, principles={}, calls=[])
+    script = SimpleNamespace(pairs={}, thumbs={}, principles={}, calls=[], systems=[])
 
-    def pair(loaded, messages, a, b):
+    def pair(loaded, messages, a, b, system=judging.JUDGE_SYSTEM):
         script.calls.append(("pair", a, b))
+        script.systems.append(system)
         if (a, b) in script.pairs:
             return script.pairs[(a, b)]
         # default: the longer text wins, in both orders
         w = "A" if len(a) >= len(b) else "B"
         return pair_result(w, w)
 
-    def thumb(loaded, messages, text):
+    def thumb(loaded, messages, text, system=judging.JUDGE_SYSTEM):
         script.calls.append(("thumb", text))
         return script.thumbs[text]
 
-    def principle(loaded, messages, a, b, principle):
+    def principle(loaded, messages, a, b, principle, system=judging.JUDGE_SYSTEM):
         script.calls.append(("principle", principle.name))
         return script.principles[principle.name]
 
     monkeypatch.setattr(judging, "_pair_both_orders", pair)
     monkeypatch.setattr(judging, "_thumb", thumb)
     monkeypatch.setattr(judging, "_principle_verdict", principle)
-    monkeypatch.setattr(judging, "_judge_prompt_text", lambda: "PROMPT TEMPLATE")
+    monkeypatch.setattr(
+        judging,
+        "_judge_prompt_text",
+        lambda system=judging.JUDGE_SYSTEM: (
+            "PROMPT TEMPLATE" + ("" if system == judging.JUDGE_SYSTEM else f" {system}")
+        ),
+    )
     monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name=name or "judge-model"))
     return script
 
@@ -226,3 +235,157 @@ def test_real_judge_prefers_the_correct_answer_in_both_orders(project, settings)
     assert annotation.choice == "A"
     assert annotation.annotator.type == "model" and annotation.annotator.model_name.startswith("SmolLM2")
     assert job.result["judged"] == 1
+
+
+# --- panels (docs/algorithms.md#judge-panels) -------------------------------------------
+
+
+def test_a_panel_judges_as_one_annotator_per_member(project, scripted_judge, tmp_path):
+    other = tmp_path / "other.gguf"  # a second model (the scripted runtime never reads it)
+    other.write_bytes(b"")
+    honest = PrincipleFactory(project=project, name="honest")
+    scripted_judge.principles.update(honest=("A", {"A": 0.7, "B": 0.2, "NA": 0.1}))
+    items = [make_item(project, "pairwise", texts=[f"x{i}", f"yy{i}"]) for i in range(3)]
+    job = judge(project, principles=True, panel=["default", f"strict@{other}"], limit=2)
+    members = job.result["panel"]
+    assert [(m["model"], m["variant"], m["judged"]) for m in members] == [
+        ("judge-model", "default", 2),
+        (str(other), "strict", 2),
+    ]
+    assert job.result["judged"] == 4 and job.progress_total == 4 and job.progress_done == 4
+    annotators = Annotator.objects.filter(type="model").order_by("id")
+    assert [a.name.split(" [")[0] for a in annotators] == ["judge: judge-model", f"judge: {other}"]
+    assert annotators[1].name.endswith("] strict") and annotators[1].params["variant"] == "strict"
+    assert "Be strict" in annotators[1].judge_prompt and "Be strict" not in annotators[0].judge_prompt
+    # each member's prompt variant reached the model; the default is the plain system prompt
+    assert set(scripted_judge.systems) == {judging.judge_system("default"), judging.judge_system("strict")}
+    for annotator in annotators:
+        assert Annotation.objects.filter(annotator=annotator, item__in=items[:2]).count() == 2
+        assert PrincipleVerdict.objects.filter(annotation__annotator=annotator, principle=honest).count() == 2
+    # a re-run judges only what each member has left
+    again = judge(project, principles=True, panel=["default", f"strict@{other}"])
+    assert [m["judged"] for m in again.result["panel"]] == [1, 1]
+
+
+def test_a_panels_verdicts_are_measured_by_the_ambiguity_audit(project, scripted_judge):
+    from tests.audit.helpers import run_audit
+
+    honest = PrincipleFactory(project=project, name="honest")
+    scripted_judge.principles.update(honest=("A", {"A": 0.7, "B": 0.2, "NA": 0.1}))
+    for i in range(2):
+        make_item(project, "pairwise", texts=[f"p{i}", f"qq{i}"])
+    judge(project, principles=True, panel="default,charitable")
+    entry = next(
+        e
+        for e in run_audit(project, n_boot=20).summary["ambiguity"]["entries"]
+        if e["group"] == "judge" and e["principle"] == honest.pk
+    )
+    assert (entry["n_interpreters"], entry["n_items"], entry["split_share"]) == (2, 2, 0.0)
+
+
+@pytest.mark.parametrize(
+    "panel",
+    [
+        ["default"],
+        ["default", "default"],
+        ["default", "sloppy"],
+        [f"strict@m{i}" for i in range(9)],
+        [{"variant": "strict", "temp": 1}],
+        ["default", "strict@" + "m" * 5000],
+        "default," * 10_000,
+        [3, 4],
+    ],
+)
+def test_bad_panels_are_refused_naming_the_field(project, panel):
+    with pytest.raises(ValidationError) as caught:
+        judge_create(project=project, user=None, params={"panel": panel}, enqueue=False)
+    assert "panel" in caught.value.message_dict
+
+
+def test_panel_from_the_command_and_the_judge_page(project, scripted_judge, personas):
+    from django.test import Client
+    from django.urls import reverse
+
+    make_item(project, "pairwise", texts=["p", "qq"])
+    out = io.StringIO()
+    call_command("judge", project.slug, "--panel", "default,literal", stdout=out, stderr=io.StringIO())
+    assert Annotator.objects.filter(type="model").count() == 2
+    with pytest.raises(CommandError, match="panel"):
+        call_command("judge", project.slug, "--panel", "default,sloppy")
+    client = Client()
+    client.force_login(personas["curator"])
+    ran = Job.objects.get(kind="judge")
+    page = client.get(reverse("jobs:detail", kwargs={"slug": project.slug, "job_uuid": ran.uuid})).content.decode()
+    assert "<h2>Panel</h2>" in page and "literal · judge-model" in page  # each member with its calibration card
+    url = reverse("jobs:judge", kwargs={"slug": project.slug})
+    assert "charitable" in client.get(url).content.decode()  # the variants are listed on the form
+    refused = client.post(url, {"kinds": ["pairwise"], "panel": "strict"})
+    assert refused.status_code == 422 and "2 to 8 members" in refused.content.decode()
+    response = client.post(url, {"kinds": ["pairwise"], "panel": "strict,charitable"})
+    assert response.status_code == 302
+    job = Job.objects.filter(kind="judge").latest("created_at")
+    assert job.params["panel"] == "strict,charitable"
+    for who in ("annotator", "researcher", "outsider"):
+        denied = Client()
+        denied.force_login(personas[who])
+        assert denied.post(url, {"kinds": ["pairwise"], "panel": "strict,charitable"}).status_code == 404
+
+
+@pytest.mark.slow
+def test_real_model_as_a_two_member_panel(project, settings):
+    """The default model with two prompt variants: two annotators, each with principle verdicts
+    from the real model, and the ambiguity audit measures the pair (group judge)."""
+    from tests.audit.helpers import run_audit
+
+    settings.DOCKET_TORCH_THREADS = 1
+    honest = PrincipleFactory(project=project, name="honest", description="States only what is true.")
+    item = make_item(project, "pairwise", texts=["The capital of France is Paris.", "The capital of France is Rome."])
+    item.prompt.messages = [{"role": "user", "content": "What is the capital of France?"}]
+    item.prompt.save()
+    job = judge(project, kinds=["pairwise"], principles=True, panel="default,strict")
+    assert [(m["variant"], m["judged"]) for m in job.result["panel"]] == [("default", 1), ("strict", 1)]
+    annotations = list(Annotation.objects.filter(item=item).select_related("annotator").order_by("id"))
+    assert len({a.annotator_id for a in annotations}) == 2
+    assert all(a.annotator.model_name.startswith("SmolLM2") for a in annotations)
+    for annotation in annotations:
+        assert annotation.verdicts.get(principle=honest).verdict in ("A", "B", "na")
+        assert annotation.probabilities["principles"]["honest"]["raw"]  # the real model's numbers
+    # different system prompts: the two members' principle probabilities differ
+    first, second = (a.probabilities["principles"]["honest"]["raw"] for a in annotations)
+    assert first != second
+    entry = next(e for e in run_audit(project, n_boot=20).summary["ambiguity"]["entries"] if e["group"] == "judge")
+    assert (entry["principle"], entry["n_interpreters"], entry["n_items"]) == (honest.pk, 2, 1)
+
+
+def test_a_project_saves_its_panel_and_the_job_runs_it(project, scripted_judge, personas):
+    from django.test import Client
+    from django.urls import reverse
+
+    from curation.judging.params import judge_panel_of
+    from curation.judging.services import judge_panel_set
+
+    make_item(project, "pairwise", texts=["p", "qq"])
+    with pytest.raises(ValidationError) as caught:  # nothing saved yet
+        judge_create(project=project, user=None, params={"panel": "project"}, enqueue=False)
+    assert "no saved judge panel" in caught.value.message_dict["panel"][0]
+    with pytest.raises(ValidationError) as caught:
+        judge_create(project=project, user=None, params={"save_panel": True}, enqueue=False)
+    assert "save_panel" in caught.value.message_dict
+    client = Client()
+    client.force_login(personas["curator"])
+    url = reverse("jobs:judge", kwargs={"slug": project.slug})
+    saved = client.post(url, {"kinds": ["pairwise"], "panel": "default, literal", "save_panel": "on"})
+    assert saved.status_code == 302
+    project.refresh_from_db()
+    assert judge_panel_of(project) == ["default", "literal"]
+    assert 'value="default,literal"' in client.get(url).content.decode()  # the form starts from the saved panel
+    out = io.StringIO()
+    call_command("judge", project.slug, "--panel", "project", stdout=out, stderr=io.StringIO())
+    job = Job.objects.filter(kind="judge").latest("created_at")
+    assert [m["variant"] for m in job.result["panel"]] == ["default", "literal"]
+    assert Annotator.objects.filter(type="model").count() == 2
+    with pytest.raises(ValidationError):
+        judge_panel_set(project=project, panel=["default", "sloppy"])
+    project.refresh_from_db()
+    assert judge_panel_of(project) == ["default", "literal"]  # a refused panel changes nothing
+    assert judge_panel_set(project=project, panel=[]) == [] and judge_panel_of(project) == []

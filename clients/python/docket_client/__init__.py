@@ -24,11 +24,21 @@ from .errors import (  # noqa: E402
     ValidationError,
 )
 from .jobs import Job, JobProgress  # noqa: E402
-from .models import Annotation, AnnotatorAudit, AnnotatorRef, AuditItem, AuditSummary, Item, ResponseText  # noqa: E402
+from .models import (  # noqa: E402
+    Annotation,
+    AnnotatorAudit,
+    AnnotatorRef,
+    AuditItem,
+    AuditSummary,
+    Item,
+    PrincipleAgreement,
+    ResponseText,
+)
 
 __all__ = [
     "Annotation",
     "AnnotatorAudit",
+    "PrincipleAgreement",
     "AnnotatorRef",
     "AuditItem",
     "AuditSummary",

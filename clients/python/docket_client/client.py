@@ -16,7 +16,7 @@ from . import __version__
 from .datasets import Dataset
 from .errors import AuthenticationError, DocketError, RateLimited, ServerError, TransportError, error_from_response
 from .jobs import Job
-from .models import Annotation, AnnotatorAudit, AuditItem, AuditSummary, Item
+from .models import Annotation, AnnotatorAudit, AuditItem, AuditSummary, Item, PrincipleAgreement
 
 API = "/api/v1/"
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -296,6 +296,16 @@ class Project:
             self._path("audit/annotators/"), annotator_type=annotator_type, outlier=outlier, ordering=ordering
         )
         return [AnnotatorAudit.from_api(row) for row in rows]
+
+    def audit_principles(
+        self, *, group: str | None = None, kind: str | None = None, principle: str | int | None = None
+    ) -> list[PrincipleAgreement]:
+        """How ambiguous each principle is in the latest audit: per principle, kind and group
+        (``all``, ``human``, ``judge``) α of the verdicts with its interval and the split share;
+        most ambiguous (lowest α) first. ``principle`` is a name or id."""
+        params = {"group": group, "kind": kind, "principle": None if principle is None else str(principle)}
+        rows = self._client.get_json(self._path("audit/principles/"), **params)
+        return [PrincipleAgreement.from_api(row) for row in rows]
 
     def export(self, format: str = "dpo", *, name: str | None = None, **options: Any) -> Job:  # noqa: A002
         """Queue an export (format options, filters, split: the API's ``ExportOptions``); returns its job.

@@ -228,3 +228,46 @@ class AuditSummary:
             annotator_count=int(data.get("annotator_count") or 0),
             summary=data.get("summary") or {},
         )
+
+
+@dataclass(frozen=True)
+class PrincipleAgreement:
+    """One principle's agreement on one kind of item among one group of interpreters
+    (``all``, ``human`` or ``judge``): Krippendorff's α of the verdicts with its bootstrap
+    interval, the share of items where interpreters split, and the counts. ``top_split``
+    lists the most split items as ``{"item", "spread", "verdicts"}``."""
+
+    principle_id: int
+    principle: str
+    kind: str
+    group: str
+    alpha: float | None
+    low: float | None
+    high: float | None
+    split_share: float | None
+    n_items: int
+    n_verdicts: int
+    n_interpreters: int
+    reason: str
+    top_split: list[dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> PrincipleAgreement:
+        principle = data.get("principle") or {}
+        return cls(
+            principle_id=int(principle.get("id") or 0),
+            principle=str(principle.get("name") or ""),
+            kind=str(data.get("kind") or ""),
+            group=str(data.get("group") or ""),
+            alpha=data.get("alpha"),
+            low=data.get("low"),
+            high=data.get("high"),
+            split_share=data.get("split_share"),
+            n_items=int(data.get("n_items") or 0),
+            n_verdicts=int(data.get("n_verdicts") or 0),
+            n_interpreters=int(data.get("n_interpreters") or 0),
+            reason=str(data.get("reason") or ""),
+            top_split=list(data.get("top_split") or []),
+            raw=data,
+        )

@@ -72,8 +72,24 @@ def test_audit_items_with_response_texts(lab, live_worker):
     with pytest.raises(NotFound) as none_yet:
         project.audit()
     assert none_yet.value.code == "no_audit"
+    from annotate.models import Annotation, Principle, PrincipleVerdict
+
+    honest = Principle.objects.create(project=lab["project"], name="honest")
+    for index, item in enumerate(lab["voted"]):  # the two voters split on the first item only
+        for who, annotation in enumerate(Annotation.objects.filter(item=item).order_by("id")):
+            verdict = "B" if index == 0 and who == 1 else "A"
+            PrincipleVerdict.objects.create(annotation=annotation, principle=honest, verdict=verdict)
     job = audit_create(project=lab["project"], user=None, params={"n_boot": 20})
     client.job(str(job.uuid)).wait(timeout=180, poll_interval=0.5)
+    (everyone,) = project.audit_principles(group="all")
+    assert (everyone.principle, everyone.kind, everyone.n_items, everyone.split_share) == (
+        "honest",
+        "pairwise",
+        4,
+        0.25,
+    )
+    assert everyone.alpha is not None and everyone.top_split[0]["item"] == str(lab["voted"][0].uuid)
+    assert [p.group for p in project.audit_principles(principle="honest")] == ["all", "human"]
     summary = project.audit()
     assert summary.item_count == 5 and "alpha" in summary.summary
     rows = list(project.audit_items(ordering="-disagreement", prompt=True))

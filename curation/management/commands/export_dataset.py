@@ -28,6 +28,7 @@ VALUE_OPTIONS = [
     ("--min-judgments", "min_judgments", "drop items with fewer usable judgments"),
     ("--voters", "voters", "whose judgments count, comma-separated: human,imported,model (default human,imported)"),
     ("--annotators", "annotator_types", "old name of --voters: human (= human,imported), judge (= model) or both"),
+    ("--drop-split-principle", "drop_split_principle", "drop items whose verdicts on this principle split"),
     ("--ches-drop-above-quantile", "ches_drop_above_quantile", "CHES: drop pairwise items above this quantile"),
     ("--ches-keep-lowest-fraction", "ches_keep_lowest_fraction", "CHES: keep only this lowest fraction"),
     ("--ches-measure", "ches_measure", "CHES measure: ln_ches (default, length-normalised) or ches"),

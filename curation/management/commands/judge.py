@@ -1,4 +1,4 @@
-"""``python manage.py judge PROJECT_SLUG [--limit N] [--principles] [--kinds …] [--model NAME]``
+"""``python manage.py judge PROJECT_SLUG [--limit N] [--principles] [--kinds …] [--model NAME] [--panel V,V@MODEL]``
 
 The algorithmic judge annotates the project's pairwise, thumb and ranking
 items it has not judged yet, from next-token probabilities; see
@@ -24,11 +24,19 @@ class Command(JobCommand):
         )
         parser.add_argument("--kinds", help="comma-separated: pairwise,thumb,ranking (default: the project's)")
         parser.add_argument("--model", help="a local model folder or .gguf file (default: the project's model)")
+        parser.add_argument(
+            "--panel",
+            help="a panel of judges, each its own annotator: comma-separated prompt variants "
+            "(default, strict, charitable, literal), each optionally @MODEL; 'project': the project's saved panel",
+        )
+        parser.add_argument("--save-panel", action="store_true", help="save --panel as the project's judge panel")
 
     def job_params(self, project, options) -> dict:
-        data = {name: options[name] for name in ("limit", "kinds", "model") if options.get(name) is not None}
+        data = {name: options[name] for name in ("limit", "kinds", "model", "panel") if options.get(name) is not None}
         if options.get("principles"):
             data["principles"] = True
+        if options.get("save_panel"):
+            data["save_panel"] = True
         return data
 
     def describe(self, job) -> str:
