@@ -92,10 +92,10 @@ test: install chromium tools lint checks
 	  echo "REDIS_URL is set: give the tests' cache its own Redis database, e.g. TEST_CACHE_URL=redis://127.0.0.1:6379/1"; exit 2; fi
 	$(if $(TEST_CACHE_URL),DOCKET_CACHE_URL=$(TEST_CACHE_URL)) $(PY) -m pytest --create-db $(PYTEST_ARGS)
 
-# the README's screenshots under docs/img/, taken by the browser test that sets a project up
+# the README's screenshots under docs/img/, taken by the browser tests that set a project up and run a crowd study
 screenshots: install chromium
 	$(if $(TEST_CACHE_URL),DOCKET_CACHE_URL=$(TEST_CACHE_URL)) DOCKET_SCREENSHOTS=docs/img \
-	$(PY) -m pytest tests/browser/test_project_setup_browser.py -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests/browser/test_project_setup_browser.py tests/browser/test_whole_setup_browser.py -q $(PYTEST_ARGS)
 
 clean:
 	@test ! -x $(PY) || $(PY) -m config.embedded stop --quiet

@@ -395,8 +395,8 @@ def _parse_docket(obj: dict, line: int, kinds: set[str]) -> _Row:
         )
     low, high = KIND_RESPONSES[kind]
     if not low <= len(raw_responses) <= high:
-        wanted = f"exactly {low}" if low == high else f"{low} to {high}"
-        raise _RowError("responses", f"a {kind} item takes {wanted} responses, got {len(raw_responses)}")
+        wanted = f"exactly {low} response{'s' if low > 1 else ''}" if low == high else f"{low} to {high} responses"
+        raise _RowError("responses", f"a {kind} item takes {wanted}, got {len(raw_responses)}")
     responses = []
     seen: dict[str, int] = {}
     for i, value in enumerate(raw_responses):

@@ -271,7 +271,7 @@ def test_huge_line(project):
         (b'{"text": "what is this?"}\n', "line 1: unrecognised row"),
         (b'{"kind": "thumb", "responses": ["a"]}\n', "line 1: field 'prompt': is missing"),
         (b'{"kind": "thumb", "prompt": "  ", "responses": ["a"]}\n', "line 1: field 'prompt': is empty"),
-        (b'{"kind": "thumb", "prompt": "p", "responses": ["a", "b"]}\n', "a thumb item takes exactly 1 responses"),
+        (b'{"kind": "thumb", "prompt": "p", "responses": ["a", "b"]}\n', "a thumb item takes exactly 1 response, got"),
         (
             b'{"kind": "pairwise", "prompt": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],'
             b' "responses": ["a", "b"]}\n',

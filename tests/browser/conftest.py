@@ -17,6 +17,16 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 CHROMIUM = "/usr/bin/chromium"
 
 
+def shoot(page, name: str) -> None:
+    """Save the README's screenshot ``name`` when ``DOCKET_SCREENSHOTS=DIR`` is set (``make screenshots``)."""
+    folder = os.environ.get("DOCKET_SCREENSHOTS")
+    if folder:
+        from pathlib import Path
+
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 @pytest.fixture
 def annotator_user(transactional_db):
     """A project (overlap 1, one principle) and an annotator in it."""

@@ -9,28 +9,18 @@ README's screenshots of the pages it passes through.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import Permission
 from playwright.sync_api import Page, expect
 
 from annotate.models import Project, Role
 from curation.models import Activity
-from tests.browser.conftest import browser_type_launch_args  # noqa: F401 - the fixture: Debian's chromium
+from tests.browser.conftest import browser_type_launch_args, shoot  # noqa: F401 - the fixture: Debian's chromium
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 GUIDELINES = "# How to judge\n\nPrefer the answer that is **kind** and *correct*.\n\n- no insults\n- no made-up facts"
-
-
-def shoot(page: Page, name: str) -> None:
-    folder = os.environ.get("DOCKET_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def test_owner_sets_up_a_project_and_the_log_shows_each_step(page: Page, live_server):

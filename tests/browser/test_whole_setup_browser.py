@@ -16,7 +16,7 @@ from django.contrib.auth.models import Permission
 from playwright.sync_api import Browser, Page, expect
 
 from annotate.models import Annotation, Item, Membership, Project, Role
-from tests.browser.conftest import browser_type_launch_args  # noqa: F401 - the fixture: Debian's chromium
+from tests.browser.conftest import browser_type_launch_args, shoot  # noqa: F401 - the fixture: Debian's chromium
 from tests.browser.test_annotate_browser import SWAP_TIMEOUT_MS, wait_for_kind
 from tests.factories import PASSWORD, UserFactory
 
@@ -46,7 +46,9 @@ def invite(page: Page, live_server, role: str, people: int) -> str:
     page.select_option("#id_role", role)
     page.fill("#id_max_uses", str(people))
     page.click("#invite-create button[type=submit]")
-    return page.locator("#invite-link").input_value()
+    link = page.locator("#invite-link").input_value()
+    shoot(page, "invites")
+    return link
 
 
 def label_one(browser: Browser, live_server, username: str) -> None:
@@ -114,7 +116,8 @@ def test_a_project_set_up_from_the_browser_end_to_end(page: Page, browser: Brows
     page.check("#id_skip_invalid")
     page.click("#import-form button[type=submit]")
     expect(page.locator("body")).to_contain_text("1 invalid line skipped", timeout=120_000)
-    expect(page.locator("body")).to_contain_text("a thumb item takes exactly 1 responses")
+    expect(page.locator("body")).to_contain_text("a thumb item takes exactly 1 response, got")
+    shoot(page, "import-skip-invalid")
     assert Item.objects.filter(project=project).count() == 4
 
     # The annotators label.
@@ -129,6 +132,7 @@ def test_a_project_set_up_from_the_browser_end_to_end(page: Page, browser: Brows
     page.fill("#id_completion_code", "C0DE42")
     page.click("#crowd-form button[type=submit]")
     join = page.locator("#crowd-url").input_value().replace("PARTICIPANT_ID", "prolific-7")
+    shoot(page, "crowd")
     crowd = browser.new_context()
     try:
         participant = crowd.new_page()
@@ -137,6 +141,7 @@ def test_a_project_set_up_from_the_browser_end_to_end(page: Page, browser: Brows
         participant.keyboard.press("ArrowDown")
         participant.keyboard.press("Control+Enter")
         expect(participant.locator("#completion-code")).to_have_text("C0DE42", timeout=SWAP_TIMEOUT_MS)
+        shoot(participant, "crowd-complete")
     finally:
         crowd.close()
 
