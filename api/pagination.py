@@ -4,7 +4,7 @@ from rest_framework.pagination import LimitOffsetPagination
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
     """Limit/offset paging with bounds: ``limit`` from 1, at most 1000 (larger is capped); ``offset`` from 0
-    to what a database index can hold. Anything else (``limit=abc``, ``offset=-1``) is a 400 naming the
+    to what a database index can hold. Anything else (``limit=abc``, ``limit=``, ``offset=-1``) is a 400 naming the
     parameter, not silently the first page."""
 
     default_limit = 100
@@ -13,7 +13,7 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
 
     def _param(self, request, name: str, low: int, default: int) -> int:
         raw = request.query_params.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             return default
         try:
             value = int(raw) if len(raw) <= 20 else None

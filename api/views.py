@@ -50,7 +50,7 @@ from annotate.selectors import principles_in_use, user_may_create_projects
 from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
 from curation.imports.services import import_create
 from curation.models import Job
-from curation.projects.services import project_create, project_update
+from curation.projects.services import SETTINGS_FIELDS, project_create, project_update
 
 from .errors import ErrorSerializer, error_response
 
@@ -201,17 +201,7 @@ class ProjectOutput(serializers.ModelSerializer):
         model = Project
         fields = [
             "slug",
-            "name",
-            "description",
-            "guidelines",
-            "kinds",
-            "overlap",
-            "max_overlap",
-            "agreement_threshold",
-            "probe_rate",
-            "randomize_order",
-            "lease_seconds",
-            "model_name",
+            *SETTINGS_FIELDS,
             "principles",
             "role",
             "item_count",

@@ -27,7 +27,7 @@ from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
 from curation.exports.selectors import dataset_file_path, datasets_for_project
 from curation.exports.services import export_create
 from curation.exports.writers import file_sha256
-from curation.imports.files import rejected_path
+from curation.imports.files import rejected_download
 from curation.jobs.lifecycle import job_cancel
 from curation.models import Dataset, Job, JobKind
 
@@ -200,15 +200,10 @@ class JobRejectedApi(APIView):
     @extend_schema(responses={(200, "application/jsonl"): OpenApiTypes.BINARY, **ERRORS})
     def get(self, request, job_id):
         job = job_get_for_user(request.user, job_id)
-        path = rejected_path(job) if job.kind == JobKind.IMPORT and job.curated_by_caller else None
-        if path is None:
+        response = rejected_download(job) if job.kind == JobKind.IMPORT and job.curated_by_caller else None
+        if response is None:
             raise NotFound("This job rejected no line.")
-        return FileResponse(
-            path.open("rb"),
-            as_attachment=True,
-            filename=f"rejected-{job.uuid}.jsonl",
-            content_type="application/jsonl; charset=utf-8",
-        )
+        return response
 
 
 # ----------------------------------------------------------------- exports

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from django.conf import settings
+from django.http import FileResponse
 
 from curation.models import Job
 
@@ -29,3 +30,16 @@ def rejected_path(job: Job) -> Path | None:
     except ValueError:
         return None
     return path if path.is_file() and path.stat().st_size > 0 else None
+
+
+def rejected_download(job: Job) -> FileResponse | None:
+    """The rejected lines as a JSONL attachment (the page's and the API's download), or None."""
+    path = rejected_path(job)
+    if path is None:
+        return None
+    return FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=f"rejected-{job.uuid}.jsonl",
+        content_type="application/jsonl; charset=utf-8",
+    )

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404
+from django.http import Http404
 
-from curation.imports.files import rejected_path
+from curation.imports import files
 from curation.jobs.selectors import job_get_for_curator
 from curation.models import JobKind
 
@@ -13,12 +13,7 @@ from curation.models import JobKind
 @login_required
 def rejected_download(request, slug, job_uuid):
     job = job_get_for_curator(request.user, slug, job_uuid, kind=JobKind.IMPORT)
-    path = rejected_path(job)
-    if path is None:
+    response = files.rejected_download(job)
+    if response is None:
         raise Http404("This import rejected no line.")
-    return FileResponse(
-        path.open("rb"),
-        as_attachment=True,
-        filename=f"rejected-{job.uuid}.jsonl",
-        content_type="application/jsonl; charset=utf-8",
-    )
+    return response
