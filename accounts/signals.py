@@ -1,4 +1,4 @@
-"""Revoke a user's API tokens when their password changes.
+"""Revoke a user's API tokens when their password changes or their account is deactivated.
 
 A password change must end every way in that the old password let someone
 in: Django already ends the other sessions (their hash no longer matches),
@@ -8,6 +8,10 @@ admin, ``manage.py changepassword``), which is when Django itself calls the
 password validators' ``password_changed``; a transparent re-hash on login
 (a hasher upgrade) is not a change and keeps the tokens. Making the password
 unusable (``set_unusable_password()``) revokes them too.
+
+Deactivating an account (``is_active`` saved as False where it was True) by
+any route (an owner's members page, the admin, a shell) revokes them as
+well, so reactivating the account later does not bring old tokens back.
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ from accounts.services import tokens_revoke_for_user
 _FLAG = "_docket_revoke_tokens"
 
 
-def _note_password_change(sender, instance, update_fields=None, **kwargs):
-    if instance.pk is None or (update_fields is not None and "password" not in update_fields):
+def _note_password_change_or_deactivation(sender, instance, update_fields=None, **kwargs):
+    if instance.pk is None:
+        return
+    if not instance.is_active and (update_fields is None or "is_active" in update_fields):
+        was_active = sender._default_manager.filter(pk=instance.pk).values_list("is_active", flat=True).first()
+        if was_active:
+            setattr(instance, _FLAG, True)
+    if update_fields is not None and "password" not in update_fields:
         return
     if getattr(instance, "_password", None) is not None:  # set_password() since the last save
         setattr(instance, _FLAG, True)
@@ -32,7 +42,7 @@ def _note_password_change(sender, instance, update_fields=None, **kwargs):
             setattr(instance, _FLAG, True)
 
 
-def _revoke_after_password_change(sender, instance, created=False, **kwargs):
+def _revoke_tokens(sender, instance, created=False, **kwargs):
     if getattr(instance, _FLAG, False):
         setattr(instance, _FLAG, False)
         if not created:
@@ -41,5 +51,5 @@ def _revoke_after_password_change(sender, instance, created=False, **kwargs):
 
 def connect_signals() -> None:
     user_model = get_user_model()
-    pre_save.connect(_note_password_change, sender=user_model, dispatch_uid="docket-token-password-pre")
-    post_save.connect(_revoke_after_password_change, sender=user_model, dispatch_uid="docket-token-password-post")
+    pre_save.connect(_note_password_change_or_deactivation, sender=user_model, dispatch_uid="docket-token-password-pre")
+    post_save.connect(_revoke_tokens, sender=user_model, dispatch_uid="docket-token-password-post")

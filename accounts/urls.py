@@ -14,12 +14,12 @@ urlpatterns = [
     # A one-time password reset link made by a project owner (curation.people); Django's own views.
     path(
         "account/reset/<uidb64>/<token>/",
-        views.with_csp(auth_views.PasswordResetConfirmView.as_view(post_reset_login=False)),
+        auth_views.PasswordResetConfirmView.as_view(post_reset_login=False),
         name="password_reset_confirm",
     ),
     path(
         "account/reset/done/",
-        views.with_csp(auth_views.PasswordResetCompleteView.as_view()),
+        auth_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
 ]

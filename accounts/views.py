@@ -22,7 +22,6 @@ from accounts.forms import TokenCreateForm
 from accounts.models import CrowdLink, CrowdParticipant
 from accounts.selectors import tokens_for_user
 from accounts.services import token_create, token_revoke, tokens_revoke_for_user
-from annotate.views import with_csp
 from curation.people.services import (
     CROWD_SESSION_KEY,
     crowd_join,
@@ -49,7 +48,6 @@ def _page(request, form: TokenCreateForm, *, new_token: str = "", new=None, stat
 @require_http_methods(["GET", "POST"])
 @login_required
 @never_cache
-@with_csp
 def tokens(request):
     """The list, and the create form (POST): the new token is in this response only."""
     if request.method == "GET":
@@ -68,7 +66,6 @@ def tokens(request):
 
 @require_POST
 @login_required
-@with_csp
 def token_revoke_view(request, token_id):
     token = token_revoke(user=request.user, token_id=token_id)
     messages.success(request, f"Token “{token.name or token.token_key}” revoked: it no longer works.")
@@ -77,7 +74,6 @@ def token_revoke_view(request, token_id):
 
 @require_POST
 @login_required
-@with_csp
 def tokens_revoke_all(request):
     count = tokens_revoke_for_user(user=request.user)
     messages.success(request, f"{count} token{'s' if count != 1 else ''} revoked.")
@@ -89,7 +85,6 @@ def tokens_revoke_all(request):
 
 @require_http_methods(["GET", "POST"])
 @never_cache
-@with_csp
 def invite(request, secret):
     """``/invite/<secret>/``: join a project by an invitation link.
 
@@ -146,7 +141,6 @@ def invite(request, secret):
 
 @require_http_methods(["GET", "POST"])
 @never_cache
-@with_csp
 def crowd_join_view(request, token):
     """``/join/<token>/?<param>=<external id>``: enrol (or resume) a crowd
     participant, sign them in (no password) and start them annotating.
@@ -183,7 +177,6 @@ def crowd_join_view(request, token):
 @require_http_methods(["GET"])
 @login_required
 @never_cache
-@with_csp
 def crowd_done(request, token):
     """The completion code and the way back to the crowd platform."""
     participant = (
@@ -200,7 +193,6 @@ def crowd_done(request, token):
 @require_http_methods(["GET", "POST"])
 @login_required
 @never_cache
-@with_csp
 def crowd_qualify(request, token):
     """The qualification: the gold items one at a time, then real work (or,
     below the accuracy, a polite stop). Only the participant; 404 otherwise."""

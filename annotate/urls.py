@@ -6,7 +6,7 @@ from annotate import views
 urlpatterns = [
     path(
         "accounts/login/",
-        views.with_csp(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

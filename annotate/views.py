@@ -68,19 +68,6 @@ from curation.people.services import CROWD_SESSION_KEY, crowd_gate
 
 # Scripts only from our own origin (htmx and docket.js are served from
 # static/), so a sanitiser slip in model text still could not run script.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-
 # How far "items left" is counted exactly (see annotator_progress).
 PROGRESS_CAP_LOOP = 100
 PROGRESS_CAP_HOME = 1000
@@ -93,18 +80,6 @@ KEYS = {
     "up": "↑",
     "down": "↓",
 }
-
-
-def with_csp(view):
-    """Add the Content-Security-Policy header to a view's responses."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        return response
-
-    return wrapper
 
 
 def _loop_access(request, slug: str):
@@ -127,7 +102,6 @@ def _annotate_url(project: Project, kind: str | None) -> str:
 
 @require_GET
 @login_required
-@with_csp
 def home(request):
     """My projects: my role, my progress, links to annotate (and curate)."""
     rows = []
@@ -154,7 +128,6 @@ def home(request):
 
 @require_GET
 @login_required
-@with_csp
 def project_page(request, slug):
     """Guidelines and principles for every member; my progress and a Start button for annotators;
     the ways to the data (API tokens, docs, client) for researchers."""
@@ -185,7 +158,6 @@ def project_page(request, slug):
 
 @require_GET
 @login_required
-@with_csp
 def annotate_next(request, slug):
     """The next item (or the lease I already hold, e.g. after a reload)."""
     project, annotator = _loop_access(request, slug)
@@ -204,7 +176,6 @@ def annotate_next(request, slug):
 @retry_safe
 @require_POST
 @login_required
-@with_csp
 def annotate_submit(request, slug, assignment_uuid):
     project, annotator, assignment = _assignment_or_404(request, slug, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
@@ -243,7 +214,6 @@ def annotate_submit(request, slug, assignment_uuid):
 @retry_safe
 @require_POST
 @login_required
-@with_csp
 def annotate_skip(request, slug, assignment_uuid):
     """Give the item back to the pool for others; I never get it again."""
     project, annotator, assignment = _assignment_or_404(request, slug, assignment_uuid)

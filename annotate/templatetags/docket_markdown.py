@@ -21,8 +21,16 @@ ever running:
    ``javascript:``); links get ``rel="noopener noreferrer"`` and open in a new
    tab so an annotator never loses their item.
 
-Pages also send ``Content-Security-Policy: script-src 'self'`` (see
-``annotate.views``), so even a sanitiser bug would not run inline script.
+3. Images never reach the page as images: a markdown image becomes a link
+   to its URL labelled "image: <alt text>" (inside a link, just that label),
+   so a response cannot make an annotator's browser fetch a tracking pixel
+   from another host, and nothing the sanitiser lets through is ever blocked
+   by the Content-Security-Policy (``img-src 'self' data:``).
+
+Every response also carries the site's Content-Security-Policy (django-csp's
+middleware, ``CONTENT_SECURITY_POLICY`` in config/settings.py: scripts and
+styles from this origin only), so even a sanitiser bug would not run inline
+script.
 """
 
 from __future__ import annotations
@@ -56,7 +64,6 @@ ALLOWED_TAGS = {
     "h6",
     "hr",
     "i",
-    "img",
     "li",
     "ol",
     "p",
@@ -77,7 +84,6 @@ ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "abbr": {"title"},
     "code": {"class"},  # language-xxx from fenced code
-    "img": {"src", "alt", "title"},
     "ol": {"start"},
     "td": {"align"},
     "th": {"align"},
@@ -111,6 +117,32 @@ def _to_html(text: str, hard_breaks: bool) -> str:
     return html.replace(_PLACEHOLDER, "&lt;").replace(_PLACEHOLDER_IN_URL, "%3C")
 
 
+# cmark-gfm's own HTML (raw HTML never reaches it): links open with ``<a href="…"``, images are exactly
+# ``<img src="…" alt="…" />`` or with `` title="…"``, attribute values already escaped.
+_LINK_OR_IMAGE = re.compile(r'(<a href="[^"]*"[^>]*>)|(</a>)|<img src="([^"]*)" alt="([^"]*)"(?: title="([^"]*)")? />')
+
+
+def _images_to_links(html: str) -> str:
+    """Every ``<img>`` in cmark's output as a link to its URL, labelled with its alt text (inside a link: the label)."""
+    depth = 0
+
+    def replace(match: re.Match) -> str:
+        nonlocal depth
+        if match.group(1):
+            depth += 1
+            return match.group(1)
+        if match.group(2):
+            depth = max(depth - 1, 0)
+            return match.group(2)
+        src, alt, title = match.group(3), match.group(4), match.group(5)
+        label = f"image: {alt}" if alt.strip() else "image"
+        if depth:
+            return label
+        return f'<a href="{src}" title="{title or src}">{label}</a>'
+
+    return _LINK_OR_IMAGE.sub(replace, html)
+
+
 def sanitize_html(html: str) -> str:
     return nh3.clean(
         html,
@@ -134,7 +166,7 @@ def render_markdown(text: str | None, *, hard_breaks: bool = True) -> str:
 def _render_cached(text: str, hard_breaks: bool) -> str:
     # The same responses are rendered for every annotator who sees them: a
     # pure function of the text, so cache it per process.
-    return sanitize_html(_to_html(text, hard_breaks))
+    return sanitize_html(_images_to_links(_to_html(text, hard_breaks)))
 
 
 @register.filter(name="markdown")

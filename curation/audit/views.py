@@ -24,7 +24,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Annotator, Kind, PairwiseChoice, ThumbChoice
 from annotate.selectors import item_get_for_curator, project_for_curator
-from annotate.views import with_csp
 from curation.audit import presenters, selectors
 from curation.audit.forms import AmbiguityForm, ChesCutForm, DisagreementFilterForm, MoreForm, ResolveForm
 from curation.audit.selectors import annotations_per_day
@@ -60,7 +59,6 @@ def _audit_context(request, project, section: str) -> dict:
 
 @login_required
 @require_GET
-@with_csp
 def overview(request, slug):
     project = project_for_curator(request.user, slug)
     context = _audit_context(request, project, "overview")
@@ -84,7 +82,6 @@ def _launch(request, slug, create, params: dict | None = None):
 
 @login_required
 @require_POST
-@with_csp
 def run_audit(request, slug):
     # People and imported labels vote; judges only when the curator ticks it (docs/algorithms.md#who-votes).
     judges_vote = request.POST.get("judges_vote") == "1"
@@ -93,7 +90,6 @@ def run_audit(request, slug):
 
 @login_required
 @require_POST
-@with_csp
 def run_encode(request, slug):
     return _launch(request, slug, encode_create)
 
@@ -112,7 +108,6 @@ def _page_query(request, **changes) -> str:
 
 @login_required
 @require_GET
-@with_csp
 def disagreement(request, slug):
     project = project_for_curator(request.user, slug)
     context = _audit_context(request, project, "disagreement")
@@ -191,7 +186,6 @@ def _verdict_choices(item) -> list[tuple[str, str]]:
 
 @login_required
 @require_GET
-@with_csp
 def item_drill(request, slug, item_uuid):
     item = item_get_for_curator(request.user, slug, item_uuid)
     context = _drill_context(request, item)
@@ -243,7 +237,6 @@ def _item_action(request, slug, item_uuid, act):
 
 @login_required
 @require_POST
-@with_csp
 def item_exclude(request, slug, item_uuid):
     def act(item):
         form = ExcludeForm(request.POST)
@@ -271,7 +264,6 @@ def _parse_ranking(text: str, item) -> list[list[str]]:
 
 @login_required
 @require_POST
-@with_csp
 def item_resolve(request, slug, item_uuid):
     def act(item):
         form = ResolveForm(request.POST)
@@ -292,7 +284,6 @@ def item_resolve(request, slug, item_uuid):
 
 @login_required
 @require_POST
-@with_csp
 def item_more(request, slug, item_uuid):
     def act(item):
         form = MoreForm(request.POST)
@@ -322,7 +313,6 @@ def _ches_cut(request, audit):
 
 @login_required
 @require_GET
-@with_csp
 def ches(request, slug):
     project = project_for_curator(request.user, slug)
     context = _audit_context(request, project, "ches")
@@ -342,7 +332,6 @@ def ches(request, slug):
 
 @login_required
 @require_GET
-@with_csp
 def annotators(request, slug):
     project = project_for_curator(request.user, slug)
     context = _audit_context(request, project, "annotators")
@@ -359,7 +348,6 @@ def annotators(request, slug):
 
 @login_required
 @require_GET
-@with_csp
 def discretion(request, slug):
     project = project_for_curator(request.user, slug)
     context = _audit_context(request, project, "discretion")
@@ -372,7 +360,6 @@ def discretion(request, slug):
 
 @login_required
 @require_GET
-@with_csp
 def ambiguity(request, slug):
     """Principles ranked from most to least ambiguous (docs/algorithms.md#principle-ambiguity)."""
     project = project_for_curator(request.user, slug)

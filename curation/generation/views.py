@@ -10,7 +10,6 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.models import Kind
 from annotate.selectors import project_for_curator
-from annotate.views import with_csp
 from curation.generation.params import MAX_NEW_TOKENS, MAX_PER_PROMPT, PAIR_RULES
 from curation.generation.services import generate_create
 from curation.jobs.selectors import jobs_recent
@@ -37,7 +36,6 @@ class GenerateForm(forms.Form):
 
 
 @login_required
-@with_csp
 @require_http_methods(["GET", "POST"])
 def generate_launch(request, slug):
     project = project_for_curator(request.user, slug)

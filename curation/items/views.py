@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 
 from annotate.models import Annotator, Assignment
 from annotate.selectors import item_get_for_curator, project_for_curator
-from annotate.views import with_csp
 from curation.items import services
 from curation.items.forms import ExcludeForm, ItemFilterForm
 from curation.items.presenters import item_annotation_rows
@@ -25,7 +24,6 @@ ITEMS_PER_PAGE = 50
 
 
 @login_required
-@with_csp
 def items(request, slug):
     project = project_for_curator(request.user, slug)
     annotators = list(annotators_of_project(project=project))
@@ -50,7 +48,6 @@ def items(request, slug):
 
 
 @login_required
-@with_csp
 def item_detail(request, slug, item_uuid):
     item = item_get_for_curator(request.user, slug, item_uuid)
     project = item.project
@@ -77,7 +74,6 @@ def item_detail(request, slug, item_uuid):
 
 @login_required
 @require_POST
-@with_csp
 def item_exclude(request, slug, item_uuid):
     item = item_get_for_curator(request.user, slug, item_uuid)
     form = ExcludeForm(request.POST)

@@ -24,7 +24,6 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from annotate.selectors import project_for_curator
-from annotate.views import with_csp
 from curation.jobs.lifecycle import job_cancel
 from curation.jobs.selectors import job_get_for_curator, jobs_recent
 from curation.models import Job
@@ -95,7 +94,6 @@ def launch_page(
 
 
 @login_required
-@with_csp
 def job_list(request, slug):
     project = project_for_curator(request.user, slug)
     jobs = jobs_recent(project=project, limit=JOBS_LISTED)
@@ -103,14 +101,12 @@ def job_list(request, slug):
 
 
 @login_required
-@with_csp
 def job_detail(request, slug, job_uuid):
     job = job_get_for_curator(request.user, slug, job_uuid)
     return polled(request, job, "curation/jobs/detail.html", {"project": job.project, "job": job, "section": "jobs"})
 
 
 @login_required
-@with_csp
 @require_POST
 def job_cancel_view(request, slug, job_uuid):
     job = job_cancel(job=job_get_for_curator(request.user, slug, job_uuid))

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.models import Kind
 from annotate.selectors import principles_in_use, project_for_curator
-from annotate.views import with_csp
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import launch_page
 from curation.judging.params import JUDGE_KINDS, JUDGE_VARIANTS, judge_panel_of
@@ -36,7 +35,6 @@ class JudgeForm(forms.Form):
 
 
 @login_required
-@with_csp
 @require_http_methods(["GET", "POST"])
 def judge_launch(request, slug):
     project = project_for_curator(request.user, slug)

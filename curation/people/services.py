@@ -241,9 +241,9 @@ def member_deactivate(*, project: Project, username: str, by) -> int:
     revoked (returns how many). Their labels, leases and membership stay."""
     user = _member_account(project, username, by)
     with transaction.atomic():
+        revoked = tokens_revoke_for_user(user=user)  # (saving is_active=False would too: accounts/signals.py)
         user.is_active = False
         user.save(update_fields=["is_active"])  # save(): the cached user is dropped too (config/auth.py)
-        revoked = tokens_revoke_for_user(user=user)
         activity_record(
             project=project, actor=by, verb="member.deactivate", target=user, changes={"active": [True, False]}
         )

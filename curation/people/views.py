@@ -20,7 +20,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.models import CrowdLink, CrowdParticipant, Invitation
 from annotate.models import Role
 from annotate.selectors import project_get_for_user
-from annotate.views import with_csp
 from curation.jobs.views import form_errors_add
 from curation.people import services
 from curation.people.forms import CrowdLinkForm, InvitationForm
@@ -36,7 +35,6 @@ def _owner_project(request, slug):
 @login_required
 @require_http_methods(["GET", "POST"])
 @never_cache
-@with_csp
 def invites(request, slug):
     project = _owner_project(request, slug)
     email_enabled = services.email_configured()
@@ -91,7 +89,6 @@ def invites(request, slug):
 @login_required
 @require_POST
 @never_cache
-@with_csp
 def member_account(request, slug, username, action):
     """``deactivate``, ``reactivate`` or ``reset-link`` for one member's account."""
     project = _owner_project(request, slug)
@@ -124,7 +121,6 @@ def member_account(request, slug, username, action):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@with_csp
 def crowd(request, slug):
     """``/p/<slug>/curate/crowd/``: the open enrolment link of a crowd study (owners)."""
     project = _owner_project(request, slug)

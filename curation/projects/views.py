@@ -28,7 +28,6 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.models import CURATE_ROLES, Membership, Principle, Role
 from annotate.selectors import project_for_curator, project_get_for_user, user_may_create_projects
-from annotate.views import with_csp
 from curation.imports.services import import_create
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import form_errors_add
@@ -59,7 +58,6 @@ ACTIVITY_PER_PAGE = 50
 
 
 @login_required
-@with_csp
 def projects(request):
     mine = list(projects_for_curator(request.user))
     progress = progress_by_kind(projects=mine)
@@ -69,7 +67,6 @@ def projects(request):
 
 
 @login_required
-@with_csp
 def overview(request, slug):
     project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
     kinds = progress_by_kind(projects=[project])[project.pk]
@@ -88,7 +85,6 @@ def overview(request, slug):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@with_csp
 def members(request, slug):
     project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
     is_owner = role == Role.OWNER
@@ -146,7 +142,6 @@ def members(request, slug):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@with_csp
 def import_items(request, slug):
     """The upload form. A POST stores the file and queues an import job
     (``import_create``), then redirects to the job's page, which shows its
@@ -184,7 +179,6 @@ def import_items(request, slug):
 
 @login_required
 @require_http_methods(["GET"])
-@with_csp
 def activity(request, slug):
     """The project's activity log, newest first, filtered by verb and actor;
     htmx requests (the filters) get only the ``log`` partial."""
@@ -212,7 +206,6 @@ def _form_errors_from(form, error: ValidationError) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@with_csp
 def project_new(request):
     if not user_may_create_projects(request.user):
         raise Http404("No such page")
@@ -233,7 +226,6 @@ def project_new(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@with_csp
 def project_settings(request, slug):
     """Owners change the settings (``project_update``); curators see them read-only."""
     project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
@@ -263,7 +255,6 @@ def project_settings(request, slug):
 
 @login_required
 @require_http_methods(["POST"])
-@with_csp
 def guidelines_preview(request, slug):
     """The guidelines as annotators will see them (the ``markdown`` filter), for the settings page's live preview."""
     project_for_curator(request.user, slug)
@@ -302,7 +293,6 @@ def _principle_action(request, project, action: str) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@with_csp
 def principles(request, slug):
     """The project's principles: owners add, edit, reorder, retire and restore
     them (``principle_*`` services); curators read them."""

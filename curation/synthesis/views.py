@@ -23,7 +23,6 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.models import Kind
 from annotate.selectors import project_for_curator
-from annotate.views import with_csp
 from curation.jobs.selectors import job_get_for_curator, jobs_recent
 from curation.jobs.views import launch_page, polled
 from curation.models import Job, JobKind, SynthesizedInstruction
@@ -80,7 +79,6 @@ class SynthesizeForm(forms.Form):
 
 
 @login_required
-@with_csp
 @require_http_methods(["GET", "POST"])
 def synthesize_launch(request, slug):
     project = project_for_curator(request.user, slug)
@@ -138,7 +136,6 @@ def _plots(job: Job, threshold: float | None) -> dict:
 
 
 @login_required
-@with_csp
 def synthesize_review(request, slug, job_uuid):
     job = job_get_for_curator(request.user, slug, job_uuid, kind=JobKind.SYNTHESIZE)
     counts = _counts(job)

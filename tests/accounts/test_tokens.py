@@ -234,6 +234,25 @@ def test_set_password_and_save_revoke_and_unusable_password_too(personas):
     assert not ApiToken.objects.filter(user=user).exists()
 
 
+@pytest.mark.parametrize("update_fields", [None, ["is_active"]])
+def test_deactivating_by_any_route_revokes_and_reactivating_brings_none_back(personas, update_fields):
+    """The admin's change form and a shell save the user as the owner's members page does (issue 15, point 2)."""
+    user = personas["researcher"]
+    _token, plain = new_token(user)
+    _o, others = new_token(personas["owner"], "someone else's")
+    user.is_active = False
+    user.save(update_fields=update_fields)
+    assert not ApiToken.objects.filter(user=user).exists()
+    user.is_active = True
+    user.save(update_fields=update_fields)
+    assert api(plain).get("/api/v1/projects/").status_code == 401
+    assert api(others).get("/api/v1/projects/").status_code == 200
+    # A token made while active, then a save that leaves the account active: kept.
+    _token, again = new_token(user)
+    user.save()
+    assert api(again).get("/api/v1/projects/").status_code == 200
+
+
 def test_other_saves_keep_the_tokens(personas):
     user = personas["researcher"]
     _token, plain = new_token(user)
