@@ -35,14 +35,15 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="curation.tasks.model_run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
 def model_run_job(self, job_id: int) -> None:
-    """Run a job that needs a model (generate, judge, encode, synthesize)."""
-    run_job(job_id, celery_task_id=self.request.id or "")
+    """Run a job that needs a model (generate, judge, encode, synthesize); a
+    sharded one is joined: this worker claims its shards alongside the others."""
+    run_job(job_id, celery_task_id=self.request.id or "", fan_out=True)
 
 
 @shared_task(name="curation.tasks.light_run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
 def light_run_job(self, job_id: int) -> None:
     """Run a job that needs no model (audit, export)."""
-    run_job(job_id, celery_task_id=self.request.id or "")
+    run_job(job_id, celery_task_id=self.request.id or "", fan_out=True)
 
 
 def job_enqueue(*, job: Job) -> None:
