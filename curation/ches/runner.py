@@ -27,7 +27,7 @@ Which model
 What a run does
     1. Plan (once): the ids of the prompts that have at least one such
        response without an encoding for the model (oldest first, at most
-       ``limit``), cut into shards of ``PROMPTS_PER_STEP`` (32) prompts stored
+       ``limit``), cut into shards of ``DOCKET_ENCODE_SHARD_PROMPTS`` (32) prompts stored
        with the job, so every worker and every resumed run works through the
        same plan.
     2. Each worker taking part claims shards (one at a time on a CPU,
@@ -54,6 +54,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, Max, Sum
 
 from annotate.models import Project, Response
@@ -65,10 +66,16 @@ from curation.models import Job, ResponseEncoding
 
 logger = logging.getLogger(__name__)
 
-# Prompts encoded together per step (one progress step, one commit): their responses are batched across
-# prompts by length (curation.llm.encode.encode_many); bounds the prompt caches held at once.
-PROMPTS_PER_STEP = 32
-# On a GPU a step holds more prompts, so the length-sorted batches fill its larger batches.
+
+# Prompts per shard (DOCKET_ENCODE_SHARD_PROMPTS, 32): one claim, one progress step, one commit on a CPU.
+# Their responses are batched across prompts by length (curation.llm.encode.encode_many); bounds the
+# prompt caches held at once.
+def shard_prompts() -> int:
+    return max(1, int(getattr(settings, "DOCKET_ENCODE_SHARD_PROMPTS", 32)))
+
+
+# On a GPU a worker claims this many prompts' worth of shards at once, so the length-sorted batches fill
+# its larger batches.
 PROMPTS_PER_STEP_ACCELERATOR = 512
 
 
@@ -90,7 +97,7 @@ def _scope_state(project: Project, model_name: str, limit: int | None) -> dict:
 
 
 def encode_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
-    """Plan the job (phase 1 of ``curation.jobs.shards``): the prompts to encode, ``PROMPTS_PER_STEP`` a shard."""
+    """Plan the job (phase 1 of ``curation.jobs.shards``): the prompts to encode, ``shard_prompts()`` a shard."""
     params = encode_params_clean(data=job.params)
     model_name = encoding_model_name(project=job.project)
     state = _scope_state(job.project, model_name, params.limit)
@@ -100,7 +107,7 @@ def encode_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
         f"model {model_name}: {state['responses_in_scope']} response(s) in pairwise/ranking items, "
         f"{state['already_encoded']} already encoded; {len(plan)} prompt(s) to encode"
     )
-    size = max(1, PROMPTS_PER_STEP)
+    size = shard_prompts()
     return [
         ({"first": start + 1, "prompts": plan[start : start + size]}, len(plan[start : start + size]))
         for start in range(0, len(plan), size)
@@ -164,7 +171,7 @@ def encode_shards_per_claim(job: Job) -> int:
     """On a GPU a worker takes several shards at once, so its length-sorted batches fill."""
     from curation.llm.runtime import default_device
 
-    return 1 if default_device().startswith("cpu") else max(1, PROMPTS_PER_STEP_ACCELERATOR // PROMPTS_PER_STEP)
+    return 1 if default_device().startswith("cpu") else max(1, PROMPTS_PER_STEP_ACCELERATOR // shard_prompts())
 
 
 def encode_finish(job: Job, progress: JobProgress) -> dict:

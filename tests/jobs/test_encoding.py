@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from annotate.models import Response
-from curation.ches import runner as encoding
 from curation.ches.params import encode_params_clean
 from curation.ches.selectors import encodings_for, pair_ches
 from curation.ches.services import encode_create
@@ -152,8 +151,8 @@ def test_rerun_stores_nothing_and_keeps_existing_rows(project, scripted):
     assert len(scripted) == 1
 
 
-def test_prompts_of_a_step_are_encoded_together(project, scripted, monkeypatch):
-    monkeypatch.setattr(encoding, "PROMPTS_PER_STEP", 2)
+def test_prompts_of_a_step_are_encoded_together(project, scripted, settings):
+    settings.DOCKET_ENCODE_SHARD_PROMPTS = 2
     for i in range(5):
         make_item(project, "pairwise", texts=[f"a{i}", f"b{i}"])
     job = encode_job(project)
@@ -162,8 +161,8 @@ def test_prompts_of_a_step_are_encoded_together(project, scripted, monkeypatch):
     assert job.result["responses_encoded"] == 10 and (job.progress_done, job.progress_total) == (5, 5)
 
 
-def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted, monkeypatch):
-    monkeypatch.setattr(encoding, "PROMPTS_PER_STEP", 1)
+def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted, settings):
+    settings.DOCKET_ENCODE_SHARD_PROMPTS = 1
     for i in range(4):
         make_item(project, "pairwise", texts=[f"a{i}", f"b{i}"])
     limited = encode_job(project, limit=1)
