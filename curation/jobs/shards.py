@@ -44,7 +44,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Q
+from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -167,21 +167,19 @@ def shards_claim(*, job: Job, token: uuid.UUID, limit: int = 1, now=None) -> lis
         )
         if not picked:
             return []
-        for shard in picked:
-            if shard.status == JobShard.Status.RUNNING and shard.attempts >= max_attempts():
-                job_fail_shared(
-                    job=job,
-                    error=f"Gave up: the workers running shard {shard.index} died {shard.attempts} times.",
-                )
-                raise JobLost(f"job {job.uuid} failed: shard {shard.index} crash-looped")
-        JobShard.objects.filter(pk__in=[s.pk for s in picked]).update(
-            status=JobShard.Status.RUNNING,
-            worker=worker_identity(),
-            lease_token=token,
-            heartbeat_at=now,
-            attempts=F("attempts") + 1,
-            started_at=Coalesce(F("started_at"), now),
-        )
+        tired = next((s for s in picked if s.status == JobShard.Status.RUNNING and s.attempts >= max_attempts()), None)
+        if tired is None:
+            JobShard.objects.filter(pk__in=[s.pk for s in picked]).update(
+                status=JobShard.Status.RUNNING,
+                worker=worker_identity(),
+                lease_token=token,
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+                started_at=Coalesce(F("started_at"), now),
+            )
+    if tired is not None:
+        job_fail_shared(job=job, error=f"Gave up: the workers running shard {tired.index} died {tired.attempts} times.")
+        raise JobLost(f"job {job.uuid} failed: shard {tired.index} crash-looped")
     reclaimed = [s for s in picked if s.status == JobShard.Status.RUNNING]
     if reclaimed:
         job_log_append(
@@ -335,22 +333,3 @@ class ShardProgress:
     def check_cancelled(self) -> None:
         if self._write():
             raise JobCancelled()
-
-
-def job_shards_summary(*, job: Job) -> dict | None:
-    """A sharded job's shards by state and the workers holding them (the job page); None if unsharded."""
-    rows = JobShard.objects.filter(job=job).order_by().values("status").annotate(n=Count("id"))
-    counts = {row["status"]: row["n"] for row in rows}
-    if not counts:
-        return None
-    now = timezone.now()
-    running = list(JobShard.objects.filter(job=job, status=JobShard.Status.RUNNING))
-    workers = sorted({s.worker.rsplit(":", 1)[0] for s in running if not shard_is_dead(s, now=now)})
-    return {
-        "total": sum(counts.values()),
-        "done": counts.get(JobShard.Status.DONE, 0),
-        "running": counts.get(JobShard.Status.RUNNING, 0),
-        "waiting": counts.get(JobShard.Status.PENDING, 0),
-        "workers": workers,
-        "reclaimed": JobShard.objects.filter(job=job, attempts__gt=1).count(),
-    }
