@@ -18,7 +18,6 @@ import traceback
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
@@ -37,7 +36,6 @@ from curation.jobs.lifecycle import (
 from curation.jobs.shards import (
     SHARD_POLL_SECONDS,
     ShardProgress,
-    fanout,
     job_cancel_if_idle,
     job_fail_shared,
     job_log_append,
@@ -125,15 +123,15 @@ def run_job(
     *,
     on_progress: Callable[[Job], None] | None = None,
     celery_task_id: str = "",
-    fan_out: bool = False,
+    fan_out: Callable[[Job, int], None] | None = None,
 ) -> Job | None:
     """Run (or resume, or join) a job in this process. Returns the job as it
     ended, or None when there was nothing for this process to do.
 
     A sharded kind (``registry.SHARDED``) runs through :func:`_run_sharded`,
     which any number of processes may call for the same job at once;
-    ``fan_out`` (set by the Celery tasks) enqueues more tasks for it after
-    planning so idle workers join."""
+    ``fan_out(job, shards)`` (``tasks.job_fan_out``, passed by the Celery
+    tasks) is called after planning to enqueue more tasks so idle workers join."""
     spec = registry.SHARDED.get(Job.objects.filter(pk=job_id).values_list("kind", flat=True).first() or "")
     if spec is not None:
         return _run_sharded(job_id, spec, on_progress=on_progress, celery_task_id=celery_task_id, fan_out=fan_out)
@@ -190,7 +188,7 @@ class _ShardHeartbeat(threading.Thread):
         self._stop_event.set()
 
 
-def _run_sharded(job_id: int, spec, *, on_progress, celery_task_id: str, fan_out: bool) -> Job | None:
+def _run_sharded(job_id: int, spec, *, on_progress, celery_task_id: str, fan_out) -> Job | None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.ended:
         return None
@@ -202,8 +200,8 @@ def _run_sharded(job_id: int, spec, *, on_progress, celery_task_id: str, fan_out
         job, token = claim
         planned = _plan_shards(job, token, spec, on_progress)
         took_part = True
-        if planned and fan_out:
-            _fan_out(job, planned)
+        if planned and fan_out is not None:
+            fan_out(job, planned)
     took_part = _work_shards(job, spec, on_progress) or took_part
     job.refresh_from_db()
     if on_progress is not None:
@@ -230,17 +228,6 @@ def _plan_shards(job: Job, token: uuid.UUID, spec, on_progress) -> int:
     _run_holding_lease(job, token, progress, body)
     job.refresh_from_db()
     return planned if job.status == Job.Status.RUNNING else 0
-
-
-def _fan_out(job: Job, planned: int) -> None:
-    """Enqueue more tasks for a freshly planned job so idle workers join (not in eager mode,
-    where a task would run inline, inside this one)."""
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
-        return
-    from curation.jobs.tasks import job_enqueue
-
-    for _ in range(min(planned - 1, fanout())):
-        job_enqueue(job=job)
 
 
 def _finish_sharded(job: Job, token: uuid.UUID, spec, on_progress) -> None:

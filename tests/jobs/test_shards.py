@@ -209,3 +209,23 @@ def test_job_page_shows_the_shards(client, project, personas, no_heartbeat_threa
         "Shards: 1 of 3 done, 1 running on 1 worker (gpu-7:4242), 1 waiting; 1 re-claimed after a worker stopped."
         in html
     )
+
+
+def test_fan_out_enqueues_one_task_per_extra_worker_up_to_the_setting(project, settings, monkeypatch):
+    from curation.jobs import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks, "job_enqueue", lambda *, job: sent.append(job.pk))
+    job = job_create(project=project, kind="encode", enqueue=False)
+    settings.DOCKET_JOB_FANOUT = 2
+    tasks.job_fan_out(job, 5)
+    assert sent == [job.pk, job.pk]  # capped by the setting
+    sent.clear()
+    tasks.job_fan_out(job, 1)  # one shard: the planning worker is enough
+    settings.DOCKET_JOB_FANOUT = 32
+    tasks.job_fan_out(job, 3)
+    assert sent == [job.pk, job.pk]
+    sent.clear()
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # a task would run inline, inside the planning one
+    tasks.job_fan_out(job, 3)
+    assert sent == []
