@@ -188,6 +188,7 @@ class JobShard(models.Model):
     index = models.PositiveIntegerField()
     payload = models.JSONField(default=dict, blank=True)
     units = models.PositiveIntegerField(default=0, help_text="Progress units (e.g. prompts) the shard counts for.")
+    result = models.JSONField(default=dict, blank=True, help_text="What the shard's writes report (e.g. counts).")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     worker = models.CharField(max_length=300, blank=True, help_text="host:pid:start-time of its current holder.")
     lease_token = models.UUIDField(null=True, blank=True)

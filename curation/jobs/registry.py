@@ -20,7 +20,7 @@ from curation.generation.runner import candidates_generate
 from curation.imports.runner import items_import_job
 from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
-from curation.judging.runner import items_judge
+from curation.judging.runner import JUDGE_SHARDS
 from curation.models import Job, JobKind
 from curation.synthesis.runner import instructions_synthesize
 
@@ -28,7 +28,6 @@ Runner = Callable[[Job, JobProgress], dict | None]
 
 RUNNERS: dict[str, Runner] = {
     JobKind.GENERATE.value: candidates_generate,
-    JobKind.JUDGE.value: items_judge,
     JobKind.AUDIT.value: project_audit,
     JobKind.SYNTHESIZE.value: instructions_synthesize,
     JobKind.EXPORT.value: dataset_export,
@@ -39,4 +38,5 @@ RUNNERS: dict[str, Runner] = {
 # (curation.jobs.shards); run_job runs these through the shards, never RUNNERS.
 SHARDED: dict[str, ShardSpec] = {
     JobKind.ENCODE.value: ENCODE_SHARDS,
+    JobKind.JUDGE.value: JUDGE_SHARDS,
 }

@@ -78,7 +78,9 @@ class ShardSpec:
       its checkpoint is where state every shard reads goes).
     * ``run(job, shards, progress) -> write | None``: a claimed batch of shards'
       work; returns the function that stores it (run in the transaction that
-      marks the shards done) or None when it stored nothing. ``progress`` is a
+      marks the shards done) or None when it stored nothing. ``write`` may
+      return ``{shard index: dict}``, kept as each shard's ``result`` (what
+      ``finish`` adds up). ``progress`` is a
       :class:`ShardProgress`. It must not write the job's own rows itself.
     * ``finish(job, progress) -> result``: once, after the last shard is done.
     * ``done_message(job, done, total) -> str``: the job's message after a shard.
@@ -213,8 +215,10 @@ def shards_complete(
         )
         if marked != len(ids):
             raise JobLost(f"shard(s) of job {job.uuid} were taken over by another worker")
-        if write is not None:
-            write()
+        reported = write() if write is not None else None
+        for shard in shards:
+            if reported and shard.index in reported:
+                JobShard.objects.filter(pk=shard.pk).update(result=reported[shard.index])
         done = min(locked.progress_done + sum(s.units for s in shards), locked.progress_total)
         fields = {
             "progress_done": done,
