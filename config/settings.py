@@ -312,6 +312,10 @@ CELERY_BEAT_SCHEDULE = {
 DOCKET_JOB_HEARTBEAT_SECONDS = env_int("DOCKET_JOB_HEARTBEAT_SECONDS", 10, minimum=0)
 DOCKET_JOB_STALE_SECONDS = env_int("DOCKET_JOB_STALE_SECONDS", 60, minimum=5)
 DOCKET_JOB_MAX_ATTEMPTS = env_int("DOCKET_JOB_MAX_ATTEMPTS", 3, minimum=1)
+# A sharded job's first worker enqueues this many more tasks for it, so up to that many more workers join.
+DOCKET_JOB_FANOUT = env_int("DOCKET_JOB_FANOUT", 32, minimum=0)
+# Prompts per shard of an encode job (its unit of claiming, progress and commit).
+DOCKET_ENCODE_SHARD_PROMPTS = env_int("DOCKET_ENCODE_SHARD_PROMPTS", 32, minimum=1)
 
 # The model every job uses unless a project names its own: a local Hugging
 # Face folder or GGUF file; unset means SmolLM2-135M-Instruct from the

@@ -168,6 +168,49 @@ class PromptGeneration(models.Model):
         return f"generation {self.fingerprint[:8]} of prompt {self.prompt_id}"
 
 
+class JobShard(models.Model):
+    """One slice of a sharded job's work (e.g. 32 prompts of an encode job), claimed by any worker.
+
+    A sharded job (``curation.jobs.shards``) is planned once into shards; every
+    worker taking part claims pending shards with ``SELECT … FOR UPDATE SKIP
+    LOCKED`` and holds each under a lease (``lease_token``, ``heartbeat_at``)
+    until the shard's writes and its ``done`` mark commit together. A shard
+    whose worker died (heartbeat older than ``DOCKET_JOB_STALE_SECONDS``, or
+    its process gone on this host) is claimed again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    job = models.ForeignKey(Job, related_name="shards", on_delete=models.CASCADE)
+    index = models.PositiveIntegerField()
+    payload = models.JSONField(default=dict, blank=True)
+    units = models.PositiveIntegerField(default=0, help_text="Progress units (e.g. prompts) the shard counts for.")
+    result = models.JSONField(default=dict, blank=True, help_text="What the shard's writes report (e.g. counts).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    worker = models.CharField(max_length=300, blank=True, help_text="host:pid:start-time of its current holder.")
+    lease_token = models.UUIDField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="jobshard_unique_index"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done"]), name="jobshard_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["job", "status"], name="jobshard_job_status_idx")]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of job {self.job_id} ({self.status})"
+
+
 class ResponseEncoding(models.Model):
     """The reference model's view of one response, for CHES (docs/algorithms.md#ches).
 

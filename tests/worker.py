@@ -46,12 +46,12 @@ def worker_env() -> dict:
     return env
 
 
-def start_worker(name: str, log: Path, *, queues: str = "light,model") -> subprocess.Popen:
+def start_worker(name: str, log: Path, *, queues: str = "light,model", env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [str(ROOT / ".venv/bin/celery"), "-A", "config", "worker", "-Q", queues, "-c", "1", "--pool=solo",
          "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "INFO"],
         cwd=ROOT,
-        env=worker_env(),
+        env={**worker_env(), **(env or {})},
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group, killed as a whole

@@ -21,6 +21,10 @@ test calls with the job's primary key.
               progress.advance(1, message=f"wrote {n} rows")   # raises JobCancelled on cancel
           return {"rows": n}               # stored in job.result
 
+* ``shards``: one job, many workers: a kind in ``registry.SHARDED`` is
+  planned into :class:`~curation.models.JobShard` rows that every worker
+  running the job claims (``SKIP LOCKED``, leased), each stored with its done
+  mark, the job finished once by whoever completes its last shard.
 * ``tasks``: the Celery tasks, ``job_enqueue`` and the recovery sweep.
 * ``params``: parsing helpers the kinds' parameter checks share.
 * ``selectors``, ``views``, ``urls``: the job pages, and the launch-page

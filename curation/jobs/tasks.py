@@ -22,11 +22,13 @@ import logging
 
 from celery import shared_task
 from celery.signals import celeryd_after_setup, worker_ready
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from curation.jobs.lifecycle import job_run_is_dead
 from curation.jobs.runner import run_job
+from curation.jobs.shards import fanout
 from curation.llm.threads import record_worker_concurrency
 from curation.models import MODEL_KINDS, Job
 
@@ -35,14 +37,15 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="curation.tasks.model_run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
 def model_run_job(self, job_id: int) -> None:
-    """Run a job that needs a model (generate, judge, encode, synthesize)."""
-    run_job(job_id, celery_task_id=self.request.id or "")
+    """Run a job that needs a model (generate, judge, encode, synthesize); a
+    sharded one is joined: this worker claims its shards alongside the others."""
+    run_job(job_id, celery_task_id=self.request.id or "", fan_out=job_fan_out)
 
 
 @shared_task(name="curation.tasks.light_run_job", bind=True, acks_late=True, reject_on_worker_lost=True)
 def light_run_job(self, job_id: int) -> None:
     """Run a job that needs no model (audit, export)."""
-    run_job(job_id, celery_task_id=self.request.id or "")
+    run_job(job_id, celery_task_id=self.request.id or "", fan_out=job_fan_out)
 
 
 def job_enqueue(*, job: Job) -> None:
@@ -64,6 +67,17 @@ def job_enqueue(*, job: Job) -> None:
             )
 
     transaction.on_commit(send)
+
+
+def job_fan_out(job: Job, shards: int) -> None:
+    """After a sharded job is planned: enqueue up to ``DOCKET_JOB_FANOUT`` more
+    tasks for it (one fewer than its shards), so that many more idle workers
+    join it (``curation.jobs.shards``); a task that finds nothing left ends at
+    once. Not in eager mode, where a task would run inline inside this one."""
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        return
+    for _ in range(min(shards - 1, fanout())):
+        job_enqueue(job=job)
 
 
 def jobs_recover_stale(*, now=None) -> list[Job]:

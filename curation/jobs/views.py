@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from annotate.selectors import project_for_curator
 from curation.jobs.lifecycle import job_cancel
-from curation.jobs.selectors import job_get_for_curator, jobs_recent
+from curation.jobs.selectors import job_get_for_curator, job_shards_summary, jobs_recent
 from curation.models import Job
 
 JOBS_LISTED = 50
@@ -103,7 +103,8 @@ def job_list(request, slug):
 @login_required
 def job_detail(request, slug, job_uuid):
     job = job_get_for_curator(request.user, slug, job_uuid)
-    return polled(request, job, "curation/jobs/detail.html", {"project": job.project, "job": job, "section": "jobs"})
+    context = {"project": job.project, "job": job, "shards": job_shards_summary(job=job), "section": "jobs"}
+    return polled(request, job, "curation/jobs/detail.html", context)
 
 
 @login_required

@@ -1,6 +1,8 @@
 """Algorithmic judges: a model annotates items the way a person does.
 
-``items_judge`` is the job's runner (``curation.jobs.registry``);
+``JUDGE_SHARDS`` is how the job runs (``curation.jobs.registry.SHARDED``:
+planned into shards of ``ITEMS_PER_SHARD`` items of one judge that any
+number of model workers judge together, ``curation.jobs.shards``);
 ``judge_create`` (``curation.judging.services``) validates the parameters
 (``curation.judging.params``) and queues the job for the judge page and
 ``manage.py judge``.
@@ -73,9 +75,9 @@ Panels (docs/algorithms.md#judge-panels)
 
 Judges do not take human slots: a model annotator's judgments never
 count towards an item's overlap (``annotate.services.annotations``), so an
-item's ``annotation_count``, status and assignment to people are unchanged. Each item is its own transaction,
-and items this judge has already annotated are skipped, so a re-run or a
-resumed job judges only what is left.
+item's ``annotation_count``, status and assignment to people are unchanged. A shard's annotations
+are recorded in the transaction that marks it done, and items this judge has already annotated are
+skipped, so a re-run, a resumed job or a shard re-claimed after its worker died judges only what is left.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ from annotate.models import Annotation, Annotator, Item, Kind, Principle, Projec
 from annotate.selectors import principles_in_use
 from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.jobs.lifecycle import JobProgress
+from curation.jobs.shards import ShardSpec
 from curation.judging.params import JUDGE_VARIANTS, judge_params_clean
 from curation.judging.selectors import judge_calibration
 from curation.models import Job
@@ -355,38 +358,113 @@ def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int 
     return list(items[:limit] if limit else items)
 
 
-def items_judge(job: Job, progress: JobProgress) -> dict:
-    """The 'judge' job: see the module docstring. With ``panel``, every member
-    (a model and a prompt variant) judges the items as its own annotator."""
+# Items per shard of a judge job: one claim, one progress step, one commit (curation.jobs.shards).
+ITEMS_PER_SHARD = 16
+
+
+def judge_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
+    """Plan the 'judge' job (phase 1 of ``curation.jobs.shards``): each member's
+    items still to judge, ``ITEMS_PER_SHARD`` a shard. The planner loads each
+    member's model once (the judge annotator is named after the loaded model)."""
+    from curation.llm.runtime import load_model_step
+
+    project = job.project
+    params = judge_params_clean(project=project, data=job.params)
+    members = params.panel or ((params.model, "default"),)
+    names: dict[str, str] = {}
+    state, shards = [], []
+    for m, (model, variant) in enumerate(members):
+        wanted = model or project.model_name or ""
+        if wanted not in names:
+            names[wanted] = load_model_step(progress, wanted or None).name
+        annotator = judge_annotator(model_name=names[wanted], variant=variant)
+        plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
+        state.append({"wanted": wanted, "variant": variant, "annotator": annotator.pk, "model": names[wanted]})
+        progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if params.principles else 'off'}")
+        shards += [
+            ({"member": m, "items": plan[i : i + ITEMS_PER_SHARD]}, len(plan[i : i + ITEMS_PER_SHARD]))
+            for i in range(0, len(plan), ITEMS_PER_SHARD)
+        ]
+    progress.save_checkpoint({"members": state})
+    total = sum(units for _payload, units in shards)
+    progress.message(f"{total} judgment(s) to make by {len(members)} judge(s)")
+    return shards
+
+
+def judge_shards_run(job: Job, shards, progress):
+    """Judge the claimed shards' items (phase 2); returns the write that records the annotations."""
     from curation.llm.runtime import load_model_step
 
     project = job.project
     params = judge_params_clean(project=project, data=job.params)
     principles = principles_in_use(project) if params.principles else []  # retired ones are not asked
-    members = params.panel or ((params.model, "default"),)
-    loaded_by_name: dict[str, object] = {}
-    plans = []
-    for model, variant in members:
-        wanted = model or project.model_name or ""
-        if wanted not in loaded_by_name:
-            loaded_by_name[wanted] = load_model_step(progress, wanted or None)
-        loaded = loaded_by_name[wanted]
-        annotator = judge_annotator(model_name=loaded.name, variant=variant)
-        plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
-        plans.append((loaded, variant, annotator, plan))
-    total = sum(len(plan) for *_, plan in plans)
-    progress.set_total(total, message=f"{total} judgment(s) to make by {len(plans)} judge(s)")
+    members = job.checkpoint["members"]
+    judged = []
+    for shard in shards:
+        member = members[shard.payload["member"]]
+        loaded = load_model_step(progress, member["wanted"] or None)
+        annotator = Annotator.objects.get(pk=member["annotator"])
+        system = judge_system(member["variant"])
+        rows = []
+        items = shard.payload["items"]
+        for n, item_id in enumerate(items, 1):
+            item = Item.objects.select_related("prompt", "project").filter(pk=item_id).first()
+            if item is None:
+                continue
+            rows.append((item, _judge_one(loaded, item, principles, system)))
+            progress.tick(f"Judging: {n} of {len(items)} items of shard {shard.index + 1}")
+        judged.append((shard.index, annotator, rows))
+
+    def write() -> dict[int, dict]:
+        reported = {}
+        for index, annotator, rows in judged:
+            counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
+            for item, data in rows:
+                if not annotation_record(item=item, annotator=annotator, data=data).created:
+                    continue  # judged meanwhile by another run of the same judge: keep the first
+                counts["judged"] += 1
+                counts["by_kind"][item.kind] = counts["by_kind"].get(item.kind, 0) + 1
+                if data.consistent is False:
+                    counts["inconsistent"] += 1
+            reported[index] = counts
+        return reported
+
+    return write
+
+
+def _judge_one(loaded, item: Item, principles, system: str) -> AnnotationInput:
+    if item.kind == Kind.PAIRWISE:
+        return judge_pairwise(loaded=loaded, item=item, principles=principles, system=system)
+    if item.kind == Kind.THUMB:
+        return judge_thumb(loaded=loaded, item=item, system=system)
+    return judge_ranking(loaded=loaded, item=item, system=system)
+
+
+def judge_done_message(job: Job, done: int, total: int) -> str:
+    return f"{done} of {total} items judged or skipped"
+
+
+def judge_finish(job: Job, progress: JobProgress) -> dict:
+    """Each member's counts over every shard, and its calibration card (phase 3)."""
+    project = job.project
+    members = job.checkpoint["members"]
+    counts = [{"judged": 0, "inconsistent": 0, "by_kind": {}} for _ in members]
+    for payload, result in job.shards.values_list("payload", "result"):
+        total = counts[payload["member"]]
+        total["judged"] += result.get("judged", 0)
+        total["inconsistent"] += result.get("inconsistent", 0)
+        for kind, n in result.get("by_kind", {}).items():
+            total["by_kind"][kind] = total["by_kind"].get(kind, 0) + n
     results = []
-    for loaded, variant, annotator, plan in plans:
-        progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if principles else 'off'}")
-        counts = _judge_items(progress, loaded, annotator, plan, principles, judge_system(variant))
+    for member, member_counts in zip(members, counts, strict=True):
+        annotator = Annotator.objects.get(pk=member["annotator"])
         calibration = judge_calibration(project=project, annotator=annotator)
         progress.log(f"calibration of {annotator.name}: {calibration['verdict']}: {calibration['reason']}")
         results.append(
-            {"annotator": str(annotator.uuid), "model": loaded.name, "variant": variant, **counts,
-             "calibration": calibration}
+            {"annotator": str(annotator.uuid), "model": member["model"], "variant": member["variant"],
+             **member_counts, "calibration": calibration}
         )  # fmt: skip
-    if not params.panel:
+    if not judge_params_clean(project=project, data=job.params).panel:
         return {k: v for k, v in results[0].items() if k != "variant"}
     return {
         "panel": results,
@@ -396,26 +474,4 @@ def items_judge(job: Job, progress: JobProgress) -> dict:
     }
 
 
-def _judge_items(progress: JobProgress, loaded, annotator: Annotator, plan, principles, system: str) -> dict:
-    counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
-    for item_id in plan:
-        item = Item.objects.select_related("prompt", "project").filter(pk=item_id).first()
-        if item is None:
-            progress.advance(1)
-            continue
-        if item.kind == Kind.PAIRWISE:
-            data = judge_pairwise(loaded=loaded, item=item, principles=principles, system=system)
-        elif item.kind == Kind.THUMB:
-            data = judge_thumb(loaded=loaded, item=item, system=system)
-        else:
-            data = judge_ranking(loaded=loaded, item=item, system=system)
-        if not annotation_record(item=item, annotator=annotator, data=data).created:
-            # Judged meanwhile by another run of the same judge: keep the first.
-            progress.advance(1)
-            continue
-        counts["judged"] += 1
-        counts["by_kind"][item.kind] = counts["by_kind"].get(item.kind, 0) + 1
-        if data.consistent is False:
-            counts["inconsistent"] += 1
-        progress.advance(1, message=f"{counts['judged']} judged, {counts['inconsistent']} inconsistent")
-    return counts
+JUDGE_SHARDS = ShardSpec(plan=judge_plan, run=judge_shards_run, finish=judge_finish, done_message=judge_done_message)

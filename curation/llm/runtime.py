@@ -226,6 +226,11 @@ def _end_of_turn_id(tokenizer) -> int | None:
     return tokenizer.eos_token_id
 
 
+def default_device() -> str:
+    """The device a model loads on here: ``DOCKET_DEVICE``, else CUDA when present, else the CPU."""
+    return _device()
+
+
 def _device() -> str:
     wanted = str(setting("DOCKET_DEVICE", "") or "")
     if wanted:

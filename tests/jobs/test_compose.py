@@ -30,6 +30,14 @@ def test_services_and_queues():
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
 
 
+def test_the_model_worker_scales():
+    """`docker compose up --scale worker-model=N`: nothing that two replicas could not share."""
+    model = compose()["services"]["worker-model"]
+    assert "container_name" not in model and "ports" not in model and "hostname" not in model
+    command = model["command"]
+    assert command[command.index("-n") + 1].endswith("@%h")  # each replica's own container hostname
+
+
 def test_model_worker_has_the_model_cache_volume():
     services = compose()["services"]
     model = services["worker-model"]

@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from annotate.models import Response
-from curation.ches import runner as encoding
 from curation.ches.params import encode_params_clean
 from curation.ches.selectors import encodings_for, pair_ches
 from curation.ches.services import encode_create
@@ -152,8 +151,8 @@ def test_rerun_stores_nothing_and_keeps_existing_rows(project, scripted):
     assert len(scripted) == 1
 
 
-def test_prompts_of_a_step_are_encoded_together(project, scripted, monkeypatch):
-    monkeypatch.setattr(encoding, "PROMPTS_PER_STEP", 2)
+def test_prompts_of_a_step_are_encoded_together(project, scripted, settings):
+    settings.DOCKET_ENCODE_SHARD_PROMPTS = 2
     for i in range(5):
         make_item(project, "pairwise", texts=[f"a{i}", f"b{i}"])
     job = encode_job(project)
@@ -162,8 +161,8 @@ def test_prompts_of_a_step_are_encoded_together(project, scripted, monkeypatch):
     assert job.result["responses_encoded"] == 10 and (job.progress_done, job.progress_total) == (5, 5)
 
 
-def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted, monkeypatch):
-    monkeypatch.setattr(encoding, "PROMPTS_PER_STEP", 1)
+def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted, settings):
+    settings.DOCKET_ENCODE_SHARD_PROMPTS = 1
     for i in range(4):
         make_item(project, "pairwise", texts=[f"a{i}", f"b{i}"])
     limited = encode_job(project, limit=1)
@@ -177,11 +176,12 @@ def test_limit_and_cancel_between_prompts_then_resume_the_rest(project, scripted
 
     ended = run_job(job.pk, on_progress=cancel_after_first)
     assert ended.status == "cancelled"
-    # the prompt in flight when the cancel arrived was committed; the rest were not touched
-    assert ended.progress_done == 2 and ended.progress_total == 3
-    assert rows(project).count() == 2 + 4
+    # the worker stops before its next shard: the shard committed before the cancel stays, the rest untouched
+    assert ended.progress_done == 1 and ended.progress_total == 3
+    assert list(ended.shards.values_list("status", flat=True)) == ["done", "pending", "pending"]
+    assert rows(project).count() == 2 + 2
     finished = encode_job(project)
-    assert finished.result["prompts"] == 1 and finished.result["responses_encoded"] == 2
+    assert finished.result["prompts"] == 2 and finished.result["responses_encoded"] == 4
     assert rows(project).count() == 8
 
 
@@ -360,7 +360,10 @@ def test_model_loading_is_its_own_step_with_elapsed_time(project, scripted, monk
     job = job_create(project=project, kind="encode", params={}, enqueue=False)
     ended = run_job(job.pk, on_progress=lambda current: messages.append(current.message))
     assert ended.status == "succeeded", ended.error
-    assert messages[0] == "Step 1: loading the model"
+    # planning (no model needed) comes first, then each worker's first step is loading the model
+    loading = messages.index("Step 1: loading the model")
+    assert set(messages[:loading]) <= {"Running", "1 shard(s) waiting for workers"}
+    messages = messages[loading:]
     ticks = [m for m in messages if m.startswith("Step 1: loading the model (")]
     seconds = [int(m.rsplit("(", 1)[1].split()[0]) for m in ticks]
     assert seconds and seconds == sorted(seconds) and 1 <= seconds[-1] <= 10  # the load took 2.3 s

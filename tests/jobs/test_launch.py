@@ -51,7 +51,8 @@ CASES = {
 
 
 def test_every_kind_has_one_create_service_and_one_runner():
-    assert set(CREATE) == set(JobKind.values) == set(registry.RUNNERS)
+    assert set(CREATE) == set(JobKind.values) == set(registry.RUNNERS) | set(registry.SHARDED)
+    assert not set(registry.RUNNERS) & set(registry.SHARDED)
     for kind, create in CREATE.items():
         assert create.__name__ == f"{kind}_create"
         parameters = inspect.signature(create).parameters
