@@ -20,7 +20,9 @@ def judge_create(*, project: Project, user, params: dict, enqueue: bool = True) 
     with transaction.atomic():
         if clean.save_panel:
             judge_panel_set(project=project, panel=judge_panel_text(clean.panel))
-        return job_create(project=project, kind=JobKind.JUDGE, params=params, user=user, enqueue=enqueue)
+        # saving the panel is this launch's side effect, not a parameter of the job it queues
+        job_params = {key: value for key, value in params.items() if key != "save_panel"}
+        return job_create(project=project, kind=JobKind.JUDGE, params=job_params, user=user, enqueue=enqueue)
 
 
 def judge_panel_set(*, project: Project, panel) -> list[str]:

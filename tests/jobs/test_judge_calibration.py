@@ -67,7 +67,7 @@ def test_card_counts_consistency_and_agreement(project, scripted_judge):  # noqa
     assert card["human_agreement"] == pytest.approx(10 / 12, abs=1e-4)
     assert card["inconsistent_on_consensus"] == 1
     assert card["verdict"] == "usable"
-    assert "calibration: usable" in job.log_tail
+    assert ": usable: consistent on 93% of pairs, agrees with people on 83% of 12 items" in job.log_tail
     assert unlabelled.pk  # judged, counted in consistency, not compared
 
 
