@@ -56,3 +56,9 @@ def logged_value(value) -> str:
 def activity_verb(verb: str) -> str:
     """An activity verb's label ('member.role' -> 'changed a role'); an unknown verb as it is."""
     return VERBS.get(verb, verb)
+
+
+@register.filter
+def dataset_bytes(files) -> int:
+    """The total size of a dataset's data files (``Dataset.files``)."""
+    return sum(int(f.get("bytes") or 0) for f in files or [])
