@@ -58,6 +58,7 @@ def dataset_snippets(request, *, dataset: Dataset) -> dict[str, str]:
         for split, urls in sorted(data_files.items())
     )
     load = (
+        "# pip install datasets 'fsspec[http]'; DOCKET_TOKEN: one of your API tokens\n"
         "import os\n"
         "from datasets import load_dataset\n"
         "\n"

@@ -8,6 +8,9 @@ archive gives the same bytes)."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -252,3 +255,30 @@ def test_home_and_project_pages_link_the_datasets_page_for_readers(project, pers
         assert url in browser(personas[role]).get("/").content.decode(), role
         assert url in browser(personas[role]).get(f"/p/{project.slug}/").content.decode(), role
     assert url not in browser(personas["annotator"]).get("/").content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_load_dataset_snippet_runs_against_the_server(personas, project, export_dir, live_server, tmp_path):
+    """The dataset page's ``datasets.load_dataset`` snippet, pasted as it is, loads the dataset over HTTP with the token."""
+    from datetime import timedelta
+
+    from accounts.services import token_create
+
+    dataset = make_dataset(project)
+    _row, token = token_create(user=personas["researcher"], name="snippet", ttl=timedelta(hours=1))
+    host = live_server.url.split("//", 1)[1]
+    page = browser(personas["researcher"]).get(
+        reverse("datasets:detail", args=[project.slug, dataset.uuid]), HTTP_HOST=host
+    )
+    snippet = page.context["snippets"]["load_dataset"]
+    assert live_server.url + f"/api/v1/datasets/{dataset.uuid}/files/" in snippet
+    # A researcher's Python, not this process (which forces Hugging Face's offline mode): the server is local.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env.update(DOCKET_TOKEN=token, HF_HOME=str(tmp_path / "hf"), HF_DATASETS_CACHE=str(tmp_path / "hf-datasets"))
+    check = "\nprint('ROWS', ds['train'].num_rows, sorted(ds['train'].column_names))\n"
+    done = subprocess.run([sys.executable, "-c", snippet + check], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"ROWS {dataset.row_count} ['chosen', 'prompt', 'rejected']" in done.stdout and dataset.row_count == 2
+    env["DOCKET_TOKEN"] = "wrong"
+    refused = subprocess.run([sys.executable, "-c", snippet], env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "train-00000-of-00001.parquet" in refused.stderr  # the server said 401
