@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotate', '0001_initial'),
-        ('curation', '0003_synthesizedinstruction'),
+        ('curation', '0004_encoding_model_identity'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
