@@ -84,12 +84,17 @@ def dataset_list(request, slug):
 @login_required
 @require_GET
 def export_count_view(request, slug):
-    """The live count (the ``count`` partial): what the options in the query string would keep."""
+    """The live count (the ``count`` partial): what the options in the query string would keep
+    (the defaults when it names no format: a bare link counts the default export)."""
     project, _ = _reader(request, slug)
-    form = ExportForm(request.GET)
     count = None
-    if form.is_valid():
-        params = form.params()
+    if "format" in request.GET:
+        form = ExportForm(request.GET)
+        params = form.params() if form.is_valid() else None
+    else:
+        form = ExportForm()
+        params = {"format": form.fields["format"].initial, "options": {}}
+    if params is not None:
         try:
             count = export_preview(project=project, fmt=params["format"], options=params["options"])
         except ValidationError as error:

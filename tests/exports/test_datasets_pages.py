@@ -121,6 +121,8 @@ def test_the_live_count_is_what_the_export_then_writes(project, personas, export
     options = {"format": "dpo", "min_judgments": "2", "min_agreement": "0.6", "exclude_excluded": "on"}
     count = client.get(reverse("datasets:count", args=[project.slug]), options, headers={"HX-Request": "true"})
     assert count.status_code == 200
+    bare = client.get(reverse("datasets:count", args=[project.slug]))  # what a crawler fetches: the defaults
+    assert bare.status_code == 200 and 'data-items="5"' in bare.content.decode()
     body = count.content.decode()
     assert 'data-rows="3"' in body and 'data-items="3"' in body and "of 5 items" in body
     preview = export_preview(project=project, fmt="dpo", options={"min_judgments": 2, "min_agreement": 0.6})
