@@ -1,6 +1,6 @@
 """The datasets page's export form, generated from ``EXPORT_OPTIONS``.
 
-Every export option gets one field, built from its :class:`OptionSpec` (kind,
+Every export option (but the old names in ``ALIASES``) gets one field, built from its :class:`OptionSpec` (kind,
 choices, range, help, default); the form only parses what the browser sent.
 The checks are ``export_options_clean``'s (through ``export_create`` and
 ``export_preview``), whose ``ValidationError`` names the option, so its
@@ -13,7 +13,7 @@ from __future__ import annotations
 from django import forms
 
 from curation.exports import FORMATS
-from curation.exports.options import AUDIT_SWITCHES, EXPORT_OPTIONS, FILTER_FIELDS, OPTION_FIELDS, OptionSpec
+from curation.exports.options import ALIASES, AUDIT_SWITCHES, EXPORT_OPTIONS, FILTER_FIELDS, OPTION_FIELDS, OptionSpec
 
 SPLIT_OPTIONS = ("test_fraction", "seed")
 # The form's sections, in order: (title, option names). Every option is in exactly one.
@@ -69,7 +69,8 @@ class ExportForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for name, spec in EXPORT_OPTIONS.items():
-            self.fields[name] = _field(spec)
+            if name not in ALIASES:  # an old name of another option: the form shows the option itself
+                self.fields[name] = _field(spec)
 
     def sections(self):
         """``(title, [bound fields])`` in the order of ``SECTIONS``."""
@@ -85,5 +86,7 @@ class ExportForm(forms.Form):
         return {"format": self.cleaned_data["format"], "options": options}
 
 
-if {n for _title, names in SECTIONS for n in names} != set(EXPORT_OPTIONS):  # pragma: no cover - any import fails
+if {n for _title, names in SECTIONS for n in names} != set(EXPORT_OPTIONS) - set(
+    ALIASES
+):  # pragma: no cover - any import fails
     raise RuntimeError("an export option is missing from the export form's sections")
