@@ -13,13 +13,21 @@ from __future__ import annotations
 from django import forms
 
 from curation.exports import FORMATS
-from curation.exports.options import ALIASES, AUDIT_SWITCHES, EXPORT_OPTIONS, FILTER_FIELDS, OPTION_FIELDS, OptionSpec
+from curation.exports.options import (
+    ALIASES,
+    AUDIT_SWITCHES,
+    EXPORT_OPTIONS,
+    FILTER_FIELDS,
+    OPTION_FIELDS,
+    PRINCIPLE_FILTERS,
+    OptionSpec,
+)
 
 SPLIT_OPTIONS = ("test_fraction", "seed")
 # The form's sections, in order: (title, option names). Every option is in exactly one.
 SECTIONS = (
     ("Dataset", ("name",)),
-    ("Filters", tuple(n for n in (*FILTER_FIELDS, *AUDIT_SWITCHES) if n not in SPLIT_OPTIONS)),
+    ("Filters", tuple(n for n in (*FILTER_FIELDS, *AUDIT_SWITCHES, *PRINCIPLE_FILTERS) if n not in SPLIT_OPTIONS)),
     ("Train/test split", SPLIT_OPTIONS),
     ("Format options", tuple(OPTION_FIELDS)),
 )
@@ -66,11 +74,16 @@ class ExportForm(forms.Form):
         help_text="The dataset format (TRL's).",
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, principles=(), **kwargs) -> None:
+        """``principles``: the project's principle names, offered for ``drop_split_principle``
+        (a name typed or sent otherwise is still checked by ``export_create``)."""
         super().__init__(*args, **kwargs)
         for name, spec in EXPORT_OPTIONS.items():
             if name not in ALIASES:  # an old name of another option: the form shows the option itself
                 self.fields[name] = _field(spec)
+        if principles:
+            field = self.fields["drop_split_principle"]
+            field.widget = forms.Select(choices=[("", "— keep every item —"), *((p, p) for p in principles)])
 
     def sections(self):
         """``(title, [bound fields])`` in the order of ``SECTIONS``."""

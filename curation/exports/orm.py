@@ -428,7 +428,9 @@ def principle_required(*, project, ref: str) -> Principle:
     if found is None:
         names = ", ".join(project.principles.order_by("position", "id").values_list("name", flat=True)) or "none"
         raise ValidationError(
-            {"drop_split_principle": f"drop_split_principle: no principle {ref!r} in this project (its principles: {names})"}
+            {
+                "drop_split_principle": f"drop_split_principle: no principle {ref!r} in this project (its principles: {names})"
+            }
         )
     return found
 

@@ -41,6 +41,11 @@ def _reader(request, slug: str):
     return project, role in CURATE_ROLES
 
 
+def _principles(project) -> list[str]:
+    """The project's principle names (retired ones too: their verdicts stay), for ``drop_split_principle``."""
+    return list(project.principles.order_by("position", "id").values_list("name", flat=True))
+
+
 def _dataset(request, slug: str, dataset_uuid) -> Dataset:
     project, _ = _reader(request, slug)
     dataset = (
@@ -59,7 +64,7 @@ def dataset_list(request, slug):
     project, can_curate = _reader(request, slug)
     status = 200
     if request.method == "POST":
-        form = ExportForm(request.POST)
+        form = ExportForm(request.POST, principles=_principles(project))
         if form.is_valid():
             try:
                 with transaction.atomic():
@@ -70,7 +75,7 @@ def dataset_list(request, slug):
                 return redirect("datasets:job", slug=project.slug, job_uuid=job.uuid)
         status = 422
     else:
-        form = ExportForm()
+        form = ExportForm(principles=_principles(project))
     context = {
         "project": project,
         "form": form,

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotate', '0001_initial'),
-        ('curation', '0005_job_import_kind'),
+        ('curation', '0006_activity'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
