@@ -157,13 +157,16 @@ def _batch_keys(project_id: int) -> tuple[str, str]:
 
 
 def annotations_created(*, project_id: int, annotation_ids: list[int]) -> None:
-    """Note stored annotations for the batched ``annotation.created`` / ``item.completed`` (on commit)."""
-    if not annotation_ids or not set(ANNOTATION_EVENTS) & subscribed_types(project_id):
-        return
-    transaction.on_commit(lambda: _batch_add(project_id, list(annotation_ids)), robust=True)
+    """Note stored annotations for the batched ``annotation.created`` / ``item.completed``, once they
+    commit: nothing runs inside the writer's transaction (a submit stays one statement), and
+    whether any hook wants them is asked then (memoised, :func:`subscribed_types`)."""
+    if annotation_ids:
+        transaction.on_commit(lambda: _batch_add(project_id, list(annotation_ids)), robust=True)
 
 
 def _batch_add(project_id: int, annotation_ids: list[int]) -> None:
+    if not set(ANNOTATION_EVENTS) & subscribed_types(project_id):
+        return
     listed, flag = _batch_keys(project_id)
     seconds = settings.DOCKET_WEBHOOK_BATCH_SECONDS
     client = cache.redis_client()

@@ -211,6 +211,39 @@ def test_an_event_with_a_dedupe_key_is_emitted_once(project, allow_private):
 
 
 @pytest.mark.django_db
+def test_a_submit_stays_one_statement_and_its_annotation_is_noted_once_committed(
+    project, allow_private, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotate.services.assignment import annotator_for_user, assignment_next
+    from curation.webhooks.events import _batch_keys
+    from tests.factories import UserFactory
+
+    webhook_create(project=project, user=None, url="http://127.0.0.1:9/hook", events=["annotation.created"])
+    listed, flag = _batch_keys(project.pk)
+    cache.redis_client().delete(listed)
+    cache.set(flag, 1)  # a flush already scheduled: the test reads the batch before any flush takes it
+    make_item(project, kind="pairwise")
+    annotator = annotator_for_user(UserFactory())
+    lease = assignment_next(project=project, annotator=annotator)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with CaptureQueriesContext(connection) as queries:
+            annotation, created = annotation_record(
+                assignment=lease, annotator=annotator, data=AnnotationInput(choice="A"), idempotency_key=uuid.uuid4()
+            )
+        statements = [q for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+        assert created and len(statements) == 1  # nothing about webhooks inside the submit
+        assert cache.redis_client().lrange(listed, 0, -1) == []  # not before the commit
+    assert len(callbacks) == 1
+    assert [int(v) for v in cache.redis_client().lrange(listed, 0, -1)] == [annotation.pk]
+    cache.redis_client().delete(listed)
+    cache.delete(flag)
+
+
+@pytest.mark.django_db
 def test_bad_events_and_urls_name_the_field(project, allow_private, settings):
     with pytest.raises(ValidationError) as caught:
         webhook_create(project=project, user=None, url="http://127.0.0.1/", events=["export.done"])
