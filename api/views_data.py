@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import django_filters
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field

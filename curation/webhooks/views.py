@@ -17,7 +17,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotate.selectors import project_for_curator
-from annotate.views import with_csp
 from curation.jobs.views import form_errors_add
 from curation.models import WebhookEventType
 from curation.webhooks.selectors import delivery_get, webhook_deliveries, webhook_get_for_curator, webhooks_for_project
@@ -34,7 +33,6 @@ class WebhookForm(forms.Form):
 
 
 @login_required
-@with_csp
 @require_http_methods(["GET", "POST"])
 def webhook_list(request, slug):
     project = project_for_curator(request.user, slug)
@@ -64,7 +62,6 @@ def webhook_list(request, slug):
 
 
 @login_required
-@with_csp
 @require_http_methods(["GET", "POST"])
 def webhook_detail(request, slug, webhook_uuid):
     hook = webhook_get_for_curator(request.user, slug, webhook_uuid)
@@ -104,7 +101,6 @@ def webhook_detail(request, slug, webhook_uuid):
 
 
 @login_required
-@with_csp
 @require_POST
 def webhook_delete_view(request, slug, webhook_uuid):
     hook = webhook_get_for_curator(request.user, slug, webhook_uuid)
@@ -114,7 +110,6 @@ def webhook_delete_view(request, slug, webhook_uuid):
 
 
 @login_required
-@with_csp
 @require_POST
 def delivery_redeliver_view(request, slug, webhook_uuid, delivery_uuid):
     hook = webhook_get_for_curator(request.user, slug, webhook_uuid)

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('annotate', '0001_initial'),
-        ('curation', '0006_activity'),
+        ('curation', '0007_job_shards'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
