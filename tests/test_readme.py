@@ -134,7 +134,7 @@ def test_the_section_has_every_step():
     assert [lang for lang, _ in blocks][0] == "sh"
     for step in ("auth/token/", "Client(", ".items(", ".export(", ".wait(progress=True)", ".to_datasets()",
                  "maybe_apply_chat_template", '"researcher"', '"docket-demo"', "def verify_signature(",
-                 "/webhooks/", "events.get("):  # fmt: skip
+                 ".add_webhook(", "events.get("):  # fmt: skip
         assert step in code, step
 
 
@@ -162,6 +162,8 @@ def test_the_researchers_section_runs(
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # this checkout's client, whatever copy the environment has installed
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "clients" / "python"), os.environ.get("PYTHONPATH")])),
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "DOCKET_CACHE_DIR": str(tmp_path / "docket-cache"),
