@@ -14,6 +14,7 @@ import sys
 import tarfile
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -142,6 +143,15 @@ def test_the_live_count_is_what_the_export_then_writes(project, personas, export
     assert dataset.row_count == preview.rows_total == 3
     report = {f["name"]: f["removed"] for f in dataset.manifest["filter_report"]}
     assert report == {f["name"]: f["removed"] for f in preview.filter_report}
+    # the list: per dataset its removals, size, sha256 and who made it
+    listing = client.get(reverse("datasets:list", args=[project.slug])).content.decode()
+    row = listing[listing.index(f'data-dataset="{dataset.uuid}"') :].split("</tr>")[0]
+    assert report["min_judgments"] == 1 and report["min_agreement"] == 1
+    for name, removed in report.items():
+        assert (f"<code>{name}</code> {removed}" in row) == (removed > 0), name
+    assert dataset.sha256[:12] in row and personas["researcher"].username in row
+    size = sum(f["bytes"] for f in dataset.files)
+    assert size > 0 and filesizeformat(size) in row
     # the same through the service the page calls, for another format
     kto = export_preview(project=project, fmt="kto", options={"min_judgments": 2})
     job2 = client.post(reverse("datasets:list", args=[project.slug]), {"format": "kto", "min_judgments": "2"})
