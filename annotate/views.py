@@ -119,6 +119,7 @@ def home(request):
                 "role": membership.get_role_display(),
                 "can_annotate": can_annotate,
                 "can_curate": membership.role in CURATE_ROLES,
+                "can_read_data": membership.role in READ_DATA_ROLES,
                 "progress": progress,
             }
         )

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from api import views, views_audit, views_data, views_projects
+from api import views, views_audit, views_data, views_projects, views_webhooks
 from api.docs import RedocDocsView, SwaggerDocsView
 
 v1 = [
@@ -50,10 +50,23 @@ v1 = [
         views_audit.AnnotatorAuditListApi.as_view(),
         name="api-audit-annotators",
     ),
+    path("projects/<slug:slug>/webhooks/", views_webhooks.WebhookListApi.as_view(), name="api-webhooks"),
+    path("webhooks/<uuid:webhook_id>/", views_webhooks.WebhookDetailApi.as_view(), name="api-webhook"),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries/",
+        views_webhooks.WebhookDeliveryListApi.as_view(),
+        name="api-webhook-deliveries",
+    ),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries/<uuid:delivery_id>/redeliver/",
+        views_webhooks.WebhookRedeliverApi.as_view(),
+        name="api-webhook-redeliver",
+    ),
     path("jobs/<uuid:job_id>/", views_data.JobDetailApi.as_view(), name="api-job"),
     path("jobs/<uuid:job_id>/cancel/", views_data.JobCancelApi.as_view(), name="api-job-cancel"),
     path("jobs/<uuid:job_id>/rejected/", views_data.JobRejectedApi.as_view(), name="api-job-rejected"),
     path("datasets/<uuid:dataset_id>/", views_data.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("datasets/<uuid:dataset_id>/archive/", views_data.DatasetArchiveApi.as_view(), name="api-dataset-archive"),
     path("datasets/<uuid:dataset_id>/files/<path:name>", views_data.DatasetFileApi.as_view(), name="api-dataset-file"),
 ]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import django_filters
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.models import CURATE_ROLES, READ_DATA_ROLES, Project
+from curation.exports.downloads import dataset_archive_response, dataset_file_response
 from curation.exports.selectors import dataset_file_path, datasets_for_project
 from curation.exports.services import export_create
-from curation.exports.writers import file_sha256
 from curation.imports.files import rejected_download
 from curation.jobs.lifecycle import job_cancel
 from curation.models import Dataset, Job, JobKind
@@ -37,14 +37,6 @@ from .views import ERRORS, ErrorSerializer, project_for_api
 
 # Job kinds a researcher may follow; curators and owners see every job of their projects.
 RESEARCHER_JOB_KINDS = (JobKind.EXPORT, JobKind.AUDIT)
-
-# Media types of the files in an export folder, by extension.
-MEDIA_TYPES = {
-    ".jsonl": "application/jsonl",
-    ".parquet": "application/vnd.apache.parquet",
-    ".json": "application/json",
-    ".md": "text/markdown; charset=utf-8",
-}
 
 
 def _readable_projects(user):
@@ -93,6 +85,7 @@ def dataset_urls(request, dataset: Dataset) -> dict:
         "files": {f["name"]: _file_url(request, dataset, f["name"]) for f in dataset.files},
         "card": _file_url(request, dataset, "README.md"),
         "manifest": _file_url(request, dataset, "manifest.json"),
+        "archive": _url(request, "api-dataset-archive", dataset_id=dataset.uuid),
     }
 
 
@@ -105,6 +98,7 @@ class DatasetLinks(serializers.Serializer):
     files = serializers.DictField(child=serializers.URLField(), help_text="Download URL per data file name.")
     card = serializers.URLField()
     manifest = serializers.URLField()
+    archive = serializers.URLField(help_text="The whole dataset as one .tar.")
 
 
 class JobProgressOutput(serializers.Serializer):
@@ -286,6 +280,7 @@ class DatasetOutput(serializers.Serializer):
     files = serializers.SerializerMethodField()
     card = serializers.SerializerMethodField(help_text="Download URL of the dataset card (README.md).")
     manifest_url = serializers.SerializerMethodField(help_text="Download URL of manifest.json.")
+    archive = serializers.SerializerMethodField(help_text="Download URL of the whole dataset as one .tar.")
     manifest = serializers.JSONField()
     job = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
@@ -314,6 +309,9 @@ class DatasetOutput(serializers.Serializer):
 
     def get_manifest_url(self, dataset) -> str:
         return _file_url(self.context["request"], dataset, "manifest.json")
+
+    def get_archive(self, dataset) -> str:
+        return _url(self.context["request"], "api-dataset-archive", dataset_id=dataset.uuid)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_job(self, dataset) -> str | None:
@@ -359,11 +357,6 @@ class DatasetDetailApi(APIView):
         return Response(DatasetOutput(dataset, context={"request": request}).data)
 
 
-def _etag_matches(request, etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
-    return any(tag.strip() in (etag, f"W/{etag}", "*") for tag in header.split(",")) if header else False
-
-
 class DatasetFileApi(APIView):
     """Download one file of a dataset (streamed): a data file listed in
     ``files``, ``README.md`` (the card) or ``manifest.json``. The ETag is the
@@ -388,15 +381,27 @@ class DatasetFileApi(APIView):
             path = dataset_file_path(dataset=dataset, name=name)
         except Http404 as exc:
             raise NotFound("No such file in this dataset.") from exc
-        listed = {f.get("name"): f.get("sha256") for f in dataset.files}
-        digest = listed.get(name) or file_sha256(path)[0]
-        etag = f'"{digest}"'
-        if _etag_matches(request, etag):
-            response = HttpResponse(status=304)
-            response["ETag"] = etag
-            return response
-        content_type = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
-        response = FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type=content_type)
-        response["ETag"] = etag
-        response["Cache-Control"] = "private, max-age=0, must-revalidate"
-        return response
+        return dataset_file_response(request, dataset=dataset, path=path, name=name)
+
+
+class DatasetArchiveApi(APIView):
+    """The whole dataset as one ``.tar`` (streamed): a folder named after the
+    dataset holding its data files, ``README.md`` and ``manifest.json``. The
+    ETag is stable; ``If-None-Match`` with it answers 304."""
+
+    content_negotiation_class = AnyMediaNegotiation
+
+    @extend_schema(
+        responses={
+            (200, "application/x-tar"): OpenApiTypes.BINARY,
+            304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)"),
+            401: OpenApiResponse(ErrorSerializer, description="Not authenticated"),
+            404: OpenApiResponse(ErrorSerializer, description="No such dataset, or one of its files is missing"),
+        },
+    )
+    def get(self, request, dataset_id):
+        dataset = dataset_get_for_user(request.user, dataset_id)
+        try:
+            return dataset_archive_response(request, dataset=dataset)
+        except Http404 as exc:
+            raise NotFound("A file of this dataset is missing.") from exc

@@ -243,6 +243,13 @@ class RedisCache(django_redis.RedisCache):
             raise ValueError(f"Key '{key}' not found.")
         return value
 
+    def redis_client(self):
+        """The ``redis.Redis`` client of the write pool, for what the cache API lacks (lists, pipelines).
+
+        Keys given to it are raw: build them with ``make_and_validate_key``.
+        """
+        return self._cache.get_client(None, write=True)
+
     def incr_many(self, deltas: dict, version=None) -> dict:
         """``{key: delta}`` -> ``{key: new value}`` in one round trip; ValueError, and nothing changed, if a key is missing."""
         bumped, _read = self.incr_many_then_get(deltas, [], version=version)

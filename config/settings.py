@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from . import embedded
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_float, env_int, env_list, env_str
 from .proxies import trusted_proxies_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -316,6 +316,16 @@ DOCKET_JOB_MAX_ATTEMPTS = env_int("DOCKET_JOB_MAX_ATTEMPTS", 3, minimum=1)
 DOCKET_JOB_FANOUT = env_int("DOCKET_JOB_FANOUT", 32, minimum=0)
 # Prompts per shard of an encode job (its unit of claiming, progress and commit).
 DOCKET_ENCODE_SHARD_PROMPTS = env_int("DOCKET_ENCODE_SHARD_PROMPTS", 32, minimum=1)
+
+# Webhooks (curation.webhooks; README, Webhooks): private, loopback and link-local receivers are refused
+# unless DOCKET_WEBHOOK_ALLOW_PRIVATE is true; the n-th retry waits RETRY_SECONDS * 2**(n-1).
+DOCKET_WEBHOOK_ALLOW_PRIVATE = env_bool("DOCKET_WEBHOOK_ALLOW_PRIVATE", False)
+DOCKET_WEBHOOK_TIMEOUT_SECONDS = env_float("DOCKET_WEBHOOK_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+DOCKET_WEBHOOK_MAX_ATTEMPTS = env_int("DOCKET_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+DOCKET_WEBHOOK_RETRY_SECONDS = env_float("DOCKET_WEBHOOK_RETRY_SECONDS", 10.0, minimum=0.0)
+DOCKET_WEBHOOK_DISABLE_AFTER = env_int("DOCKET_WEBHOOK_DISABLE_AFTER", 5, minimum=1)
+DOCKET_WEBHOOK_BATCH_SECONDS = env_float("DOCKET_WEBHOOK_BATCH_SECONDS", 5.0, minimum=0.0)
+DOCKET_WEBHOOK_SUBSCRIBERS_TTL = env_float("DOCKET_WEBHOOK_SUBSCRIBERS_TTL", 5.0, minimum=0.0)
 
 # The model every job uses unless a project names its own: a local Hugging
 # Face folder or GGUF file; unset means SmolLM2-135M-Instruct from the

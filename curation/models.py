@@ -456,3 +456,113 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name or 'system'} {self.verb} {self.target_label}".strip()
+
+
+# ---------------------------------------------------------------- webhooks
+
+
+class WebhookEventType(models.TextChoices):
+    EXPORT_SUCCEEDED = "export.succeeded", "An export succeeded (its dataset)"
+    EXPORT_FAILED = "export.failed", "An export failed"
+    JOB_FINISHED = "job.finished", "Any job ended (succeeded, failed or cancelled)"
+    ANNOTATION_CREATED = "annotation.created", "Annotations were recorded (batched)"
+    ITEM_COMPLETED = "item.completed", "An item got all the judgments it wants"
+    AUDIT_FINISHED = "audit.finished", "An audit finished"
+
+
+class Webhook(models.Model):
+    """A project's subscription: events POSTed as signed JSON to ``url`` (see ``curation.webhooks``).
+
+    ``secret`` signs every delivery (HMAC-SHA256); ``consecutive_failures``
+    counts deliveries in a row that failed after all their retries, and the
+    hook is switched off (``active=False``, ``disabled_reason``) when it
+    reaches ``DOCKET_WEBHOOK_DISABLE_AFTER``.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey("annotate.Project", related_name="webhooks", on_delete=models.CASCADE)
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Event types this hook receives.")
+    secret = models.CharField(max_length=80)
+    active = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"webhook {self.url} of project {self.project_id}"
+
+
+class WebhookEvent(models.Model):
+    """One event that happened in a project, with the payload every hook receives.
+
+    ``dedupe_key`` (unique per project and type when set) makes an event that
+    several code paths could notice (an item completed) exist once.
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey("annotate.Project", related_name="webhook_events", on_delete=models.CASCADE)
+    type = models.CharField(max_length=32, choices=WebhookEventType.choices)
+    payload = models.JSONField(default=dict)
+    dedupe_key = models.CharField(max_length=100, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "type", "dedupe_key"],
+                condition=Q(dedupe_key__isnull=False),
+                name="webhook_event_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} event {self.uuid}"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one hook: every attempt's outcome, retried with exponential backoff.
+
+    A redelivery (the page's or the API's button) is a new row for the same
+    event (``redelivery_of`` the one it repeats), so the log keeps both.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Delivered"
+        FAILED = "failed", "Failed"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    webhook = models.ForeignKey(Webhook, related_name="deliveries", on_delete=models.CASCADE)
+    event = models.ForeignKey(WebhookEvent, related_name="deliveries", on_delete=models.CASCADE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True, help_text="The start of the receiver's last answer.")
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    redelivery_of = models.ForeignKey("self", null=True, blank=True, related_name="+", on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]), name="webhook_delivery_status_valid"
+            )
+        ]
+        indexes = [
+            # the delivery log of a hook, newest first.
+            models.Index(fields=["webhook", "-created_at"], name="webhook_delivery_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.uuid} ({self.status})"

@@ -133,7 +133,8 @@ def test_the_section_has_every_step():
     code = "\n".join(code for _lang, code in blocks)
     assert [lang for lang, _ in blocks][0] == "sh"
     for step in ("auth/token/", "Client(", ".items(", ".export(", ".wait(progress=True)", ".to_datasets()",
-                 "maybe_apply_chat_template", '"researcher"', '"docket-demo"'):  # fmt: skip
+                 "maybe_apply_chat_template", '"researcher"', '"docket-demo"', "def verify_signature(",
+                 ".add_webhook(", "events.get("):  # fmt: skip
         assert step in code, step
 
 
@@ -144,7 +145,16 @@ def export_dir(settings, tmp_path):
     return settings.DOCKET_EXPORT_DIR
 
 
-def test_the_researchers_section_runs(export_dir, live_server, tmp_path, local_tokenizer, live_worker, monkeypatch):
+@pytest.fixture
+def private_webhooks(settings, monkeypatch):
+    """The README's receiver runs on this machine: the server (and the worker, started after) allow it."""
+    settings.DOCKET_WEBHOOK_ALLOW_PRIVATE = True
+    monkeypatch.setenv("DOCKET_WEBHOOK_ALLOW_PRIVATE", "true")
+
+
+def test_the_researchers_section_runs(
+    export_dir, private_webhooks, live_server, tmp_path, local_tokenizer, live_worker, monkeypatch
+):
     monkeypatch.setenv("DOCKET_DEMO_PASSWORD", "docket-demo")  # make run's default (refused with DEBUG off)
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     work = tmp_path / "work"
@@ -152,6 +162,8 @@ def test_the_researchers_section_runs(export_dir, live_server, tmp_path, local_t
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # this checkout's client, whatever copy the environment has installed
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "clients" / "python"), os.environ.get("PYTHONPATH")])),
         "HF_HUB_OFFLINE": "1",
         "HF_DATASETS_OFFLINE": "1",
         "DOCKET_CACHE_DIR": str(tmp_path / "docket-cache"),
@@ -181,3 +193,5 @@ def test_the_researchers_section_runs(export_dir, live_server, tmp_path, local_t
     assert f"{dataset.row_count} [" in printed and dataset.row_count >= 1
     assert (work / "demo-dpo" / "manifest.json").is_file()
     assert "DatasetDict" in printed and "<|im_start|>assistant" in printed
+    kto = Dataset.objects.get(project__slug="demo", name="demo kto")
+    assert f"export.succeeded {kto.row_count} {kto.sha256[:12]}" in printed

@@ -4,7 +4,9 @@
 writes it: a person submitting on the annotate page (on their lease), an
 external annotator through the API, the algorithmic judge and Magpie-DPO's
 judge (``curation``); import records its labels in batches with
-``annotations_record_bulk``, the same rules applied set-wise. No other
+``annotations_record_bulk``, the same rules applied set-wise. Both tell the
+project's webhooks what they stored once it commits (batched
+``annotation.created`` and ``item.completed``). No other
 application code writes ``Annotation`` rows or changes an item's
 ``slots_taken`` / ``annotation_count`` / ``status`` for a judgment. The service takes the annotator and does not
 care what later counts as a vote: consensus and exports decide that.
@@ -113,6 +115,7 @@ from annotate.models import (
 from annotate.services.assignment import overlap_limit
 from curation import consensus
 from curation.consensus import DEFAULT_VOTERS
+from curation.webhooks.events import annotations_created
 
 # Annotator types that take one of an item's ``overlap`` slots and count towards it (module docstring).
 SLOT_TAKING_TYPES = frozenset({Annotator.Type.HUMAN, Annotator.Type.IMPORTED})
@@ -255,7 +258,10 @@ def annotation_record(
     if assignment is not None:
         if item is not None and item.pk != assignment.item_id:
             raise ValueError("the item judged on a lease is the lease's item")
-        return _record_on_lease(assignment=assignment, annotator=annotator, data=data, key=key, now=now)
+        recorded = _record_on_lease(assignment=assignment, annotator=annotator, data=data, key=key, now=now)
+        if recorded.created:
+            _announce(project_id=assignment.item.project_id, annotations=[recorded.annotation])
+        return recorded
     if item is None:
         raise ValueError("annotation_record needs an item or an assignment")
     if item.probe_for_id is not None and item.probe_for_id != annotator.pk:
@@ -264,6 +270,7 @@ def annotation_record(
         with transaction.atomic():
             stored = _record_many(annotator=annotator, labels=[Label(item=item, data=data, idempotency_key=key)])
         if stored:
+            _announce(project_id=item.project_id, annotations=stored)
             return Recorded(stored[0], True)
         found = _stored(annotator=annotator, item_id=item.pk, key=key)
         if found is not None:
@@ -289,7 +296,15 @@ def annotations_record_bulk(*, annotator: Annotator, labels: Sequence[Label]) ->
     if any(label.item.probe_for_id is not None for label in labels):
         raise ValidationError({"item": "Probes are judged on a lease by the annotator they repeat an item for."})
     with transaction.atomic():
-        return _record_many(annotator=annotator, labels=labels)
+        stored = _record_many(annotator=annotator, labels=labels)
+    _announce(project_id=labels[0].item.project_id, annotations=stored)
+    return stored
+
+
+def _announce(*, project_id: int, annotations: Sequence[Annotation]) -> None:
+    """Stored annotations go to the project's webhooks, batched, once the transaction commits
+    (``annotation.created``, ``item.completed``: ``curation.webhooks.events``)."""
+    annotations_created(project_id=project_id, annotation_ids=[a.pk for a in annotations if a.pk is not None])
 
 
 def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annotation]:

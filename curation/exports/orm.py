@@ -41,6 +41,7 @@ from itertools import chain
 from json import loads
 
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import CharField, Exists, OuterRef, Subquery
 from django.db.models.functions import Cast
@@ -418,6 +419,19 @@ def principle_find(*, project, ref: str) -> Principle | None:
     found = principles.filter(name=ref).first()
     if found is None and ref.strip().isdigit():
         found = principles.filter(pk=int(ref)).first()
+    return found
+
+
+def principle_required(*, project, ref: str) -> Principle:
+    """:func:`principle_find`, or ``ValidationError`` on ``drop_split_principle`` naming the project's principles."""
+    found = principle_find(project=project, ref=ref)
+    if found is None:
+        names = ", ".join(project.principles.order_by("position", "id").values_list("name", flat=True)) or "none"
+        raise ValidationError(
+            {
+                "drop_split_principle": f"drop_split_principle: no principle {ref!r} in this project (its principles: {names})"
+            }
+        )
     return found
 
 

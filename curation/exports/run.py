@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -88,32 +88,19 @@ def export_run(
         out, splits=spec.splits, schema=fmt_obj.schema(), row_group_size=options.row_group_size, file_types=file_types
     )
     labels: dict[str, Counter] = {split: Counter() for split in spec.splits}
-    seen_prompts: set[str] | None = set() if fmt in GROUPED_FORMATS else None
     read = 0
+
+    def counted(read_now: int) -> None:
+        nonlocal read
+        read = read_now
+        if progress is not None and read_now % progress_every == 0:
+            progress(read_now)
+
     try:
-        for prompt_id, group in groupby(items, key=_prompt_id):
-            if seen_prompts is not None:
-                if prompt_id in seen_prompts:
-                    raise ExportInputError(
-                        f"items: prompt {prompt_id} came again after other prompts; "
-                        "pass the items grouped by prompt (order them by prompt)"
-                    )
-                seen_prompts.add(prompt_id)
-            kept = []
-            for item in group:
-                read += 1
-                if progress is not None and read % progress_every == 0:
-                    progress(read)
-                out_item = pipeline(item)
-                if out_item is not None:
-                    kept.append(out_item)
-            if not kept:
-                continue
-            split = spec.split(prompt_id)
-            for row in fmt_obj.rows(kept):
-                writers.write(split, row)
-                if fmt == "kto":
-                    labels[split][row["label"]] += 1
+        for split, row in _rows(items, fmt=fmt, fmt_obj=fmt_obj, pipeline=pipeline, spec=spec, on_item=counted):
+            writers.write(split, row)
+            if fmt == "kto":
+                labels[split][row["label"]] += 1
     finally:
         files = writers.close()
     if progress is not None:
@@ -143,6 +130,85 @@ def export_run(
     (out / "README.md").write_text(dataset_card(manifest), encoding="utf-8")
     write_json(out / "manifest.json", manifest)
     return ExportResult(out_dir=out, manifest=manifest, files=files, rows=rows)
+
+
+@dataclass
+class ExportCount:
+    """What an export with these options would keep, without writing anything."""
+
+    items_in: int
+    items_kept: int
+    rows: dict[str, int]
+    filter_report: list[dict]
+    dropped: dict[str, int]
+
+    @property
+    def rows_total(self) -> int:
+        return sum(self.rows.values())
+
+
+def export_count(
+    items: Iterable[ItemRec],
+    *,
+    fmt: str,
+    options: ExportOptions | dict | None = None,
+    filters: FilterSpec | dict | None = None,
+    salt: str | bytes | None = None,
+    ches_scores: Iterable[tuple[str, float | None]] | None = None,
+) -> ExportCount:
+    """The rows per split :func:`export_run` would write for ``items`` (the same filters, formats and split)."""
+    options = options if isinstance(options, ExportOptions) else ExportOptions.from_dict(options)
+    spec = filters if isinstance(filters, FilterSpec) else FilterSpec.from_dict(filters)
+    fmt_obj = make_format(fmt, options, salt=salt or "count")
+    pipeline = spec.build(ches_scores=ches_scores)
+    rows: Counter = Counter({split: 0 for split in spec.splits})
+    for split, _row in _rows(items, fmt=fmt, fmt_obj=fmt_obj, pipeline=pipeline, spec=spec):
+        rows[split] += 1
+    return ExportCount(
+        items_in=pipeline.items_in,
+        items_kept=pipeline.items_out,
+        rows=dict(rows),
+        filter_report=pipeline.report(),
+        dropped=dict(fmt_obj.dropped),
+    )
+
+
+def _rows(
+    items: Iterable[ItemRec],
+    *,
+    fmt: str,
+    fmt_obj: Format,
+    pipeline,
+    spec: FilterSpec,
+    on_item: Callable[[int], None] | None = None,
+) -> Iterator[tuple[str, dict]]:
+    """``(split, row)`` for every row the export keeps: filters, then the format, prompt by prompt.
+
+    The one loop :func:`export_run` writes from and :func:`export_count` counts.
+    """
+    seen_prompts: set[str] | None = set() if fmt in GROUPED_FORMATS else None
+    read = 0
+    for prompt_id, group in groupby(items, key=_prompt_id):
+        if seen_prompts is not None:
+            if prompt_id in seen_prompts:
+                raise ExportInputError(
+                    f"items: prompt {prompt_id} came again after other prompts; "
+                    "pass the items grouped by prompt (order them by prompt)"
+                )
+            seen_prompts.add(prompt_id)
+        kept = []
+        for item in group:
+            read += 1
+            if on_item is not None:
+                on_item(read)
+            out_item = pipeline(item)
+            if out_item is not None:
+                kept.append(out_item)
+        if not kept:
+            continue
+        split = spec.split(prompt_id)
+        for row in fmt_obj.rows(kept):
+            yield split, row
 
 
 def _drop_empty_splits(

@@ -42,6 +42,7 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -63,9 +64,10 @@ from curation.exports.orm import (
     export_items,
     items_for_export,
     latest_audit,
-    principle_find,
+    principle_required,
     principle_split_items,
 )
+from curation.exports.run import ExportCount, export_count
 from curation.exports.selectors import export_root
 from curation.jobs.lifecycle import JobLost, JobProgress
 from curation.models import Dataset, Job
@@ -86,6 +88,80 @@ def raw_salt(*, project) -> str:
 
 
 # ---------------------------------------------------------------- the job
+
+
+@dataclass
+class _Plan:
+    options: dict
+    spec: FilterSpec
+    audit: object
+    findings: object
+    scores: object
+    audit_voters: tuple
+    audit_agreement: bool
+    split_principle: object  # the principle of drop_split_principle (None without it)
+
+
+def _plan(*, project, clean: dict) -> _Plan:
+    """The format options, the filters (audit id sets filled in), the audit, its findings, the CHES scores
+    and whether the audit's agreement counts these voters.
+
+    What both the export job and :func:`export_preview` run on, so the count a
+    page shows is the count the job writes.
+    """
+    options, filters, switches = export_options_split(clean)
+    audit = latest_audit(project=project)
+    findings = audit_findings(project=project, audit=audit if audit else None)
+    if switches["exclude_flagged_annotators"]:
+        filters["flagged_annotators"] = findings.flagged_annotators
+    if switches["drop_swap_inconsistent"]:
+        filters["swap_inconsistent"] = findings.swap_inconsistent
+        filters["drop_judge_inconsistent"] = True
+    if switches["drop_intransitive"]:
+        filters["intransitive"] = findings.intransitive
+    spec = FilterSpec.from_dict(filters)
+    split_principle = None
+    if switches["drop_split_principle"]:
+        # ValidationError when the principle is gone (deleted since export_create checked it)
+        split_principle = principle_required(project=project, ref=switches["drop_split_principle"])
+        spec = dataclasses.replace(
+            spec,
+            # the verdicts of the export's voters (the annotator types whose judgments count)
+            principle_split=principle_split_items(
+                project=project, principle=split_principle, annotator_types=frozenset(spec.voters)
+            ),
+            principle_split_name=split_principle.name,
+        )
+    # The audit's per-item agreement counts the audit's voters; with other voters the export computes its own
+    # (an audit that predates the voters option did not record them: its agreement is used as before).
+    audit_voters = tuple((audit.summary or {}).get("params", {}).get("voters") or ()) if audit else ()
+    audit_agreement = bool(audit) and audit_voters in ((), spec.voters)
+    scores = (
+        ches_scores(
+            audit=audit, project=project, measure=spec.ches_measure, with_chosen_tokens=spec.ches_min_chosen_tokens > 0
+        )
+        if spec.wants_ches
+        else None
+    )
+    return _Plan(options, spec, audit, findings, scores, audit_voters, audit_agreement, split_principle)
+
+
+def export_preview(*, project, fmt: str, options: dict | None) -> ExportCount:
+    """How many items and rows an export of ``project`` with these options would keep, nothing queued or written.
+
+    Checks the options as :func:`~curation.exports.services.export_create`
+    does (``ValidationError`` naming the field), then runs the export job's own
+    reader, filters, format and split (``export_count``) without the writers.
+    """
+    clean = export_options_clean(fmt=fmt, options=options)
+    plan = _plan(project=project, clean=clean)
+    return export_count(
+        items_for_export(project=project, audit=plan.audit, full=fmt == "raw", audit_agreement=plan.audit_agreement),
+        fmt=fmt,
+        options=plan.options,
+        filters=plan.spec,
+        ches_scores=plan.scores,
+    )
 
 
 def _result(dataset: Dataset) -> dict:
@@ -129,41 +205,12 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
     _remove(partial)  # left by a run that died
     _remove(final)  # renamed by a run that died before its Dataset was committed
 
-    options, filters, switches = export_options_split(clean)
-    audit = latest_audit(project=project)
-    findings = audit_findings(project=project, audit=audit if audit else None)
-    if switches["exclude_flagged_annotators"]:
-        filters["flagged_annotators"] = findings.flagged_annotators
-    if switches["drop_swap_inconsistent"]:
-        filters["swap_inconsistent"] = findings.swap_inconsistent
-        filters["drop_judge_inconsistent"] = True
-    if switches["drop_intransitive"]:
-        filters["intransitive"] = findings.intransitive
-    spec = FilterSpec.from_dict(filters)
-    split_principle = None
-    if switches["drop_split_principle"]:
-        split_principle = principle_find(project=project, ref=switches["drop_split_principle"])
-        if split_principle is None:  # deleted since export_create checked it
-            raise ValueError(f"drop_split_principle: no principle {switches['drop_split_principle']!r} in this project")
-        spec = dataclasses.replace(
-            spec,
-            # the verdicts of the export's voters (the annotator types whose judgments count)
-            principle_split=principle_split_items(
-                project=project, principle=split_principle, annotator_types=frozenset(spec.voters)
-            ),
-            principle_split_name=split_principle.name,
-        )
-    # The audit's per-item agreement counts the audit's voters; with other voters the export computes its own
-    # (an audit that predates the voters option did not record them: its agreement is used as before).
-    audit_voters = tuple((audit.summary or {}).get("params", {}).get("voters") or ()) if audit else ()
-    audit_agreement = bool(audit) and audit_voters in ((), spec.voters)
-    scores = (
-        ches_scores(
-            audit=audit, project=project, measure=spec.ches_measure, with_chosen_tokens=spec.ches_min_chosen_tokens > 0
-        )
-        if spec.wants_ches
-        else None
-    )
+    try:
+        plan = _plan(project=project, clean=clean)
+    except ValidationError as exc:
+        raise ValueError(f"invalid export parameters: {exc}") from None
+    options, spec, audit, findings, scores = plan.options, plan.spec, plan.audit, plan.findings, plan.scores
+    audit_voters, audit_agreement, split_principle = plan.audit_voters, plan.audit_agreement, plan.split_principle
 
     total = export_items(project=project).count()
     progress.set_total(total, message=f"Exporting {total} items ({fmt})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from curation.exports.options import export_options_clean
-from curation.exports.orm import principle_find
+from curation.exports.orm import principle_required
 from curation.jobs.services import job_create
 from curation.models import Job, JobKind
 
@@ -29,14 +29,8 @@ def export_create(*, project, user, params: dict, enqueue: bool = True) -> Job:
         )
     fmt = params.get("format", "")
     clean = export_options_clean(fmt=fmt, options=params.get("options"))
-    ref = clean.get("drop_split_principle")
-    if ref and principle_find(project=project, ref=ref) is None:
-        names = ", ".join(project.principles.order_by("position", "id").values_list("name", flat=True)) or "none"
-        raise ValidationError(
-            {
-                "drop_split_principle": f"drop_split_principle: no principle {ref!r} in this project (its principles: {names})"
-            }
-        )
+    if clean.get("drop_split_principle"):
+        principle_required(project=project, ref=clean["drop_split_principle"])
     return job_create(
         project=project, kind=JobKind.EXPORT, params={"format": fmt, "options": clean}, user=user, enqueue=enqueue
     )

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from curation.models import Job
+from curation.webhooks.events import job_ended
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,14 @@ def job_start(*, job_id: int, celery_task_id: str = "", now=None) -> tuple[Job, 
     elif job_run_is_dead(job, now=now):
         candidates = candidates.filter(status=Job.Status.RUNNING, lease_token=job.lease_token)
         if job.attempts >= max_attempts():
-            candidates.update(
-                status=Job.Status.FAILED,
-                finished_at=now,
-                error=f"Gave up: the worker running this job died {job.attempts} times.",
-                message="Failed",
+            _ended(
+                job,
+                candidates.update(
+                    status=Job.Status.FAILED,
+                    finished_at=now,
+                    error=f"Gave up: the worker running this job died {job.attempts} times.",
+                    message="Failed",
+                ),
             )
             return None
         note = f"resumed after its worker stopped ({job.worker or 'unknown worker'})"
@@ -158,6 +162,13 @@ def job_start(*, job_id: int, celery_task_id: str = "", now=None) -> tuple[Job, 
     return job, token
 
 
+def _ended(job: Job, changed: int | bool) -> bool:
+    """The one place a job's end is announced (webhooks: ``job.finished``, ``export.*``, ``audit.finished``)."""
+    if changed:
+        job_ended(job_id=job.pk, project_id=job.project_id)
+    return bool(changed)
+
+
 def _owned(job: Job, token: uuid.UUID):
     return Job.objects.filter(pk=job.pk, lease_token=token, status=Job.Status.RUNNING)
 
@@ -167,7 +178,7 @@ def job_finish(*, job: Job, token: uuid.UUID, result: dict | None = None, messag
     fields = {"status": Job.Status.SUCCEEDED, "finished_at": now, "heartbeat_at": now, "message": message}
     fields["result"] = {**(job.result or {}), **(result or {})}
     fields["progress_done"] = Case(When(progress_total__gt=0, then=F("progress_total")), default=F("progress_done"))
-    return bool(_owned(job, token).update(**fields))
+    return _ended(job, _owned(job, token).update(**fields))
 
 
 def job_fail(*, job: Job, token: uuid.UUID, error: str, message: str = "Failed", result: dict | None = None) -> bool:
@@ -175,7 +186,8 @@ def job_fail(*, job: Job, token: uuid.UUID, error: str, message: str = "Failed",
     fields = {}
     if result is not None:
         fields["result"] = {**(job.result or {}), **result}
-    return bool(
+    return _ended(
+        job,
         _owned(job, token).update(
             status=Job.Status.FAILED,
             finished_at=now,
@@ -183,22 +195,26 @@ def job_fail(*, job: Job, token: uuid.UUID, error: str, message: str = "Failed",
             error=error[-ERROR_TAIL_CHARS:],
             message=message[:500],
             **fields,
-        )
+        ),
     )
 
 
 def job_mark_cancelled(*, job: Job, token: uuid.UUID, message: str = "Cancelled") -> bool:
     now = timezone.now()
-    return bool(
-        _owned(job, token).update(status=Job.Status.CANCELLED, finished_at=now, heartbeat_at=now, message=message)
+    return _ended(
+        job,
+        _owned(job, token).update(status=Job.Status.CANCELLED, finished_at=now, heartbeat_at=now, message=message),
     )
 
 
 def job_cancel(*, job: Job) -> Job:
     """Cancel a queued job now, or ask a running one to stop after its current batch."""
     now = timezone.now()
-    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
-        status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled before it started"
+    _ended(
+        job,
+        Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled before it started"
+        ),
     )
     Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
         cancel_requested=True, message="Cancelling after the current batch"

@@ -56,3 +56,17 @@ def logged_value(value) -> str:
 def activity_verb(verb: str) -> str:
     """An activity verb's label ('member.role' -> 'changed a role'); an unknown verb as it is."""
     return VERBS.get(verb, verb)
+
+
+@register.filter
+def dataset_removed(manifest) -> list[dict]:
+    """The filters (and format drops) of a dataset's manifest that removed something: ``{name, removed, unit}``."""
+    from curation.exports.presenters import manifest_removals
+
+    return [r for r in manifest_removals(manifest or {}) if r["removed"]]
+
+
+@register.filter
+def dataset_bytes(files) -> int:
+    """The total size of a dataset's data files (``Dataset.files``)."""
+    return sum(int(f.get("bytes") or 0) for f in files or [])

@@ -161,6 +161,23 @@ def test_researcher_of_another_project_gets_404(project, personas, settings, tmp
     assert listed == [project.slug]
 
 
+@pytest.mark.parametrize("query", ["limit=", "limit=0", "limit=abc", "offset=", "offset=-1"])
+def test_bad_paging_is_a_400_naming_the_parameter(project, personas, query):
+    client = client_for(personas["researcher"])
+    response = client.get(f"/api/v1/projects/?{query}")
+    assert response.status_code == 400, response.content
+    assert query.split("=")[0] in str(response.json()["error"])
+
+
+def test_paging_limit_and_offset_page_the_list(project, personas):
+    for _ in range(3):
+        make_item(project)
+    client = client_for(personas["researcher"])
+    page = client.get(f"/api/v1/projects/{project.slug}/items/?limit=2&offset=1").json()
+    assert (page["count"], len(page["results"])) == (3, 2)
+    assert client.get(f"/api/v1/projects/{project.slug}/items/?limit=5000").json()["count"] == 3  # capped, not refused
+
+
 def test_items_and_annotations_listing(project, personas):
     item = make_item(project, kind="pairwise")
     client = client_for(personas["researcher"])

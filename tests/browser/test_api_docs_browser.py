@@ -13,7 +13,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # Operations the pages must list (a sample across the API).
-OPERATIONS = ["/api/v1/projects/", "/api/v1/projects/{slug}/exports/", "/api/v1/auth/token/", "/api/v1/jobs/{job_id}/"]
+OPERATIONS = [
+    "/api/v1/projects/",
+    "/api/v1/projects/{slug}/exports/",
+    "/api/v1/auth/token/",
+    "/api/v1/jobs/{job_id}/",
+    "/api/v1/datasets/{dataset_id}/archive/",
+    "/api/v1/projects/{slug}/webhooks/",
+]
 
 
 def offline(page: Page) -> list[str]:

@@ -112,3 +112,50 @@ def test_the_filter_on_records():
     kept = [r.id for r in map(pipeline, records) if r is not None]
     assert kept == ["i2"]
     assert spec.to_dict()["principle_split"] == 1  # ids stay private, the count goes in the manifest
+
+
+def test_the_datasets_page_offers_the_principles_and_counts_what_the_export_drops(
+    project, export_dir, split_world, personas
+):
+    from django.test import Client
+    from django.urls import reverse
+
+    from curation.exports.runner import export_preview
+
+    everyone = ["human", "imported", "model"]
+    preview = export_preview(
+        project=project, fmt="raw", options={"voters": everyone, "drop_split_principle": "harmless"}
+    )
+    job = export(project, voters=everyone, drop_split_principle="harmless")
+    assert preview.rows_total == job.dataset.row_count
+    assert (
+        {f["name"]: f["removed"] for f in preview.filter_report}["principle_split"]
+        == 2
+        == _removed(job)["principle_split"]
+    )
+
+    client = Client()
+    client.force_login(personas["researcher"])
+    page = client.get(reverse("datasets:list", args=[project.slug])).content.decode()
+    select = page[page.index('name="drop_split_principle"') :].split("</select>")[0]
+    assert '<option value="harmless">' in select and '<option value="honest">' in select
+    count = reverse("datasets:count", args=[project.slug])
+    ticked = {name: "on" for name, spec in EXPORT_OPTIONS.items() if spec.kind == "bool" and spec.default}  # as shown
+    query = {"format": "raw", "voters": everyone, "drop_split_principle": "harmless", **ticked}
+    body = client.get(count, query).content.decode()
+    assert f'data-rows="{preview.rows_total}"' in body
+    refused = client.get(count, {"format": "dpo", "drop_split_principle": "kind"})
+    assert refused.status_code == 422 and "no principle &#x27;kind&#x27;" in refused.content.decode()
+
+
+def test_a_principle_deleted_after_the_launch_fails_the_job_naming_it(project, export_dir, split_world):
+    job = export_create(
+        project=project,
+        user=None,
+        params={"format": "dpo", "options": {"drop_split_principle": "honest"}},
+        enqueue=False,
+    )
+    split_world["honest"].delete()
+    job = run_job(job.pk)
+    assert job.status == Job.Status.FAILED
+    assert "drop_split_principle" in job.error and "'honest'" in job.error

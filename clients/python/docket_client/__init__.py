@@ -34,6 +34,7 @@ from .models import (  # noqa: E402
     PrincipleAgreement,
     ResponseText,
 )
+from .webhooks import Webhook, WebhookDelivery, verify_signature  # noqa: E402
 
 __all__ = [
     "Annotation",
@@ -60,4 +61,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "ValidationError",
+    "Webhook",
+    "WebhookDelivery",
+    "verify_signature",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from .datasets import Dataset
 from .errors import AuthenticationError, DocketError, RateLimited, ServerError, TransportError, error_from_response
 from .jobs import Job
 from .models import Annotation, AnnotatorAudit, AuditItem, AuditSummary, Item, PrincipleAgreement
+from .webhooks import Webhook, WebhookDelivery
 
 API = "/api/v1/"
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -196,6 +197,13 @@ class Client:
     def revoke_token(self, token_id: str) -> None:
         self.request("DELETE", f"auth/tokens/{token_id}/")
 
+    def webhook_deliveries(self, webhook_id: str) -> list[WebhookDelivery]:
+        """A webhook's latest deliveries, newest first (owners and curators of its project)."""
+        return [WebhookDelivery.from_api(row) for row in self.get_json(f"webhooks/{webhook_id}/deliveries/")]
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.request("DELETE", f"webhooks/{webhook_id}/")
+
 
 class Project:
     """A project you can read; its fields are those of ``GET projects/<slug>/``."""
@@ -320,6 +328,17 @@ class Project:
     def datasets(self, *, format: str | None = None) -> list[Dataset]:  # noqa: A002
         """The project's datasets, newest first."""
         return [Dataset(self._client, row) for row in self._client.paginate(self._path("datasets/"), format=format)]
+
+    def webhooks(self) -> list[Webhook]:
+        """The project's webhooks (owners and curators; ``NotFound`` for anyone else)."""
+        return [Webhook.from_api(row) for row in self._client.get_json(self._path("webhooks/"))]
+
+    def add_webhook(self, url: str, events: Sequence[str], *, description: str = "") -> Webhook:
+        """Have Docket POST these events (``docket_client.webhooks.EVENTS``) to ``url``; the returned
+        hook's ``secret`` signs them (check with ``docket_client.verify_signature``). A URL that
+        resolves to a private address, or an unknown event, raises ``ValidationError`` naming it."""
+        body = {"url": url, "events": list(events), "description": description}
+        return Webhook.from_api(self._client.request("POST", self._path("webhooks/"), json=body).json())
 
     def annotate_external(
         self,

@@ -5,7 +5,12 @@ pass the rows through TRL's DPO data utilities; errors carry the API's shape."""
 from __future__ import annotations
 
 import hashlib
+import json
+import queue
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,6 +23,8 @@ from docket_client import (
     NotFound,
     RateLimited,
     ValidationError,
+    Webhook,
+    verify_signature,
 )
 
 from tests.factories import PASSWORD
@@ -193,6 +200,78 @@ def test_annotate_external_is_idempotent_and_for_curators(lab):
             str(lab["voted"][0].uuid), annotator="j", model_name="m", choice="A", verdicts={"nope": "A"}
         )
     assert "verdicts" in invalid.value.fields
+
+
+@pytest.fixture
+def private_hooks(monkeypatch, settings):
+    """Webhooks to 127.0.0.1 allowed, here (the live server) and in the worker (its environment)."""
+    for name, value in {"DOCKET_WEBHOOK_ALLOW_PRIVATE": "true", "DOCKET_WEBHOOK_SUBSCRIBERS_TTL": "0"}.items():
+        monkeypatch.setenv(name, value)
+    settings.DOCKET_WEBHOOK_ALLOW_PRIVATE = True
+    settings.DOCKET_WEBHOOK_SUBSCRIBERS_TTL = 0
+
+
+@pytest.mark.worker
+def test_a_webhook_tells_a_local_receiver_that_the_export_is_ready(private_hooks, lab, live_worker, settings):
+    received: queue.Queue = queue.Queue()
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.put((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        curator = login(lab, "curator").project("lab")
+        settings.DOCKET_WEBHOOK_ALLOW_PRIVATE = False
+        with pytest.raises(ValidationError) as private:
+            curator.add_webhook(f"http://127.0.0.1:{server.server_port}/", ["export.succeeded"])
+        assert "url" in private.value.fields
+        settings.DOCKET_WEBHOOK_ALLOW_PRIVATE = True
+        with pytest.raises(ValidationError) as unknown:
+            curator.add_webhook(f"http://127.0.0.1:{server.server_port}/", ["export.done"])
+        assert "events" in unknown.value.fields
+        hook = curator.add_webhook(
+            f"http://127.0.0.1:{server.server_port}/docket", ["export.succeeded"], description="ci"
+        )
+        assert isinstance(hook, Webhook) and hook.active and hook.events == ["export.succeeded"] and hook.secret
+        assert [h.id for h in curator.webhooks()] == [hook.id]
+        researcher = login(lab, "researcher")
+        with pytest.raises(NotFound):  # researchers read data; hooks are the curators'
+            researcher.project("lab").webhooks()
+
+        dataset = researcher.project("lab").export(format="dpo").wait(timeout=180, poll_interval=0.3).dataset()
+        headers, body = received.get(timeout=60)
+        assert verify_signature(hook.secret, body, headers["Docket-Timestamp"], headers["Docket-Signature"])
+        assert not verify_signature(hook.secret, body + b" ", headers["Docket-Timestamp"], headers["Docket-Signature"])
+        assert not verify_signature("whsec_other", body, headers["Docket-Timestamp"], headers["Docket-Signature"])
+        later = time.time() + 3600  # a replay an hour on
+        assert not verify_signature(
+            hook.secret, body, headers["Docket-Timestamp"], headers["Docket-Signature"], now=later
+        )
+        event = json.loads(body)
+        assert (event["type"], event["data"]["dataset"]["id"]) == ("export.succeeded", dataset.id)
+        assert event["id"] == headers["Docket-Event-Id"]
+
+        curator_client = login(lab, "curator")
+        deadline = time.monotonic() + 30
+        while not (deliveries := curator_client.webhook_deliveries(hook.id)) or deliveries[0].status != "succeeded":
+            assert time.monotonic() < deadline, deliveries
+            time.sleep(0.2)
+        assert [(d.event, d.status, d.response_status, d.event_id) for d in deliveries] == [
+            ("export.succeeded", "succeeded", 204, event["id"])
+        ]
+        curator_client.delete_webhook(hook.id)
+        assert curator.webhooks() == []
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_throttling_is_retried_after_retry_after():
