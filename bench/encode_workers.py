@@ -171,6 +171,7 @@ def main() -> None:
     full_prompts, full_pairs = build(2300)
     prompts, chosen = subset(full_prompts, full_pairs, pairs)
     counts = [int(w) for w in args.workers.split(",")]
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a TERM stops the workers and deletes the projects
     results = []
     with tempfile.TemporaryDirectory(prefix="docket-bench-workers-") as tmp:
         for w in counts:

@@ -1,6 +1,7 @@
 """A real Celery worker on Redis is SIGKILLed in the middle of a generation
-job; a new worker resumes it (its start-up sweep sees the dead run) and the
-job ends with exactly what an uninterrupted run of the same job produces.
+job; a new worker resumes it (its start-up sweep sees the dead shard holder,
+curation.jobs.shards) and the job ends with exactly what an uninterrupted run
+of the same job produces.
 
 Runs on the test database and Redis (the embedded ones when DATABASE_URL / REDIS_URL are unset)
 with the default model.
@@ -18,7 +19,7 @@ import pytest
 
 from annotate.models import Item, Prompt, Response, content_hash
 from curation.jobs.services import job_create
-from curation.models import Job, PromptGeneration
+from curation.models import Job, JobShard, PromptGeneration
 from tests.factories import ProjectFactory
 from tests.worker import purge_queues as _purge_queues
 from tests.worker import start_worker as _start_worker
@@ -117,8 +118,11 @@ def test_sigkilled_worker_job_resumes_with_exact_counts(tmp_path):
         )
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
-        assert job.attempts == 2
-        assert "resumed after its worker stopped" in job.log_tail
+        # the shard the dead worker held was taken over by the new one; no other shard ran twice
+        retried = list(JobShard.objects.filter(job=job, attempts__gt=1).values_list("index", "attempts"))
+        assert len(retried) == 1 and retried[0][1] == 2, retried
+        assert f"shard {retried[0][0]} re-claimed" in job.log_tail
+        assert job.attempts == 1  # the job was planned once
         assert "re-enqueued 1 job" in log2.read_text()
 
         # The same job, uninterrupted, on an identical project.
