@@ -118,10 +118,12 @@ def test_sigkilled_worker_job_resumes_with_exact_counts(tmp_path):
         )
         job.refresh_from_db()
         assert job.status == "succeeded", job.error
-        # the shard the dead worker held was taken over by the new one; no other shard ran twice
+        # a shard the dead worker held (if it was killed inside one, not between two) was taken over
+        # by the new worker; no other shard ran twice (test_shards_workers.py kills one inside a shard)
         retried = list(JobShard.objects.filter(job=job, attempts__gt=1).values_list("index", "attempts"))
-        assert len(retried) == 1 and retried[0][1] == 2, retried
-        assert f"shard {retried[0][0]} re-claimed" in job.log_tail
+        assert len(retried) <= 1 and all(attempts == 2 for _i, attempts in retried), retried
+        assert all(f"shard {index} re-claimed" in job.log_tail for index, _a in retried)
+        assert set(JobShard.objects.filter(job=job).values_list("status", flat=True)) == {"done"}
         assert job.attempts == 1  # the job was planned once
         assert "re-enqueued 1 job" in log2.read_text()
 
