@@ -256,3 +256,17 @@ def test_the_recovery_sweep_sends_a_worker_to_a_sharded_job_nobody_alive_works_o
     recovered = tasks.jobs_recover_stale()
     # busy: a live holder; orphaned: its holder's process is gone; idle: waiting shards, nobody on them
     assert sorted(j.pk for j in recovered) == sorted(enqueued) == sorted([orphaned.pk, idle.pk])
+
+
+def test_the_api_shows_a_sharded_jobs_shards_and_null_for_others(project, personas, no_heartbeat_thread):
+    from rest_framework.test import APIClient
+
+    job = _planned(project, 2)
+    JobShard.objects.filter(job=job, index=0).update(status="done")
+    other = job_create(project=project, kind="export", enqueue=False)
+    client = APIClient()
+    client.force_authenticate(personas["curator"])
+    body = client.get(f"/api/v1/jobs/{job.uuid}/").json()
+    assert body["shards"] == {"total": 2, "done": 1, "running": 0, "waiting": 1, "workers": [], "reclaimed": 0}
+    assert body["progress"] == {"done": 0, "total": 2, "percent": 0}
+    assert client.get(f"/api/v1/jobs/{other.uuid}/").json()["shards"] is None
