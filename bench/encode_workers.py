@@ -5,7 +5,7 @@
 For each worker count W: a fresh project holding a sample of ``bench/ches.py``'s
 chat-shaped set (``--pairs`` pairs over whole prompts), W Celery workers on the
 ``model`` queue (each told ``DOCKET_WORKER_PROCESSES=W``, so each takes cores ÷ W
-torch threads), a warm-up job so every worker has loaded the model, then one
+torch threads, or ``--threads``), a warm-up job so every worker has loaded the model, then one
 encode job with shards of ``--shard`` prompts, timed from its creation to its
 end (``wall_s``; the workers' model loads are not in it). Prints one RESULT line
 per worker count, the last with ``speedup`` = the one-worker wall time ÷ the
@@ -69,7 +69,7 @@ def _purge() -> None:
     redis.Redis.from_url(settings.REDIS_URL).delete("model", "unacked", "unacked_index", "unacked_mutex")
 
 
-def run(workers: int, prompts, *, shard: int, batch_size: int | None, log_dir: Path) -> dict:
+def run(workers: int, prompts, *, shard: int, batch_size: int | None, threads: int | None, log_dir: Path) -> dict:
     from django.conf import settings
 
     from curation.ches.services import encode_create
@@ -84,6 +84,8 @@ def run(workers: int, prompts, *, shard: int, batch_size: int | None, log_dir: P
         PYTHONUNBUFFERED="1",
     )
     env.pop("DOCKET_TORCH_THREADS", None)
+    if threads:
+        env["DOCKET_TORCH_THREADS"] = str(threads)
     _purge()
     procs = [
         subprocess.Popen(
@@ -161,6 +163,12 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to time, comma-separated (1,2)")
     parser.add_argument("--shard", type=int, default=None, help="prompts per shard (4; --quick 2)")
     parser.add_argument("--batch-size", type=int, default=None, help="rows per forward pass (default: the job's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per worker (default: cores ÷ workers, the workers' rule)",
+    )
     args = parser.parse_args()
     require_postgresql()
     django_setup()
@@ -175,13 +183,14 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="docket-bench-workers-") as tmp:
         for w in counts:
-            r = run(w, prompts, shard=shard, batch_size=args.batch_size, log_dir=Path(tmp))
+            r = run(w, prompts, shard=shard, batch_size=args.batch_size, threads=args.threads, log_dir=Path(tmp))
             results.append(r)
             speed = f" speedup={results[0]['wall_s'] / r['wall_s']:.2f}" if w != counts[0] else ""
             print(
                 f"RESULT workers={w} wall_s={r['wall_s']:.1f} prompts={r['prompts']} pairs={len(chosen)} "
                 f"responses={r['responses']} tokens={r['tokens']} shards={r['shards']} "
-                f"workers_used={r['workers_used']}{speed} cores={os.cpu_count()} load1={os.getloadavg()[0]:.2f}",
+                f"workers_used={r['workers_used']}{speed} threads={args.threads or 'share'} cores={os.cpu_count()} "
+                f"load1={os.getloadavg()[0]:.2f}",
                 flush=True,
             )
 
