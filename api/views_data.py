@@ -29,6 +29,7 @@ from curation.exports.selectors import dataset_file_path, datasets_for_project
 from curation.exports.services import export_create
 from curation.imports.files import rejected_download
 from curation.jobs.lifecycle import job_cancel
+from curation.jobs.selectors import job_shards_summary
 from curation.models import Dataset, Job, JobKind
 
 from .export_options import ExportOptionsSerializer
@@ -107,6 +108,17 @@ class JobProgressOutput(serializers.Serializer):
     percent = serializers.IntegerField(min_value=0, max_value=100)
 
 
+class JobShardsOutput(serializers.Serializer):
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    running = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+    workers = serializers.ListField(
+        child=serializers.CharField(), help_text="host:pid of each live worker holding one."
+    )
+    reclaimed = serializers.IntegerField(help_text="Shards taken over after their worker stopped.")
+
+
 class JobOutput(serializers.Serializer):
     id = serializers.UUIDField(source="uuid")
     url = serializers.SerializerMethodField()
@@ -114,6 +126,9 @@ class JobOutput(serializers.Serializer):
     kind = serializers.CharField(help_text="generate, judge, encode, audit, synthesize, export or import.")
     status = serializers.ChoiceField(choices=Job.Status.choices)
     progress = serializers.SerializerMethodField()
+    shards = serializers.SerializerMethodField(
+        help_text="A sharded job's (encode, judge, generate) shards, which any number of workers share; else null."
+    )
     message = serializers.CharField()
     result = serializers.JSONField()
     error = serializers.SerializerMethodField()
@@ -128,6 +143,10 @@ class JobOutput(serializers.Serializer):
     @extend_schema_field(JobProgressOutput)
     def get_progress(self, job) -> dict:
         return {"done": job.progress_done, "total": job.progress_total, "percent": job.percent}
+
+    @extend_schema_field(JobShardsOutput(allow_null=True))
+    def get_shards(self, job) -> dict | None:
+        return job_shards_summary(job=job)
 
     def get_error(self, job) -> str:
         """The last line of a failed job's traceback (the exception), else empty."""

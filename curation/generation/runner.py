@@ -2,23 +2,24 @@
 
 ``generate_create`` (``curation.generation.services``) validates the
 parameters (``curation.generation.params``) and queues the job; the page,
-the command and tests call it. ``candidates_generate`` is the job's runner
-(``curation.jobs.registry``).
+the command and tests call it. ``GENERATE_SHARDS`` is how the job runs
+(``curation.jobs.registry.SHARDED``): sharded, so any number of model
+workers generate for one job together (``curation.jobs.shards``).
 
 What a run does
-    1. Plan: the project's prompts that have no generation for these
-       parameters yet (oldest first, at most ``limit``). The plan is stored
-       in the job's checkpoint, so a resumed run finishes the same prompts
-       rather than picking new ones.
-    2. The plan is cut into chunks of ``prompts_per_batch`` prompts. For each
-       chunk the model samples ``per_prompt`` (K) responses per prompt in one
-       batched call, seeded by ``seed`` and the chunk's prompt hashes, so the
-       same prompts and parameters give the same texts on any run.
-    3. One transaction per chunk stores the responses, a ``PromptGeneration``
-       record per prompt and the items, and moves the job's checkpoint. A crash
-       loses at most the chunk in flight; a resumed run skips every prompt
-       whose ``PromptGeneration`` exists (and the chunk's transaction checks
-       the job's lease, so a run that lost its job commits nothing).
+    1. Plan (once): the project's prompts that have no generation for these
+       parameters yet (oldest first, at most ``limit``), cut into shards of
+       ``prompts_per_batch`` prompts stored with the job, so every worker and
+       every resumed run finishes the same prompts rather than picking new ones.
+    2. Each worker taking part claims shards; for each the model samples
+       ``per_prompt`` (K) responses per prompt in one batched call, seeded by
+       ``seed`` and the shard's prompt hashes, so the same prompts and
+       parameters give the same texts on any run and any worker.
+    3. The transaction that marks a shard done stores its responses, a
+       ``PromptGeneration`` record per prompt and the items, and keeps the
+       shard's counts (added up into the result at the end). A crash loses at
+       most the shards in flight, which another worker takes over; prompts
+       whose ``PromptGeneration`` exists are skipped.
 
 Responses
     ``source='generated'``, ``model_name`` = the loaded model's name, and
@@ -49,12 +50,12 @@ import itertools
 import logging
 from collections import Counter
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from annotate.models import KIND_RESPONSES, Item, ItemResponse, Kind, Project, Prompt, Response, Source, content_hash
 from curation.generation.params import GenerationParams, generation_params_clean
-from curation.jobs.lifecycle import JobProgress, job_progress
+from curation.jobs.lifecycle import JobProgress
+from curation.jobs.shards import ShardSpec
 from curation.models import Job, PromptGeneration
 
 logger = logging.getLogger(__name__)
@@ -178,47 +179,52 @@ def _plan(project: Project, fingerprint: str, limit: int | None) -> list[int]:
     return list(prompts[:limit] if limit else prompts)
 
 
-def candidates_generate(job: Job, progress: JobProgress) -> dict:
-    """The 'generate' job: see the module docstring."""
-    from curation.llm.generate import generate
+def generate_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
+    """Plan the 'generate' job (phase 1 of ``curation.jobs.shards``): the prompts
+    without a generation for these parameters, ``prompts_per_batch`` a shard.
+    The planner loads the model (the fingerprint names the loaded model)."""
     from curation.llm.runtime import load_model_step
 
     project = job.project
     params = generation_params_clean(project=project, data=job.params)
     loaded = load_model_step(progress, params.model or project.model_name or None)
     fingerprint = generation_fingerprint(model_name=loaded.name, params=params)
-
-    state = dict(progress.checkpoint or {})
-    if state.get("fingerprint") != fingerprint or "plan" not in state:
-        state = {
-            "fingerprint": fingerprint,
-            "plan": _plan(project, fingerprint, params.limit),
-            "responses_created": 0,
-            "duplicates": 0,
-            "items_created": {},
-        }
-        progress.save_checkpoint(state)
-        progress.log(f"model {loaded.name}; {len(state['plan'])} prompt(s) to generate for, K={params.per_prompt}")
-    else:
-        progress.log(f"resuming: {len(state['plan'])} prompt(s) in the plan")
+    plan = _plan(project, fingerprint, params.limit)
+    progress.save_checkpoint({"fingerprint": fingerprint, "model": loaded.name, "prompts": len(plan)})
+    progress.log(f"model {loaded.name}; {len(plan)} prompt(s) to generate for, K={params.per_prompt}")
     if params.temperature == 0 and params.per_prompt > 1:
         progress.log("temperature 0 is greedy: the K samples of a prompt will be identical and stored once")
-    plan: list[int] = state["plan"]
-    done_ids = set(
-        PromptGeneration.objects.filter(prompt_id__in=plan, fingerprint=fingerprint).values_list("prompt_id", flat=True)
-    )
-    progress.set_total(len(plan))
-    progress.set_done(len(done_ids), message=f"{len(done_ids)} of {len(plan)} prompts done")
+    size = params.prompts_per_batch
+    return [
+        ({"first": start + 1, "prompts": plan[start : start + size]}, len(plan[start : start + size]))
+        for start in range(0, len(plan), size)
+    ]
 
-    for start in range(0, len(plan), params.prompts_per_batch):
-        chunk = [pid for pid in plan[start : start + params.prompts_per_batch] if pid not in done_ids]
+
+def generate_shards_run(job: Job, shards, progress):
+    """Sample the claimed shards' prompts (phase 2); returns the write that stores
+    responses, generation records and items (with the shards' done mark)."""
+    from curation.llm.generate import generate
+    from curation.llm.runtime import load_model_step
+
+    project = job.project
+    params = generation_params_clean(project=project, data=job.params)
+    loaded = load_model_step(progress, params.model or project.model_name or None)
+    fingerprint, total = job.checkpoint["fingerprint"], job.progress_total
+    work = []
+    for shard in shards:
+        chunk = shard.payload["prompts"]
+        done = set(
+            PromptGeneration.objects.filter(prompt_id__in=chunk, fingerprint=fingerprint).values_list(
+                "prompt_id", flat=True
+            )
+        )
+        prompts = Prompt.objects.in_bulk([pid for pid in chunk if pid not in done])
+        chunk = [pid for pid in chunk if pid in prompts]  # done meanwhile, or deleted
         if not chunk:
             continue
-        prompts = Prompt.objects.in_bulk(chunk)
-        chunk = [pid for pid in chunk if pid in prompts]  # a prompt may have been deleted meanwhile
-        if not chunk:
-            continue
-        progress.message(f"Generating for prompts {start + 1}–{start + len(chunk)} of {len(plan)}")
+        first = shard.payload["first"]
+        progress.message(f"Generating for prompts {first}–{first + len(shard.payload['prompts']) - 1} of {total}")
         outputs = generate(
             loaded,
             [prompts[pid].messages for pid in chunk],
@@ -230,9 +236,13 @@ def candidates_generate(job: Job, progress: JobProgress) -> dict:
             batch_size=params.batch_size,
             on_batch=lambda _done, _total: progress.tick(),
         )
-        with transaction.atomic():
+        work.append((shard.index, chunk, prompts, outputs))
+
+    def write() -> dict[int, dict]:
+        reported = {}
+        for index, chunk, prompts, outputs in work:
             created = duplicates = 0
-            items: Counter = Counter(state["items_created"])
+            items: Counter = Counter()
             for pid, outs in zip(chunk, outputs, strict=True):
                 c, d, i = prompt_outputs_store(
                     job=job,
@@ -244,27 +254,35 @@ def candidates_generate(job: Job, progress: JobProgress) -> dict:
                 )
                 created, duplicates = created + c, duplicates + d
                 items.update(i)
-            state = {
-                **state,
-                "responses_created": state["responses_created"] + created,
-                "duplicates": state["duplicates"] + duplicates,
-                "items_created": dict(items),
-            }
-            # Inside the transaction: a run that lost its lease (JobLost) commits nothing.
-            job_progress(job=job, token=progress.token, checkpoint=state)
-            job.checkpoint = state
-        done_ids.update(chunk)
-        progress.advance(
-            len(chunk),
-            message=f"{len(done_ids)} of {len(plan)} prompts done, {state['responses_created']} responses",
-        )
-        progress.log(f"prompts {start + 1}–{start + len(chunk)}: {created} new responses, {duplicates} duplicates")
+            reported[index] = {"responses_created": created, "duplicates": duplicates, "items_created": dict(items)}
+        return reported
 
+    return write
+
+
+def generate_done_message(job: Job, done: int, total: int) -> str:
+    created = sum(r.get("responses_created", 0) for r in job.shards.values_list("result", flat=True))
+    return f"{done} of {total} prompts done, {created} responses"
+
+
+def generate_finish(job: Job, progress: JobProgress) -> dict:
+    """The job's result (phase 3): the shards' counts added up."""
+    created = duplicates = 0
+    items: Counter = Counter()
+    for result in job.shards.values_list("result", flat=True):
+        created += result.get("responses_created", 0)
+        duplicates += result.get("duplicates", 0)
+        items.update(result.get("items_created", {}))
     return {
-        "model": loaded.name,
-        "fingerprint": fingerprint,
-        "prompts": len(plan),
-        "responses_created": state["responses_created"],
-        "duplicates": state["duplicates"],
-        "items_created": state["items_created"],
+        "model": job.checkpoint["model"],
+        "fingerprint": job.checkpoint["fingerprint"],
+        "prompts": job.checkpoint["prompts"],
+        "responses_created": created,
+        "duplicates": duplicates,
+        "items_created": dict(items),
     }
+
+
+GENERATE_SHARDS = ShardSpec(
+    plan=generate_plan, run=generate_shards_run, finish=generate_finish, done_message=generate_done_message
+)

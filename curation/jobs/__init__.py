@@ -38,6 +38,9 @@ Guarantees
       ``UPDATE … WHERE status='queued'``; whoever updates the row wins and
       gets a fresh ``lease_token``. Every later write of that run names the
       token, so a run that lost its lease cannot overwrite its successor.
+      A sharded kind (encode, judge, generate) is the exception by design:
+      one run plans it, then every run of it claims shards under their own
+      leases, and one run finishes it (``shards``).
     * Crash recovery: a running job's ``heartbeat_at`` is refreshed every
       ``DOCKET_JOB_HEARTBEAT_SECONDS`` (10) by a thread and at every progress
       report. A job whose heartbeat is older than ``DOCKET_JOB_STALE_SECONDS``

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from curation.audit.runner import project_audit
 from curation.ches.runner import ENCODE_SHARDS
 from curation.exports.runner import dataset_export
-from curation.generation.runner import candidates_generate
+from curation.generation.runner import GENERATE_SHARDS
 from curation.imports.runner import items_import_job
 from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
@@ -27,7 +27,6 @@ from curation.synthesis.runner import instructions_synthesize
 Runner = Callable[[Job, JobProgress], dict | None]
 
 RUNNERS: dict[str, Runner] = {
-    JobKind.GENERATE.value: candidates_generate,
     JobKind.AUDIT.value: project_audit,
     JobKind.SYNTHESIZE.value: instructions_synthesize,
     JobKind.EXPORT.value: dataset_export,
@@ -39,4 +38,5 @@ RUNNERS: dict[str, Runner] = {
 SHARDED: dict[str, ShardSpec] = {
     JobKind.ENCODE.value: ENCODE_SHARDS,
     JobKind.JUDGE.value: JUDGE_SHARDS,
+    JobKind.GENERATE.value: GENERATE_SHARDS,
 }

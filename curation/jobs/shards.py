@@ -112,6 +112,19 @@ def shard_is_dead(shard: JobShard, *, now=None) -> bool:
     return shard.worker != worker_identity() and _worker_is_dead(shard.worker)
 
 
+def job_needs_workers(job: Job, *, now=None) -> bool:
+    """Whether a running sharded job has work nobody alive is doing: a shard
+    whose holder died, or waiting shards while no live worker holds any (the
+    recovery sweep then enqueues a task so a worker joins)."""
+    if job.status != Job.Status.RUNNING:
+        return False
+    now = now or timezone.now()
+    running = list(JobShard.objects.filter(job=job, status=JobShard.Status.RUNNING))
+    if any(shard_is_dead(s, now=now) for s in running):
+        return True
+    return not running and JobShard.objects.filter(job=job, status=JobShard.Status.PENDING).exists()
+
+
 # ---------------------------------------------------------------- services
 
 

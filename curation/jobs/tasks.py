@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from curation.jobs.lifecycle import job_run_is_dead
 from curation.jobs.runner import run_job
-from curation.jobs.shards import fanout
+from curation.jobs.shards import fanout, job_needs_workers
 from curation.llm.threads import record_worker_concurrency
 from curation.models import MODEL_KINDS, Job
 
@@ -81,7 +81,8 @@ def job_fan_out(job: Job, shards: int) -> None:
 
 
 def jobs_recover_stale(*, now=None) -> list[Job]:
-    """Re-enqueue running jobs whose run has died; returns them.
+    """Re-enqueue running jobs whose run has died, and sharded jobs with a
+    shard nobody alive is working on (``shards.job_needs_workers``); returns them.
 
     Run by every worker at start-up and by beat every minute. The
     re-enqueued task takes the job over through ``job_start``, so
@@ -90,7 +91,7 @@ def jobs_recover_stale(*, now=None) -> list[Job]:
     now = now or timezone.now()
     recovered = []
     for job in Job.objects.filter(status=Job.Status.RUNNING).order_by("id"):
-        if job_run_is_dead(job, now=now):
+        if job_run_is_dead(job, now=now) or job_needs_workers(job, now=now):
             job_enqueue(job=job)
             recovered.append(job)
             logger.warning("re-enqueued job %s whose worker %s stopped", job.uuid, job.worker)

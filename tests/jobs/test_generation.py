@@ -211,12 +211,18 @@ def test_a_killed_run_resumes_its_own_plan_without_duplicates(project, fake_mode
     job.refresh_from_db()
     assert job.status == "running" and job.progress_done == 2
     assert counts(project)["generations"] == 2
+    # the shard in flight is still held by the dead run
+    assert list(job.shards.values_list("status", flat=True)) == ["done", "running"]
     # A new prompt arrives meanwhile: the resumed run keeps to its plan (limit 4 of the first 4).
     add_prompts(project, ["late"])
-    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    stale = timezone.now() - timedelta(hours=1)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=stale)
+    job.shards.update(heartbeat_at=stale)  # its holder stopped heartbeating
     fake_model.state["kill_on_call"] = None
     ended = run_job(job.pk)
-    assert ended.status == "succeeded" and ended.attempts == 2
+    assert ended.status == "succeeded"
+    assert list(ended.shards.values_list("attempts", flat=True)) == [1, 2]  # the dead run's shard, taken over
+    assert "shard 1 re-claimed" in ended.log_tail
     assert fake_model.calls == [["q0", "q1"], ["q2", "q3"], ["q2", "q3"]]
     assert counts(project) == {
         "responses": 8,

@@ -195,6 +195,23 @@ def test_rerun_limit_and_skips(project, scripted_judge):
     assert Annotator.objects.filter(type="model").count() == 1
 
 
+def test_a_judge_job_is_sharded_and_its_counts_add_up_over_shards(project, scripted_judge, monkeypatch):
+    """curation.jobs.shards: items of one judge per shard; the result sums the shards' counts."""
+    monkeypatch.setattr(judging, "ITEMS_PER_SHARD", 2)
+    for i in range(4):
+        make_item(project, "pairwise", texts=[f"x{i}", f"yy{i}"])
+    scripted_judge.pairs[("x1", "yy1")] = pair_result("A", "B")  # the two orders disagree: inconsistent
+    make_item(project, "pairwise", texts=["a", "bb"])
+    job = judge(project)
+    shards = list(job.shards.order_by("index").values_list("units", "status", "result"))
+    assert [(units, status) for units, status, _r in shards] == [(2, "done"), (2, "done"), (1, "done")]
+    assert sum(r["judged"] for *_x, r in shards) == 5 == job.result["judged"]
+    assert job.result["inconsistent"] == sum(r["inconsistent"] for *_x, r in shards) == 1
+    assert job.result["by_kind"] == {"pairwise": 5}
+    assert (job.progress_done, job.progress_total) == (5, 5)
+    assert Annotation.objects.filter(annotator__type="model").count() == 5
+
+
 def test_params_errors_name_the_field(project):
     with pytest.raises(ValidationError) as exc:
         judge_params_clean(project=project, data={"limit": 0, "kinds": ["judgment"]})

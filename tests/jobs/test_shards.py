@@ -229,3 +229,44 @@ def test_fan_out_enqueues_one_task_per_extra_worker_up_to_the_setting(project, s
     settings.CELERY_TASK_ALWAYS_EAGER = True  # a task would run inline, inside the planning one
     tasks.job_fan_out(job, 3)
     assert sent == []
+
+
+def test_the_recovery_sweep_sends_a_worker_to_a_sharded_job_nobody_alive_works_on(project, monkeypatch, settings):
+    """A worker killed mid-shard while the job's heartbeat is still fresh: the sweep
+    (worker start, beat) sees the dead holder (its process gone on this host) at once."""
+    import subprocess
+
+    from curation.jobs import tasks
+    from curation.jobs.lifecycle import worker_identity
+
+    enqueued = []
+    monkeypatch.setattr(tasks, "job_enqueue", lambda *, job: enqueued.append(job.pk))
+    busy, orphaned, idle = _planned(project, 2), _planned(project, 2), _planned(project, 2)
+    now = timezone.now()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = worker_identity().split(":")[0]
+    JobShard.objects.filter(job=busy, index=0).update(
+        status="running", worker=worker_identity(), lease_token=uuid.uuid4(), heartbeat_at=now
+    )
+    JobShard.objects.filter(job=orphaned, index=0).update(
+        status="running", worker=f"{host}:{gone.pid}:123", lease_token=uuid.uuid4(), heartbeat_at=now
+    )
+    Job.objects.filter(pk__in=[busy.pk, orphaned.pk, idle.pk]).update(heartbeat_at=now)  # the job rows look alive
+    recovered = tasks.jobs_recover_stale()
+    # busy: a live holder; orphaned: its holder's process is gone; idle: waiting shards, nobody on them
+    assert sorted(j.pk for j in recovered) == sorted(enqueued) == sorted([orphaned.pk, idle.pk])
+
+
+def test_the_api_shows_a_sharded_jobs_shards_and_null_for_others(project, personas, no_heartbeat_thread):
+    from rest_framework.test import APIClient
+
+    job = _planned(project, 2)
+    JobShard.objects.filter(job=job, index=0).update(status="done")
+    other = job_create(project=project, kind="export", enqueue=False)
+    client = APIClient()
+    client.force_authenticate(personas["curator"])
+    body = client.get(f"/api/v1/jobs/{job.uuid}/").json()
+    assert body["shards"] == {"total": 2, "done": 1, "running": 0, "waiting": 1, "workers": [], "reclaimed": 0}
+    assert body["progress"] == {"done": 0, "total": 2, "percent": 0}
+    assert client.get(f"/api/v1/jobs/{other.uuid}/").json()["shards"] is None
