@@ -153,7 +153,8 @@ def _annotate(page: Page, who: str, first_choices: dict) -> dict:
             for position, response in enumerate(on_screen, start=1):
                 page.keyboard.press(str(position))
                 page.keyboard.press(str(ordered.index(response) + 1))
-        else:
+        else:  # c takes the keyboard into the critique box (a page never focuses a text box by itself)
+            page.keyboard.press("c")
             expect(page.locator("#id_critique")).to_be_focused()
             page.keyboard.type(f"{who}: the answer skips the reasoning.")
             page.fill("#id_corrected_response", "A corrected answer that shows its reasoning step by step.")
