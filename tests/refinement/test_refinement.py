@@ -143,3 +143,62 @@ def test_refine_page_per_role(project, personas):
     assert owner.get(elsewhere).status_code == 404
     html = owner.get(reverse("audit:ambiguity", kwargs={"slug": project.slug})).content.decode()
     assert url in html and 'id="refinement"' in html
+
+
+@pytest.mark.slow
+@pytest.mark.worker
+@pytest.mark.timeout(900)
+@pytest.mark.django_db(transaction=True)
+def test_the_loop_end_to_end_with_a_real_worker_and_the_default_model_as_a_panel(live_worker):
+    """The default model with two prompt variants is the panel: it judges the items under
+    version 1, the owner rewrites the principle with guidance, a re-judgment sample goes to
+    the same panel as a judge job on a real worker, and the comparison is stored when it ends."""
+    from curation.jobs.services import job_create
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory()
+    owner = UserFactory()
+    honest = principle_add(project=project, name="honest", description="States only what is true.", user=owner)
+    pairs = [
+        ("What is the capital of France?", "The capital of France is Paris.", "The capital of France is Rome."),
+        ("How many legs does a spider have?", "A spider has eight legs.", "A spider has six legs."),
+        ("What colour is the sky on a clear day?", "Blue.", "Green, always."),
+    ]
+    for question, right, wrong in pairs:
+        item = make_item(project, "pairwise", texts=[right, wrong])
+        item.prompt.messages = [{"role": "user", "content": question}]
+        item.prompt.save()
+
+    def ended(job):
+        def check():
+            job.refresh_from_db()
+            return job.status in Job.ENDED
+
+        return check
+
+    first = job_create(
+        project=project, kind="judge", params={"panel": "default,strict", "principles": True}, user=owner
+    )  # autocommit: enqueued at once
+    live_worker.wait_for(ended(first), timeout=400, what="the panel's first judge job")
+    assert first.status == "succeeded", first.error
+    assert PrincipleVerdict.objects.filter(version__number=1).count() == 6
+    guidance = [{"kind": "excludes", "text": "Does not count when both answers are true."}]
+    principle_update(principle=honest, description="States only facts that are true.", guidance=guidance, user=owner)
+    honest.refresh_from_db()
+    rejudgment = rejudgment_create(project=project, principle=honest, user=owner, size=50, panel="default,strict")
+    assert Item.objects.filter(rejudgment=rejudgment).count() == 3  # fewer qualify than asked: all of them
+    job = Job.objects.get(uuid=rejudgment.job_uuid)
+    live_worker.wait_for(ended(job), timeout=400, what="the re-judgment's judge job")
+    assert job.status == "succeeded", job.error
+    assert [(m["variant"], m["judged"]) for m in job.result["panel"]] == [("default", 3), ("strict", 3)]
+    new = PrincipleVerdict.objects.filter(annotation__item__rejudgment=rejudgment)
+    assert new.count() == 6 and set(new.values_list("version__number", flat=True)) == {2}
+    for annotation in {v.annotation for v in new.select_related("annotation")}:
+        assert annotation.probabilities["principles"]["honest"]["raw"]  # the real model's numbers
+    rejudgment.refresh_from_db()
+    judges = rejudgment.result["groups"]["judge"]
+    assert (judges["n_items"], judges["old_verdicts"], judges["new_verdicts"]) == (3, 6, 6)
+    assert rejudgment.result["groups"]["all"]["n_items"] == 3 and rejudgment.result["groups"]["human"]["n_items"] == 0
+    for version in ("split_old", "split_new"):
+        assert judges[version] is not None and 0 <= judges[version] <= 1
+    assert isinstance(judges["beyond_noise"], bool)
