@@ -202,3 +202,22 @@ def test_the_loop_end_to_end_with_a_real_worker_and_the_default_model_as_a_panel
     for version in ("split_old", "split_new"):
         assert judges[version] is not None and 0 <= judges[version] <= 1
     assert isinstance(judges["beyond_noise"], bool)
+
+
+def test_the_command_requests_a_sample_and_compares(project, personas, capsys):
+    from django.core.management import CommandError, call_command
+
+    harmless, items = split_world(project, personas["owner"])
+    call_command("rejudge", project.slug, "Harmless", "--size", "3", "--overlap", "1")
+    rejudgment = Rejudgment.objects.get()
+    assert rejudgment.copies.count() == 3 and rejudgment.overlap == 1
+    assert "3 item(s) asked again" in capsys.readouterr().out
+    call_command("rejudge", project.slug, str(harmless.pk), "--compare")
+    assert "no item has two or more verdicts under both versions" in capsys.readouterr().out
+    rejudgment.refresh_from_db()
+    assert rejudgment.compared_at is not None
+    with pytest.raises(CommandError, match="size"):
+        call_command("rejudge", project.slug, "Harmless", "--size", "0", "--overlap", "1")
+    with pytest.raises(CommandError, match="principle"):
+        call_command("rejudge", project.slug, "Kind", "--overlap", "1")
+    assert Rejudgment.objects.count() == 1
