@@ -9,9 +9,19 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+# A principle's wording changes through the principles page (principle_update), which
+# makes a new version; here it is read only, so no verdict loses track of its wording.
+PRINCIPLE_WORDING = ["name", "description", "guidance", "current_version"]
+
+
 class PrincipleInline(admin.TabularInline):
     model = models.Principle
     extra = 0
+    fields = ["name", "description", "position", "retired_at"]
+    readonly_fields = ["name", "description"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.Project)
@@ -32,6 +42,22 @@ class MembershipAdmin(admin.ModelAdmin):
 class PrincipleAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "position"]
     list_filter = ["project"]
+    readonly_fields = PRINCIPLE_WORDING
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(models.PrincipleVersion)
+class PrincipleVersionAdmin(admin.ModelAdmin):
+    list_display = ["principle", "number", "name", "created_at"]
+    list_filter = ["principle__project"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(models.Prompt)

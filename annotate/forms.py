@@ -187,6 +187,7 @@ class SubmitForm(forms.Form):
         if self.kind == Kind.PAIRWISE and choice in ("left", "right"):
             choice = self._canonical_side(choice)
         verdicts: dict[int, str] = {}
+        versions: dict[int, int] = {}
         for principle in self.principles:
             value = data.get(f"verdict_{principle.pk}")
             if not value:
@@ -194,6 +195,11 @@ class SubmitForm(forms.Form):
             if self.kind == Kind.PAIRWISE and value in ("left", "right"):
                 value = self._canonical_side(value)
             verdicts[principle.pk] = Verdict(value).value
+            # The wording the page showed (a hidden field beside the verdict); the
+            # service checks it is one of this principle's versions.
+            shown = str(self.data.get(f"version_{principle.pk}") or "")
+            if shown.isdigit() and len(shown) < 19:
+                versions[principle.pk] = int(shown)
         return AnnotationInput(
             choice=choice if self.kind in (Kind.PAIRWISE, Kind.THUMB) else "",
             strength=data.get("strength") if self.kind == Kind.PAIRWISE else None,
@@ -202,6 +208,7 @@ class SubmitForm(forms.Form):
             corrected_response=data.get("corrected_response", "") if self.kind == Kind.JUDGMENT else "",
             rationale=data.get("rationale", ""),
             verdicts=verdicts,
+            versions=versions,
             display_order=list(self.screen),
             time_spent_ms=data.get("time_spent_ms"),
         )

@@ -142,16 +142,38 @@ class Membership(models.Model):
         return f"{self.user} is {self.role} of {self.project}"
 
 
+GUIDANCE_KINDS = {
+    "canon": "Canon",
+    "counts": "Counts when",
+    "excludes": "Does not count when",
+}
+
+
 class Principle(models.Model):
     """A rule annotators and judges give a verdict on, per item. A retired
     principle (``retired_at`` set) keeps its past verdicts, for audits, but is
-    no longer shown to annotators or asked of judges."""
+    no longer shown to annotators or asked of judges.
+
+    ``name``, ``description`` and ``guidance`` are the current wording, the
+    same as ``current_version``'s: every change of wording is a new
+    :class:`PrincipleVersion` (``principle_update``), and every verdict
+    records the version it was given under. ``guidance``: interpretive
+    guidance, a short list of ``{"kind", "text"}`` entries, ``kind`` one of
+    ``GUIDANCE_KINDS`` (a canon of reading, or a worked example of when the
+    principle counts or does not).
+    """
 
     project = models.ForeignKey(Project, related_name="principles", on_delete=models.CASCADE)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
+    guidance = models.JSONField(default=list, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
     retired_at = models.DateTimeField(null=True, blank=True)
+    # Null only for a principle written outside the services (a fixture): its
+    # first verdict snapshots version 1 (annotate.services.principles).
+    current_version = models.ForeignKey(
+        "PrincipleVersion", null=True, blank=True, related_name="+", on_delete=models.SET_NULL
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -163,6 +185,58 @@ class Principle(models.Model):
     @property
     def retired(self) -> bool:
         return self.retired_at is not None
+
+
+class PrincipleVersion(models.Model):
+    """One wording of a principle (name, description, guidance), numbered 1, 2, …
+    per principle; never changed once written, so old wordings stay readable."""
+
+    principle = models.ForeignKey(Principle, related_name="versions", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    guidance = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["principle", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["principle", "number"], name="principle_version_unique_number"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="principle_version_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.number}"
+
+
+class Rejudgment(models.Model):
+    """A re-judgment sample (issue 19's refinement loop): after ``principle`` was
+    rewritten from ``old_version`` to ``new_version``, ``size`` items its old version
+    was applied to are asked again, as copies (``Item.rejudgment``), of the
+    project's annotators (``overlap`` judgments each through the normal queue, 0:
+    none) and/or of a judge ``panel`` run as a job (``job_uuid``). ``result``: the
+    last before/after comparison (``curation.refinement.services.rejudgment_compare``)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, related_name="rejudgments", on_delete=models.CASCADE)
+    principle = models.ForeignKey(Principle, related_name="rejudgments", on_delete=models.CASCADE)
+    old_version = models.ForeignKey(PrincipleVersion, related_name="+", on_delete=models.CASCADE)
+    new_version = models.ForeignKey(PrincipleVersion, related_name="+", on_delete=models.CASCADE)
+    size = models.PositiveIntegerField()
+    overlap = models.PositiveSmallIntegerField(default=0)
+    panel = models.JSONField(default=list, blank=True)
+    job_uuid = models.UUIDField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    compared_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"re-judgment of {self.principle_id} v{self.old_version_id}→v{self.new_version_id}"
 
 
 class Source(models.TextChoices):
@@ -258,6 +332,15 @@ class Item(models.Model):
         "Annotator", null=True, blank=True, related_name="probe_items", on_delete=models.CASCADE
     )
     probe_swapped = models.BooleanField(default=False)
+    # Re-judgment copies: the same prompt and responses asked again after a
+    # principle was rewritten (``Rejudgment``); kept out of consensus, audits,
+    # exports and ordinary judge runs, read only by the before/after comparison.
+    rejudge_of = models.ForeignKey(
+        "self", null=True, blank=True, related_name="rejudged_as", on_delete=models.CASCADE
+    )
+    rejudgment = models.ForeignKey(
+        "Rejudgment", null=True, blank=True, related_name="copies", on_delete=models.CASCADE
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -484,6 +567,8 @@ class PrincipleVerdict(models.Model):
 
     annotation = models.ForeignKey(Annotation, related_name="verdicts", on_delete=models.CASCADE)
     principle = models.ForeignKey(Principle, related_name="verdicts", on_delete=models.CASCADE)
+    # The wording the verdict was given under (one of ``principle``'s versions).
+    version = models.ForeignKey(PrincipleVersion, related_name="verdicts", on_delete=models.CASCADE)
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
 
     class Meta:

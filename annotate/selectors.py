@@ -51,6 +51,11 @@ def membership_get_for_annotator(user, slug: str, roles: Iterable[str] = ANNOTAT
     return membership.project, membership.role, annotator
 
 
+def _principle_column(f) -> str:
+    """A principle's column in the lookup's JSON array; a JSON field travels as text (``instance`` decodes it)."""
+    return f'pr."{f.column}"::text' if f.get_internal_type() == "JSONField" else f'pr."{f.column}"'
+
+
 @functools.cache
 def _lookup_sql_text() -> str:
     """``assignment_get_for_submit``'s statement (built once: it depends on the models only)."""
@@ -63,7 +68,7 @@ def _lookup_sql_text() -> str:
                ARRAY(SELECT r.uuid::text FROM {ItemResponse._meta.db_table} ir
                      JOIN {Response._meta.db_table} r ON r.id = ir.response_id
                      WHERE ir.item_id = i.id ORDER BY ir.position) AS canonical,
-               (SELECT json_agg(json_build_array({", ".join(f'pr."{f.column}"' for f in rawsql.fields(Principle))})
+               (SELECT json_agg(json_build_array({", ".join(_principle_column(f) for f in rawsql.fields(Principle))})
                                ORDER BY pr.position, pr.id)
                 FROM {Principle._meta.db_table} pr WHERE pr.project_id = p.id AND pr.retired_at IS NULL)::text
                 AS principles

@@ -16,6 +16,7 @@ a submit posts are described in ``annotate.forms``.
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 
 from django.contrib import messages
@@ -367,7 +368,12 @@ def _item_context(
         }
     )
     if form is None:
-        context["controls"] = _controls_html(item.kind, tuple((p.pk, p.name, p.description) for p in principles))
+        context["controls"] = _controls_html(
+            item.kind,
+            tuple(
+                (p.pk, p.name, p.description, json.dumps(p.guidance or []), p.current_version_id) for p in principles
+            ),
+        )
     else:
         context.update(_controls_context(item.kind, principles, form))
     return context
@@ -396,14 +402,17 @@ def _controls_context(kind: str, principles, form=None) -> dict:
 
 
 @functools.lru_cache(maxsize=256)
-def _controls_html(kind: str, principles: tuple[tuple[int, str, str], ...]) -> str:
+def _controls_html(kind: str, principles: tuple[tuple[int, str, str, str, int | None], ...]) -> str:
     """The ``controls`` partial of a fresh item (nothing posted), rendered once per kind and set of principles.
 
     It holds nothing of the request, the annotator or the item beyond its
     kind (no token, no URL), so every annotator of a project shares it; a
-    changed principle (name, description) is a new key.
+    changed principle (a new version: name, description, guidance) is a new key.
     """
-    rows = [Principle(pk=pk, name=name, description=description) for pk, name, description in principles]
+    rows = [
+        Principle(pk=pk, name=name, description=description, guidance=json.loads(guidance), current_version_id=vid)
+        for pk, name, description, guidance, vid in principles
+    ]
     return render_to_string(
         "annotate/annotate.html#controls", {**_controls_context(kind, rows), "item": {"kind": kind}}
     )

@@ -36,6 +36,7 @@ from accounts.selectors import tokens_for_user
 from accounts.services import TOKEN_MAX_TTL, token_create, token_revoke
 from annotate.models import (
     CURATE_ROLES,
+    GUIDANCE_KINDS,
     READ_DATA_ROLES,
     Annotation,
     Annotator,
@@ -48,6 +49,7 @@ from annotate.models import (
 )
 from annotate.selectors import principles_in_use, user_may_create_projects
 from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
+from annotate.services.principles import GUIDANCE_MAX_ENTRIES, GUIDANCE_TEXT_MAX
 from curation.imports.services import import_create
 from curation.models import Job
 from curation.projects.services import SETTINGS_FIELDS, project_create, project_update
@@ -243,9 +245,22 @@ class ProjectSettingsInput(serializers.Serializer):
     model_name = serializers.CharField(required=False, allow_blank=True, help_text="The model the project's jobs use.")
 
 
+class GuidanceEntry(serializers.Serializer):
+    """One entry of a principle's interpretive guidance."""
+
+    kind = serializers.ChoiceField(
+        choices=list(GUIDANCE_KINDS),
+        help_text="canon (how to read it), counts (it applies when), excludes (it does not)",
+    )
+    text = serializers.CharField(max_length=GUIDANCE_TEXT_MAX)
+
+
 class PrincipleInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    guidance = GuidanceEntry(
+        many=True, required=False, default=list, help_text=f"At most {GUIDANCE_MAX_ENTRIES} entries."
+    )
 
 
 def _projects_for(user):
@@ -425,7 +440,7 @@ class ItemListApi(generics.ListAPIView):
             return Item.objects.none()
         project = project_for_api(self.request, self.kwargs["slug"])
         return (
-            Item.objects.filter(project=project, probe_of__isnull=True)
+            Item.objects.filter(project=project, probe_of__isnull=True, rejudge_of__isnull=True)
             .select_related("prompt")
             .prefetch_related("links__response")
             .order_by("id")
@@ -456,6 +471,7 @@ class AnnotationOutput(serializers.ModelSerializer):
     item_id = serializers.UUIDField(source="item.uuid")
     annotator = serializers.SerializerMethodField()
     verdicts = serializers.SerializerMethodField()
+    verdict_versions = serializers.SerializerMethodField()
 
     class Meta:
         model = Annotation
@@ -471,6 +487,7 @@ class AnnotationOutput(serializers.ModelSerializer):
             "corrected_response",
             "rationale",
             "verdicts",
+            "verdict_versions",
             "display_order",
             "time_spent_ms",
             "probabilities",
@@ -484,6 +501,10 @@ class AnnotationOutput(serializers.ModelSerializer):
 
     def get_verdicts(self, annotation) -> dict:
         return {v.principle.name: v.verdict for v in annotation.verdicts.all()}
+
+    def get_verdict_versions(self, annotation) -> dict[str, int]:
+        """Per principle (by its current name), the number of the version its verdict was given under."""
+        return {v.principle.name: v.version.number for v in annotation.verdicts.all()}
 
 
 class AnnotationFilter(django_filters.FilterSet):
@@ -512,7 +533,7 @@ class AnnotationListApi(generics.ListAPIView):
         return (
             Annotation.objects.filter(item__project=project)
             .select_related("item", "annotator")
-            .prefetch_related("verdicts__principle")
+            .prefetch_related("verdicts__principle", "verdicts__version")
             .order_by("id")
         )
 

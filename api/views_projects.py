@@ -29,16 +29,39 @@ from curation.projects.services import (
     principle_update,
 )
 
-from .views import ERRORS, OWNER_ERRORS, ErrorSerializer, PrincipleInput, project_for_api, project_for_owner_api
+from .views import (
+    ERRORS,
+    OWNER_ERRORS,
+    ErrorSerializer,
+    GuidanceEntry,
+    PrincipleInput,
+    project_for_api,
+    project_for_owner_api,
+)
 
 ONLY_OWNERS_PRINCIPLES = "Only owners change principles."
 ONLY_OWNERS_MEMBERS = "Only owners change members."
+
+
+class PrincipleVersionOutput(serializers.Serializer):
+    number = serializers.IntegerField(help_text="1, 2, …: each change of wording is the next version.")
+    name = serializers.CharField()
+    description = serializers.CharField()
+    guidance = GuidanceEntry(many=True)
+    created_at = serializers.DateTimeField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    verdict_count = serializers.IntegerField(help_text="Verdicts given under this version.")
 
 
 class PrincipleOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     description = serializers.CharField()
+    guidance = GuidanceEntry(many=True, help_text="Interpretive guidance: canons and worked examples.")
+    version = serializers.IntegerField(
+        source="current_version.number", allow_null=True, default=None, help_text="The current version's number."
+    )
+    versions = PrincipleVersionOutput(many=True, source="version_list", help_text="Every version, newest first.")
     position = serializers.IntegerField(help_text="Place in the list (0 first); retired principles come last.")
     retired = serializers.BooleanField(help_text="Retired: no longer asked about; its past verdicts stay.")
     retired_at = serializers.DateTimeField(allow_null=True)
@@ -79,12 +102,14 @@ class PrincipleListApi(APIView):
 
 
 class PrincipleUpdateApi(APIView):
-    """Rename a principle or change its description (owners); its verdicts stay with it."""
+    """Change a principle's wording (owners): its name, description or interpretive
+    guidance. A change is a new version; verdicts keep the version they were given under."""
 
     @extend_schema_serializer(component_name="PrincipleUpdateRequest")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100, required=False)
         description = serializers.CharField(required=False, allow_blank=True)
+        guidance = GuidanceEntry(many=True, required=False, help_text="Replaces the guidance; [] removes it.")
 
     @extend_schema(request=InputSerializer, responses={200: PrincipleOutput, 400: ErrorSerializer, **OWNER_ERRORS})
     def patch(self, request, slug, principle_id):

@@ -36,6 +36,7 @@ def populate(project, users, rng) -> int:
     from django.db import transaction
 
     from annotate.models import Annotation, Annotator, Item, ItemResponse, Principle, PrincipleVerdict
+    from annotate.services.principles import principle_versions_current
     from curation.ches.selectors import encoding_model_name
     from curation.models import ResponseEncoding
 
@@ -93,11 +94,17 @@ def populate(project, users, rng) -> int:
                                           choice=a.choice if same else flip, time_spent_ms=4000))  # fmt: skip
         Annotation.objects.bulk_create(probe_votes, batch_size=5000)
         principles = [Principle.objects.create(project=project, name=f"principle {i}", position=i) for i in range(3)]
+        versions = principle_versions_current(principles)
         verdicts = []
         for a in pair_rows[: len(pair_rows) // 5]:
             for p in principles:
                 verdicts.append(
-                    PrincipleVerdict(annotation=a, principle=p, verdict=str(rng.choice(["A", "B", "na", "A"])))
+                    PrincipleVerdict(
+                        annotation=a,
+                        principle=p,
+                        version_id=versions[p.pk],
+                        verdict=str(rng.choice(["A", "B", "na", "A"])),
+                    )
                 )
         PrincipleVerdict.objects.bulk_create(verdicts, batch_size=5000)
         try:

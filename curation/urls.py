@@ -20,6 +20,7 @@ from curation.jobs import urls as jobs
 from curation.judging import urls as judging
 from curation.people import urls as people
 from curation.projects import urls as projects
+from curation.refinement import urls as refinement
 from curation.synthesis import urls as synthesis
 from curation.webhooks import urls as webhooks
 
@@ -30,4 +31,5 @@ urlpatterns = [
     path("", include((audit.urlpatterns, "audit"))),
     path("", include((datasets.urlpatterns, "datasets"))),
     path("", include((webhooks.urlpatterns, "webhooks"))),
+    path("", include((refinement.urlpatterns, "refinement"))),
 ]

@@ -100,3 +100,13 @@ def make_item(project, kind="pairwise", n_responses=None, texts=None, **kwargs) 
         models.ItemResponse(item=item, response=r, position=i) for i, r in enumerate(responses)
     )
     return item
+
+
+def make_verdict(*, annotation, principle, verdict, version=None) -> models.PrincipleVerdict:
+    """A principle verdict written directly (as fixtures do), under ``version`` or the principle's current one."""
+    from annotate.services.principles import principle_versions_current
+
+    version_id = version.pk if version is not None else principle_versions_current([principle])[principle.pk]
+    return models.PrincipleVerdict.objects.create(
+        annotation=annotation, principle=principle, version_id=version_id, verdict=verdict
+    )

@@ -107,12 +107,14 @@ from annotate.models import (
     Kind,
     PairwiseChoice,
     PrincipleVerdict,
+    PrincipleVersion,
     Project,
     ThumbChoice,
     Verdict,
     content_hash,
 )
 from annotate.services.assignment import overlap_limit
+from annotate.services.principles import principle_versions_current
 from curation import consensus
 from curation.consensus import DEFAULT_VOTERS
 from curation.webhooks.events import annotations_created
@@ -155,6 +157,9 @@ class AnnotationInput:
     corrected_response: str = ""
     rationale: str = ""
     verdicts: dict[int, str] = field(default_factory=dict)  # principle id -> Verdict
+    # principle id -> id of the PrincipleVersion the verdict was given under (the
+    # wording shown or prompted); a principle left out: its current version
+    versions: dict[int, int] = field(default_factory=dict)
     display_order: list[str] = field(default_factory=list)
     time_spent_ms: int | None = None
     probabilities: dict | None = None
@@ -224,6 +229,15 @@ def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
                 errors["verdicts"] = f"unknown principle {principle_id}"
             elif verdict not in Verdict.values:
                 errors["verdicts"] = f"verdict must be one of {', '.join(Verdict.values)}"
+    if data.versions:
+        current = {p.pk: p.current_version_id for p in item.project.principles.all()}
+        if set(data.versions) - set(data.verdicts):
+            errors["verdicts"] = "a principle version is given without its verdict"
+        older = {pid: vid for pid, vid in data.versions.items() if current.get(pid) != vid}
+        if older:
+            known = set(PrincipleVersion.objects.filter(pk__in=list(older.values())).values_list("principle_id", "pk"))
+            if any((pid, vid) not in known for pid, vid in older.items()):
+                errors["verdicts"] = "a principle version is not one of that principle's"
     if data.time_spent_ms is not None and data.time_spent_ms < 0:
         errors["time_spent_ms"] = "time spent cannot be negative"
     if errors:
@@ -322,8 +336,15 @@ def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annot
             )
         )
     stored = _insert_new(annotations)
+    judged = {pid for label in labels for pid in label.data.verdicts}
+    current = principle_versions_current([p for p in labels[0].item.project.principles.all() if p.pk in judged])
     verdicts = [
-        PrincipleVerdict(annotation=annotation, principle_id=pid, verdict=verdict)
+        PrincipleVerdict(
+            annotation=annotation,
+            principle_id=pid,
+            version_id=label.data.versions.get(pid) or current[pid],
+            verdict=verdict,
+        )
         for label, annotation in zip(labels, annotations, strict=True)
         if annotation.pk is not None
         for pid, verdict in label.data.verdicts.items()
@@ -333,6 +354,15 @@ def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annot
     if stored and annotator_takes_slot(annotator):
         _items_count(project=labels[0].item.project, item_ids=[a.item_id for a in stored], take_slot=True)
     return stored
+
+
+def _verdict_versions(item: Item, data: AnnotationInput) -> dict[int, int]:
+    """The version each of ``data``'s verdicts is recorded under, in ``data.verdicts``' order:
+    the one given (``data.versions``, checked by ``annotation_validate``), else the current one."""
+    if not data.verdicts:
+        return {}
+    current = principle_versions_current([p for p in item.project.principles.all() if p.pk in data.verdicts])
+    return {pid: data.versions.get(pid) or current[pid] for pid in data.verdicts}
 
 
 def _stored(*, annotator: Annotator, item_id: int, key: uuid.UUID) -> Annotation | None:
@@ -584,6 +614,7 @@ def _submit_sql(
         Assignment.Status.LEASED.value,
         *values,
         [int(pid) for pid in data.verdicts],
+        list(_verdict_versions(item, data).values()),
         list(data.verdicts.values()),
         item.project.overlap,
         Item.Status.DONE.value,
@@ -615,9 +646,10 @@ def _submit_sql_text() -> str:
             SELECT {casts} FROM won
             RETURNING id
         ), verdicts AS (
-            INSERT INTO {PrincipleVerdict._meta.db_table} (annotation_id, principle_id, verdict)
-            SELECT ann.id, v.principle, v.verdict
-            FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS text[])) AS v(principle, verdict)
+            INSERT INTO {PrincipleVerdict._meta.db_table} (annotation_id, principle_id, version_id, verdict)
+            SELECT ann.id, v.principle, v.version, v.verdict
+            FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS bigint[]), CAST(%s AS text[]))
+                AS v(principle, version, verdict)
         ), counted AS (
             UPDATE {Item._meta.db_table} SET annotation_count = annotation_count + 1,
                 status = CASE WHEN annotation_count >= GREATEST(target_overlap, %s) - 1 THEN %s ELSE status END
@@ -667,8 +699,10 @@ def _submit_locked(
         if not _insert_new([annotation]):
             raise _AlreadyStored  # undoes the status change; the caller returns the stored one
         if data.verdicts:
+            versions = _verdict_versions(item, data)
             PrincipleVerdict.objects.bulk_create(
-                PrincipleVerdict(annotation=annotation, principle_id=pid, verdict=v) for pid, v in data.verdicts.items()
+                PrincipleVerdict(annotation=annotation, principle_id=pid, version_id=versions[pid], verdict=v)
+                for pid, v in data.verdicts.items()
             )
         _items_count(project=item.project, item_ids=[item.pk], take_slot=False)
         probe_maybe_create(item=item, annotator=annotator, project=item.project)

@@ -68,7 +68,7 @@ class ProjectData:
 def project_data_load(*, project: Project, voters: tuple[str, ...] = DEFAULT_VOTERS) -> ProjectData:
     """Read the project into arrays with a handful of ``values_list`` queries; ``voters``: whose judgments are votes."""
     rows = list(
-        Item.objects.filter(project=project)
+        Item.objects.filter(project=project, rejudge_of__isnull=True)  # re-judgment copies are read apart
         .order_by("id")
         .values_list(
             "id", "uuid", "kind", "prompt_id", "excluded", "resolution", "probe_of_id", "probe_for_id", "probe_swapped"
@@ -79,7 +79,7 @@ def project_data_load(*, project: Project, voters: tuple[str, ...] = DEFAULT_VOT
     responses: list[list[int]] = [[] for _ in rows]
     response_uuid: dict[int, str] = {}
     links = (
-        ItemResponse.objects.filter(item__project=project)
+        ItemResponse.objects.filter(item__project=project, item__rejudge_of__isnull=True)
         .order_by("item_id", "position")
         .values_list("item_id", "response_id", "response__uuid")
     )
@@ -90,7 +90,7 @@ def project_data_load(*, project: Project, voters: tuple[str, ...] = DEFAULT_VOT
         response_uuid[response_id] = str(response_uuid_value)
 
     ann_rows = list(
-        Annotation.objects.filter(item__project=project)
+        Annotation.objects.filter(item__project=project, item__rejudge_of__isnull=True)
         .order_by("id")
         .values_list("id", "item_id", "annotator_id", "kind", "choice", "strength", "time_spent_ms", "consistent")
     )
@@ -132,7 +132,9 @@ def project_data_load(*, project: Project, voters: tuple[str, ...] = DEFAULT_VOT
     )
     if (data.ann_kind == Kind.RANKING.value).any():
         data.rankings = dict(
-            Annotation.objects.filter(item__project=project, kind=Kind.RANKING).values_list("id", "ranking")
+            Annotation.objects.filter(
+                item__project=project, item__rejudge_of__isnull=True, kind=Kind.RANKING
+            ).values_list("id", "ranking")
         )
     return data
 
@@ -149,9 +151,9 @@ def principle_verdicts_load(*, project: Project) -> tuple[list[tuple[int, int, s
     """``(verdicts, principles)``: every principle verdict of the project as
     ``(annotation id, principle id, verdict)`` and its principles as ``(id, name)`` in order."""
     verdicts = list(
-        PrincipleVerdict.objects.filter(annotation__item__project=project).values_list(
-            "annotation_id", "principle_id", "verdict"
-        )
+        PrincipleVerdict.objects.filter(
+            annotation__item__project=project, annotation__item__rejudge_of__isnull=True
+        ).values_list("annotation_id", "principle_id", "verdict")
     )
     principles = list(Principle.objects.filter(project=project).order_by("position", "id").values_list("id", "name"))
     return verdicts, principles

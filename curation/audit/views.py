@@ -23,7 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from annotate.models import Annotator, Kind, PairwiseChoice, ThumbChoice
-from annotate.selectors import item_get_for_curator, project_for_curator
+from annotate.selectors import item_get_for_curator, principles_in_use, project_for_curator
 from curation.audit import presenters, selectors
 from curation.audit.forms import AmbiguityForm, ChesCutForm, DisagreementFilterForm, MoreForm, ResolveForm
 from curation.audit.selectors import annotations_per_day
@@ -34,6 +34,7 @@ from curation.items import services
 from curation.items.forms import ExcludeForm
 from curation.items.presenters import item_annotation_rows, ranking_text, response_labels
 from curation.jobs.selectors import jobs_recent
+from curation.refinement.presenters import rejudgment_latest_rows
 
 ROWS_PER_PAGE = 50
 TOP_PAIRS = 10
@@ -371,5 +372,12 @@ def ambiguity(request, slug):
             group = form.cleaned_data["group"] or "all"
         else:
             status = 400
-    context.update({"form": form, "a": presenters.ambiguity(context["summary"], group)})
+    context.update(
+        {
+            "form": form,
+            "a": presenters.ambiguity(context["summary"], group),
+            "principles": principles_in_use(project),
+            "rejudgments": rejudgment_latest_rows(project=project),
+        }
+    )
     return render(request, "curation/audit/ambiguity.html", context, status=status)

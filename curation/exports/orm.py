@@ -43,10 +43,20 @@ from json import loads
 import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import CharField, Exists, OuterRef, Subquery
+from django.db.models import CharField, Count, Exists, F, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Cast
 
-from annotate.models import Annotation, Annotator, Item, ItemResponse, Principle, PrincipleVerdict, Prompt, Verdict
+from annotate.models import (
+    Annotation,
+    Annotator,
+    Item,
+    ItemResponse,
+    Principle,
+    PrincipleVerdict,
+    PrincipleVersion,
+    Prompt,
+    Verdict,
+)
 from curation.metrics import verdicts_split
 from curation.models import AnnotatorAudit, Audit, ItemAudit, ResponseEncoding
 
@@ -70,7 +80,7 @@ def latest_audit(*, project) -> Audit | None:
 
 def export_items(*, project):
     """The items an export reads: the project's, without probes."""
-    return Item.objects.filter(project=project, probe_of__isnull=True)
+    return Item.objects.filter(project=project, probe_of__isnull=True, rejudge_of__isnull=True)
 
 
 def items_for_export(
@@ -133,7 +143,7 @@ def _records(
     *, project, audit, chunk_size: int, full: bool, audit_agreement: bool = True, db=None
 ) -> Iterator[ItemRec]:
     items = export_items(project=project)
-    in_export = {"item__project": project, "item__probe_of__isnull": True}
+    in_export = {"item__project": project, "item__probe_of__isnull": True, "item__rejudge_of__isnull": True}
     streams = [
         (
             items.order_by("prompt_id", "id").values_list(
@@ -349,7 +359,9 @@ def audit_findings(*, project, audit: Audit | None | bool = True) -> AuditFindin
     )
     flagged_items = [
         (item_id, flags or [], details or {})
-        for item_id, flags, details in ItemAudit.objects.filter(audit=audit, item__probe_of__isnull=True)
+        for item_id, flags, details in ItemAudit.objects.filter(
+            audit=audit, item__probe_of__isnull=True, item__rejudge_of__isnull=True
+        )
         .exclude(flags=[])
         .values_list("item_id", "flags", "details")
     ]
@@ -403,7 +415,11 @@ def ches_scores(
     if audit is None:
         return iter(())
     rows = ItemAudit.objects.filter(
-        audit=audit, item__project=project, item__kind="pairwise", item__probe_of__isnull=True
+        audit=audit,
+        item__project=project,
+        item__kind="pairwise",
+        item__probe_of__isnull=True,
+        item__rejudge_of__isnull=True,
     )
     columns = [_text("item__uuid"), measure]
     if with_chosen_tokens:
@@ -411,6 +427,39 @@ def ches_scores(
         rows = rows.annotate(chosen_tokens=Subquery(tokens.values("n_tokens")[:1]))
         columns.append("chosen_tokens")
     return rows.values_list(*columns).iterator(chunk_size=10_000)
+
+
+def principle_versions_manifest(*, project) -> list[dict]:
+    """The manifest's ``principle_versions``: every principle of the project (in use
+    first, in order, then the retired) with its current version's number and each of
+    its versions' wording and verdict count (the wording each verdict was given under)."""
+    versions = PrincipleVersion.objects.annotate(verdict_count=Count("verdicts")).order_by("number")
+    principles = (
+        Principle.objects.filter(project=project)
+        .select_related("current_version")
+        .prefetch_related(Prefetch("versions", queryset=versions, to_attr="version_list"))
+        .order_by(F("retired_at").asc(nulls_first=True), "position", "id")
+    )
+    return [
+        {
+            "id": p.pk,
+            "name": p.name,
+            "retired": p.retired_at is not None,
+            "version": p.current_version.number if p.current_version else None,
+            "versions": [
+                {
+                    "number": v.number,
+                    "name": v.name,
+                    "description": v.description,
+                    "guidance": v.guidance,
+                    "created_at": v.created_at.isoformat(),
+                    "verdicts": v.verdict_count,
+                }
+                for v in p.version_list
+            ],
+        }
+        for p in principles
+    ]
 
 
 def principle_find(*, project, ref: str) -> Principle | None:
@@ -443,6 +492,7 @@ def principle_split_items(*, project, principle: Principle, annotator_types: fro
         PrincipleVerdict.objects.filter(
             principle=principle,
             annotation__item__project=project,
+            annotation__item__rejudge_of__isnull=True,
             annotation__annotator__type__in=sorted(annotator_types),
         )
         .values_list(_text("annotation__item__uuid"), "verdict")

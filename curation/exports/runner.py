@@ -66,6 +66,7 @@ from curation.exports.orm import (
     latest_audit,
     principle_required,
     principle_split_items,
+    principle_versions_manifest,
 )
 from curation.exports.run import ExportCount, export_count
 from curation.exports.selectors import export_root
@@ -245,6 +246,7 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
             "voters": list(audit_voters) or None,
             "agreement_from_audit": audit_agreement,
         }
+        manifest["principle_versions"] = principle_versions_manifest(project=project)
         if split_principle is not None:
             manifest["principle_split"] = {
                 "principle": {"id": split_principle.pk, "name": split_principle.name},

@@ -3,11 +3,12 @@ run by ``judge_create`` before anything is queued, and by the runner)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from annotate.models import Kind, Project
+from annotate.models import Kind, Project, Rejudgment
 from curation.jobs.params import MODEL_MAX_LENGTH, param_int, param_text
 
 JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
@@ -32,6 +33,9 @@ class JudgeParams:
     # (model, variant) per panel member; empty: one judge, ``model`` with the default prompt
     panel: tuple[tuple[str, str], ...] = ()
     save_panel: bool = False  # store ``panel`` as the project's judge panel (judge_create)
+    # uuid of a re-judgment sample (curation.refinement): judge its copies, asking only
+    # its principle, in its new wording
+    rejudgment: str = ""
 
 
 PROJECT_PANEL = "project"  # the panel value that means "the project's saved panel"
@@ -112,6 +116,14 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         panel = judge_panel_clean(wanted)
     except ValueError as exc:
         errors["panel"] = f"panel: {exc}"
+    rejudgment = str(data.get("rejudgment") or "").strip()
+    if rejudgment:
+        try:
+            found = Rejudgment.objects.filter(project=project, uuid=uuid.UUID(rejudgment)).exists()
+        except ValueError:
+            found = False
+        if not found:
+            errors["rejudgment"] = "rejudgment: no such re-judgment sample in this project"
     save_panel = bool(data.get("save_panel"))
     if save_panel and not panel and "panel" not in errors:
         errors["save_panel"] = "save_panel: give the panel's members to save"
@@ -124,4 +136,5 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         model=model,
         panel=panel,
         save_panel=save_panel,
+        rejudgment=rejudgment,
     )

@@ -87,14 +87,16 @@ import logging
 
 from django.db.models import Exists, OuterRef
 
-from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Verdict, content_hash
+from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Rejudgment, Verdict, content_hash
 from annotate.selectors import principles_in_use
 from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.principles import principle_versions_current
 from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
 from curation.judging.params import JUDGE_VARIANTS, judge_params_clean
 from curation.judging.selectors import judge_calibration
 from curation.models import Job
+from curation.refinement.compare import rejudgment_compare, rejudgment_principle
 
 logger = logging.getLogger(__name__)
 
@@ -238,11 +240,26 @@ def _pair_both_orders(loaded, messages, text_a: str, text_b: str, system: str = 
     }
 
 
+GUIDANCE_HEADINGS = {"canon": "How to read it", "counts": "It counts when", "excludes": "It does not count when"}
+
+
+def principle_prompt_text(principle) -> str:
+    """The principle as the judge's prompt gives it: ``name: description``, then its
+    interpretive guidance (canons, then when it counts and when it does not), one
+    entry a line under a heading per kind (docs/algorithms.md#interpretive-guidance)."""
+    text = principle.name if not principle.description else f"{principle.name}: {principle.description}"
+    for kind, heading in GUIDANCE_HEADINGS.items():
+        entries = [e["text"] for e in principle.guidance or [] if e.get("kind") == kind]
+        if entries:
+            text += f"\n{heading}:\n" + "\n".join(f"- {entry}" for entry in entries)
+    return text
+
+
 def _principle_verdict(
     loaded, messages, text_a: str, text_b: str, principle: Principle, system: str = JUDGE_SYSTEM
 ) -> tuple[str, dict]:
     """A / B / NA for one principle, canonical order only (as the discretion paper's analysis)."""
-    text = principle.name if not principle.description else f"{principle.name}: {principle.description}"
+    text = principle_prompt_text(principle)
     q = _question(messages)
     raw, free = _label_probs(
         loaded,
@@ -300,6 +317,8 @@ def judge_pairwise(*, loaded, item: Item, principles: list[Principle], system: s
             verdicts[principle.pk] = verdict
             probs[principle.name] = p
         data.verdicts = verdicts
+        # The wording each verdict was given under (the judge's copy of the principle).
+        data.versions = {p.pk: p.current_version_id for p in principles if p.current_version_id is not None}
         data.probabilities = {**data.probabilities, "principles": probs}
     return data
 
@@ -350,12 +369,28 @@ def judge_ranking(*, loaded, item: Item, system: str = JUDGE_SYSTEM) -> Annotati
 def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int | None):
     judged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
     items = (
-        Item.objects.filter(project=project, kind__in=list(kinds), excluded=False, probe_for__isnull=True)
+        Item.objects.filter(
+            project=project, kind__in=list(kinds), excluded=False, probe_for__isnull=True, rejudge_of__isnull=True
+        )
         .exclude(Exists(judged))
         .order_by("id")
         .values_list("pk", flat=True)
     )
     return list(items[:limit] if limit else items)
+
+
+def rejudgment_items_to_judge(*, rejudgment, annotator: Annotator) -> list[int]:
+    """The pairwise copies of a re-judgment sample ``annotator`` has not judged yet
+    (principle verdicts are asked of pairwise items only)."""
+    judged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
+    items = Item.objects.filter(rejudgment=rejudgment, kind=Kind.PAIRWISE).exclude(Exists(judged)).order_by("id")
+    return list(items.values_list("pk", flat=True))
+
+
+def _rejudgment_of(job: Job):
+    """The re-judgment sample the job judges (its ``rejudgment`` parameter), or ``None``."""
+    wanted = (job.params or {}).get("rejudgment")
+    return Rejudgment.objects.filter(project=job.project, uuid=wanted).first() if wanted else None
 
 
 # Items per shard of a judge job: one claim, one progress step, one commit (curation.jobs.shards).
@@ -371,6 +406,7 @@ def judge_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
     project = job.project
     params = judge_params_clean(project=project, data=job.params)
     members = params.panel or ((params.model, "default"),)
+    rejudgment = _rejudgment_of(job)
     names: dict[str, str] = {}
     state, shards = [], []
     for m, (model, variant) in enumerate(members):
@@ -378,7 +414,10 @@ def judge_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
         if wanted not in names:
             names[wanted] = load_model_step(progress, wanted or None).name
         annotator = judge_annotator(model_name=names[wanted], variant=variant)
-        plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
+        if rejudgment is not None:
+            plan = rejudgment_items_to_judge(rejudgment=rejudgment, annotator=annotator)
+        else:
+            plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
         state.append({"wanted": wanted, "variant": variant, "annotator": annotator.pk, "model": names[wanted]})
         progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if params.principles else 'off'}")
         shards += [
@@ -398,6 +437,10 @@ def judge_shards_run(job: Job, shards, progress):
     project = job.project
     params = judge_params_clean(project=project, data=job.params)
     principles = principles_in_use(project) if params.principles else []  # retired ones are not asked
+    principle_versions_current(principles)  # each has a version to record its verdicts under
+    rejudgment = _rejudgment_of(job)
+    if rejudgment is not None:  # only the rewritten principle, in its new wording
+        principles = [rejudgment_principle(rejudgment)]
     members = job.checkpoint["members"]
     judged = []
     for shard in shards:
@@ -464,6 +507,10 @@ def judge_finish(job: Job, progress: JobProgress) -> dict:
             {"annotator": str(annotator.uuid), "model": member["model"], "variant": member["variant"],
              **member_counts, "calibration": calibration}
         )  # fmt: skip
+    rejudgment = _rejudgment_of(job)
+    if rejudgment is not None:
+        comparison = rejudgment_compare(rejudgment=rejudgment)
+        progress.log(f"re-judgment {rejudgment.uuid}: compared on {comparison['groups']['all']['n_items']} item(s)")
     if not judge_params_clean(project=project, data=job.params).panel:
         return {k: v for k, v in results[0].items() if k != "variant"}
     return {

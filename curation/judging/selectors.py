@@ -51,6 +51,7 @@ def human_pairwise_consensus(*, project: Project, item_ids=None) -> dict[int, st
         kind=Kind.PAIRWISE,
         annotator__type__in=list(DEFAULT_VOTERS),
         item__probe_of__isnull=True,
+        item__rejudge_of__isnull=True,
     ).exclude(consistent=False)
     if item_ids is not None:
         votes = votes.filter(item_id__in=list(item_ids))
@@ -81,7 +82,11 @@ def judge_calibration(*, project: Project, annotator: Annotator) -> dict:
     """The calibration card of a model annotator on ``project`` (see the module docstring)."""
     judged = list(
         Annotation.objects.filter(
-            item__project=project, annotator=annotator, kind=Kind.PAIRWISE, item__probe_of__isnull=True
+            item__project=project,
+            annotator=annotator,
+            kind=Kind.PAIRWISE,
+            item__probe_of__isnull=True,
+            item__rejudge_of__isnull=True,
         ).values_list("item_id", "choice", "consistent")
     )
     consistent = sum(1 for _i, _c, ok in judged if ok)

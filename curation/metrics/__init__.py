@@ -18,6 +18,8 @@ Public API
     annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
 ``ambiguity`` (docs/algorithms.md#principle-ambiguity) — one principle's verdict codes, raters × items
     principle_agreement(data, n_boot=1000, seed=0) -> PrincipleAgreement(alpha, interval, split_share, n_items, ...)
+    versions_compare(old_counts, new_counts, n_boot=1000, seed=0) -> VersionComparison(old, new, difference, ...)
+        items × values counts of two versions on the same items; paired bootstrap (#paired-bootstrap)
     verdicts_split(counts) -> bool per item (two or more different verdicts)
 ``aggregation`` (docs/algorithms.md#dawid-skene; the consensus rules themselves: curation.consensus)
     dawid_skene(tasks, workers, labels, n_classes, n_iter=100, tol=1e-5) -> DawidSkeneResult
@@ -56,7 +58,7 @@ from .agreement import (
     unit_entropy,
     value_counts,
 )
-from .ambiguity import PrincipleAgreement, principle_agreement, verdicts_split
+from .ambiguity import PrincipleAgreement, VersionComparison, principle_agreement, verdicts_split, versions_compare
 from .bootstrap import BootstrapResult, bootstrap
 from .ches import ches, ches_batch, ches_select, ln_ches
 from .consistency import (
@@ -114,6 +116,8 @@ __all__ = [
     "krippendorff_alpha_from_counts",
     "ln_ches",
     "principle_agreement",
+    "versions_compare",
+    "VersionComparison",
     "principle_priority",
     "principle_supremacy",
     "retest_agreement",

@@ -32,6 +32,7 @@ VERBS: dict[str, str] = {
     "principle.reorder": "reordered principles",
     "principle.retire": "retired a principle",
     "principle.restore": "restored a principle",
+    "principle.rejudge": "asked for a re-judgment sample of a principle",
     "member.add": "added a member",
     "member.role": "changed a role",
     "member.remove": "removed a member",

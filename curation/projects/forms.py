@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from annotate.models import Kind, Role
+from annotate.models import GUIDANCE_KINDS, Kind, Role
 from curation.projects.activity import VERBS
 
 
@@ -105,12 +105,49 @@ class ProjectSettingsForm(forms.Form):
     )
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
 class PrincipleForm(forms.Form):
-    """Add a principle, or edit one (``principle``: its id)."""
+    """Add a principle, or edit one (``principle``: its id). Its interpretive
+    guidance comes as one textarea per kind of entry (``GUIDANCE_KINDS``), one
+    entry a line; ``cleaned_data["guidance"]`` is the list the services take
+    (and check: ``guidance_clean``)."""
 
     principle = forms.IntegerField(required=False, widget=forms.HiddenInput)
     name = forms.CharField(max_length=100)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    canon = forms.CharField(
+        label="Canons",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="How to read the principle, one a line (e.g. “read ‘harm’ as harm to a person, not to a system”).",
+    )
+    counts = forms.CharField(
+        label="Counts when",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Worked examples where the principle applies, one a line.",
+    )
+    excludes = forms.CharField(
+        label="Does not count when",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Worked examples where it does not, one a line.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        data["guidance"] = [
+            {"kind": kind, "text": line} for kind in GUIDANCE_KINDS for line in _lines(data.get(kind, ""))
+        ]
+        return data
+
+
+def guidance_initial(guidance) -> dict[str, str]:
+    """The guidance textareas' text for a stored guidance list (one entry a line)."""
+    return {kind: "\n".join(e["text"] for e in guidance or [] if e.get("kind") == kind) for kind in GUIDANCE_KINDS}
 
 
 class PrincipleActionForm(forms.Form):

@@ -24,6 +24,7 @@ from annotate.models import (
     Kind,
     Membership,
     Principle,
+    PrincipleVersion,
     Project,
     Prompt,
     Role,
@@ -304,10 +305,15 @@ def activity_actors(*, project: Project) -> list[str]:
 
 def principles_with_verdicts(*, project: Project) -> list:
     """Every principle of the project (in use first, in order; then the retired),
-    each with ``verdict_count``: how many verdicts it has been given. One query."""
+    each with ``verdict_count``: how many verdicts it has been given, and
+    ``version_list``: its versions, newest first, each with its ``verdict_count``.
+    Two queries."""
+    versions = PrincipleVersion.objects.annotate(verdict_count=Count("verdicts")).select_related("created_by")
     rows = (
         Principle.objects.filter(project=project)
         .annotate(verdict_count=Count("verdicts"))
+        .select_related("current_version")
+        .prefetch_related(models.Prefetch("versions", queryset=versions.order_by("-number"), to_attr="version_list"))
         .order_by(models.F("retired_at").asc(nulls_first=True), "position", "id")
     )
     return list(rows)

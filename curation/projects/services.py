@@ -16,6 +16,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from annotate.models import Kind, Membership, Principle, Project, Role
+from annotate.services.principles import guidance_clean, principle_version_snapshot
 from curation.projects.activity import activity_record, changes_between
 
 log = logging.getLogger(__name__)
@@ -269,7 +270,8 @@ def project_update(*, project: Project, user, **changes) -> Project:
 
 
 # --- principles ------------------------------------------------------------------
-# One service per change; a later issue adds principle versions behind these same names.
+# One service per change. A change of wording (name, description, guidance) is a new
+# PrincipleVersion (annotate.services.principles, the one place a version is made).
 
 PRINCIPLE_NAME_MAX = 100
 
@@ -292,47 +294,71 @@ def _name_taken(project: Project, name: str, exclude_pk=None) -> bool:
     return others.exists()
 
 
-def principle_add(*, project: Project, name: str, description: str = "", user) -> Principle:
-    """Add a principle at the end of the project's list (names are unique per project, whatever the case)."""
+def principle_add(*, project: Project, name: str, description: str = "", guidance=None, user) -> Principle:
+    """Add a principle at the end of the project's list (names are unique per project, whatever the case),
+    with its interpretive ``guidance`` (``guidance_clean``); its wording is its version 1."""
     name, description = _principle_fields(name, description)
+    guidance = guidance_clean(guidance)
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").get()  # one add at a time
         if _name_taken(project, name):
             raise ValidationError({"name": f"this project already has a principle named {name!r}"})
         last = Principle.objects.filter(project=project).aggregate(m=models.Max("position"))["m"]
         principle = Principle.objects.create(
-            project=project, name=name, description=description, position=0 if last is None else last + 1
+            project=project,
+            name=name,
+            description=description,
+            guidance=guidance,
+            position=0 if last is None else last + 1,
         )
+        principle_version_snapshot(principle=principle, user=user)
         activity_record(
             project=project,
             actor=user,
             verb="principle.add",
             target=principle,
-            changes={"name": [None, name], **({"description": [None, description]} if description else {})},
+            changes={
+                "name": [None, name],
+                **({"description": [None, description]} if description else {}),
+                **({"guidance": [None, guidance]} if guidance else {}),
+                "version": [None, 1],
+            },
         )
     return principle
 
 
 def principle_update(
-    *, principle: Principle, user, name: str | None = None, description: str | None = None
+    *, principle: Principle, user, name: str | None = None, description: str | None = None, guidance=None
 ) -> Principle:
-    """Rename a principle or change its description (past verdicts stay with it)."""
+    """Change a principle's wording: its name, description or interpretive guidance
+    (``None``: unchanged). A change makes a new version (``principle_version_snapshot``):
+    verdicts given so far keep the version they were given under, new ones get the new
+    one. Logged with each changed field and the version number before → after."""
     new_name, new_description = _principle_fields(
         principle.name if name is None else name, principle.description if description is None else description
     )
+    new_guidance = None if guidance is None else guidance_clean(guidance)
     with transaction.atomic():
         locked = Principle.objects.select_for_update().get(pk=principle.pk)
+        if new_guidance is None:
+            new_guidance = list(locked.guidance or [])
         if new_name != locked.name and _name_taken(locked.project, new_name, exclude_pk=locked.pk):
             raise ValidationError({"name": f"this project already has a principle named {new_name!r}"})
         changed = changes_between(
-            {"name": locked.name, "description": locked.description},
-            {"name": new_name, "description": new_description},
+            {"name": locked.name, "description": locked.description, "guidance": list(locked.guidance or [])},
+            {"name": new_name, "description": new_description, "guidance": new_guidance},
         )
         if changed:
-            locked.name, locked.description = new_name, new_description
+            if locked.current_version_id is None:  # written outside the services: keep its old wording as v1
+                principle_version_snapshot(principle=locked)
+            before = locked.current_version.number
+            locked.name, locked.description, locked.guidance = new_name, new_description, new_guidance
             locked.save(update_fields=list(changed))
+            version = principle_version_snapshot(principle=locked, user=user)
+            changed["version"] = [before, version.number]
             activity_record(project=locked.project, actor=user, verb="principle.update", target=locked, changes=changed)
-    principle.name, principle.description = new_name, new_description
+    principle.name, principle.description, principle.guidance = new_name, new_description, new_guidance
+    principle.current_version = locked.current_version
     return principle
 
 

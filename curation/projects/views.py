@@ -43,6 +43,7 @@ from curation.projects.forms import (
     PrincipleForm,
     ProjectCreateForm,
     ProjectSettingsForm,
+    guidance_initial,
 )
 from curation.projects.selectors import (
     activity_actors,
@@ -273,17 +274,28 @@ def _principle_action(request, project, action: str) -> str:
     data = form.cleaned_data
     if action == "add":
         added = services.principle_add(
-            project=project, name=data["name"], description=data["description"], user=request.user
+            project=project,
+            name=data["name"],
+            description=data["description"],
+            guidance=data["guidance"],
+            user=request.user,
         )
         return f"Added {added.name}."
     principle = Principle.objects.filter(project=project, pk=data["principle"]).first()
     if principle is None:
         raise ValidationError({"principle": "no such principle in this project"})
     if action == "edit":
+        before = principle.current_version_id
         services.principle_update(
-            principle=principle, name=data["name"], description=data["description"], user=request.user
+            principle=principle,
+            name=data["name"],
+            description=data["description"],
+            guidance=data["guidance"],
+            user=request.user,
         )
-        return f"Saved {principle.name}."
+        if principle.current_version_id == before:
+            return f"{principle.name}: nothing changed."
+        return f"Saved {principle.name} as version {principle.current_version.number}."
     if action in ("up", "down"):
         services.principle_move(principle=principle, offset=-1 if action == "up" else 1, user=request.user)
         return f"Moved {principle.name} {action}."
@@ -324,6 +336,8 @@ def principles(request, slug):
         else:
             failed = request.POST.get("principle")
     rows = principles_with_verdicts(project=project)
+    for row in rows:
+        row.guidance_text = guidance_initial(row.guidance)
     context = {
         "project": project,
         "role": role,

@@ -150,9 +150,9 @@ def test_the_one_statement_submit_and_the_general_one_store_the_same_annotation(
     """
     from django.db.models import prefetch_related_objects
 
-    from tests.factories import PrincipleFactory
+    from curation.projects.services import principle_add
 
-    principles = [PrincipleFactory(project=project, name=n) for n in ("honest", "brief")]
+    principles = [principle_add(project=project, name=n, user=None) for n in ("honest", "brief")]  # with versions
     project.overlap, project.randomize_order = 1, False  # one item each, shown in canonical order
     project.save(update_fields=["overlap", "randomize_order"])
     stored = []

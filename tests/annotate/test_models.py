@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotate.models import Annotation, Annotator, Assignment, Item, Membership, Principle, PrincipleVerdict, Project
+from annotate.services.principles import principle_versions_current
 from tests.factories import AnnotatorFactory, PrincipleFactory, UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
@@ -105,10 +106,15 @@ def test_verdict_values_and_uniqueness(project):
     item = make_item(project)
     principle = PrincipleFactory(project=project)
     ann = annotation(item, AnnotatorFactory())
-    PrincipleVerdict.objects.create(annotation=ann, principle=principle, verdict="na")
-    refused(PrincipleVerdict.objects.create, annotation=ann, principle=principle, verdict="A")
+    version = principle_versions_current([principle])[principle.pk]
+    PrincipleVerdict.objects.create(annotation=ann, principle=principle, version_id=version, verdict="na")
+    refused(PrincipleVerdict.objects.create, annotation=ann, principle=principle, version_id=version, verdict="A")
     other = PrincipleFactory(project=project)
-    refused(PrincipleVerdict.objects.create, annotation=ann, principle=other, verdict="maybe")
+    other_version = principle_versions_current([other])[other.pk]
+    refused(PrincipleVerdict.objects.create, annotation=ann, principle=other, version_id=other_version, verdict="maybe")
+    refused(
+        PrincipleVerdict.objects.create, annotation=ann, principle=other, verdict="A"
+    )  # a verdict needs its version
 
 
 def test_annotators_human_need_user_and_judges_need_model(project):

@@ -12,9 +12,10 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from annotate.models import Membership, Principle, Project, Role
+from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
 from curation.models import Activity
 from curation.projects.services import principle_add
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -140,6 +141,37 @@ def test_principles_endpoints(project, personas):
     assert owner.patch(f"{base}999999/", {"name": "x"}, format="json").status_code == 404
     verbs = list(Activity.objects.filter(project=project).order_by("id").values_list("verb", flat=True))
     assert verbs.count("principle.add") == 3 and "principle.retire" in verbs and "principle.reorder" in verbs
+
+
+def test_principle_versions_and_guidance_in_the_api(project, personas):
+    """Issue 19, points 2 and 5: guidance is written and read; every change of wording is a
+    version the API lists (newest first) with the verdicts under it; an annotation says
+    which version each of its verdicts was given under."""
+    owner = api(personas["owner"])
+    base = f"/api/v1/projects/{project.slug}/principles/"
+    guidance = [{"kind": "counts", "text": "Counts when it gives steps to hurt someone."}]
+    created = owner.post(base, {"name": "Harmless", "guidance": guidance}, format="json").json()
+    assert (created["version"], created["guidance"]) == (1, guidance)
+    bad = owner.patch(f"{base}{created['id']}/", {"guidance": [{"kind": "rule", "text": "x"}]}, format="json")
+    assert bad.status_code == 400 and "guidance" in bad.json()["error"]["fields"]
+    principle = Principle.objects.get(pk=created["id"])
+    item = make_item(project, "pairwise")
+    recorded = annotation_record(
+        item=item,
+        annotator=annotator_for_model(name="external", model_name="m"),
+        data=AnnotationInput(choice="A", verdicts={principle.pk: "A"}),
+    )
+    updated = owner.patch(f"{base}{created['id']}/", {"description": "No harm."}, format="json").json()
+    assert updated["version"] == 2 and updated["guidance"] == guidance
+    assert [(v["number"], v["description"], v["verdict_count"], v["created_by"]) for v in updated["versions"]] == [
+        (2, "No harm.", 0, personas["owner"].username),
+        (1, "", 1, personas["owner"].username),
+    ]
+    listed = api(personas["researcher"]).get(base).json()
+    assert listed[0]["versions"][1]["guidance"] == guidance
+    annotations = api(personas["researcher"]).get(f"/api/v1/projects/{project.slug}/annotations/").json()
+    (row,) = [a for a in annotations["results"] if a["id"] == str(recorded.annotation.uuid)]
+    assert row["verdicts"] == {"Harmless": "A"} and row["verdict_versions"] == {"Harmless": 1}
 
 
 def test_principles_endpoints_denied_per_role(project, personas):

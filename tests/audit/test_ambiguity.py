@@ -12,10 +12,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotate.models import Principle, PrincipleVerdict
+from annotate.models import Principle
 from curation import metrics
 from tests.audit.helpers import annotate, human, judge, run_audit
-from tests.factories import make_item
+from tests.factories import make_item, make_verdict
 
 nan = float("nan")
 SVG = "{http://www.w3.org/2000/svg}"
@@ -47,17 +47,17 @@ def panel(project):
             annotation = annotate(item, annotator, "A", consistent=True if who == "j" else None)
             for principle, table in ((harmless, HARMLESS), (honest, HONEST)):
                 if table[who][index] is not None:
-                    PrincipleVerdict.objects.create(
+                    make_verdict(
                         annotation=annotation, principle=principle, verdict=table[who][index]
                     )
         for index, item in enumerate(thumbs):
             annotation = annotate(item, annotator, "up")
-            PrincipleVerdict.objects.create(annotation=annotation, principle=harmless, verdict=THUMBS[who][index])
+            make_verdict(annotation=annotation, principle=harmless, verdict=THUMBS[who][index])
     # an excluded item's split verdicts count nowhere
     excluded = make_item(project, "pairwise", excluded=True)
     for who in ("h1", "h2"):
         annotation = annotate(excluded, people[who], "A")
-        PrincipleVerdict.objects.create(annotation=annotation, principle=honest, verdict="A" if who == "h1" else "B")
+        make_verdict(annotation=annotation, principle=honest, verdict="A" if who == "h1" else "B")
     return {"harmless": harmless, "honest": honest, "pairs": pairs, "thumbs": thumbs, "people": people}
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from sklearn.metrics import cohen_kappa_score
 
-from annotate.models import Annotator, Principle, PrincipleVerdict
+from annotate.models import Annotator, Principle
 from curation import metrics
 from curation.audit.params import audit_params_clean
 from curation.audit.services import audit_create
@@ -20,7 +20,7 @@ from curation.jobs.runner import run_job
 from curation.jobs.services import job_create
 from curation.models import Audit, Job
 from tests.audit.helpers import annotate, human, item_with, judge, responses_for, run_audit
-from tests.factories import PromptFactory, make_item
+from tests.factories import PromptFactory, make_item, make_verdict
 
 nan = float("nan")
 
@@ -285,7 +285,7 @@ def test_discretion_toy_example(project):
         annotation = annotate(item, alice, "A" if a > 0 else "B")
         for principle, s in zip(principles, signs, strict=True):
             verdict = {1: "A", -1: "B", 0: "na"}[s]
-            PrincipleVerdict.objects.create(annotation=annotation, principle=principle, verdict=verdict)
+            make_verdict(annotation=annotation, principle=principle, verdict=verdict)
         items.append(item)
     audit = run_audit(project, n_boot=200, n_boot_priority=20)
     by_item = rows_by_item(audit)
@@ -317,8 +317,8 @@ def test_discretion_human_vs_judge_discrepancy(project):
         mine = annotate(item, person, "A")
         theirs = annotate(item, bot, "B", consistent=True)
         for annotation in (mine, theirs):
-            PrincipleVerdict.objects.create(annotation=annotation, principle=principles[0], verdict="A")
-            PrincipleVerdict.objects.create(annotation=annotation, principle=principles[1], verdict="B")
+            make_verdict(annotation=annotation, principle=principles[0], verdict="A")
+            make_verdict(annotation=annotation, principle=principles[1], verdict="B")
     audit = run_audit(project, n_boot=20, n_boot_priority=0)
     info = audit.summary["discretion"]
     assert info["discrepancy"]["human_vs_judge"] == 1.0
@@ -488,7 +488,7 @@ def test_every_kind_together(project):
         for person in people:
             annotate(item, person, "up")
         verdict = annotate(item, imported, "down")
-        PrincipleVerdict.objects.create(annotation=verdict, principle=principle, verdict="A")  # upholds
+        make_verdict(annotation=verdict, principle=principle, verdict="A")  # upholds
     annotate(make_probe(thumbs[0], people[0], swapped=False), people[0], "down")  # a retest that changed
     ranking = make_item(project, "ranking", n_responses=3)
     uuids = [str(r.uuid) for r in ranking.ordered_responses()]

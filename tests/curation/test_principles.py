@@ -62,7 +62,7 @@ def test_add_edit_reorder_retire_restore_each_logged(project, personas):
         "principle.retire",
         "principle.restore",
     ]
-    assert logged[3][1] == {"name": ["Kind", "Kind to people"]}
+    assert logged[3][1] == {"name": ["Kind", "Kind to people"], "version": [1, 2]}
     assert logged[4][1] == {"order": [["Honest", "Kind to people", "Brief"], ["Honest", "Brief", "Kind to people"]]}
     assert logged[6][1] == {"retired": [False, True]}
 

@@ -9,12 +9,13 @@ import json
 import pytest
 from django.core.exceptions import ValidationError
 
-from annotate.models import Principle, PrincipleVerdict
+from annotate.models import Principle
 from curation.exports.filters import FilterSpec, PrincipleSplit
 from curation.exports.options import EXPORT_OPTIONS, export_options_clean
 from curation.exports.services import export_create
 from curation.jobs.runner import run_job
 from curation.models import Job
+from tests.factories import make_verdict
 
 from .builders import pairwise, prompt
 from .db_builders import export_dir_fixture, small_project
@@ -34,7 +35,7 @@ def export(project, fmt="raw", **options) -> Job:
 
 def _verdicts(principle, pairs):
     for annotation, verdict in pairs:
-        PrincipleVerdict.objects.create(annotation=annotation, principle=principle, verdict=verdict)
+        make_verdict(annotation=annotation, principle=principle, verdict=verdict)
 
 
 @pytest.fixture
@@ -159,3 +160,21 @@ def test_a_principle_deleted_after_the_launch_fails_the_job_naming_it(project, e
     job = run_job(job.pk)
     assert job.status == Job.Status.FAILED
     assert "drop_split_principle" in job.error and "'honest'" in job.error
+
+
+def test_the_manifest_records_the_principle_versions(project, export_dir, split_world):
+    """Issue 19, point 5: every principle's versions, their wording and the verdicts under each."""
+    from curation.projects.services import principle_update
+
+    w = split_world
+    principle_update(principle=w["harmless"], description="No harm to people.", user=None)
+    make_verdict(annotation=w["tie"].annotations.order_by("id")[0], principle=w["honest"], verdict="A")
+    manifest = export(project).dataset.manifest
+    by_name = {p["name"]: p for p in manifest["principle_versions"]}
+    harmless = by_name["harmless"]
+    assert (harmless["id"], harmless["version"], harmless["retired"]) == (w["harmless"].pk, 2, False)
+    assert [(v["number"], v["description"], v["verdicts"]) for v in harmless["versions"]] == [
+        (1, "", 6),  # the six verdicts above were given under version 1
+        (2, "No harm to people.", 0),
+    ]
+    assert [(v["number"], v["verdicts"]) for v in by_name["honest"]["versions"]] == [(1, 3)]

@@ -79,13 +79,14 @@ def test_audit_items_with_response_texts(lab, live_worker):
     with pytest.raises(NotFound) as none_yet:
         project.audit()
     assert none_yet.value.code == "no_audit"
-    from annotate.models import Annotation, Principle, PrincipleVerdict
+    from annotate.models import Annotation, Principle
+    from tests.factories import make_verdict
 
     honest = Principle.objects.create(project=lab["project"], name="honest")
     for index, item in enumerate(lab["voted"]):  # the two voters split on the first item only
         for who, annotation in enumerate(Annotation.objects.filter(item=item).order_by("id")):
             verdict = "B" if index == 0 and who == 1 else "A"
-            PrincipleVerdict.objects.create(annotation=annotation, principle=honest, verdict=verdict)
+            make_verdict(annotation=annotation, principle=honest, verdict=verdict)
     job = audit_create(project=lab["project"], user=None, params={"n_boot": 20})
     client.job(str(job.uuid)).wait(timeout=180, poll_interval=0.5)
     (everyone,) = project.audit_principles(group="all")
