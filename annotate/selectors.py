@@ -130,6 +130,21 @@ def principles_in_use(project: Project) -> list:
     return [p for p in project.principles.all() if p.retired_at is None]
 
 
+def questions_in_use(project: Project, kind: str | None = None) -> list:
+    """The project's custom questions annotators and judges are asked (retired
+    ones left out), in order, each with its ``current`` version loaded; with
+    ``kind``, only those asked on items of that kind.
+
+    Questions prefetched with the project (the annotate loop's lookup) cost
+    no query; otherwise one.
+    """
+    if "questions" in getattr(project, "_prefetched_objects_cache", {}):
+        questions = project.questions.all()
+    else:
+        questions = project.questions.select_related("current").filter(retired_at__isnull=True)
+    return [q for q in questions if q.retired_at is None and (kind is None or kind in q.current.kinds)]
+
+
 def user_may_create_projects(user) -> bool:
     """Staff, and anyone granted the project model's ``add_project`` permission, may create projects."""
     if not user.is_authenticated or not user.is_active:
