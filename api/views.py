@@ -45,6 +45,8 @@ from annotate.models import (
     Membership,
     Project,
     Prompt,
+    QuestionTarget,
+    QuestionType,
     Role,
 )
 from annotate.selectors import principles_in_use, user_may_create_projects
@@ -263,6 +265,29 @@ class PrincipleInput(serializers.Serializer):
     )
 
 
+class QuestionInput(serializers.Serializer):
+    """A custom question's definition (the rules and field errors are ``question_add``'s; docs/questions.md)."""
+
+    key = serializers.CharField(max_length=64, help_text="Lower-case letters, digits and _: the export column.")
+    type = serializers.ChoiceField(choices=QuestionType.choices)
+    target = serializers.ChoiceField(choices=QuestionTarget.choices, required=False, help_text="Default: item.")
+    label = serializers.CharField(max_length=300, help_text="The question as annotators read it.")
+    description = serializers.CharField(required=False, allow_blank=True)
+    required = serializers.BooleanField(required=False)
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=Kind.choices), required=False, help_text="Default: every kind enabled."
+    )
+    options = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text='Single choice / multi-label: names, or {"value", "label", "description", "subcategories": [...]}.',
+    )
+    scale = serializers.IntegerField(required=False, allow_null=True, help_text="Rating: N points (2-10).")
+    low_label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    high_label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    max_length = serializers.IntegerField(required=False, allow_null=True, help_text="Text: most characters.")
+
+
 def _projects_for(user):
     return (
         Project.objects.filter(memberships__user=user, memberships__role__in=list(READ_DATA_ROLES))
@@ -294,6 +319,7 @@ class ProjectListApi(generics.ListAPIView):
         slug = serializers.CharField(max_length=64, help_text="The project's name in URLs; it cannot change.")
         name = serializers.CharField(max_length=200)
         principles = PrincipleInput(many=True, required=False, help_text="Principles, in order.")
+        questions = QuestionInput(many=True, required=False, help_text="Custom questions, in order.")
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -321,7 +347,8 @@ class ProjectListApi(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         principles = [(p["name"], p.get("description", "")) for p in values.pop("principles", [])]
-        project = project_create(**values, principles=principles, user=request.user)
+        questions = [dict(q) for q in values.pop("questions", [])]
+        project = project_create(**values, principles=principles, questions=questions, user=request.user)
         created = _projects_for(request.user).get(pk=project.pk)
         url = request.build_absolute_uri(reverse("api-project", kwargs={"slug": project.slug}))
         return Response(
