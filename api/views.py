@@ -643,6 +643,13 @@ class AnnotationCreateApi(APIView):
         rationale = serializers.CharField(required=False, allow_blank=True, default="")
         verdicts = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
         probabilities = serializers.JSONField(required=False, allow_null=True, default=None)
+        answers = serializers.DictField(
+            child=serializers.JSONField(),
+            required=False,
+            default=dict,
+            help_text="Answers to the project's custom questions by key: a value, or for a question about each "
+            "response an object keyed by response uuid (docs/questions.md).",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -698,6 +705,7 @@ class AnnotationCreateApi(APIView):
             verdicts={principles[name]: verdict for name, verdict in values["verdicts"].items()},
             probabilities=values["probabilities"],
             metadata={"source": "api"},
+            answers=dict(values["answers"]),
         )
 
 

@@ -92,3 +92,23 @@ def test_create_project_command_takes_questions(db, tmp_path):
     with pytest.raises(CommandError, match="not JSON"):
         call_command("create_project", "other", "--name", "O", "--question", "{oops")
     assert not Project.objects.filter(slug="other").exists()
+
+
+def test_external_annotator_posts_answers(project, personas, questions):
+    from annotate.models import Answer
+    from tests.factories import make_item
+
+    item = make_item(project, kind="pairwise")
+    first, _second = item.response_uuids()
+    url = f"/api/v1/projects/{project.slug}/items/{item.uuid}/annotations/"
+    body = {
+        "annotator": {"name": "jury", "model_name": "m"},
+        "choice": "A",
+        "answers": {"helpful": 9, "hazard": {first: ["privacy"]}},
+    }
+    bad = api(personas["curator"]).post(url, body, format="json")
+    assert bad.status_code == 400 and "answers.helpful" in json.dumps(bad.json()), bad.json()
+    assert not Answer.objects.exists()
+    body["answers"]["helpful"] = 5
+    assert api(personas["curator"]).post(url, body, format="json").status_code == 201
+    assert sorted(str(a.value) for a in Answer.objects.all()) == ["5", "['privacy']"]
