@@ -610,7 +610,7 @@ class Question(models.Model):
     type = models.CharField(max_length=16, choices=QuestionType.choices)
     target = models.CharField(max_length=16, choices=QuestionTarget.choices, default=QuestionTarget.ITEM)
     position = models.PositiveSmallIntegerField(default=0)
-    current = models.ForeignKey("QuestionVersion", null=True, blank=True, related_name="+", on_delete=models.PROTECT)
+    current = models.ForeignKey("QuestionVersion", null=True, blank=True, related_name="+", on_delete=models.SET_NULL)
     retired_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -680,7 +680,7 @@ class Answer(models.Model):
 
     annotation = models.ForeignKey(Annotation, related_name="answers", on_delete=models.CASCADE)
     question = models.ForeignKey(Question, related_name="answers", on_delete=models.CASCADE)
-    version = models.ForeignKey(QuestionVersion, related_name="answers", on_delete=models.PROTECT)
+    version = models.ForeignKey(QuestionVersion, related_name="answers", on_delete=models.RESTRICT)
     response = models.ForeignKey(Response, null=True, blank=True, related_name="answers", on_delete=models.CASCADE)
     type = models.CharField(max_length=16, choices=QuestionType.choices)
     choice = models.CharField(max_length=100, blank=True)

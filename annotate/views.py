@@ -402,7 +402,7 @@ def _item_context(
         }
     )
     asked = [q for q in questions if item.kind in q.current.kinds]
-    pane_labels = tuple(pane["label"] if item.kind != Kind.JUDGMENT else "" for pane in panes)
+    pane_labels = tuple("" if item.kind in (Kind.THUMB, Kind.JUDGMENT) else pane["label"] for pane in panes)
     if form is None:
         context["controls"] = _controls_html(
             item.kind,

@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='question',
             name='current',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotate.questionversion'),
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='annotate.questionversion'),
         ),
         migrations.CreateModel(
             name='Answer',
@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
                 ('annotation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='annotate.annotation')),
                 ('response', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='annotate.response')),
                 ('question', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='annotate.question')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='answers', to='annotate.questionversion')),
+                ('version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='answers', to='annotate.questionversion')),
             ],
         ),
         migrations.AddConstraint(

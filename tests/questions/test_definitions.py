@@ -169,3 +169,20 @@ def test_taxonomy_file_parsed_and_bad_entries_named():
     ]
     assert "unknown field 'colour'" in errors_of(lambda: taxonomy_parse(b'[{"name": "a", "colour": 1}]'))["taxonomy"][0]
     assert errors_of(lambda: taxonomy_parse(b"\xff"))["taxonomy"] == ["not UTF-8 text"]
+
+
+def test_a_project_with_answered_questions_can_be_deleted(project, personas):
+    """Versions are kept while answers point at them, but deleting the whole project takes everything."""
+    from annotate.models import Answer, Project
+    from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
+    from tests.factories import make_item
+
+    q = question_add(project=project, user=None, spec={"key": "note", "type": "text", "label": "Note"})
+    item = make_item(project, kind="thumb")
+    judge = annotator_for_model(name="j", model_name="m")
+    annotation_record(annotator=judge, item=item, data=AnnotationInput(choice="up", answers={"note": "hi"}))
+    question_update(question=q, user=None, spec={"label": "Note?"})
+    with pytest.raises(Exception, match="restricted"):
+        QuestionVersion.objects.filter(question=q, number=1).delete()  # an answered version stays
+    Project.objects.filter(pk=project.pk).delete()
+    assert not Answer.objects.exists() and not QuestionVersion.objects.exists() and not Question.objects.exists()
