@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.urls import Resolver404, resolve, reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -499,6 +500,10 @@ class AnnotationOutput(serializers.ModelSerializer):
     annotator = serializers.SerializerMethodField()
     verdicts = serializers.SerializerMethodField()
     verdict_versions = serializers.SerializerMethodField()
+    answers = serializers.SerializerMethodField(
+        help_text="Answers to custom questions by key: the typed value, or for a question about each response "
+        "an object keyed by response uuid (docs/questions.md)."
+    )
 
     class Meta:
         model = Annotation
@@ -515,6 +520,7 @@ class AnnotationOutput(serializers.ModelSerializer):
             "rationale",
             "verdicts",
             "verdict_versions",
+            "answers",
             "display_order",
             "time_spent_ms",
             "probabilities",
@@ -532,6 +538,16 @@ class AnnotationOutput(serializers.ModelSerializer):
     def get_verdict_versions(self, annotation) -> dict[str, int]:
         """Per principle (by its current name), the number of the version its verdict was given under."""
         return {v.principle.name: v.version.number for v in annotation.verdicts.all()}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_answers(self, annotation) -> dict:
+        out: dict = {}
+        for answer in annotation.answers.all():
+            if answer.response_id is None:
+                out[answer.question.key] = answer.value
+            else:
+                out.setdefault(answer.question.key, {})[str(answer.response.uuid)] = answer.value
+        return out
 
 
 class AnnotationFilter(django_filters.FilterSet):
@@ -560,7 +576,7 @@ class AnnotationListApi(generics.ListAPIView):
         return (
             Annotation.objects.filter(item__project=project)
             .select_related("item", "annotator")
-            .prefetch_related("verdicts__principle", "verdicts__version")
+            .prefetch_related("verdicts__principle", "verdicts__version", "answers__question", "answers__response")
             .order_by("id")
         )
 

@@ -110,5 +110,10 @@ def test_external_annotator_posts_answers(project, personas, questions):
     assert bad.status_code == 400 and "answers.helpful" in json.dumps(bad.json()), bad.json()
     assert not Answer.objects.exists()
     body["answers"]["helpful"] = 5
-    assert api(personas["curator"]).post(url, body, format="json").status_code == 201
+    created = api(personas["curator"]).post(url, body, format="json")
+    assert created.status_code == 201
     assert sorted(str(a.value) for a in Answer.objects.all()) == ["5", "['privacy']"]
+    expected = {"helpful": 5, "hazard": {first: ["privacy"]}}
+    assert created.json()["answers"] == expected
+    listed = api(personas["researcher"]).get(f"/api/v1/projects/{project.slug}/annotations/").json()["results"]
+    assert [a["answers"] for a in listed] == [expected]
