@@ -20,6 +20,10 @@ Posted fields (the HTTP contract bench/annotate_load.py relies on):
 ``verdict_<principle id>``  pairwise ``left``/``right``/``neither``/``na``;
                       other kinds ``A`` (upholds) / ``neither`` (violates) / ``na``
 ``time_spent_ms``     measured in the browser
+``q_<key>``           a custom question about the item: single choice and rating one value,
+                      multi-label any number of values (none checked: none applies), text
+``q_<key>__<n>``      a custom question about each response: the same, for the response
+                      shown n-th on screen (1-based)
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from __future__ import annotations
 import functools
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from annotate import jsoninput
-from annotate.models import Assignment, Kind, Principle, Verdict
+from annotate.models import Assignment, Kind, Principle, Question, QuestionTarget, QuestionType, Verdict
 from annotate.services.annotations import AnnotationInput
+from annotate.services.answers import answers_validate
 
 PAIRWISE_SCREEN_CHOICES = [
     ("left", "A (left) is better"),
@@ -59,8 +65,16 @@ def _base_fields() -> dict[str, forms.Field]:
     }
 
 
+def question_field(question: Question, screen_index: int | None = None) -> str:
+    """The posted field of a question (about the item), or of its answer about the response shown
+    ``screen_index``-th (1-based)."""
+    return f"q_{question.key}" if screen_index is None else f"q_{question.key}__{screen_index}"
+
+
 @functools.lru_cache(maxsize=512)
-def _shared_fields(kind: str, principles: tuple[tuple[int, str], ...]) -> dict[str, forms.Field]:
+def _shared_fields(
+    kind: str, principles: tuple[tuple[int, str], ...], question_fields: tuple[str, ...] = ()
+) -> dict[str, forms.Field]:
     """The fields of a submission of ``kind`` with these ``(id, name)`` principles, built once.
 
     Django deep-copies a form's declared fields for every instance (a form may
@@ -84,6 +98,10 @@ def _shared_fields(kind: str, principles: tuple[tuple[int, str], ...]) -> dict[s
     verdict_choices = PAIRWISE_VERDICTS if kind == Kind.PAIRWISE else SINGLE_VERDICTS
     for pk, name in principles:
         fields[f"verdict_{pk}"] = forms.ChoiceField(choices=verdict_choices, required=False, label=name)
+    for name in question_fields:
+        # Read from the posted data in ``SubmitForm.clean`` (a multi-label question posts several
+        # values) and checked by the answers service; declared so errors attach to them.
+        fields[name] = forms.Field(required=False)
     return fields
 
 
@@ -94,7 +112,9 @@ class SubmitForm(forms.Form):
     the class, and shared between instances.
     """
 
-    def __init__(self, *args, assignment: Assignment, principles: list[Principle], **kwargs):
+    def __init__(
+        self, *args, assignment: Assignment, principles: list[Principle], questions: list[Question] = (), **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.assignment = assignment
         self.item = assignment.item
@@ -103,12 +123,53 @@ class SubmitForm(forms.Form):
         # Response uuids in the item's canonical order (position 0 = A).
         self.canonical = self.item.response_uuids()
         self.screen = [str(u) for u in (assignment.display_order or self.canonical)]
-        self.fields = dict(_shared_fields(self.kind, tuple((p.pk, p.name) for p in principles)))
+        # Every question in use (for the answers service) and those asked on this kind (shown).
+        self.all_questions = list(questions)
+        self.questions = [q for q in self.all_questions if self.kind in q.current.kinds]
+        self.answers: dict = {}
+        self.fields = dict(
+            _shared_fields(self.kind, tuple((p.pk, p.name) for p in principles), tuple(self._question_fields()))
+        )
         if self.kind == Kind.RANKING:
             for uuid in self.screen:
                 self.fields[f"rank_{uuid}"] = forms.IntegerField(
                     required=False, min_value=1, max_value=len(self.screen)
                 )
+
+    def _question_fields(self):
+        for question in self.questions:
+            if question.target == QuestionTarget.ITEM:
+                yield question_field(question)
+            else:
+                for index in range(1, len(self.screen) + 1):
+                    yield question_field(question, index)
+
+    def _posted_answer(self, question: Question, name: str):
+        if question.type == QuestionType.MULTI_LABEL:
+            return self.data.getlist(name) if hasattr(self.data, "getlist") else list(self.data.get(name) or [])
+        return self.data.get(name)
+
+    def _clean_answers(self) -> None:
+        """The posted answers in the service's terms (response answers by uuid), checked by the one
+        rule (``answers_validate``); its errors go to the fields they name."""
+        answers: dict = {}
+        for question in self.questions:
+            if question.target == QuestionTarget.ITEM:
+                answers[question.key] = self._posted_answer(question, question_field(question))
+            else:
+                answers[question.key] = {
+                    uuid: self._posted_answer(question, question_field(question, index))
+                    for index, uuid in enumerate(self.screen, start=1)
+                }
+        self.answers = answers
+        try:
+            answers_validate(item=self.item, answers=answers, questions=self.all_questions, require=True)
+        except ValidationError as error:
+            screen_index = {uuid: n for n, uuid in enumerate(self.screen, start=1)}
+            for name, messages in error.message_dict.items():
+                parts = name.split(".")
+                field = f"q_{parts[1]}" if len(parts) == 2 else f"q_{parts[1]}__{screen_index.get(parts[2], 0)}"
+                self.add_error(field if field in self.fields else None, messages)
 
     # Screen -> canonical -------------------------------------------------
 
@@ -178,6 +239,8 @@ class SubmitForm(forms.Form):
         strength = data.get("strength")
         if strength is not None and (self.kind != Kind.PAIRWISE or data.get("choice") not in ("left", "right")):
             self.add_error("strength", "Strength only applies when one side is preferred.")
+        if self.questions:
+            self._clean_answers()
         return data
 
     def to_input(self) -> AnnotationInput:
@@ -211,4 +274,5 @@ class SubmitForm(forms.Form):
             versions=versions,
             display_order=list(self.screen),
             time_spent_ms=data.get("time_spent_ms"),
+            answers=self.answers,
         )

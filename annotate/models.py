@@ -22,6 +22,7 @@ import json
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -579,3 +580,140 @@ class PrincipleVerdict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principle_id}: {self.verdict}"
+
+
+# --- custom questions -------------------------------------------------------------
+
+
+class QuestionType(models.TextChoices):
+    SINGLE_CHOICE = "single_choice", "Single choice"
+    MULTI_LABEL = "multi_label", "Multi-label"
+    RATING = "rating", "Rating"
+    TEXT = "text", "Free text"
+
+
+class QuestionTarget(models.TextChoices):
+    ITEM = "item", "The item"
+    RESPONSE = "response", "Each response"
+
+
+class Question(models.Model):
+    """A project's own question, asked beside the item's kind (a taxonomy
+    label, a rating, a note). Its identity (``key``, ``type``, ``target``)
+    never changes once created; what annotators see (wording, options, scale,
+    required, kinds) lives in its :class:`QuestionVersion` rows, and
+    ``current`` is the one in use. A retired question keeps its answers for
+    audits and exports but is no longer asked."""
+
+    project = models.ForeignKey(Project, related_name="questions", on_delete=models.CASCADE)
+    key = models.SlugField(max_length=64, help_text="Stable name: the export column and API field.")
+    type = models.CharField(max_length=16, choices=QuestionType.choices)
+    target = models.CharField(max_length=16, choices=QuestionTarget.choices, default=QuestionTarget.ITEM)
+    position = models.PositiveSmallIntegerField(default=0)
+    current = models.ForeignKey("QuestionVersion", null=True, blank=True, related_name="+", on_delete=models.SET_NULL)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="question_unique_key"),
+            models.CheckConstraint(condition=Q(type__in=QuestionType.values), name="question_type_valid"),
+            models.CheckConstraint(condition=Q(target__in=QuestionTarget.values), name="question_target_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
+
+
+class QuestionVersion(models.Model):
+    """One version of a question's definition, written once; an edit adds the
+    next version and answers keep the version they were given under.
+
+    ``options`` (single choice and multi-label): a list of
+    ``{"value", "label", "description", "parent"}``, flat, in display order;
+    a taxonomy's subcategories are options whose ``parent`` is their
+    category's value. ``scale`` (rating): answers are 1..scale, with
+    ``low_label`` / ``high_label`` at the ends. ``kinds``: the item kinds the
+    question is asked on."""
+
+    question = models.ForeignKey(Question, related_name="versions", on_delete=models.CASCADE)
+    number = models.PositiveIntegerField()
+    label = models.CharField(max_length=300, help_text="The question as annotators read it.")
+    description = models.TextField(blank=True)
+    required = models.BooleanField(default=False)
+    kinds = models.JSONField(default=default_kinds)
+    options = models.JSONField(default=list, blank=True)
+    scale = models.PositiveSmallIntegerField(null=True, blank=True)
+    low_label = models.CharField(max_length=100, blank=True)
+    high_label = models.CharField(max_length=100, blank=True)
+    max_length = models.PositiveIntegerField(null=True, blank=True, help_text="Free text: most characters.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["question", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "number"], name="question_version_unique_number"),
+            models.CheckConstraint(condition=Q(scale__isnull=True) | Q(scale__gte=2), name="question_scale_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id} v{self.number}"
+
+    @property
+    def values(self) -> list[str]:
+        return [o["value"] for o in self.options]
+
+
+class Answer(models.Model):
+    """One answer to a question, given in one annotation, stored typed:
+    ``choice`` (single choice: an option's value), ``labels`` (multi-label:
+    the selected options' values, an array column, possibly empty), ``rating``
+    (1..scale) or ``text``. ``type`` repeats the question's type so the
+    database checks the right column is set. ``response`` is set when the
+    question targets each response (one answer per response), else null."""
+
+    annotation = models.ForeignKey(Annotation, related_name="answers", on_delete=models.CASCADE)
+    question = models.ForeignKey(Question, related_name="answers", on_delete=models.CASCADE)
+    version = models.ForeignKey(QuestionVersion, related_name="answers", on_delete=models.RESTRICT)
+    response = models.ForeignKey(Response, null=True, blank=True, related_name="answers", on_delete=models.CASCADE)
+    type = models.CharField(max_length=16, choices=QuestionType.choices)
+    choice = models.CharField(max_length=100, blank=True)
+    labels = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    text = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotation", "question", "response"], nulls_distinct=False, name="answer_unique"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    (Q(type="single_choice") & ~Q(choice="") & Q(rating__isnull=True) & Q(labels=[]) & Q(text=""))
+                    | (Q(type="multi_label") & Q(choice="") & Q(rating__isnull=True) & Q(text=""))
+                    | (Q(type="rating") & Q(choice="") & Q(rating__gte=1) & Q(labels=[]) & Q(text=""))
+                    | (Q(type="text") & Q(choice="") & Q(rating__isnull=True) & Q(labels=[]) & ~Q(text=""))
+                ),
+                name="answer_typed_value",
+            ),
+        ]
+        indexes = [models.Index(fields=["question", "annotation"], name="answer_question_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.question_id}: {self.value}"
+
+    @property
+    def value(self):
+        """The typed value: a str, a list of str, an int or a str."""
+        return {
+            QuestionType.SINGLE_CHOICE: self.choice,
+            QuestionType.MULTI_LABEL: list(self.labels),
+            QuestionType.RATING: self.rating,
+            QuestionType.TEXT: self.text,
+        }[self.type]

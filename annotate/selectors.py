@@ -56,6 +56,39 @@ def _principle_column(f) -> str:
     return f'pr."{f.column}"::text' if f.get_internal_type() == "JSONField" else f'pr."{f.column}"'
 
 
+def _questions_sql(project_id_sql: str) -> str:
+    """A sub-select of the project's questions in use, each with its current version, as JSON text
+    (read back by :func:`questions_from_json`)."""
+    from annotate import rawsql
+    from annotate.models import Question, QuestionVersion
+
+    def cols(model, alias):
+        # JSON columns as text, so the model fields' converters read them as they read a row.
+        return ", ".join(
+            f'{alias}."{f.column}"' + ("::text" if f.get_internal_type() == "JSONField" else "")
+            for f in rawsql.fields(model)
+        )
+
+    return f"""(SELECT json_agg(json_build_array({cols(Question, "q")}, {cols(QuestionVersion, "qv")})
+                       ORDER BY q.position, q.id)
+                FROM {Question._meta.db_table} q JOIN {QuestionVersion._meta.db_table} qv ON qv.id = q.current_id
+                WHERE q.project_id = {project_id_sql} AND q.retired_at IS NULL)::text"""  # noqa: S608
+
+
+def questions_from_json(text: str | None) -> list:
+    """The questions (``current`` set) of :func:`_questions_sql`'s JSON."""
+    from annotate import rawsql
+    from annotate.models import Question, QuestionVersion
+
+    width = len(rawsql.fields(Question))
+    out = []
+    for row in json.loads(text or "[]"):
+        question = rawsql.instance(Question, row[:width])
+        question.current = rawsql.instance(QuestionVersion, row[width:])
+        out.append(question)
+    return out
+
+
 @functools.cache
 def _lookup_sql_text() -> str:
     """``assignment_get_for_submit``'s statement (built once: it depends on the models only)."""
@@ -71,7 +104,8 @@ def _lookup_sql_text() -> str:
                (SELECT json_agg(json_build_array({", ".join(_principle_column(f) for f in rawsql.fields(Principle))})
                                ORDER BY pr.position, pr.id)
                 FROM {Principle._meta.db_table} pr WHERE pr.project_id = p.id AND pr.retired_at IS NULL)::text
-                AS principles
+                AS principles,
+               {_questions_sql("p.id")} AS questions
         FROM {Assignment._meta.db_table} a
         JOIN {Item._meta.db_table} i ON i.id = a.item_id
         JOIN {Project._meta.db_table} p ON p.id = i.project_id
@@ -90,7 +124,8 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
     plus the lease's). The row brings what a submit needs next: the item
     (``assignment.item``) with its responses' uuids in canonical order
     (``item.response_uuids()``), its project (``item.project``) with its
-    principles in use (``project.principles.all()``: retired ones left out), and the annotator. Written by
+    principles in use (``project.principles.all()``: retired ones left out) and its questions in use
+    (``questions_in_use(project)``), and the annotator. Written by
     hand (``annotate.rawsql``): the loop runs it on every submission.
     """
     from annotate import rawsql
@@ -109,11 +144,12 @@ def assignment_get_for_submit(user, slug: str, assignment_uuid):
         row = cursor.fetchone()
     if row is None:
         raise Http404("No such assignment")
-    (assignment, item, project, annotator), (canonical, principles) = rawsql.instances(
+    (assignment, item, project, annotator), (canonical, principles, questions) = rawsql.instances(
         (Assignment, Item, Project, Annotator), row
     )
     principles = json.loads(principles or "[]")
     rawsql.prefetched(project, "principles", [rawsql.instance(Principle, p) for p in principles])
+    rawsql.prefetched(project, "questions", questions_from_json(questions))
     item.project = project
     item.__dict__["_response_uuids"] = list(canonical)
     assignment.item, assignment.annotator = item, annotator
@@ -128,6 +164,21 @@ def principles_in_use(project: Project) -> list:
     submit's lookup) cost no query.
     """
     return [p for p in project.principles.all() if p.retired_at is None]
+
+
+def questions_in_use(project: Project, kind: str | None = None) -> list:
+    """The project's custom questions annotators and judges are asked (retired
+    ones left out), in order, each with its ``current`` version loaded; with
+    ``kind``, only those asked on items of that kind.
+
+    Questions prefetched with the project (the annotate loop's lookup) cost
+    no query; otherwise one.
+    """
+    if "questions" in getattr(project, "_prefetched_objects_cache", {}):
+        questions = project.questions.all()
+    else:
+        questions = project.questions.select_related("current").filter(retired_at__isnull=True)
+    return [q for q in questions if q.retired_at is None and (kind is None or kind in q.current.kinds)]
 
 
 def user_may_create_projects(user) -> bool:

@@ -36,6 +36,7 @@ from annotate.forms import (
     STRENGTH_CHOICES,
     THUMB_CHOICES,
     SubmitForm,
+    question_field,
 )
 from annotate.models import (
     ANNOTATE_ROLES,
@@ -50,6 +51,8 @@ from annotate.models import (
     Membership,
     Principle,
     Project,
+    QuestionTarget,
+    QuestionType,
     Response,
 )
 from annotate.selectors import (
@@ -60,6 +63,7 @@ from annotate.selectors import (
     principles_in_use,
     progress_count_annotation,
     project_get_for_user,
+    questions_in_use,
     user_may_create_projects,
 )
 from annotate.services.annotations import LeaseLost, annotation_record
@@ -182,7 +186,8 @@ def annotate_submit(request, slug, assignment_uuid):
     project, annotator, assignment = _assignment_or_404(request, slug, assignment_uuid)
     kind = _kind_param(request.POST.get("next_kind"))
     principles = principles_in_use(project)  # prefetched by assignment_get_for_submit
-    form = SubmitForm(request.POST, assignment=assignment, principles=principles)
+    questions = questions_in_use(project)  # likewise
+    form = SubmitForm(request.POST, assignment=assignment, principles=principles, questions=questions)
     message, stored = None, None
     if form.is_valid():
         try:
@@ -191,6 +196,7 @@ def annotate_submit(request, slug, assignment_uuid):
                 annotator=annotator,
                 data=form.to_input(),
                 idempotency_key=form.cleaned_data["idempotency_key"],
+                require_answers=True,
             )
         except LeaseLost as exc:
             message = (messages.WARNING, f"{exc} Your answer was not stored; here is the next item.")
@@ -209,7 +215,15 @@ def annotate_submit(request, slug, assignment_uuid):
             return _render_partial(request, context, status=422)
         return render(request, "annotate/annotate.html", context, status=422)
     return _next_item(
-        request, project, annotator, kind, message, principles=principles, after=assignment.item_id, stored=stored
+        request,
+        project,
+        annotator,
+        kind,
+        message,
+        principles=principles,
+        questions=questions,
+        after=assignment.item_id,
+        stored=stored,
     )
 
 
@@ -235,7 +249,7 @@ def _assignment_or_404(request, slug: str, assignment_uuid) -> tuple[Project, An
     return assignment_get_for_submit(request.user, slug, assignment_uuid)
 
 
-def _next_item(request, project, annotator, kind, message, principles=None, after=None, stored=None):
+def _next_item(request, project, annotator, kind, message, principles=None, questions=None, after=None, stored=None):
     """The next item's partial (htmx) or a redirect to its page; ``stored``: the annotation just stored, if any.
 
     A stored annotation is counted on the loop's cached counters
@@ -256,7 +270,15 @@ def _next_item(request, project, annotator, kind, message, principles=None, afte
     if assignment is None and (finished := _crowd_finished(request, project, queue_empty=True)):
         return finished
     context = _item_context(
-        request, project, annotator, assignment, kind=kind, message=message, principles=principles, stored=stored
+        request,
+        project,
+        annotator,
+        assignment,
+        kind=kind,
+        message=message,
+        principles=principles,
+        questions=questions,
+        stored=stored,
     )
     return _render_partial(request, context)
 
@@ -300,12 +322,24 @@ def _options(choices, selected, keys=None):
 
 
 def _item_context(
-    request, project, annotator, assignment, *, kind=None, form=None, message=None, principles=None, stored=None
+    request,
+    project,
+    annotator,
+    assignment,
+    *,
+    kind=None,
+    form=None,
+    message=None,
+    principles=None,
+    questions=None,
+    stored=None,
 ) -> dict:
     if form is not None:
-        principles = form.principles
+        principles, questions = form.principles, form.all_questions
     elif principles is None:
         principles = principles_in_use(project)
+    if questions is None and assignment is not None:
+        questions = questions_in_use(project)
     progress = annotator_progress_loop(project=project, annotator=annotator, cap=PROGRESS_CAP_LOOP, stored=stored)
     context = {
         "project": project,
@@ -367,23 +401,81 @@ def _item_context(
             "single_response": item.kind in (Kind.THUMB, Kind.JUDGMENT),
         }
     )
+    asked = [q for q in questions if item.kind in q.current.kinds]
+    pane_labels = tuple("" if item.kind in (Kind.THUMB, Kind.JUDGMENT) else pane["label"] for pane in panes)
     if form is None:
         context["controls"] = _controls_html(
             item.kind,
             tuple(
                 (p.pk, p.name, p.description, json.dumps(p.guidance or []), p.current_version_id) for p in principles
             ),
+            tuple((q.pk, q.current_id, q) for q in asked),
+            pane_labels if any(q.target == QuestionTarget.RESPONSE for q in asked) else (),
         )
     else:
-        context.update(_controls_context(item.kind, principles, form))
+        context.update(_controls_context(item.kind, principles, form, questions=asked, pane_labels=pane_labels))
+    context["has_questions"] = bool(asked)
     return context
 
 
-def _controls_context(kind: str, principles, form=None) -> dict:
-    """What the ``controls`` partial shows: the kind's answer options, one verdict row per principle."""
+# Keys of a question's options: digits for single choice and ratings, letters for labels ("q" moves between
+# questions, so it is left out).
+DIGIT_KEYS = "1234567890"
+LABEL_KEYS = "abcdefghijklmnoprstuvwxyz"
+
+
+def _question_blocks(questions, pane_labels, posted, errors) -> list[dict]:
+    """What the ``questions`` partial shows: per question, one block (about the item) or one per
+    response shown, with its options (keys on screen), the posted values and its errors."""
+    out = []
+    for question in questions:
+        version = question.current
+        if question.target == QuestionTarget.ITEM:
+            targets = [(question_field(question), "")]
+        else:
+            targets = [(question_field(question, n), label) for n, label in enumerate(pane_labels, start=1)]
+        stops = []
+        for name, about in targets:
+            if question.type == QuestionType.MULTI_LABEL:
+                chosen = set(posted.getlist(name) if hasattr(posted, "getlist") else posted.get(name) or [])
+            else:
+                chosen = {posted.get(name)} if posted.get(name) else set()
+            if question.type == QuestionType.RATING:
+                values = [(str(n), str(n), "") for n in range(1, version.scale + 1)]
+            else:
+                values = [(o["value"], o["label"], o["description"]) for o in version.options]
+            keys = LABEL_KEYS if question.type == QuestionType.MULTI_LABEL else DIGIT_KEYS
+            options = [
+                {
+                    "value": value,
+                    "label": label,
+                    "description": description,
+                    "key": keys[n] if n < len(keys) else "",
+                    "checked": value in chosen,
+                    "sub": bool(question.type != QuestionType.RATING and version.options[n].get("parent")),
+                }
+                for n, (value, label, description) in enumerate(values)
+            ]
+            stops.append(
+                {
+                    "field": name,
+                    "about": about,
+                    "options": options,
+                    "text": posted.get(name, "") if question.type == QuestionType.TEXT else "",
+                    "errors": errors.get(name) if errors else None,
+                }
+            )
+        out.append({"question": question, "version": version, "stops": stops})
+    return out
+
+
+def _controls_context(kind: str, principles, form=None, *, questions=(), pane_labels=()) -> dict:
+    """What the ``controls`` partial shows: the kind's answer options, one verdict row per principle,
+    the custom questions asked on this kind."""
     posted = form.data if form is not None else {}
     verdict_choices = PAIRWISE_VERDICTS if kind == Kind.PAIRWISE else SINGLE_VERDICTS
     return {
+        "question_blocks": _question_blocks(questions, pane_labels, posted, form.errors if form is not None else {}),
         "errors": form.errors if form is not None else {},
         "posted": posted,
         "pairwise_choices": _options(PAIRWISE_SCREEN_CHOICES, posted.get("choice"), KEYS),
@@ -402,17 +494,24 @@ def _controls_context(kind: str, principles, form=None) -> dict:
 
 
 @functools.lru_cache(maxsize=256)
-def _controls_html(kind: str, principles: tuple[tuple[int, str, str, str, int | None], ...]) -> str:
-    """The ``controls`` partial of a fresh item (nothing posted), rendered once per kind and set of principles.
+def _controls_html(
+    kind: str,
+    principles: tuple[tuple[int, str, str, str, int | None], ...],
+    questions: tuple = (),
+    pane_labels: tuple[str, ...] = (),
+) -> str:
+    """The ``controls`` partial of a fresh item (nothing posted), rendered once per kind, set of
+    principles, set of questions (``(pk, version id, question)``: a new version is a new key) and
+    labels of the responses shown (only when a question is asked about each response).
 
     It holds nothing of the request, the annotator or the item beyond its
-    kind (no token, no URL), so every annotator of a project shares it; a
-    changed principle (a new version: name, description, guidance) is a new key.
+    kind and responses' labels (no token, no URL), so every annotator of a
+    project shares it; a changed principle (a new version: name, description, guidance) is a new key.
     """
     rows = [
         Principle(pk=pk, name=name, description=description, guidance=json.loads(guidance), current_version_id=vid)
         for pk, name, description, guidance, vid in principles
     ]
-    return render_to_string(
-        "annotate/annotate.html#controls", {**_controls_context(kind, rows), "item": {"kind": kind}}
-    )
+    asked = [question for _pk, _version, question in questions]
+    context = _controls_context(kind, rows, questions=asked, pane_labels=pane_labels)
+    return render_to_string("annotate/annotate.html#controls", {**context, "item": {"kind": kind}})

@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from curation.exports.options import EXPORT_OPTIONS, OptionSpec
+from curation.exports.questions import OPS
 
 
 class BelowFloatField(serializers.FloatField):
@@ -45,6 +46,17 @@ class BelowFloatFieldExtension(OpenApiSerializerFieldExtension):
         return schema
 
 
+@extend_schema_serializer(component_name="QuestionFilter")
+class QuestionFilterSerializer(serializers.Serializer):
+    """A condition on a custom question's column (``curation.exports.questions``)."""
+
+    column = serializers.CharField(max_length=200, help_text="A question column of the format, e.g. q_hazard_chosen.")
+    op = serializers.ChoiceField(choices=list(OPS))
+    value = serializers.JSONField(
+        required=False, help_text="What the column is compared with (not for empty / not_empty)."
+    )
+
+
 def _field(spec: OptionSpec) -> serializers.Field:
     default = spec.default
     common = {"required": False, "help_text": spec.help, "default": list(default) if spec.kind == "list" else default}
@@ -58,6 +70,8 @@ def _field(spec: OptionSpec) -> serializers.Field:
         return serializers.FloatField(min_value=spec.minimum, max_value=spec.maximum, allow_null=True, **common)
     if spec.kind == "list":
         return serializers.ListField(child=serializers.ChoiceField(choices=list(spec.choices)), **common)
+    if spec.kind == "rules":
+        return QuestionFilterSerializer(many=True, required=False, help_text=spec.help, default=list)
     if spec.choices:
         return serializers.ChoiceField(choices=list(spec.choices), **common)
     return serializers.CharField(max_length=spec.max_length, allow_blank=True, **common)

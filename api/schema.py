@@ -37,6 +37,7 @@ COMPONENT_NAMES = {
     "AuditOutput": "AuditSummary",
     "AnnotationCreateApi.InputSerializer.AnnotatorInput": "ExternalAnnotator",
     "PrincipleInput": "PrincipleRequest",
+    "QuestionInput": "QuestionRequest",
 }
 
 

@@ -27,6 +27,13 @@ v1 = [
         views_projects.PrincipleRetireApi.as_view(),
         name="api-principle-retire",
     ),
+    path("projects/<slug:slug>/questions/", views_projects.QuestionListApi.as_view(), name="api-questions"),
+    path("projects/<slug:slug>/questions/<slug:key>/", views_projects.QuestionUpdateApi.as_view(), name="api-question"),
+    path(
+        "projects/<slug:slug>/questions/<slug:key>/retire/",
+        views_projects.QuestionRetireApi.as_view(),
+        name="api-question-retire",
+    ),
     path("projects/<slug:slug>/members/", views_projects.MemberListApi.as_view(), name="api-members"),
     path("projects/<slug:slug>/members/<str:username>/", views_projects.MemberDetailApi.as_view(), name="api-member"),
     path("projects/<slug:slug>/prompts/", views.PromptListApi.as_view(), name="api-prompts"),

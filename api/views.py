@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Count
 from django.urls import Resolver404, resolve, reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -45,6 +46,8 @@ from annotate.models import (
     Membership,
     Project,
     Prompt,
+    QuestionTarget,
+    QuestionType,
     Role,
 )
 from annotate.selectors import principles_in_use, user_may_create_projects
@@ -263,6 +266,29 @@ class PrincipleInput(serializers.Serializer):
     )
 
 
+class QuestionInput(serializers.Serializer):
+    """A custom question's definition (the rules and field errors are ``question_add``'s; docs/questions.md)."""
+
+    key = serializers.CharField(max_length=64, help_text="Lower-case letters, digits and _: the export column.")
+    type = serializers.ChoiceField(choices=QuestionType.choices)
+    target = serializers.ChoiceField(choices=QuestionTarget.choices, required=False, help_text="Default: item.")
+    label = serializers.CharField(max_length=300, help_text="The question as annotators read it.")
+    description = serializers.CharField(required=False, allow_blank=True)
+    required = serializers.BooleanField(required=False)
+    kinds = serializers.ListField(
+        child=serializers.ChoiceField(choices=Kind.choices), required=False, help_text="Default: every kind enabled."
+    )
+    options = serializers.ListField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text='Single choice / multi-label: names, or {"value", "label", "description", "subcategories": [...]}.',
+    )
+    scale = serializers.IntegerField(required=False, allow_null=True, help_text="Rating: N points (2-10).")
+    low_label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    high_label = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    max_length = serializers.IntegerField(required=False, allow_null=True, help_text="Text: most characters.")
+
+
 def _projects_for(user):
     return (
         Project.objects.filter(memberships__user=user, memberships__role__in=list(READ_DATA_ROLES))
@@ -294,6 +320,7 @@ class ProjectListApi(generics.ListAPIView):
         slug = serializers.CharField(max_length=64, help_text="The project's name in URLs; it cannot change.")
         name = serializers.CharField(max_length=200)
         principles = PrincipleInput(many=True, required=False, help_text="Principles, in order.")
+        questions = QuestionInput(many=True, required=False, help_text="Custom questions, in order.")
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -321,7 +348,8 @@ class ProjectListApi(generics.ListAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         principles = [(p["name"], p.get("description", "")) for p in values.pop("principles", [])]
-        project = project_create(**values, principles=principles, user=request.user)
+        questions = [dict(q) for q in values.pop("questions", [])]
+        project = project_create(**values, principles=principles, questions=questions, user=request.user)
         created = _projects_for(request.user).get(pk=project.pk)
         url = request.build_absolute_uri(reverse("api-project", kwargs={"slug": project.slug}))
         return Response(
@@ -472,6 +500,10 @@ class AnnotationOutput(serializers.ModelSerializer):
     annotator = serializers.SerializerMethodField()
     verdicts = serializers.SerializerMethodField()
     verdict_versions = serializers.SerializerMethodField()
+    answers = serializers.SerializerMethodField(
+        help_text="Answers to custom questions by key: the typed value, or for a question about each response "
+        "an object keyed by response uuid (docs/questions.md)."
+    )
 
     class Meta:
         model = Annotation
@@ -488,6 +520,7 @@ class AnnotationOutput(serializers.ModelSerializer):
             "rationale",
             "verdicts",
             "verdict_versions",
+            "answers",
             "display_order",
             "time_spent_ms",
             "probabilities",
@@ -505,6 +538,16 @@ class AnnotationOutput(serializers.ModelSerializer):
     def get_verdict_versions(self, annotation) -> dict[str, int]:
         """Per principle (by its current name), the number of the version its verdict was given under."""
         return {v.principle.name: v.version.number for v in annotation.verdicts.all()}
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_answers(self, annotation) -> dict:
+        out: dict = {}
+        for answer in annotation.answers.all():
+            if answer.response_id is None:
+                out[answer.question.key] = answer.value
+            else:
+                out.setdefault(answer.question.key, {})[str(answer.response.uuid)] = answer.value
+        return out
 
 
 class AnnotationFilter(django_filters.FilterSet):
@@ -533,7 +576,7 @@ class AnnotationListApi(generics.ListAPIView):
         return (
             Annotation.objects.filter(item__project=project)
             .select_related("item", "annotator")
-            .prefetch_related("verdicts__principle", "verdicts__version")
+            .prefetch_related("verdicts__principle", "verdicts__version", "answers__question", "answers__response")
             .order_by("id")
         )
 
@@ -616,6 +659,13 @@ class AnnotationCreateApi(APIView):
         rationale = serializers.CharField(required=False, allow_blank=True, default="")
         verdicts = serializers.DictField(child=serializers.CharField(), required=False, default=dict)
         probabilities = serializers.JSONField(required=False, allow_null=True, default=None)
+        answers = serializers.DictField(
+            child=serializers.JSONField(),
+            required=False,
+            default=dict,
+            help_text="Answers to the project's custom questions by key: a value, or for a question about each "
+            "response an object keyed by response uuid (docs/questions.md).",
+        )
 
     @extend_schema(
         request=InputSerializer,
@@ -671,6 +721,7 @@ class AnnotationCreateApi(APIView):
             verdicts={principles[name]: verdict for name, verdict in values["verdicts"].items()},
             probabilities=values["probabilities"],
             metadata={"source": "api"},
+            answers=dict(values["answers"]),
         )
 
 

@@ -1,5 +1,5 @@
 """Setting up a project through the API: its principles (list, add, edit,
-reorder, retire) and its members (list, add, change a role, remove), over
+reorder, retire), its custom questions (list, add, edit: a new version, retire) and its members (list, add, change a role, remove), over
 the services the pages and ``manage.py create_project`` use
 (``curation.projects.services``). Creating a project and changing its
 settings are ``POST /projects/`` and ``PATCH /projects/<slug>/`` (``api.views``).
@@ -11,13 +11,15 @@ curator, researcher), members by owners and curators; every change by owners
 
 from __future__ import annotations
 
+from django.db import models
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import CURATE_ROLES, Membership, Principle, Role
+from annotate.models import CURATE_ROLES, Membership, Principle, Question, Role
+from curation.projects.questions import question_add, question_definition, question_retire, question_update
 from curation.projects.selectors import principles_with_verdicts
 from curation.projects.services import (
     membership_add,
@@ -35,12 +37,15 @@ from .views import (
     ErrorSerializer,
     GuidanceEntry,
     PrincipleInput,
+    QuestionInput,
+    _refuse_unknown,
     project_for_api,
     project_for_owner_api,
 )
 
 ONLY_OWNERS_PRINCIPLES = "Only owners change principles."
 ONLY_OWNERS_MEMBERS = "Only owners change members."
+ONLY_OWNERS_QUESTIONS = "Only owners change questions."
 
 
 class PrincipleVersionOutput(serializers.Serializer):
@@ -156,6 +161,100 @@ class PrincipleOrderApi(APIView):
         data.is_valid(raise_exception=True)
         principle_reorder(project=project, order=data.validated_data["order"], user=request.user)
         return Response([_principle_out(p) for p in principles_with_verdicts(project=project)])
+
+
+class QuestionOutput(serializers.Serializer):
+    """A question's current definition (what ``POST`` takes back) and where it stands."""
+
+    key = serializers.CharField()
+    type = serializers.CharField()
+    target = serializers.CharField()
+    version = serializers.IntegerField(help_text="The current version (answers record theirs).")
+    label = serializers.CharField()
+    description = serializers.CharField()
+    required = serializers.BooleanField()
+    kinds = serializers.ListField(child=serializers.CharField())
+    options = serializers.ListField(child=serializers.JSONField(), required=False)
+    scale = serializers.IntegerField(required=False, allow_null=True)
+    low_label = serializers.CharField(required=False)
+    high_label = serializers.CharField(required=False)
+    max_length = serializers.IntegerField(required=False, allow_null=True)
+    retired = serializers.BooleanField()
+    answer_count = serializers.IntegerField(help_text="Answers given so far (all versions).")
+
+
+def _questions_out(project, key: str | None = None) -> list[dict]:
+    rows = (
+        Question.objects.filter(project=project, **({"key": key} if key else {}))
+        .select_related("current")
+        .annotate(answer_count=models.Count("answers"))
+        .order_by(models.F("retired_at").asc(nulls_first=True), "position", "id")
+    )
+    return [QuestionOutput({**question_definition(q), "answer_count": q.answer_count}).data for q in rows]
+
+
+def _question_of(project, key: str) -> Question:
+    question = Question.objects.select_related("current").filter(project=project, key=key).first()
+    if question is None:
+        raise NotFound("No such question.")
+    return question
+
+
+class QuestionListApi(APIView):
+    """A project's custom questions, in use first in their order, then the
+    retired; ``POST`` adds one at the end (owners)."""
+
+    @extend_schema(responses={200: QuestionOutput(many=True), **ERRORS})
+    def get(self, request, slug):
+        return Response(_questions_out(project_for_api(request, slug)))
+
+    @extend_schema(request=QuestionInput, responses={201: QuestionOutput, 400: ErrorSerializer, **OWNER_ERRORS})
+    def post(self, request, slug):
+        project = project_for_owner_api(request, slug, ONLY_OWNERS_QUESTIONS)
+        _refuse_unknown(QuestionInput, request.data, "not a question field")
+        data = QuestionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = question_add(project=project, spec=dict(data.validated_data), user=request.user)
+        return Response(_questions_out(project, question.key)[0], status=201)
+
+
+class QuestionUpdateApi(APIView):
+    """Change a question's wording, options, scale, required flag or kinds
+    (owners): the next version; its key, type and target stay."""
+
+    @extend_schema_serializer(component_name="QuestionUpdateRequest")
+    class InputSerializer(QuestionInput):
+        key = serializers.CharField(max_length=64, required=False)
+        type = serializers.CharField(required=False)
+        label = serializers.CharField(max_length=300, required=False)
+
+    @extend_schema(request=InputSerializer, responses={200: QuestionOutput, 400: ErrorSerializer, **OWNER_ERRORS})
+    def patch(self, request, slug, key):
+        project = project_for_owner_api(request, slug, ONLY_OWNERS_QUESTIONS)
+        question = _question_of(project, key)
+        _refuse_unknown(self.InputSerializer, request.data, "not a question field")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        question_update(question=question, spec=dict(data.validated_data), user=request.user)
+        return Response(_questions_out(project, key)[0])
+
+
+class QuestionRetireApi(APIView):
+    """Retire a question (owners): no longer asked, its answers stay.
+    ``{"retired": false}`` asks it again, at the end of the list."""
+
+    @extend_schema_serializer(component_name="QuestionRetireRequest")
+    class InputSerializer(serializers.Serializer):
+        retired = serializers.BooleanField(required=False, default=True)
+
+    @extend_schema(request=InputSerializer, responses={200: QuestionOutput, 400: ErrorSerializer, **OWNER_ERRORS})
+    def post(self, request, slug, key):
+        project = project_for_owner_api(request, slug, ONLY_OWNERS_QUESTIONS)
+        question = _question_of(project, key)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        question_retire(question=question, retired=data.validated_data["retired"], user=request.user)
+        return Response(_questions_out(project, key)[0])
 
 
 class MemberOutput(serializers.Serializer):

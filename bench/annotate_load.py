@@ -114,6 +114,9 @@ from bench._common import (  # noqa: E402
 )
 
 PASSWORD = "bench-annotator-passphrase-7"  # noqa: S105
+# --questions: three custom questions on the bench project (issue 20's load figure).
+HAZARD_LABELS = ["violent_crimes", "self_harm", "privacy", "hate", "fraud"]
+QUESTIONS_ON = False
 # The issue's target: 150 submissions/s with a p95 under 150 ms.
 TARGET_RATE = 150.0
 
@@ -155,6 +158,17 @@ def parse_item(html: str, slug: str) -> Page | None:
     )
 
 
+def bench_questions_create(project) -> None:
+    """A multi-label question about each response, a required 1-5 rating and an optional note."""
+    from curation.projects.questions import question_add
+
+    question_add(project=project, user=None, spec={"key": "hazard", "type": "multi_label", "target": "response",
+                                                   "label": "Hazards", "options": HAZARD_LABELS})  # fmt: skip
+    question_add(project=project, user=None, spec={"key": "helpful", "type": "rating", "label": "Helpful?",
+                                                   "scale": 5, "required": True})  # fmt: skip
+    question_add(project=project, user=None, spec={"key": "note", "type": "text", "label": "Note"})
+
+
 def answer(page: Page, rng: random.Random) -> dict[str, str]:
     data = {"idempotency_key": page.key, "time_spent_ms": str(rng.randint(2000, 40000)), "rationale": ""}
     if page.kind == "pairwise":
@@ -170,6 +184,14 @@ def answer(page: Page, rng: random.Random) -> dict[str, str]:
         data["critique"] = "Accurate but terse; the code sample needs a comment."
     if rng.random() < 0.3:
         data["rationale"] = "Clearer and more complete."
+    if QUESTIONS_ON:
+        # --questions: the three questions of bench_questions_create, answered as a person would.
+        data["q_helpful"] = str(rng.randint(1, 5))
+        for n in range(1, len(page.responses) + 1):
+            if rng.random() < 0.3:
+                data[f"q_hazard__{n}"] = rng.sample(HAZARD_LABELS, rng.randint(1, 2))
+        if rng.random() < 0.2:
+            data["q_note"] = "Check the second paragraph."
     return data
 
 
@@ -202,7 +224,7 @@ class Http:
 
     def request(self, method: str, path: str, data: dict | None = None, headers: dict | None = None):
         """``(status, body text)``; the connection is reopened once if the server closed it."""
-        body = urllib.parse.urlencode(data) if data is not None else None
+        body = urllib.parse.urlencode(data, doseq=True) if data is not None else None
         sent = dict(headers or {})
         if body is not None:
             sent["Content-Type"] = "application/x-www-form-urlencoded"
@@ -533,6 +555,11 @@ def main() -> None:
     )
     parser.add_argument("--no-htmx", action="store_true", help="plain form posts: 303, then GET the next item")
     parser.add_argument("--keep", action="store_true", help="keep the bench project and users")
+    parser.add_argument(
+        "--questions",
+        action="store_true",
+        help="three custom questions on the project (multi-label per response, a required rating, a note), answered",
+    )
     args = parser.parse_args()
     users = args.users or (20 if args.quick else 50)
     seconds = args.seconds or (10 if args.quick else 30)
@@ -553,6 +580,10 @@ def main() -> None:
 
     t0 = time.perf_counter()
     project = bench_project_create(n_items=n_items, overlap=3)
+    if args.questions:
+        global QUESTIONS_ON
+        QUESTIONS_ON = True
+        bench_questions_create(project)
     accounts = bench_users_create(project=project, n=users, password=PASSWORD)
     print(f"bench project {project.slug}: {n_items} items, {users} annotators ({time.perf_counter() - t0:.1f} s)")
 

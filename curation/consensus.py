@@ -49,6 +49,14 @@ Agreement, one measure per kind (:func:`item_agreement`)
     of rankings of the share of response pairs the two order alike (both the
     same way round or both tied), ``(1 + τ_a) / 2`` without ties; ``None``
     with fewer than two rankings. Judgment items have no measure (``None``).
+
+Custom questions (:func:`question_consensus`)
+    Over the answers of the votes to one question (about the item, or about
+    one response): single choice, the majority as for a thumb (a unique most
+    frequent option, else none); multi-label, each option's share of the
+    answers that selected it, and the consensus labels are those selected
+    by more than half; rating, the mean; free text has no consensus (every
+    answer is kept).
 """
 
 from __future__ import annotations
@@ -260,3 +268,41 @@ def item_agreement(*, kind: str, votes: Sequence) -> float | None:
     if kind == "ranking":
         return ranking_agreement(votes)
     return None
+
+
+# ---------------------------------------------------------------- custom questions
+
+
+@dataclass(frozen=True)
+class QuestionConsensus:
+    """What the votes say about one question: ``value`` (single choice: an option or ``None``;
+    multi-label: the labels chosen by more than half, in option order; rating: the mean or
+    ``None``; text: every answer), ``shares`` (multi-label: option -> share of answers that
+    selected it; single choice: option -> share of answers), ``answers`` (how many)."""
+
+    value: object
+    shares: dict
+    answers: int
+
+
+def question_consensus(qtype: str, answers: Sequence, *, values: Sequence[str] = ()) -> QuestionConsensus:
+    """The consensus of ``answers`` (typed values, one per vote that answered) to a question of
+    type ``qtype`` whose options are ``values`` (single choice and multi-label)."""
+    n = len(answers)
+    if qtype == "multi_label":
+        counts = dict.fromkeys(values, 0)
+        for labels in answers:
+            for label in set(labels):
+                counts[label] = counts.get(label, 0) + 1
+        shares = {v: (c / n if n else None) for v, c in counts.items()}
+        chosen = [v for v, c in counts.items() if n and c * 2 > n]
+        return QuestionConsensus(chosen, shares, n)
+    if qtype == "single_choice":
+        vote = choice_vote(list(answers), pairwise=False)
+        counts = dict.fromkeys(values, 0)
+        for choice in answers:
+            counts[choice] = counts.get(choice, 0) + 1
+        return QuestionConsensus(vote.choice, {v: (c / n if n else None) for v, c in counts.items()}, n)
+    if qtype == "rating":
+        return QuestionConsensus(sum(answers) / n if n else None, {}, n)
+    return QuestionConsensus([a for a in answers if a], {}, n)

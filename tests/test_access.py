@@ -136,6 +136,14 @@ MATRIX = [
         lambda w: {"action": "add", "name": "Brevity", "description": "Short wins."},
         {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
     ),
+    ("curation:questions", "get", lambda w: {"slug": w["project"].slug}, None, CURATE_ONLY),
+    (
+        "curation:questions",
+        "post",
+        lambda w: {"slug": w["project"].slug},
+        lambda w: {"action": "add", "key": "note", "type": "text", "label": "A note"},
+        {"owner": 302, "curator": 403, "annotator": 404, "researcher": 404, "outsider": 404},
+    ),
     (
         "curation:guidelines-preview",
         "post",

@@ -101,6 +101,7 @@ from annotate import rawsql
 from annotate.models import (
     Annotation,
     Annotator,
+    Answer,
     Assignment,
     Item,
     ItemResponse,
@@ -109,10 +110,13 @@ from annotate.models import (
     PrincipleVerdict,
     PrincipleVersion,
     Project,
+    Response,
     ThumbChoice,
     Verdict,
     content_hash,
 )
+from annotate.selectors import questions_in_use
+from annotate.services.answers import AnswerValue, answer_rows, answers_validate
 from annotate.services.assignment import overlap_limit
 from annotate.services.principles import principle_versions_current
 from curation import consensus
@@ -165,6 +169,8 @@ class AnnotationInput:
     probabilities: dict | None = None
     consistent: bool | None = None
     metadata: dict = field(default_factory=dict)
+    # Custom questions: {question key: answer} (annotate.services.answers).
+    answers: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -187,8 +193,12 @@ def annotator_for_model(*, name: str, model_name: str, judge_prompt: str = "") -
 # Validation ------------------------------------------------------------------
 
 
-def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
-    """Raise ``ValidationError`` naming the field when ``data`` does not fit the item."""
+def annotation_validate(
+    *, item: Item, data: AnnotationInput, questions: list | None = None, require: bool = False
+) -> list[AnswerValue]:
+    """Raise ``ValidationError`` naming the field when ``data`` does not fit the item; the checked answers
+    to the project's questions (``questions``: ``questions_in_use(project)``, read when needed and not given;
+    ``require``: required questions must be answered, as on a person's lease)."""
     errors: dict[str, str] = {}
     if item.kind == Kind.PAIRWISE:
         if data.choice not in PairwiseChoice.values:
@@ -240,8 +250,35 @@ def annotation_validate(*, item: Item, data: AnnotationInput) -> None:
                 errors["verdicts"] = "a principle version is not one of that principle's"
     if data.time_spent_ms is not None and data.time_spent_ms < 0:
         errors["time_spent_ms"] = "time spent cannot be negative"
+    answers: list[AnswerValue] = []
+    if data.answers or require:
+        if questions is None:
+            questions = questions_in_use(item.project)
+        try:
+            answers = answers_validate(item=item, answers=data.answers, questions=questions, require=require)
+        except ValidationError as error:
+            errors.update({k: " ".join(v) for k, v in error.message_dict.items()})
     if errors:
         raise ValidationError(errors)
+    return answers
+
+
+def _answers_write(pairs: list[tuple[Annotation, list[AnswerValue]]]) -> None:
+    """Write the answers of stored annotations (``(annotation, answers)``; unsaved annotations are left out)."""
+    pairs = [(a, values) for a, values in pairs if a.pk is not None and values]
+    if not pairs:
+        return
+    uuids = {v.response_uuid for _a, values in pairs for v in values if v.response_uuid}
+    response_ids = (
+        {str(u): pk for u, pk in Response.objects.filter(uuid__in=uuids).values_list("uuid", "id")} if uuids else {}
+    )
+    Answer.objects.bulk_create(
+        [
+            row
+            for a, values in pairs
+            for row in answer_rows(annotation_id=a.pk, values=values, response_ids=response_ids)
+        ]
+    )
 
 
 # Recording ------------------------------------------------------------------
@@ -255,6 +292,7 @@ def annotation_record(
     assignment: Assignment | None = None,
     idempotency_key: uuid.UUID | None = None,
     now=None,
+    require_answers: bool = False,
 ) -> Recorded:
     """Store one judgment exactly once, with everything it changes on the item; see the module docstring.
 
@@ -267,12 +305,16 @@ def annotation_record(
     another item, and, on a lease, ``LeaseLost`` when it ran out and others
     completed the item (nothing is stored). ``now``: the clock a lease is
     judged by (expiry, ``finished_at``), the present by default.
+    ``require_answers``: the project's required questions must be answered
+    (a person's submission on the annotate page; ``annotate.services.answers``).
     """
     key = idempotency_key or uuid.uuid4()
     if assignment is not None:
         if item is not None and item.pk != assignment.item_id:
             raise ValueError("the item judged on a lease is the lease's item")
-        recorded = _record_on_lease(assignment=assignment, annotator=annotator, data=data, key=key, now=now)
+        recorded = _record_on_lease(
+            assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require_answers
+        )
         if recorded.created:
             _announce(project_id=assignment.item.project_id, annotations=[recorded.annotation])
         return recorded
@@ -323,9 +365,12 @@ def _announce(*, project_id: int, annotations: Sequence[Annotation]) -> None:
 
 def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annotation]:
     """Validate, insert what is not stored yet, write the verdicts, count on the items (no lease). In a transaction."""
-    annotations = []
+    annotations, answers = [], []
+    questions = None
+    if any(label.data.answers for label in labels):
+        questions = questions_in_use(labels[0].item.project)
     for label in labels:
-        annotation_validate(item=label.item, data=label.data)
+        answers.append(annotation_validate(item=label.item, data=label.data, questions=questions))
         annotations.append(
             _annotation_build(
                 item=label.item,
@@ -351,6 +396,7 @@ def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annot
     ]
     if verdicts:
         PrincipleVerdict.objects.bulk_create(verdicts)
+    _answers_write(list(zip(annotations, answers, strict=True)))
     if stored and annotator_takes_slot(annotator):
         _items_count(project=labels[0].item.project, item_ids=[a.item_id for a in stored], take_slot=True)
     return stored
@@ -536,7 +582,7 @@ def item_votes_agreement(*, item: Item) -> float | None:
 
 
 def _record_on_lease(
-    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, key: uuid.UUID, now
+    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, key: uuid.UUID, now, require: bool = False
 ) -> Recorded:
     """A submission on ``assignment``: stored exactly once; a repeat returns the first one (``created=False``).
 
@@ -550,11 +596,13 @@ def _record_on_lease(
         raise ValidationError("This assignment is not yours.")
     try:
         if _submit_fast_applies(assignment.item, annotator):
-            annotation = _submit_sql(assignment=assignment, annotator=annotator, data=data, key=key, now=now)
+            annotation = _submit_sql(
+                assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require
+            )
             if annotation is not None:
                 return Recorded(annotation, True)
             # The lease is no longer live (a repeat, a skip, an expiry): the general path sorts it out.
-        return _submit_locked(assignment=assignment, annotator=annotator, data=data, key=key, now=now)
+        return _submit_locked(assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require)
     except (IntegrityError, _AlreadyStored):
         # The key was used before by this annotator (the repeat of a stored
         # submission arrives with the assignment already submitted, so this
@@ -587,7 +635,7 @@ def _submit_fast_applies(item: Item, annotator: Annotator) -> bool:
 
 
 def _submit_sql(
-    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, key: uuid.UUID, now
+    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, key: uuid.UUID, now, require: bool = False
 ) -> Annotation | None:
     """The plain submit in one statement: the lease, the annotation, its verdicts, the item's count.
 
@@ -601,10 +649,11 @@ def _submit_sql(
     written then either).
     """
     item = assignment.item
-    annotation_validate(item=item, data=data)
+    answers = annotation_validate(item=item, data=data, require=require)
     annotation = _annotation_build(
         item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=key
     )
+    columns = [a.columns() for a in answers]
     fields = _annotation_insert_fields()
     values = [f.get_db_prep_save(f.pre_save(annotation, True), connection) for f in fields]
     params = [
@@ -616,6 +665,14 @@ def _submit_sql(
         [int(pid) for pid in data.verdicts],
         list(_verdict_versions(item, data).values()),
         list(data.verdicts.values()),
+        [a.question.pk for a in answers],
+        [a.question.current_id for a in answers],
+        [a.response_uuid for a in answers],
+        [c["type"] for c in columns],
+        [c["choice"] for c in columns],
+        [json.dumps(c["labels"]) for c in columns],
+        [c["rating"] for c in columns],
+        [c["text"] for c in columns],
         item.project.overlap,
         Item.Status.DONE.value,
         item.pk,
@@ -650,6 +707,15 @@ def _submit_sql_text() -> str:
             SELECT ann.id, v.principle, v.version, v.verdict
             FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS bigint[]), CAST(%s AS text[]))
                 AS v(principle, version, verdict)
+        ), answers AS (
+            INSERT INTO {Answer._meta.db_table}
+                (annotation_id, question_id, version_id, response_id, type, choice, labels, rating, text)
+            SELECT ann.id, x.question, x.version, resp.id, x.type, x.choice,
+                   ARRAY(SELECT jsonb_array_elements_text(CAST(x.labels AS jsonb))), x.rating, x.text
+            FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS bigint[]), CAST(%s AS uuid[]), CAST(%s AS text[]),
+                             CAST(%s AS text[]), CAST(%s AS text[]), CAST(%s AS integer[]), CAST(%s AS text[]))
+                 AS x(question, version, response, type, choice, labels, rating, text)
+            LEFT JOIN {Response._meta.db_table} resp ON resp.uuid = x.response
         ), counted AS (
             UPDATE {Item._meta.db_table} SET annotation_count = annotation_count + 1,
                 status = CASE WHEN annotation_count >= GREATEST(target_overlap, %s) - 1 THEN %s ELSE status END
@@ -660,7 +726,7 @@ def _submit_sql_text() -> str:
 
 
 def _submit_locked(
-    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, key: uuid.UUID, now
+    *, assignment: Assignment, annotator: Annotator, data: AnnotationInput, key: uuid.UUID, now, require: bool = False
 ) -> Recorded:
     """The general submit: any lease state, probes, adaptive overlap (what ``_submit_sql`` cannot express)."""
     # No read of the key before the lock: a repeat finds the assignment
@@ -692,7 +758,7 @@ def _submit_locked(
                 raise LeaseLost("Your time on this item ran out and others have completed it.")
             Assignment.objects.filter(pk=assignment.pk).update(status=Assignment.Status.SUBMITTED, finished_at=now)
         # Validates (a ValidationError undoes the status change above).
-        annotation_validate(item=item, data=data)
+        answers = annotation_validate(item=item, data=data, require=require)
         annotation = _annotation_build(
             item=item, annotator=annotator, data=data, assignment=assignment, idempotency_key=key
         )
@@ -704,6 +770,7 @@ def _submit_locked(
                 PrincipleVerdict(annotation=annotation, principle_id=pid, version_id=versions[pid], verdict=v)
                 for pid, v in data.verdicts.items()
             )
+        _answers_write([(annotation, answers)])
         _items_count(project=item.project, item_ids=[item.pk], take_slot=False)
         probe_maybe_create(item=item, annotator=annotator, project=item.project)
     return Recorded(annotation, True)

@@ -49,6 +49,18 @@ De-duplication (re-importing a file adds nothing)
     items), its label is added to that item; an item keeps at most one
     imported label, so importing a renamed copy of a file adds nothing.
 
+Pre-filled answers to custom questions
+    A line may carry ``"answers"``: ``{question key: answer}`` as the
+    annotation-ingest service takes them (``annotate.services.answers``),
+    checked per line (an error names ``answers.<key>``). On a TRL/HH row they
+    go with its imported label, and a question about each response takes
+    ``{"chosen": answer, "rejected": answer}``. On a Docket pairwise or thumb
+    item they need the label they come with, ``"choice"`` (pairwise
+    ``A``/``B``/``tie``/``both_bad`` in the order the responses are given,
+    thumb ``up``/``down``), and a question about each response takes a list
+    in the responses' order. So existing safety labels are imported as an
+    imported annotator's judgments and audited with everyone else's.
+
 Imported labels count as judgments
     Labels are recorded by the annotation-ingest service
     (``annotate.services.annotations.annotations_record_bulk``), under the
@@ -79,7 +91,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import JSONField
 from django.utils import timezone
@@ -98,9 +110,12 @@ from annotate.models import (
     Prompt,
     Response,
     Source,
+    ThumbChoice,
     content_hash,
 )
+from annotate.selectors import questions_in_use
 from annotate.services.annotations import AnnotationInput, Label, annotations_record_bulk
+from annotate.services.answers import answers_validate
 
 MAX_LINE_BYTES = 1024 * 1024  # one item per line; a longer line is an error
 MAX_ERRORS_KEPT = 1000  # errors kept on ImportFailed.errors (all are counted)
@@ -222,6 +237,8 @@ class _Row:
     item_hash: str
     metadata: dict
     chosen_hash: str | None = None  # the preferred response of a labelled row
+    choice: str | None = None  # a Docket item's imported label (pairwise A/B/tie/both_bad, thumb up/down)
+    answers: dict | None = None  # pre-filled answers to custom questions (per-response ones as lists in item order)
 
 
 # ---------------------------------------------------------------- reading
@@ -562,7 +579,7 @@ def _parse_preference(obj: dict, line: int, kinds: set[str], fmt: str) -> _Row:
         raise _RowError("rejected", "is the same response as 'chosen'")
     pair = sorted([(chosen, chosen_hash, "", {}), (rejected, rejected_hash, "", {})], key=lambda r: r[1])
     prompt_hash = content_hash(messages)
-    metadata = {k: v for k, v in obj.items() if k not in ("prompt", "chosen", "rejected")}
+    metadata = {k: v for k, v in obj.items() if k not in ("prompt", "chosen", "rejected", "answers")}
     metadata["import_format"] = "hh" if fmt == "hh" else "trl"
     return _Row(
         line=line,
@@ -578,7 +595,57 @@ def _parse_preference(obj: dict, line: int, kinds: set[str], fmt: str) -> _Row:
     )
 
 
-def _parse_line(text: str, line: int, kinds: set[str]) -> _Row:
+class _StubItem:
+    """What ``answers_validate`` reads of an item, for a line not written yet (responses by position)."""
+
+    def __init__(self, kind: str, n_responses: int):
+        self.kind = kind
+        self._uuids = [str(n) for n in range(n_responses)]
+
+    def response_uuids(self) -> list[str]:
+        return self._uuids
+
+
+def _parse_answers(obj: dict, row: _Row, questions: list) -> None:
+    """A line's ``answers`` (and a Docket item's ``choice``, the imported label they come with), checked
+    against the project's questions by the annotation-ingest rule; errors name ``answers.<key>``."""
+    if "answers" not in obj and "choice" not in obj:
+        return
+    if row.fmt == "docket":
+        choices = {Kind.PAIRWISE: PairwiseChoice.values, Kind.THUMB: ThumbChoice.values}.get(row.kind)
+        if choices is None:
+            raise _RowError("answers", f"pre-filled answers are imported on pairwise and thumb items, not {row.kind}")
+        if obj.get("choice") not in choices:
+            raise _RowError(
+                "choice", f"the imported label of a {row.kind} item with answers: one of {', '.join(choices)}"
+            )
+        row.choice = obj["choice"]
+    raw = obj.get("answers") or {}
+    if not isinstance(raw, dict):
+        raise _RowError("answers", f"expected an object of question keys and answers, got {_type_name(raw)}")
+    by_key = {q.key: q for q in questions}
+    answers = {}
+    for key, value in raw.items():
+        question = by_key.get(key)
+        if question is not None and question.target == "response" and row.fmt != "docket":
+            # A preference row names its responses chosen / rejected; the item's order is by hash.
+            if not isinstance(value, dict) or set(value) - {"chosen", "rejected"}:
+                raise _RowError(f"answers.{key}", 'expected {"chosen": answer, "rejected": answer}')
+            order = ["chosen", "rejected"] if row.responses[0][1] == row.chosen_hash else ["rejected", "chosen"]
+            value = [value.get(side) for side in order]
+        answers[key] = value
+    try:
+        answers_validate(item=_StubItem(row.kind, len(row.responses)), answers=answers, questions=questions)
+    except ValidationError as error:
+        name, messages = next(iter(error.message_dict.items()))
+        parts = name.split(".")
+        if len(parts) == 3:
+            raise _RowError(".".join(parts[:2]), f"response {int(parts[2]) + 1}: {messages[0]}") from None
+        raise _RowError(name, messages[0]) from None
+    row.answers = answers
+
+
+def _parse_line(text: str, line: int, kinds: set[str], questions: list = ()) -> _Row:
     try:
         # nesting, non-finite numbers, NUL and unpaired surrogates refused here (annotate.jsoninput)
         obj = jsoninput.loads(text)
@@ -590,13 +657,19 @@ def _parse_line(text: str, line: int, kinds: set[str]) -> _Row:
     if not isinstance(obj, dict):
         raise _RowError(None, f"expected a JSON object (one item per line), got {_type_name(obj)}")
     if "kind" in obj or "responses" in obj:
-        return _parse_docket(obj, line, kinds)
-    if "chosen" in obj or "rejected" in obj:
+        row = _parse_docket(obj, line, kinds)
+    elif "chosen" in obj or "rejected" in obj:
         if "prompt" in obj:
-            return _parse_preference(obj, line, kinds, "trl")
-        if isinstance(obj.get("chosen"), list):
-            return _parse_preference(obj, line, kinds, "trl-implicit")
-        return _parse_preference(obj, line, kinds, "hh")
+            row = _parse_preference(obj, line, kinds, "trl")
+        elif isinstance(obj.get("chosen"), list):
+            row = _parse_preference(obj, line, kinds, "trl-implicit")
+        else:
+            row = _parse_preference(obj, line, kinds, "hh")
+    else:
+        row = None
+    if row is not None:
+        _parse_answers(obj, row, list(questions))
+        return row
     raise _RowError(
         None,
         "unrecognised row: expected a Docket item (kind, prompt, responses), a TRL preference row "
@@ -620,6 +693,7 @@ def _parse_file(
     *,
     skip_invalid: bool = False,
     on_reject: RejectCallback | None = None,
+    questions: list = (),
 ) -> _Parsed:
     """Parse and validate every line, with repeats inside the file removed.
 
@@ -653,7 +727,7 @@ def _parse_file(
             continue
         lines += 1
         try:
-            row = _parse_line(text, number, kinds)
+            row = _parse_line(text, number, kinds, questions)
         except _RowError as exc:
             fail(number, exc.field, exc.message, text)
             continue
@@ -739,7 +813,14 @@ def items_import(
         problem = f"must be at most {MAX_SOURCE_NAME} characters, got {len(source_name)}"
     if problem:
         raise ImportFailed([(None, "source_name", problem)])
-    parsed = _parse_file(fileobj, set(project.kinds or []), progress, skip_invalid=skip_invalid, on_reject=on_reject)
+    parsed = _parse_file(
+        fileobj,
+        set(project.kinds or []),
+        progress,
+        skip_invalid=skip_invalid,
+        on_reject=on_reject,
+        questions=questions_in_use(project),
+    )
     rows = parsed.rows
     provenance = {"import": {"source": source_name, "by": user.get_username() if user is not None else ""}}
     for attempt in range(WRITE_ATTEMPTS):
@@ -866,7 +947,7 @@ def _write(project, rows: list[_Row], report: ImportReport, source_name: str, pr
         else:
             new_rows.append(row)
 
-    needs_annotator = label_existing or any(r.chosen_hash is not None for r in new_rows)
+    needs_annotator = label_existing or any(r.chosen_hash is not None or r.choice for r in new_rows)
     annotator = _imported_annotator(source_name) if needs_annotator else None
     total = len(new_rows)
     if progress is not None:
@@ -934,6 +1015,8 @@ def _write(project, rows: list[_Row], report: ImportReport, source_name: str, pr
             if row.chosen_hash is not None:
                 choice = PairwiseChoice.A if row.responses[0][1] == row.chosen_hash else PairwiseChoice.B
                 labels.append(_label(project, item_id, choice, row, source_name))
+            elif row.choice:
+                labels.append(_label(project, item_id, row.choice, row, source_name))
             report.by_kind[row.kind] = report.by_kind.get(row.kind, 0) + 1
         inserter.insert(ItemResponse, ["item_id", "response_id", "position"], links, returning=False)
         report.items_created += len(item_ids)
@@ -946,11 +1029,14 @@ def _write(project, rows: list[_Row], report: ImportReport, source_name: str, pr
 
 
 def _label(project: Project, item_id: int, choice: str, row: _Row, source_name: str) -> Label:
-    """The imported label of a TRL/HH row on item ``item_id`` (a pairwise item of ``project``)."""
+    """The imported label of a TRL/HH row (or a Docket item with ``choice``) on item ``item_id``,
+    with the line's pre-filled answers."""
     return Label(
-        item=Item(pk=item_id, project=project, kind=Kind.PAIRWISE),
+        item=Item(pk=item_id, project=project, kind=row.kind),
         data=AnnotationInput(
-            choice=choice, metadata={"import": {"source": source_name, "format": row.fmt, "line": row.line}}
+            choice=choice,
+            metadata={"import": {"source": source_name, "format": row.fmt, "line": row.line}},
+            answers=row.answers or {},
         ),
     )
 

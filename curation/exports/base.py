@@ -20,7 +20,8 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from .records import ExportInputError, ItemRec, PromptRec
+from .questions import QuestionColumns, check_filters, consensus_fields, row_passes
+from .records import ExportInputError, ItemRec, PromptRec, QuestionRec
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 MESSAGES = pa.list_(MESSAGE)
@@ -44,6 +45,7 @@ class ExportOptions:
     judgment_positives        the judgment format adds thumbs-up responses with judgment null
     sft_sources      which signals give SFT completions: pairwise, ranking, thumb, correction
     row_group_size   rows per Parquet row group (and per buffered write)
+    question_filters conditions on the custom questions' columns a row must meet (.questions)
     """
 
     conversational: bool = True
@@ -57,8 +59,12 @@ class ExportOptions:
     judgment_positives: bool = False
     sft_sources: tuple[str, ...] = SOURCES
     row_group_size: int = 10_000
+    question_filters: tuple[dict, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.question_filters, list | tuple):
+            raise ExportInputError("options.question_filters: a list of {column, op, value}")
+        object.__setattr__(self, "question_filters", tuple(self.question_filters))
         for name in ("dpo_sources", "extra_columns", "sft_sources"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -112,10 +118,19 @@ class Format:
     description: ClassVar[str] = ""
     trl_trainer: ClassVar[str] = ""
     drop_reasons: ClassVar[dict[str, str]] = {}
+    # The responses a row carries, for the custom questions' columns (.questions): ("",) one
+    # completion, ("chosen", "rejected") a pair; None: no question columns in this format.
+    question_roles: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, options: ExportOptions | None = None, **_: Any) -> None:
+    def __init__(
+        self, options: ExportOptions | None = None, *, questions: tuple[QuestionRec, ...] = (), **_: Any
+    ) -> None:
         self.options = options or ExportOptions()
         self.dropped: Counter[str] = Counter()
+        self.questions = tuple(questions) if self.question_roles is not None or self.name == "raw" else ()
+        self.answer_columns = QuestionColumns(self.questions, self.question_roles or ("",))
+        names = [f.name for f in self.question_fields()]
+        self.question_filters = check_filters(self.options.question_filters, names)
 
     # -- to implement -----------------------------------------------------------------------
     def fields(self) -> list[pa.Field]:
@@ -125,8 +140,18 @@ class Format:
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------------
+    def question_fields(self) -> list[pa.Field]:
+        return consensus_fields(self.questions, self.question_roles or ("",))
+
     def schema(self) -> pa.Schema:
-        return pa.schema(self.fields())
+        return pa.schema(self.fields() + self.question_fields())
+
+    def keep(self, row: dict) -> bool:
+        """Whether ``row`` meets the question filters (a row that does not is counted as dropped)."""
+        if self.question_filters and not row_passes(self.question_filters, row):
+            self.drop("question_filter")
+            return False
+        return True
 
     def summary(self) -> dict:
         """A format-specific block for the manifest (KTO's class balance); empty by default."""
@@ -144,6 +169,18 @@ class Format:
         if self.options.conversational:
             return [{"role": m["role"], "content": m["content"]} for m in prompt.messages]
         return prompt.text if self.options.plain_prompt == "last_user" else prompt.joined
+
+    def with_answers(self, row: dict, item: ItemRec, text: str | None = None, refs: dict | None = None) -> dict:
+        """``row`` with the custom questions' columns (when the project has questions): about
+        ``item``, and per response about the response whose text is ``text`` (SFT, KTO; none for a
+        correction) or the ``refs`` given (role -> (item, response id))."""
+        if not self.questions:
+            return row
+        if refs is None:
+            match = next((r.id for r in item.responses if r.text == text), None)
+            refs = {"": (item, match)}
+        row.update(self.answer_columns.columns(item, refs))
+        return row
 
     def completion_value(self, text: str) -> list[dict] | str:
         if self.options.conversational:

@@ -59,13 +59,17 @@ class DpoFormat(Format):
         "source_not_used": "items of a kind not in options.dpo_sources",
     }
 
+    question_roles = ("chosen", "rejected")
+
     def fields(self) -> list[pa.Field]:
         t = self.text_type
         out = [pa.field("prompt", t), pa.field("chosen", t), pa.field("rejected", t)]
         out += [pa.field(c, pa.float64(), nullable=True) for c in self.options.extra_columns]
         return out
 
-    def _row(self, item: ItemRec, chosen: str, rejected: str, **extra) -> dict:
+    def _row(self, item: ItemRec, chosen: str, rejected: str, refs: dict | None = None, **extra) -> dict:
+        """A pair; ``refs``: ``{"chosen": (item, response id or None), "rejected": ...}`` for the
+        custom questions about each response (.questions)."""
         row = {
             "prompt": self.prompt_value(item.prompt),
             "chosen": self.completion_value(chosen),
@@ -73,7 +77,7 @@ class DpoFormat(Format):
         }
         for column in self.options.extra_columns:
             row[column] = extra.get(column)
-        return row
+        return self.with_answers(row, item, refs=refs or {})
 
     def rows(self, items: list[ItemRec]) -> Iterator[dict]:
         sources = self.options.dpo_sources
@@ -106,6 +110,7 @@ class DpoFormat(Format):
                         up_item,
                         up_item.responses[0].text,
                         down_item.responses[0].text,
+                        refs={"chosen": (up_item, up_id), "rejected": (down_item, down_id)},
                         agreement=min(agreements) if agreements else None,
                     )
         else:
@@ -119,6 +124,7 @@ class DpoFormat(Format):
                 item,
                 item.responses[win].text,
                 item.responses[lose].text,
+                refs={"chosen": (item, item.responses[win].id), "rejected": (item, item.responses[lose].id)},
                 margin=vote.margin,
                 agreement=agreement_of(item),
                 ches=item.ches,
@@ -145,6 +151,7 @@ class DpoFormat(Format):
                             item,
                             item.response(better).text,
                             item.response(worse).text,
+                            refs={"chosen": (item, better), "rejected": (item, worse)},
                             margin=consensus.scores[better] - consensus.scores[worse],
                             agreement=agreement,
                         )
@@ -154,4 +161,9 @@ class DpoFormat(Format):
         if reason:
             self.drop(reason)
         for text in fixed:
-            yield self._row(item, text, item.responses[0].text)
+            yield self._row(
+                item,
+                text,
+                item.responses[0].text,
+                refs={"chosen": (item, None), "rejected": (item, item.responses[0].id)},
+            )

@@ -84,6 +84,8 @@ class KtoFormat(Format):
         "duplicate": "rows repeating a (completion, label) already written for the prompt",
     }
 
+    question_roles = ("",)
+
     def fields(self) -> list[pa.Field]:
         t = self.text_type
         return [pa.field("prompt", t), pa.field("completion", t), pa.field("label", pa.bool_())]
@@ -96,11 +98,12 @@ class KtoFormat(Format):
                     self.drop("duplicate")
                     continue
                 seen.add((text, label))
-                yield {
+                row = {
                     "prompt": self.prompt_value(item.prompt),
                     "completion": self.completion_value(text),
                     "label": label,
                 }
+                yield self.with_answers(row, item, text)
 
     def _labelled(self, item: ItemRec) -> Iterator[tuple[str, bool]]:
         if item.kind == "thumb":

@@ -4,7 +4,8 @@ format options (:class:`curation.exports.ExportOptions`)
     ``conversational``, ``plain_prompt``, ``ranking_pairs``, ``dpo_sources``,
     ``extra_columns``, ``kto_ties``, ``kto_rankings``,
     ``ranking_include_pairwise``, ``judgment_positives``, ``sft_sources``,
-    ``row_group_size``
+    ``row_group_size``, ``question_filters`` (conditions on the custom
+    questions' columns, :mod:`curation.exports.questions`)
 filters (:class:`curation.exports.FilterSpec`, applied in this order)
     ``exclude_excluded`` (default true: leave out items a curator excluded),
     ``voters`` (whose judgments count: ``human``, ``imported``, ``model``;
@@ -32,6 +33,7 @@ before anything is queued and the runner runs it again on the stored job.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -60,7 +62,8 @@ class OptionSpec:
     ``EXPORT_OPTIONS`` is the one description of the options: the coercion and
     range checks below, the REST API's typed serializer
     (``api.export_options``) and so the OpenAPI schema are built from it.
-    ``kind`` is ``bool``, ``int``, ``float``, ``str`` or ``list`` (of ``choices``).
+    ``kind`` is ``bool``, ``int``, ``float``, ``str``, ``list`` (of ``choices``)
+    or ``rules`` (a list of ``{column, op, value}`` objects, or that as JSON text).
     """
 
     name: str
@@ -122,6 +125,7 @@ EXPORT_OPTIONS: dict[str, OptionSpec] = {
         OptionSpec("judgment_positives", "bool", "The judgment format adds thumbs-up responses with judgment null."),
         OptionSpec("sft_sources", "list", "Which signals give SFT completions.", choices=SOURCES),
         OptionSpec("row_group_size", "int", "Rows per Parquet row group (and per buffered write).", minimum=1, maximum=1_000_000),
+        OptionSpec("question_filters", "rules", "Conditions on the custom questions' columns a row must meet, each {column, op, value}: e.g. {\"column\": \"q_hazard_chosen\", \"op\": \"empty\"} drops DPO pairs whose chosen response has a hazard label by consensus."),
         # filters (FilterSpec), applied in this order
         OptionSpec("exclude_excluded", "bool", "Leave out items a curator excluded."),
         OptionSpec("voters", "list", "Whose judgments count as votes: people (human), imported labels (imported), algorithmic judges (model). Default human,imported.", choices=VOTER_SOURCES),
@@ -184,6 +188,17 @@ def _coerce_type(kind: str, value: Any) -> Any:
         if number != number or number in (float("inf"), float("-inf")):
             raise ValueError(f"must be a finite number, got {value!r}")
         return number
+    if kind == "rules":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"must be a JSON list of {{column, op, value}}: {error.msg}") from None
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, dict) for v in value):
+            raise ValueError("must be a list of {column, op, value} objects")
+        return [dict(v) for v in value]
     if kind == "list":
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
@@ -201,14 +216,17 @@ def _field_of(message: str) -> str:
     name = head.split(".", 1)[1] if "." in head else head
     if name == "ches":
         return "ches_drop_above_quantile"
+    if name.startswith("question_filters"):
+        return "question_filters"
     return name if name in ALL_FIELDS else "options"
 
 
-def export_options_clean(*, fmt: str, options: dict | None) -> dict:
+def export_options_clean(*, fmt: str, options: dict | None, questions: tuple = ()) -> dict:
     """The normalised options (every key, defaults filled in); ``ValidationError`` names the field.
 
     Builds the format options and the filters once, so whatever passes here
-    also passes in the runner.
+    also passes in the runner. ``questions``: the project's custom questions
+    (``orm.questions_for_export``), whose columns ``question_filters`` may name.
     """
     errors: dict[str, str] = {}
     if fmt not in FORMATS:
@@ -232,7 +250,7 @@ def export_options_clean(*, fmt: str, options: dict | None) -> dict:
     try:
         opts = ExportOptions.from_dict({k: v for k, v in data.items() if k in OPTION_FIELDS})
         spec = FilterSpec.from_dict({k: v for k, v in data.items() if k in FILTER_FIELDS or k in ALIASES})
-        FORMATS[fmt](opts, salt="check")  # the format accepts these options
+        FORMATS[fmt](opts, salt="check", questions=tuple(questions))  # the format accepts these options
     except (ExportInputError, TypeError, ValueError) as exc:
         message = str(exc)
         raise ValidationError({_field_of(message): message}) from None

@@ -35,7 +35,7 @@ differs from their choice on the item. :func:`ches_scores` streams
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain
 from json import loads
@@ -44,23 +44,28 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import CharField, Count, Exists, F, OuterRef, Prefetch, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from annotate.models import (
     Annotation,
     Annotator,
+    Answer,
     Item,
     ItemResponse,
     Principle,
     PrincipleVerdict,
     PrincipleVersion,
     Prompt,
+    Question,
+    QuestionVersion,
+    Response,
     Verdict,
 )
 from curation.metrics import verdicts_split
 from curation.models import AnnotatorAudit, Audit, ItemAudit, ResponseEncoding
 
-from .records import ItemRec, JudgmentRec, PromptRec, ResponseRec
+from .records import ItemRec, JudgmentRec, PromptRec, QuestionRec, ResponseRec
 
 CHUNK_SIZE = 5000
 ANNOTATORS_READ_AT_ONCE = 100_000
@@ -166,12 +171,12 @@ def _records(
     columns += ["critique", "corrected_response", "consistent"]
     if full:
         columns += ["rationale", "display_order", "time_spent_ms", "created_at"]
-    streams.append(
-        (
-            Annotation.objects.filter(**in_export).order_by("item__prompt_id", "item_id", "id").values_list(*columns),
-            chunk_size * 4,
-        )
+    # Each annotation's answers to custom questions, as JSON (null without: one index probe each).
+    annotations = Annotation.objects.filter(**in_export).annotate(
+        answers_json=RawSQL(_ANSWERS_SQL, [])  # noqa: S611 - only table names from the models
     )
+    columns.append("answers_json")
+    streams.append((annotations.order_by("item__prompt_id", "item_id", "id").values_list(*columns), chunk_size * 4))
     if audit:
         streams.append(
             (
@@ -229,7 +234,15 @@ def _annotator_lookup() -> Callable[[int], tuple[str, str]]:
 
 
 def _merge(
-    item_rows, prompt_rows, response_rows, annotation_rows, audit_rows, *, full: bool, annotator, audit_agreement=True
+    item_rows,
+    prompt_rows,
+    response_rows,
+    annotation_rows,
+    audit_rows,
+    *,
+    full: bool,
+    annotator,
+    audit_agreement=True,
 ) -> Iterator[ItemRec]:
     """Records from the five streams, all ordered by ``(prompt id, item id)`` (prompts by id).
 
@@ -290,6 +303,8 @@ def _merge(
                         judgment[8], "", (), None, judgment[9],
                     )
                 )  # fmt: skip
+            if judgment[-1] is not None:
+                judgments[-1] = replace(judgments[-1], answers=_answers_of(judgment[-1]))
             judgment = next(annotation_rows, _END)
 
         agreement = ches = ln_ches = None
@@ -302,6 +317,40 @@ def _merge(
             scored = next(audit_rows, _END)
 
         yield ItemRec(uuid_text, kind, prompt, responses, judgments, excluded, resolution, agreement, ches, ln_ches)
+
+
+# ---------------------------------------------------------------- custom questions
+
+# One annotation's answers as JSON text: [[key, response uuid or null, type, choice, labels, rating, text], ...].
+_ANSWERS_SQL = f"""(SELECT json_agg(json_build_array(q.key, r.uuid::text, a.type, a.choice, a.labels, a.rating, a.text)
+                            ORDER BY a.id)
+                   FROM {Answer._meta.db_table} a JOIN {Question._meta.db_table} q ON q.id = a.question_id
+                   LEFT JOIN {Response._meta.db_table} r ON r.id = a.response_id
+                   WHERE a.annotation_id = {Annotation._meta.db_table}.id)::text"""  # noqa: S608
+
+
+def _answers_of(text: str | None) -> tuple:
+    """``(key, response uuid or None, typed value)`` per answer (``_ANSWERS_SQL``'s JSON)."""
+    out = []
+    for key, response, qtype, choice, labels, rating, answer_text in loads(text) if text else ():
+        value = {"single_choice": choice, "multi_label": labels, "rating": rating, "text": answer_text}[qtype]
+        out.append((key, response, value))
+    return tuple(out)
+
+
+def questions_for_export(*, project) -> tuple[QuestionRec, ...]:
+    """The project's questions (retired ones too: their answers are exported), in order, each
+    with the options of every version (the current version's first)."""
+    out = []
+    for question in Question.objects.filter(project=project).order_by("position", "id"):
+        values: list[str] = []
+        versions = (
+            QuestionVersion.objects.filter(question=question).order_by("-number").values_list("options", flat=True)
+        )
+        for options in versions:
+            values += [o["value"] for o in options or () if o["value"] not in values]
+        out.append(QuestionRec(question.key, question.type, question.target, tuple(values)))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- audit findings

@@ -17,7 +17,8 @@ position 0), ``judgment_id``, ``annotator`` (pseudonym), ``annotator_type``,
 ``corrected_response``, ``rationale`` (empty strings become null),
 ``display_order`` (response ids left to right as shown), ``time_spent_ms``,
 ``consistent``, ``created_at``, ``item_excluded``, ``resolution`` (the
-curator's verdict as a JSON string, or null).
+curator's verdict as a JSON string, or null), and one ``q_<key>`` column per
+custom question with the judgment's own answer (:mod:`.questions`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from .base import Format
+from .questions import raw_columns, raw_fields
 from .records import ExportInputError, ItemRec
 
 RESPONSE = pa.struct([("id", pa.string()), ("text", pa.string())])
@@ -77,6 +79,9 @@ class RawFormat(Format):
             pa.field("resolution", pa.string(), nullable=True),
         ]
 
+    def question_fields(self) -> list[pa.Field]:
+        return raw_fields(self.questions)
+
     def _pseudonym(self, annotator_id: str) -> str:
         name = self._names.get(annotator_id)
         if name is None:
@@ -95,7 +100,7 @@ class RawFormat(Format):
                 else json.dumps(item.resolution, sort_keys=True, ensure_ascii=False, default=list)
             )
             for j in item.judgments:
-                yield {
+                row = {
                     "item_id": item.id,
                     "kind": item.kind,
                     "prompt_id": item.prompt.id,
@@ -117,3 +122,6 @@ class RawFormat(Format):
                     "item_excluded": item.excluded,
                     "resolution": resolution,
                 }
+                if self.questions:
+                    row.update(raw_columns(self.questions, item, j.answers))
+                yield row

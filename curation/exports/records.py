@@ -141,6 +141,8 @@ class JudgmentRec:
     time_spent_ms: int | None = None
     consistent: bool | None = None
     created_at: str | None = None  # ISO 8601, only the raw export shows it
+    # Answers to custom questions: (question key, response id or None for the item, typed value).
+    answers: tuple[tuple[str, str | None, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -160,6 +162,29 @@ class JudgmentRec:
             object.__setattr__(self, "ranking", groups)
         if type(self.display_order) is not tuple:
             object.__setattr__(self, "display_order", tuple(self.display_order))
+
+
+QUESTION_TYPES = ("single_choice", "multi_label", "rating", "text")
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionRec:
+    """A custom question as the exports see it: ``values`` are its options (every version's,
+    current first) for single choice and multi-label; ``target`` is ``item`` or ``response``."""
+
+    key: str
+    type: str
+    target: str = "item"
+    values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise ExportInputError(f"question {self.key!r}: key must be a non-empty string")
+        if self.type not in QUESTION_TYPES:
+            raise ExportInputError(f"question {self.key}: type must be one of {QUESTION_TYPES}, got {self.type!r}")
+        if self.target not in ("item", "response"):
+            raise ExportInputError(f"question {self.key}: target must be item or response, got {self.target!r}")
+        object.__setattr__(self, "values", tuple(self.values))
 
 
 _RESPONSES_PER_KIND = {"pairwise": (2, 2), "thumb": (1, 1), "ranking": (2, 20), "judgment": (1, 1)}

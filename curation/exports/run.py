@@ -18,23 +18,26 @@ from .kto import KtoFormat, kto_weights
 from .manifest import build_manifest, dataset_card, write_json
 from .ranking import RankingFormat
 from .raw import RawFormat
-from .records import ExportInputError, ItemRec
+from .records import ExportInputError, ItemRec, QuestionRec
 from .sft import SftFormat
 from .writers import FILE_TYPES, FileInfo, SplitWriters
 
 FORMATS: dict[str, type[Format]] = {
     cls.name: cls for cls in (DpoFormat, KtoFormat, RankingFormat, JudgmentFormat, SftFormat, RawFormat)
 }
+QUESTION_DROP_REASONS = {"question_filter": "rows that failed options.question_filters"}
 # Formats that combine several items of one prompt (thumb pairs, de-duplication).
 GROUPED_FORMATS = frozenset({"dpo", "kto", "sft"})
 
 
-def make_format(fmt: str, options: ExportOptions, *, salt: str | bytes | None = None) -> Format:
+def make_format(
+    fmt: str, options: ExportOptions, *, salt: str | bytes | None = None, questions: tuple[QuestionRec, ...] = ()
+) -> Format:
     try:
         cls = FORMATS[fmt]
     except KeyError:
         raise ExportInputError(f"format: {fmt!r} is not one of {sorted(FORMATS)}") from None
-    return cls(options, salt=salt)
+    return cls(options, salt=salt, questions=questions)
 
 
 @dataclass
@@ -63,6 +66,7 @@ def export_run(
     progress: Callable[[int], None] | None = None,
     progress_every: int = 1000,
     created_at: datetime | None = None,
+    questions: Iterable[QuestionRec] = (),
 ) -> ExportResult:
     """Export ``items`` in format ``fmt`` to ``out_dir`` (which must be empty or missing).
 
@@ -73,11 +77,12 @@ def export_run(
     for every pairwise item) is needed only by the CHES filter. ``salt`` is
     needed only by the raw format and is not written anywhere. ``progress`` is
     called with the number of items read every ``progress_every`` items and at
-    the end. ``created_at`` fixes the manifest's time (tests).
+    the end. ``created_at`` fixes the manifest's time (tests). ``questions``:
+    the project's custom questions, each a column set (:mod:`.questions`).
     """
     options = options if isinstance(options, ExportOptions) else ExportOptions.from_dict(options)
     spec = filters if isinstance(filters, FilterSpec) else FilterSpec.from_dict(filters)
-    fmt_obj = make_format(fmt, options, salt=salt)
+    fmt_obj = make_format(fmt, options, salt=salt, questions=tuple(questions))
     pipeline = spec.build(ches_scores=ches_scores)
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
@@ -119,7 +124,7 @@ def export_run(
         filters=spec.to_dict(),
         filter_report=pipeline.report(),
         dropped=dict(fmt_obj.dropped),
-        drop_reasons=fmt_obj.drop_reasons,
+        drop_reasons={**fmt_obj.drop_reasons, **QUESTION_DROP_REASONS},
         rows=rows,
         files=files,
         items_in=pipeline.items_in,
@@ -155,11 +160,12 @@ def export_count(
     filters: FilterSpec | dict | None = None,
     salt: str | bytes | None = None,
     ches_scores: Iterable[tuple[str, float | None]] | None = None,
+    questions: Iterable[QuestionRec] = (),
 ) -> ExportCount:
     """The rows per split :func:`export_run` would write for ``items`` (the same filters, formats and split)."""
     options = options if isinstance(options, ExportOptions) else ExportOptions.from_dict(options)
     spec = filters if isinstance(filters, FilterSpec) else FilterSpec.from_dict(filters)
-    fmt_obj = make_format(fmt, options, salt=salt or "count")
+    fmt_obj = make_format(fmt, options, salt=salt or "count", questions=tuple(questions))
     pipeline = spec.build(ches_scores=ches_scores)
     rows: Counter = Counter({split: 0 for split in spec.splits})
     for split, _row in _rows(items, fmt=fmt, fmt_obj=fmt_obj, pipeline=pipeline, spec=spec):
@@ -208,7 +214,8 @@ def _rows(
             continue
         split = spec.split(prompt_id)
         for row in fmt_obj.rows(kept):
-            yield split, row
+            if fmt_obj.keep(row):  # the question filters (counted as the format's drops)
+                yield split, row
 
 
 def _drop_empty_splits(

@@ -67,6 +67,7 @@ from curation.exports.orm import (
     principle_required,
     principle_split_items,
     principle_versions_manifest,
+    questions_for_export,
 )
 from curation.exports.run import ExportCount, export_count
 from curation.exports.selectors import export_root
@@ -154,7 +155,8 @@ def export_preview(*, project, fmt: str, options: dict | None) -> ExportCount:
     does (``ValidationError`` naming the field), then runs the export job's own
     reader, filters, format and split (``export_count``) without the writers.
     """
-    clean = export_options_clean(fmt=fmt, options=options)
+    questions = questions_for_export(project=project)
+    clean = export_options_clean(fmt=fmt, options=options, questions=questions)
     plan = _plan(project=project, clean=clean)
     return export_count(
         items_for_export(project=project, audit=plan.audit, full=fmt == "raw", audit_agreement=plan.audit_agreement),
@@ -162,6 +164,7 @@ def export_preview(*, project, fmt: str, options: dict | None) -> ExportCount:
         options=plan.options,
         filters=plan.spec,
         ches_scores=plan.scores,
+        questions=questions,
     )
 
 
@@ -190,7 +193,9 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
     params = job.params or {}
     fmt = params.get("format", "")
     try:
-        clean = export_options_clean(fmt=fmt, options=params.get("options") or {})
+        clean = export_options_clean(
+            fmt=fmt, options=params.get("options") or {}, questions=questions_for_export(project=job.project)
+        )
     except ValidationError as exc:
         raise ValueError(f"invalid export parameters: {exc}") from None
     project = job.project
@@ -237,6 +242,7 @@ def dataset_export(job: Job, progress: JobProgress) -> dict:
             ches_scores=scores,
             progress=report,
             progress_every=max(PROGRESS_EVERY_MIN, total // 100),
+            questions=questions_for_export(project=project),
         )
         manifest = dict(result.manifest)
         manifest["dataset"] = str(dataset_uuid)

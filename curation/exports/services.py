@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from curation.exports.options import export_options_clean
-from curation.exports.orm import principle_required
+from curation.exports.orm import principle_required, questions_for_export
 from curation.jobs.services import job_create
 from curation.models import Job, JobKind
 
@@ -28,7 +28,9 @@ def export_create(*, project, user, params: dict, enqueue: bool = True) -> Job:
             {"params": f"unknown parameter(s): {', '.join(sorted(unknown))}; give format and options"}
         )
     fmt = params.get("format", "")
-    clean = export_options_clean(fmt=fmt, options=params.get("options"))
+    clean = export_options_clean(
+        fmt=fmt, options=params.get("options"), questions=questions_for_export(project=project)
+    )
     if clean.get("drop_split_principle"):
         principle_required(project=project, ref=clean["drop_split_principle"])
     return job_create(

@@ -36,6 +36,8 @@ class SftFormat(Format):
         "duplicate": "completions already written for the prompt",
     }
 
+    question_roles = ("",)
+
     def fields(self) -> list[pa.Field]:
         t = self.text_type
         return [pa.field("prompt", t), pa.field("completion", t)]
@@ -52,7 +54,8 @@ class SftFormat(Format):
                     self.drop("duplicate")
                     continue
                 seen.add(text)
-                yield {"prompt": self.prompt_value(item.prompt), "completion": self.completion_value(text)}
+                row = {"prompt": self.prompt_value(item.prompt), "completion": self.completion_value(text)}
+                yield self.with_answers(row, item, text)
 
     def _best(self, item: ItemRec) -> list[str]:
         if item.kind == "pairwise":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from annotate.models import GUIDANCE_KINDS, Kind, Role
+from annotate.models import GUIDANCE_KINDS, Kind, QuestionTarget, QuestionType, Role
 from curation.projects.activity import VERBS
 
 
@@ -154,3 +154,85 @@ class PrincipleActionForm(forms.Form):
     """Move a principle up or down, retire or restore it."""
 
     principle = forms.IntegerField(widget=forms.HiddenInput)
+
+
+def options_from_text(text: str) -> list:
+    """Options typed one per line: ``value`` or ``value | description``; a line that starts with
+    spaces is a subcategory of the category above it. Entries as ``question_add`` takes them."""
+    entries: list[dict] = []
+    for line in (text or "").replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            continue
+        value, _, description = line.strip().partition("|")
+        entry = {"value": value.strip(), "description": description.strip()}
+        if line[:1].isspace() and entries:
+            entries[-1].setdefault("subcategories", []).append(entry)
+        else:
+            entries.append(entry)
+    return entries
+
+
+def options_to_text(options: list[dict]) -> str:
+    """The stored (flat) options back as :func:`options_from_text` reads them."""
+    lines = []
+    for option in options:
+        line = option["value"] + (f" | {option['description']}" if option.get("description") else "")
+        lines.append(("  " if option.get("parent") else "") + line)
+    return "\n".join(lines)
+
+
+class QuestionForm(forms.Form):
+    """Add a custom question, or edit one (``question``: its id; key, type and target then stay).
+    Parsing only: every rule is ``question_add`` / ``question_update``'s."""
+
+    question = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    key = forms.CharField(
+        max_length=64,
+        required=False,
+        help_text="Lower-case letters, digits and _: the export column; it cannot change.",
+    )
+    type = forms.ChoiceField(choices=QuestionType.choices, required=False)
+    target = forms.ChoiceField(choices=QuestionTarget.choices, required=False, label="Asked about")
+    label = forms.CharField(max_length=300, label="Question")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    required = forms.BooleanField(required=False)
+    kinds = forms.MultipleChoiceField(
+        choices=Kind.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Asked on",
+        help_text="None ticked: every kind the project has.",
+    )
+    options = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        help_text="Single choice and multi-label: one per line, 'value | description'; indent a line to make it "
+        "a subcategory of the one above.",
+    )
+    taxonomy = forms.FileField(
+        required=False,
+        label="Or a taxonomy file",
+        help_text='JSON: a list of categories, each a name or {"name", "description", "subcategories": [...]}.',
+    )
+    scale = forms.IntegerField(required=False, help_text="Rating: the number of points (answers 1..N).")
+    low_label = forms.CharField(max_length=100, required=False, label="Label of 1")
+    high_label = forms.CharField(max_length=100, required=False, label="Label of N")
+    max_length = forms.IntegerField(required=False, label="Most characters", help_text="Free text.")
+
+    def spec(self) -> dict:
+        """The definition the services take (call after ``is_valid()``; the taxonomy is read by the view)."""
+        data = self.cleaned_data
+        spec = {
+            name: data[name]
+            for name in ("label", "description", "required", "kinds", "scale", "low_label", "high_label", "max_length")
+        }
+        spec["options"] = options_from_text(data["options"]) if data["options"].strip() else None
+        if not data.get("question"):
+            spec.update(key=data["key"], type=data["type"], target=data["target"] or "item")
+        return spec
+
+
+class QuestionActionForm(forms.Form):
+    """Move a question up or down, retire or restore it."""
+
+    question = forms.IntegerField(widget=forms.HiddenInput)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from annotate.models import Kind, Membership, Principle, Project, Role
 from annotate.services.principles import guidance_clean, principle_version_snapshot
 from curation.projects.activity import activity_record, changes_between
+from curation.projects.questions import question_add, question_check
 
 log = logging.getLogger(__name__)
 
@@ -187,13 +188,16 @@ def project_create(
     owner=None,
     description: str = "",
     principles: Iterable[tuple[str, str]] = (),
+    questions: Iterable[dict] = (),
     **settings,
 ) -> Project:
     """Create a project; ``owner`` (default: ``user``, who acted) becomes its first owner.
 
     ``settings``: any of :data:`SETTINGS_FIELDS` (guidelines, overlap, ...),
     validated as :func:`project_update` does. ``principles``: (name,
-    description) pairs added in order. Everything is written in one
+    description) pairs added in order. ``questions``: custom question
+    definitions (``curation.projects.questions``), added in order (an error
+    names the field ``questions`` and the question). Everything is written in one
     transaction and logged (``project.create`` with every initial setting,
     ``member.add`` for the owner, ``principle.add`` for each principle).
     Raises ``ValidationError`` naming the field. Who may create projects is
@@ -219,6 +223,19 @@ def project_create(
         if checked[-1][0].casefold() in seen:
             raise ValidationError({"principles": f"principle {number}: {checked[-1][0]!r} is named twice"})
         seen.add(checked[-1][0].casefold())
+    questions = list(questions)
+    keys: set[str] = set()
+    for number, spec in enumerate(questions, start=1):
+        key = spec.get("key") if isinstance(spec, dict) else None
+        where = f"question {number}" + (f" ({key!r})" if isinstance(key, str) else "")
+        try:
+            question_check(project=project, spec=spec)
+        except ValidationError as error:
+            problem = "; ".join(f"{k}: {' '.join(v)}" for k, v in error.message_dict.items())
+            raise ValidationError({"questions": f"{where}: {problem}"}) from None
+        if key in keys:
+            raise ValidationError({"questions": f"{where}: the key is used twice"})
+        keys.add(key)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -240,6 +257,8 @@ def project_create(
             )
         for principle_name, principle_description in checked:
             principle_add(project=project, name=principle_name, description=principle_description, user=user)
+        for spec in questions:
+            question_add(project=project, spec=spec, user=user)
     log.info("%s created project %s", user, project.slug)
     return project
 

@@ -1,5 +1,5 @@
 """The curator's project pages: projects with progress, a new project, the
-overview, settings (with the guidelines' live preview), principles, members and roles,
+overview, settings (with the guidelines' live preview), principles, custom questions, members and roles,
 import upload, the activity log.
 
 Every view is ``login_required`` and looks its project up through
@@ -21,18 +21,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Count, Value, When
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from annotate.models import CURATE_ROLES, Membership, Principle, Role
+from annotate.models import CURATE_ROLES, Membership, Principle, Question, Role
 from annotate.selectors import project_for_curator, project_get_for_user, user_may_create_projects
 from curation.imports.services import import_create
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import form_errors_add
 from curation.models import JobKind
-from curation.projects import services
+from curation.projects import questions, services
 from curation.projects.forms import (
     ActivityFilterForm,
     ImportForm,
@@ -43,7 +43,10 @@ from curation.projects.forms import (
     PrincipleForm,
     ProjectCreateForm,
     ProjectSettingsForm,
+    QuestionActionForm,
+    QuestionForm,
     guidance_initial,
+    options_to_text,
 )
 from curation.projects.selectors import (
     activity_actors,
@@ -350,3 +353,120 @@ def principles(request, slug):
         "section": "principles",
     }
     return render(request, "curation/principles.html", context, status=status)
+
+
+QUESTION_ACTIONS = ("add", "edit", "up", "down", "retire", "restore")
+
+
+def _question_spec(form: QuestionForm, files) -> dict:
+    spec = form.spec()
+    upload = files.get("taxonomy")
+    if upload is not None:
+        spec["options"] = questions.taxonomy_parse(upload.read(questions.TAXONOMY_BYTES_MAX + 1))
+    return spec
+
+
+def _question_action(request, project, action: str) -> str:
+    """Carry out one action of the questions page (``question_*`` services); what to tell the owner."""
+    form = (QuestionForm if action in ("add", "edit") else QuestionActionForm)(request.POST, request.FILES)
+    if not form.is_valid():
+        raise ValidationError({field: list(problems) for field, problems in form.errors.items()})
+    if action == "add":
+        added = questions.question_add(project=project, spec=_question_spec(form, request.FILES), user=request.user)
+        return f"Added question {added.key}."
+    question = (
+        Question.objects.select_related("current").filter(project=project, pk=form.cleaned_data["question"]).first()
+    )
+    if question is None:
+        raise ValidationError({"question": "no such question in this project"})
+    if action == "edit":
+        before = question.current_id
+        questions.question_update(question=question, spec=_question_spec(form, request.FILES), user=request.user)
+        changed = question.current_id != before
+        return f"Saved {question.key} (version {question.current.number})." if changed else "Nothing changed."
+    if action in ("up", "down"):
+        questions.question_move(question=question, offset=-1 if action == "up" else 1, user=request.user)
+        return f"Moved {question.key} {action}."
+    questions.question_retire(question=question, retired=action == "retire", user=request.user)
+    return f"Retired {question.key}." if action == "retire" else f"Restored {question.key}."
+
+
+def _question_initial(question: Question) -> dict:
+    version = question.current
+    return {
+        "question": question.pk,
+        "label": version.label,
+        "description": version.description,
+        "required": version.required,
+        "kinds": version.kinds,
+        "options": options_to_text(version.options),
+        "scale": version.scale,
+        "low_label": version.low_label,
+        "high_label": version.high_label,
+        "max_length": version.max_length,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def questions_page(request, slug):
+    """The project's custom questions: owners add (typed options or a taxonomy file), edit (a new
+    version), reorder, retire and restore them (``question_*`` services); curators read them."""
+    project, role = project_get_for_user(request.user, slug, CURATE_ROLES)
+    is_owner = role == Role.OWNER
+    add_form = QuestionForm(initial={"type": "single_choice", "target": "item"})
+    status = 200
+    errors: dict[str, list[str]] = {}
+    failed, failed_form = None, None
+    if request.method == "POST":
+        if not is_owner:
+            raise PermissionDenied("Only owners change questions.")
+        action = request.POST.get("action")
+        if action not in QUESTION_ACTIONS:
+            errors = {"action": ["unknown action"]}
+        else:
+            try:
+                messages.success(request, _question_action(request, project, action))
+                return redirect("curation:questions", slug=project.slug)
+            except ValidationError as error:
+                errors = error.message_dict
+        status = 400
+        if action in ("add", "edit"):
+            question_id = request.POST.get("question") if action == "edit" else None
+            form = QuestionForm(request.POST, auto_id=f"q{question_id}_%s" if question_id else "id_%s")
+            form.is_valid()
+            for field, problems in errors.items():
+                for problem in problems:
+                    if problem not in form.errors.get(field, []):
+                        form.add_error(field if field in form.fields else None, problem)
+            if action == "add":
+                add_form = form
+            else:
+                failed, failed_form = request.POST.get("question"), form
+            errors = {}
+        else:
+            failed = request.POST.get("question")
+    rows = list(
+        Question.objects.filter(project=project)
+        .select_related("current")
+        .annotate(answer_count=Count("answers"))
+        .order_by(Case(When(retired_at__isnull=True, then=Value(0)), default=Value(1)), "position", "id")
+    )
+    for question in rows:
+        question.form = (
+            failed_form
+            if failed_form is not None and str(question.pk) == str(failed)
+            else QuestionForm(initial=_question_initial(question), auto_id=f"q{question.pk}_%s")
+        )
+    context = {
+        "project": project,
+        "role": role,
+        "is_owner": is_owner,
+        "in_use": [q for q in rows if q.retired_at is None],
+        "retired": [q for q in rows if q.retired_at is not None],
+        "add_form": add_form,
+        "errors": errors,
+        "failed": str(failed or ""),
+        "section": "questions",
+    }
+    return render(request, "curation/questions.html", context, status=status)

@@ -231,6 +231,28 @@
     const key = event.key;
     let handled = false;
 
+    // Custom questions: q / Shift+Q move the keyboard into the next / previous
+    // question; inside one, its keys (digits, letters, arrows) answer it and
+    // Esc leaves it (then the item's own keys work again).
+    if (key === "q" || key === "Q") {
+      moveQuestion(item, event.shiftKey ? -1 : 1);
+      event.preventDefault();
+      return;
+    }
+    const stop = activeStop(item);
+    if (stop) {
+      if (key === "Escape") {
+        setActiveStop(item, null);
+        handled = true;
+      } else {
+        handled = answerKey(stop, key);
+      }
+      if (handled) {
+        event.preventDefault();
+        return;
+      }
+    }
+
     const focusTarget = { c: "critique", r: "rationale" }[key];
     if (focusTarget && form.elements[focusTarget]) {
       form.elements[focusTarget].focus();
@@ -271,6 +293,62 @@
     }
     if (handled) event.preventDefault();
   });
+
+  // --- custom questions ---------------------------------------------------
+  function questionStops(item) {
+    return Array.from(item.querySelectorAll("[data-qstop]"));
+  }
+
+  function activeStop(item) {
+    return item.querySelector("[data-qstop].active");
+  }
+
+  function setActiveStop(item, stop) {
+    for (const other of questionStops(item)) other.classList.remove("active");
+    if (!stop) return;
+    stop.classList.add("active");
+    stop.scrollIntoView({ block: "nearest" });
+    const box = stop.querySelector("textarea");
+    if (box) box.focus();
+  }
+
+  function moveQuestion(item, step) {
+    const stops = questionStops(item);
+    if (!stops.length) return;
+    const index = stops.indexOf(activeStop(item));
+    const next = index + step;
+    if (index === -1) setActiveStop(item, step > 0 ? stops[0] : stops[stops.length - 1]);
+    else setActiveStop(item, next >= 0 && next < stops.length ? stops[next] : null);
+  }
+
+  function answerKey(stop, key) {
+    const type = stop.dataset.type;
+    const inputs = Array.from(stop.querySelectorAll("input"));
+    if (type === "multi_label" && /^[a-z]$/.test(key)) {
+      const box = inputs.find(function (i) { return i.dataset.key === key; });
+      if (!box) return true; // a letter with no label: nothing (not the item's own shortcut)
+      box.checked = !box.checked;
+      box.dispatchEvent(new Event("change", { bubbles: true }));
+      return true;
+    }
+    if ((type === "single_choice" || type === "rating") && /^[0-9]$/.test(key)) {
+      const radio = inputs.find(function (i) { return i.dataset.key === key; });
+      if (!radio) return true; // a digit with no option: nothing
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+      return true;
+    }
+    if (type === "rating" && (key === "ArrowLeft" || key === "ArrowRight")) {
+      const at = inputs.findIndex(function (i) { return i.checked; });
+      let next;
+      if (at === -1) next = key === "ArrowRight" ? 0 : inputs.length - 1;
+      else next = Math.min(Math.max(at + (key === "ArrowRight" ? 1 : -1), 0), inputs.length - 1);
+      inputs[next].checked = true;
+      inputs[next].dispatchEvent(new Event("change", { bubbles: true }));
+      return true;
+    }
+    return false;
+  }
 
   // --- after each swap ----------------------------------------------------
   function onNewContent() {

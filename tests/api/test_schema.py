@@ -70,6 +70,8 @@ def test_export_options_are_typed_with_ranges_and_help(schema):
             assert prop.get("exclusiveMaximum", False) == spec.maximum_exclusive, name
         elif spec.kind == "bool":
             assert prop["type"] == "boolean", name
+        elif spec.kind == "rules":  # question_filters: a list of typed conditions
+            assert prop["type"] == "array" and _resolve(schema, prop["items"])["required"] == ["column", "op"], name
         elif spec.choices:
             assert target["enum"] == list(spec.choices), name
         else:

@@ -356,13 +356,16 @@ class Project:
         verdicts: dict[str, str] | None = None,
         probabilities: Any = None,
         idempotency_key: str | uuid.UUID | None = None,
+        answers: dict[str, Any] | None = None,
     ) -> Annotation:
         """Store an algorithmic annotator's judgment of ``item`` (curators and owners).
 
         The annotator is stored like Docket's own judges (by ``annotator`` name and
         ``model_name``). The call is idempotent: the same ``idempotency_key`` (one
         is made for you and reused across retries), or a second judgment of the
-        same item by the same annotator, returns the first annotation.
+        same item by the same annotator, returns the first annotation. ``answers``: the
+        project's custom questions by key (a question about each response: an object
+        keyed by response id), as ``Annotation.answers`` gives them back.
         """
         item_id = item.id if isinstance(item, Item) else str(item)
         body: dict[str, Any] = {
@@ -376,6 +379,7 @@ class Project:
             "rationale": rationale,
             "verdicts": verdicts or {},
             "probabilities": probabilities,
+            "answers": answers or {},
         }
         response = self._client.request("POST", self._path(f"items/{item_id}/annotations/"), json=body, retry=True)
         return Annotation.from_api(response.json())

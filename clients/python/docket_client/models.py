@@ -100,6 +100,8 @@ class Annotation:
     verdicts: dict[str, str]
     created_at: datetime | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # Answers to the project's custom questions by key (per response: keyed by response id).
+    answers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Annotation:
@@ -117,6 +119,7 @@ class Annotation:
             verdicts=data.get("verdicts") or {},
             created_at=_time(data.get("created_at")),
             raw=data,
+            answers=data.get("answers") or {},
         )
 
 

@@ -275,6 +275,22 @@ def test_a_webhook_tells_a_local_receiver_that_the_export_is_ready(private_hooks
         server.server_close()
 
 
+def test_annotate_external_with_answers_to_custom_questions(lab):
+    from curation.projects.questions import question_add
+
+    project = lab["fresh"].project
+    question_add(project=project, user=None, spec={"key": "helpful", "type": "rating", "label": "Helpful?", "scale": 5})
+    curator = login(lab, "curator").project("lab")
+    fresh = str(lab["fresh"].uuid)
+    with pytest.raises(ValidationError) as invalid:
+        curator.annotate_external(fresh, annotator="j", model_name="m", choice="A", answers={"helpful": 6})
+    assert "answers.helpful" in invalid.value.fields
+    stored = curator.annotate_external(fresh, annotator="j", model_name="m", choice="A", answers={"helpful": 4})
+    assert stored.answers == {"helpful": 4}
+    listed = list(login(lab, "researcher").project("lab").annotations(item=fresh))
+    assert [a.answers for a in listed] == [{"helpful": 4}]
+
+
 def test_throttling_is_retried_after_retry_after():
     """Retry-After handling on its own (the live server's throttle is far above what a test can reach)."""
     calls = []

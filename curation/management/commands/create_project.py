@@ -1,5 +1,6 @@
 """``python manage.py create_project SLUG --name NAME [--description TEXT] [--guidelines FILE]
-[--principle "name: description" ...] [--overlap N] [--owner USERNAME]``
+[--principle "name: description" ...] [--question JSON ...] [--questions FILE] [--overlap N]
+[--owner USERNAME]``
 
 Creates a project with the service the new-project page and ``POST
 /api/v1/projects/`` use (``curation.projects.services.project_create``): the
@@ -8,10 +9,15 @@ project's activity log (the actor: the command line, shown as "system"). The
 owner (an existing account) becomes the project's first owner; other
 settings are changed later on the settings page or with ``PATCH
 /api/v1/projects/<slug>/``.
+
+Custom questions: ``--question`` takes one definition as JSON (repeat it),
+``--questions`` a JSON file holding a list of them (docs/questions.md), e.g.
+``--question '{"key": "helpful", "type": "rating", "label": "Helpful?", "scale": 5}'``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -42,6 +48,16 @@ class Command(BaseCommand):
             metavar='"NAME: DESCRIPTION"',
             help="A principle (repeat the option for several, in order).",
         )
+        parser.add_argument(
+            "--question",
+            action="append",
+            default=[],
+            metavar="JSON",
+            help='A custom question as JSON, e.g. \'{"key": "note", "type": "text", "label": "Note"}\' (repeatable).',
+        )
+        parser.add_argument(
+            "--questions", metavar="FILE", help="A JSON file with a list of custom questions (after any --question)."
+        )
         parser.add_argument("--overlap", type=int, help="Distinct annotators wanted per item (default 3).")
         parser.add_argument("--owner", metavar="USERNAME", help="An existing user who becomes the project's owner.")
 
@@ -55,6 +71,21 @@ class Command(BaseCommand):
                 raise CommandError(f"guidelines: cannot read {path}: {error}") from None
         if options["overlap"] is not None:
             settings["overlap"] = options["overlap"]
+        questions = []
+        for number, text in enumerate(options["question"], start=1):
+            try:
+                questions.append(json.loads(text))
+            except json.JSONDecodeError as error:
+                raise CommandError(f"question: --question {number} is not JSON: {error.msg}") from None
+        if options["questions"]:
+            path = Path(options["questions"])
+            try:
+                listed = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+                raise CommandError(f"questions: cannot read {path}: {error}") from None
+            if not isinstance(listed, list):
+                raise CommandError(f"questions: {path} must hold a JSON list of questions")
+            questions.extend(listed)
         owner = None
         if options["owner"]:
             owner = get_user_model().objects.filter(username=options["owner"]).first()
@@ -66,6 +97,7 @@ class Command(BaseCommand):
                 name=options["name"],
                 description=options["description"],
                 principles=[parse_principle(text) for text in options["principle"]],
+                questions=questions,
                 owner=owner,
                 user=None,
                 **settings,
@@ -74,10 +106,12 @@ class Command(BaseCommand):
             problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in error.message_dict.items())
             raise CommandError(f"Nothing created. {problems}") from None
         principles = project.principles.count()
+        asked = project.questions.count()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created {project.slug} ({project.name}): overlap {project.overlap}, "
                 f"{principles} principle{'s' if principles != 1 else ''}"
+                + (f", {asked} question{'s' if asked != 1 else ''}" if asked else "")
                 + (f", owner {owner.get_username()}" if owner else ", no owner yet")
                 + "."
             )

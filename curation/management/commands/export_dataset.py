@@ -47,6 +47,11 @@ VALUE_OPTIONS = [
     ("--kto-ties", "kto_ties", "KTO: drop (default) or desirable"),
     ("--sft-sources", "sft_sources", "comma-separated: pairwise,ranking,thumb,correction"),
     ("--row-group-size", "row_group_size", "rows per Parquet row group"),
+    (
+        "--question-filters",
+        "question_filters",
+        'custom questions: JSON list of {column, op, value}, e.g. \'[{"column": "q_hazard_chosen", "op": "empty"}]\'',
+    ),
     ("--name", "name", "a label for the dataset"),
 ]
 # (flag, option, value stored, help)
