@@ -4,8 +4,9 @@ the two versions on those same items (docs/algorithms.md#paired-bootstrap).
 
 ``rejudgment_create`` draws the sample and makes one copy of each item
 (``Item.rejudgment``, ``Item.rejudge_of``): copies go to the project's
-annotators through the normal queue (``overlap`` judgments each; the claim's
-rule gives an item at least the project's overlap) and/or to a judge panel run
+annotators through the normal queue (exactly ``overlap`` judgments each, which
+is at least the project's overlap: the queue's claim rule hands every item out
+that many times) and/or to a judge panel run
 as one judge job (``judge_create`` with ``rejudgment``), which asks only the
 rewritten principle, in its new wording. Copies are kept out of consensus,
 audits, exports and ordinary judge runs. ``rejudgment_compare`` reads the old
@@ -84,7 +85,8 @@ def rejudgment_create(
     """Request a re-judgment sample of ``principle`` (see the module docstring).
 
     ``size``: items drawn (1 to ``SIZE_MAX``; fewer when fewer qualify);
-    ``overlap``: judgments wanted per copy from the project's annotators (0: none);
+    ``overlap``: judgments wanted per copy from the project's annotators (0: none;
+    otherwise at least the project's overlap);
     ``panel``: judge panel members (as the judge job's ``panel``, or ``"project"``
     for the saved one; empty: no judges); ``old_version``: the version number
     compared against (default: the one before the current). Every value is
@@ -108,6 +110,9 @@ def rejudgment_create(
             errors["panel"] = f"panel: {exc}"
     if not errors and overlap == 0 and not members:
         errors["overlap"] = "ask the annotators (overlap of 1 or more), a judge panel, or both"
+    elif "overlap" not in errors and 0 < overlap < project.overlap:
+        # the queue hands every item out at least the project's overlap times: a smaller k would not hold
+        errors["overlap"] = f"at least the project's overlap ({project.overlap}) when the annotators are asked"
     if principle.project_id != project.pk:
         raise ValidationError({"principle": "no such principle in this project"})
     if principle.retired_at is not None:

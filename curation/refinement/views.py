@@ -31,7 +31,7 @@ class RejudgeForm(forms.Form):
         max_value=services.OVERLAP_MAX,
         initial=0,
         label="Annotators per item",
-        help_text="Sent through the normal queue (0: not to annotators).",
+        help_text="Sent through the normal queue (0: not to annotators; otherwise at least the project's overlap).",
     )
     panel = forms.CharField(
         required=False,

@@ -91,14 +91,15 @@ def test_bad_requests_name_the_field_and_write_nothing(project, personas):
     harmless, _ = split_world(project, owner)
     fresh = principle_add(project=project, name="Fresh", user=owner)
     cases = [
-        ({"principle": harmless, "size": 0, "overlap": 1}, "size"),
-        ({"principle": harmless, "size": "many", "overlap": 1}, "size"),
+        ({"principle": harmless, "size": 0, "overlap": 2}, "size"),
+        ({"principle": harmless, "size": "many", "overlap": 2}, "size"),
         ({"principle": harmless, "overlap": 11}, "overlap"),
+        ({"principle": harmless, "overlap": 1}, "overlap"),  # under the project's overlap (2): would not hold
         ({"principle": harmless}, "overlap"),  # neither annotators nor judges
         ({"principle": harmless, "panel": "default,bogus"}, "panel"),
         ({"principle": harmless, "panel": "project"}, "panel"),  # none saved
-        ({"principle": harmless, "overlap": 1, "old_version": 2}, "old_version"),
-        ({"principle": fresh, "overlap": 1}, "principle"),  # only one version
+        ({"principle": harmless, "overlap": 2, "old_version": 2}, "old_version"),
+        ({"principle": fresh, "overlap": 2}, "principle"),  # only one version
     ]
     for params, field in cases:
         with pytest.raises(ValidationError) as raised:
@@ -127,7 +128,7 @@ def test_refine_page_per_role(project, personas):
         client = Client()
         client.force_login(personas[who])
         assert client.get(url).status_code == status, who
-        posted = client.post(url, {"action": "rejudge", "size": "3", "overlap": "1"})
+        posted = client.post(url, {"action": "rejudge", "size": "3", "overlap": "2"})
         assert posted.status_code == {"owner": 302, "curator": 302}.get(who, 404), who
     assert Rejudgment.objects.count() == 2  # the owner's and the curator's
     assert Client().get(url).status_code == 302  # anonymous: to the login page
@@ -208,16 +209,16 @@ def test_the_command_requests_a_sample_and_compares(project, personas, capsys):
     from django.core.management import CommandError, call_command
 
     harmless, items = split_world(project, personas["owner"])
-    call_command("rejudge", project.slug, "Harmless", "--size", "3", "--overlap", "1")
+    call_command("rejudge", project.slug, "Harmless", "--size", "3", "--overlap", "2")
     rejudgment = Rejudgment.objects.get()
-    assert rejudgment.copies.count() == 3 and rejudgment.overlap == 1
+    assert rejudgment.copies.count() == 3 and rejudgment.overlap == 2
     assert "3 item(s) asked again" in capsys.readouterr().out
     call_command("rejudge", project.slug, str(harmless.pk), "--compare")
     assert "no item has two or more verdicts under both versions" in capsys.readouterr().out
     rejudgment.refresh_from_db()
     assert rejudgment.compared_at is not None
     with pytest.raises(CommandError, match="size"):
-        call_command("rejudge", project.slug, "Harmless", "--size", "0", "--overlap", "1")
+        call_command("rejudge", project.slug, "Harmless", "--size", "0", "--overlap", "2")
     with pytest.raises(CommandError, match="principle"):
-        call_command("rejudge", project.slug, "Kind", "--overlap", "1")
+        call_command("rejudge", project.slug, "Kind", "--overlap", "2")
     assert Rejudgment.objects.count() == 1
