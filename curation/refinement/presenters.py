@@ -7,7 +7,43 @@ from __future__ import annotations
 from django.db.models import Count
 
 from annotate.models import Principle, Project, Rejudgment
-from curation.audit.presenters import AMBIGUITY_GROUPS
+from curation import plots
+from curation.audit.presenters import AMBIGUITY_GROUPS, _svg
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _plot(r: Rejudgment, groups: list[dict]) -> str:
+    """α per version and group of interpreters with its interval, old above new (an SVG; "" when none)."""
+    bars = []
+    for g in groups:
+        if not g.get("n_items"):
+            continue
+        for version, side in ((r.old_version, "old"), (r.new_version, "new")):
+            est = g.get(side) or {}
+            bars.append(
+                plots.Bar(
+                    f"{g['label']} v{version.number}",
+                    _num(est.get("estimate")),
+                    _num(est.get("low")),
+                    _num(est.get("high")),
+                    note=f"{g['n_items']} items",
+                    css="" if side == "old" else "flagged",
+                )
+            )
+    if not bars:
+        return ""
+    lows = [v for b in bars for v in (b.low, b.value) if v is not None]
+    return _svg(
+        plots.bar_chart(
+            bars,
+            title=f"α of {r.principle.name}, version {r.old_version.number} vs {r.new_version.number}",
+            value_label="α on the same items (1 = perfect agreement, 0 = chance), 95% bootstrap interval",
+            domain=(min([0.0, *lows]), 1.0),
+        )
+    )
 
 
 def _row(r: Rejudgment) -> dict:
@@ -31,6 +67,7 @@ def _row(r: Rejudgment) -> dict:
         "created_by": r.created_by,
         "compared_at": r.compared_at,
         "groups": groups,
+        "plot": _plot(r, groups),
     }
 
 

@@ -85,6 +85,16 @@ def test_a_sample_goes_through_the_queue_and_is_compared(project, personas):
     rejudgment.refresh_from_db()
     assert rejudgment.result == result and rejudgment.compared_at
 
+    # The refine page plots α per version with its interval, old beside new, for the groups compared.
+    client = Client()
+    client.force_login(owner)
+    page = client.get(reverse("refinement:refine", kwargs={"slug": project.slug, "principle_id": harmless.pk}))
+    html = page.content.decode()
+    assert f'id="rejudgment-plot-{rejudgment.uuid}"' in html
+    plot = html.split(f'id="rejudgment-plot-{rejudgment.uuid}"')[1].split("</figure>")[0]
+    assert "Everyone v1" in plot and "Everyone v2" in plot and "Humans v1" not in plot  # no human shared items
+    assert "Everyone v2: 1" in plot  # the tooltip: new version's α is 1 on the shared items
+
 
 def test_bad_requests_name_the_field_and_write_nothing(project, personas):
     owner = personas["owner"]
