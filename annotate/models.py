@@ -336,12 +336,8 @@ class Item(models.Model):
     # Re-judgment copies: the same prompt and responses asked again after a
     # principle was rewritten (``Rejudgment``); kept out of consensus, audits,
     # exports and ordinary judge runs, read only by the before/after comparison.
-    rejudge_of = models.ForeignKey(
-        "self", null=True, blank=True, related_name="rejudged_as", on_delete=models.CASCADE
-    )
-    rejudgment = models.ForeignKey(
-        "Rejudgment", null=True, blank=True, related_name="copies", on_delete=models.CASCADE
-    )
+    rejudge_of = models.ForeignKey("self", null=True, blank=True, related_name="rejudged_as", on_delete=models.CASCADE)
+    rejudgment = models.ForeignKey("Rejudgment", null=True, blank=True, related_name="copies", on_delete=models.CASCADE)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -113,5 +113,6 @@ def main() -> None:
         f"max_new_tokens={args.max_new_tokens} runs={args.runs} load1={load[0]:.2f}"
     )
 
+
 if __name__ == "__main__":
     main()

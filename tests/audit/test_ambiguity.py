@@ -47,9 +47,7 @@ def panel(project):
             annotation = annotate(item, annotator, "A", consistent=True if who == "j" else None)
             for principle, table in ((harmless, HARMLESS), (honest, HONEST)):
                 if table[who][index] is not None:
-                    make_verdict(
-                        annotation=annotation, principle=principle, verdict=table[who][index]
-                    )
+                    make_verdict(annotation=annotation, principle=principle, verdict=table[who][index])
         for index, item in enumerate(thumbs):
             annotation = annotate(item, annotator, "up")
             make_verdict(annotation=annotation, principle=harmless, verdict=THUMBS[who][index])
