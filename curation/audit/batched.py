@@ -73,6 +73,22 @@ def krippendorff_alpha_bootstrap_fast(
 
     wide, cols, domain = _wide_counts(np.asarray(data), None)
     counts = wide[:, cols]
+    n_values = counts.shape[1]
+    fixed_d = None if level == "ordinal" else _distance_matrix(level, domain, np.zeros(n_values))
+
+    def distance(n_v: np.ndarray) -> np.ndarray:
+        return fixed_d if fixed_d is not None else _distance_matrix(level, domain, n_v)
+
+    return alpha_bootstrap_counts_fast(counts, distance, n_boot=n_boot, seed=seed, confidence=confidence)
+
+
+def alpha_bootstrap_counts_fast(counts: np.ndarray, distance, n_boot: int = 1000, seed: int | None = 0,
+                                confidence: float = 0.95):  # fmt: skip
+    """The bootstrap of :func:`krippendorff_alpha_bootstrap_fast` on a units × values count
+    matrix with any distance between the values: ``distance(n_v)`` returns the values × values
+    matrix (it may depend on the replicate's value totals, as the ordinal metric does). The
+    multi-label α (``metrics.multilabel_alpha_bootstrap``, MASI/Jaccard between label sets)
+    uses it with a fixed matrix; same draws as ``metrics.bootstrap``."""
     n_units, n_values = counts.shape
     if n_units < 1:
         raise ValueError("bootstrap needs at least one row")
@@ -83,7 +99,6 @@ def krippendorff_alpha_bootstrap_fast(
     contrib[:, np.arange(n_values), np.arange(n_values)] -= counts
     contrib = (contrib * weight[:, None, None]).reshape(n_units, n_values * n_values)
     pairable = (weight > 0).astype(np.float64)
-    fixed_d = None if level == "ordinal" else _distance_matrix(level, domain, np.zeros(n_values))
 
     def alpha_of(o: np.ndarray) -> float:
         n_v = o.sum(axis=0)
@@ -91,7 +106,7 @@ def krippendorff_alpha_bootstrap_fast(
         if n_values < 2 or n <= 1:
             return float("nan")
         e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
-        d = fixed_d if fixed_d is not None else _distance_matrix(level, domain, n_v)
+        d = distance(n_v)
         expected = (e * d).sum()
         if expected == 0:
             return float("nan")

@@ -89,9 +89,27 @@ from .discretion import (
     principle_priority,
     principle_supremacy,
 )
+from .questions import (
+    CategoryAgreement,
+    RaterDistanceAgreement,
+    category_agreement,
+    jaccard_distance,
+    masi_distance,
+    multilabel_alpha,
+    multilabel_alpha_bootstrap,
+    rater_distance_agreement,
+)
 
 __all__ = [
     "AgreementCategories",
+    "CategoryAgreement",
+    "RaterDistanceAgreement",
+    "category_agreement",
+    "jaccard_distance",
+    "masi_distance",
+    "multilabel_alpha",
+    "multilabel_alpha_bootstrap",
+    "rater_distance_agreement",
     "BootstrapResult",
     "DawidSkeneResult",
     "PrincipleAgreement",

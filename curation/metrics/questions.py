@@ -40,12 +40,15 @@ SET_DISTANCES: tuple[str, ...] = ("masi", "jaccard")
 __all__ = [
     "SET_DISTANCES",
     "CategoryAgreement",
+    "RaterDistanceAgreement",
     "category_agreement",
     "jaccard_distance",
     "masi_distance",
     "multilabel_alpha",
     "multilabel_alpha_bootstrap",
     "rater_distance_agreement",
+    "set_distance_matrix",
+    "set_value_counts",
 ]
 
 
@@ -116,8 +119,9 @@ def _set_matrix(data) -> list[list[frozenset | None]]:
     return out
 
 
-def _encode_sets(data) -> tuple[np.ndarray, list[frozenset]]:
-    """``(counts, domain)``: units × distinct label sets counts and the sets (first-seen order)."""
+def set_value_counts(data) -> tuple[np.ndarray, list[frozenset]]:
+    """``(counts, domain)``: units × distinct label sets counts and the sets (first-seen order)
+    (the ``n_uc`` of docs/algorithms.md#multi-label-alpha)."""
     rows = _set_matrix(data)
     n_units = len(rows[0])
     index: dict[frozenset, int] = {}
@@ -138,7 +142,8 @@ def _alpha_sets(counts: np.ndarray, d: np.ndarray) -> float:
     return alpha_from_coincidences(o, d)
 
 
-def _distances(domain: Sequence[frozenset], distance: str) -> np.ndarray:
+def set_distance_matrix(domain: Sequence[frozenset], distance: str) -> np.ndarray:
+    """δ between every pair of label sets of ``domain`` (``"masi"`` or ``"jaccard"``)."""
     fn = _set_distance(distance)
     return np.array([[fn(x, y) for y in domain] for x in domain], dtype=np.float64)
 
@@ -155,8 +160,8 @@ def multilabel_alpha(data, distance: SetDistance = "masi") -> float:
     Raises ValueError with fewer than two distinct sets or no unit answered twice; NaN when
     the expected disagreement is 0.
     """
-    counts, domain = _encode_sets(data)
-    return _alpha_sets(counts, _distances(domain, distance))
+    counts, domain = set_value_counts(data)
+    return _alpha_sets(counts, set_distance_matrix(domain, distance))
 
 
 def multilabel_alpha_bootstrap(
@@ -164,8 +169,8 @@ def multilabel_alpha_bootstrap(
 ) -> BootstrapResult:
     """:func:`multilabel_alpha` with a percentile bootstrap over units, exactly as
     ``agreement.krippendorff_alpha_bootstrap`` (docs/algorithms.md#bootstrap)."""
-    counts, domain = _encode_sets(data)
-    d = _distances(domain, distance)
+    counts, domain = set_value_counts(data)
+    d = set_distance_matrix(domain, distance)
     return bootstrap(lambda idx: _alpha_sets(counts[idx], d), counts.shape[0], n_boot=n_boot, seed=seed,
                      level=confidence)  # fmt: skip
 
