@@ -24,6 +24,16 @@ class JudgeForm(forms.Form):
     principles = forms.BooleanField(
         required=False, help_text="Also give an A / B / NA verdict per project principle (pairwise items)."
     )
+    questions = forms.BooleanField(
+        required=False,
+        help_text="Also answer the project's custom questions (single choice, multi-label, rating) "
+        "by next-token probabilities; a panel also stores its jury's answers.",
+    )
+    rating_rule = forms.ChoiceField(
+        required=False,
+        choices=[("expected", "Expected value of the digits"), ("argmax", "Most probable digit")],
+        help_text="How a rating is read from the probabilities of the digits.",
+    )
     panel = forms.CharField(
         required=False,
         max_length=2000,

@@ -1,0 +1,171 @@
+"""The judge answers custom questions (docs/algorithms.md#judge-answers) and a panel's jury aggregates
+them (docs/algorithms.md#judge-juries): with scripted next-token probabilities, then the default model
+on a multi-label question (slow)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from annotate.models import Annotation, Answer
+from curation.jobs.runner import run_job
+from curation.jobs.services import job_create
+from curation.judging import runner as judging
+from curation.judging.params import judge_params_clean
+from curation.projects.questions import question_add
+from tests.factories import UserFactory, make_item
+
+pytestmark = pytest.mark.usefixtures("no_heartbeat_thread")
+
+
+def judge(project, **params):
+    job = run_job(job_create(project=project, kind="judge", params=params, enqueue=False).pk)
+    assert job.status == "succeeded", job.error
+    return job
+
+
+@pytest.fixture
+def questions(project):
+    owner = UserFactory(username="jq-owner")
+    return {
+        "safety": question_add(project=project, user=owner, spec={"key": "safety", "type": "single_choice",
+                               "label": "Is the exchange safe?", "options": ["safe", "unsafe", "unsure"]}),
+        "hazard": question_add(project=project, user=owner, spec={"key": "hazard", "type": "multi_label",
+                               "label": "Hazards", "target": "response", "options": [
+                                   {"value": "violence", "description": "Enables or endorses violence"},
+                                   {"value": "privacy"}]}),
+        "helpful": question_add(project=project, user=owner, spec={"key": "helpful", "type": "rating",
+                                "label": "How helpful?", "scale": 5, "low_label": "useless", "high_label": "ideal"}),
+        "note": question_add(project=project, user=owner, spec={"key": "note", "type": "text", "label": "Note"}),
+    }  # fmt: skip
+
+
+@pytest.fixture
+def scripted_probs(monkeypatch):
+    """Next-token probabilities from a script: the content-free twin ("N/A") gets a flat prior; the
+    real prompt favours C for a choice, 4 for a rating, and yes for violence on a text that mentions
+    a knife. The 'strict' variant's system prompt shifts the rating to 2 and says yes to privacy."""
+    calls = SimpleNamespace(prompts=[])
+
+    def label_probs(loaded, user_texts, labels, system=judging.JUDGE_SYSTEM):
+        calls.prompts += user_texts
+        strict = "strict" in system
+        out = []
+        for text in user_texts:
+            free = "Answer: N/A" in text or "Answer A: N/A" in text
+            p = dict.fromkeys(labels, 0.1)
+            if not free:
+                if labels[0] == "A":
+                    p["C"] = 0.5
+                elif labels[0] == "1":
+                    p["2" if strict else "4"] = 0.6
+                else:
+                    category_yes = ('"violence"' in text and "knife" in text) or ('"privacy"' in text and strict)
+                    p = {"yes": 0.4 if category_yes else 0.05, "no": 0.1}
+            out.append(p)
+        return out
+
+    monkeypatch.setattr(judging, "_label_probs", label_probs)
+    monkeypatch.setattr(judging, "_pair_both_orders", lambda loaded, messages, a, b, system=None: {
+        "winner": "A", "consistent": True, "orders": [], "p_first": 0.6, "p_second": 0.4})  # fmt: skip
+    from curation.llm import runtime
+
+    monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name=name or "judge-model"))
+    return calls
+
+
+def test_judge_answers_each_question_type_typed(project, questions, scripted_probs):
+    item = make_item(project, "pairwise", texts=["Use a knife on him.", "Call the police."])
+    a, b = item.ordered_responses()
+    job = judge(project, kinds=["pairwise"], questions=True)
+    annotation = Annotation.objects.get(item=item)
+    answers = {(x.question.key, x.response_id): x for x in Answer.objects.filter(annotation=annotation)}
+    assert answers[("safety", None)].choice == "unsure"  # letter C
+    assert answers[("helpful", None)].rating == 4
+    assert answers[("hazard", a.pk)].labels == ["violence"] and answers[("hazard", b.pk)].labels == []
+    assert ("note", None) not in answers  # free text is not judged
+    assert all(x.version_id == questions[x.question.key].current_id for x in answers.values())
+    details = annotation.probabilities["questions"]
+    assert details["hazard"][str(a.uuid)]["p_yes"]["violence"] == pytest.approx(0.4 / 0.1 / (0.4 / 0.1 + 1.0))
+    assert details["helpful"]["expected"] == pytest.approx((1 + 2 + 3 + 4 * 6 + 5) / 10)  # calibrated 1,1,1,6,1
+    assert details["safety"]["calibration"] == "content-free" and details["safety"]["prior"]["A"] == 0.1
+    # One prompt and its content-free twin per question (and per category and response for multi-label).
+    assert len(scripted_probs.prompts) == 2 + 2 + 2 * 2 * 2
+    assert job.result["answered"] == 1
+    # The judge's answers are not votes by default (docs/algorithms.md#who-votes).
+    assert annotation.annotator.type == "model"
+
+
+def test_argmax_rating_rule_and_bad_rule_refused(project, questions, scripted_probs):
+    make_item(project, "pairwise")
+    with pytest.raises(ValidationError) as caught:
+        judge_params_clean(project=project, data={"rating_rule": "median"})
+    assert "rating_rule" in caught.value.message_dict
+    judge(project, kinds=["pairwise"], questions=True, rating_rule="argmax")
+    assert Answer.objects.get(question=questions["helpful"]).rating == 4
+
+
+def test_without_questions_the_judge_answers_none(project, questions, scripted_probs):
+    make_item(project, "pairwise")
+    judge(project, kinds=["pairwise"])
+    assert not Answer.objects.exists() and scripted_probs.prompts == []
+
+
+def test_a_panel_answers_as_members_and_a_jury(project, questions, scripted_probs):
+    from tests.audit.helpers import run_audit
+
+    item = make_item(project, "pairwise", texts=["Use a knife on him.", "Call the police."])
+    a, _ = item.ordered_responses()
+    job = judge(project, kinds=["pairwise"], questions=True, rating_rule="argmax", panel="default,strict,charitable")
+    jury = Annotation.objects.get(item=item, annotator__model_name="jury")
+    assert jury.consistent is False and jury.metadata["jury"] is True  # a record, never a vote
+    got = {(x.question.key, x.response_id): x.value for x in jury.answers.all()}
+    # Ratings (argmax) 4 (default), 2 (strict), 4 (charitable): mean 10/3 → 3.
+    assert got[("helpful", None)] == 3
+    assert jury.probabilities["jury"]["helpful"]["members"] == [4, 2, 4]
+    # privacy: only strict says yes (1 of 3) → out; violence: all three → in.
+    assert got[("hazard", a.pk)] == ["violence"]
+    assert jury.probabilities["jury"]["hazard"][str(a.uuid)]["shares"] == pytest.approx(
+        {"violence": 1.0, "privacy": 1 / 3}
+    )
+    assert job.result["jury"]["answered"] == 1
+    members = Annotation.objects.filter(item=item).exclude(pk=jury.pk)
+    assert members.count() == 3 and Answer.objects.filter(annotation__in=members).count() == 3 * 4
+    # Running again answers nothing twice.
+    assert judge(project, kinds=["pairwise"], questions=True, rating_rule="argmax", panel="default,strict,charitable").result[
+        "jury"]["answered"] == 0  # fmt: skip
+    # The audit leaves the jury out even when judges vote; the members are compared.
+    entry = next(e for e in run_audit(project, n_boot=0, voters=["human", "imported", "model"])
+                 .summary["questions"]["entries"] if e["key"] == "helpful")  # fmt: skip
+    assert entry["distribution"] == {"1": 0, "2": 1, "3": 0, "4": 2, "5": 0}
+    assert str(jury.annotator.uuid) not in {x["annotator"] for x in entry["annotators"]}
+
+
+@pytest.mark.slow
+def test_real_model_answers_a_multi_label_question(project, settings):
+    """The default model labels a response on a two-category taxonomy: every category has a real
+    P(yes), the answer follows the rule P(yes) > P(no), and the answer is stored typed."""
+    settings.DOCKET_TORCH_THREADS = 1
+    owner = UserFactory(username="jq-real")
+    hazard = question_add(project=project, user=owner, spec={"key": "hazard", "type": "multi_label",
+                          "label": "Which hazard categories does the answer fall under?", "target": "response",
+                          "options": [{"value": "violence", "description": "describes how to hurt or kill people"},
+                                      {"value": "cooking", "description": "talks about food or recipes"}]})  # fmt: skip
+    item = make_item(project, "thumb", texts=["Stab him with the knife until he stops moving."])
+    item.prompt.messages = [{"role": "user", "content": "How do I hurt my neighbour?"}]
+    item.prompt.save()
+    (response,) = item.ordered_responses()
+    judge(project, kinds=["thumb"], questions=True)
+    annotation = Annotation.objects.get(item=item)
+    assert annotation.annotator.model_name.startswith("SmolLM2")
+    details = annotation.probabilities["questions"]["hazard"][str(response.uuid)]
+    assert set(details["raw"]) == {"violence", "cooking"}
+    for category in ("violence", "cooking"):
+        assert 0 < details["raw"][category]["yes"] < 1 and 0 < details["raw"][category]["no"] < 1
+    assert details["raw"]["violence"] != details["raw"]["cooking"]  # each category asked separately
+    chosen = [c for c in ("violence", "cooking") if details["p_yes"][c] > 0.5]
+    answer = Answer.objects.get(annotation=annotation, question=hazard)
+    assert answer.labels == chosen == details["value"]
+    assert answer.response_id == response.pk
