@@ -193,13 +193,9 @@ def _slot_matrix(votes_of) -> list[list]:
     return [[frozenset(vs[r]) if r < len(vs) else None for vs in votes_of] for r in range(height)]
 
 
-BOOTSTRAP_CELLS = 20_000_000  # units × distinct sets²: above it the replicates are computed one by one
-
-
 def _set_alpha(votes_of, distance: str, params: AuditParams, n_boot: int | None = None) -> dict:
     """MASI/Jaccard α of the label sets with its bootstrap: the batched replay of
-    ``metrics.multilabel_alpha_bootstrap``'s draws, or that function itself when the
-    units × sets² matrix the batched one builds would be too large."""
+    ``metrics.multilabel_alpha_bootstrap``'s draws."""
     out = {"level": distance, "n_units": int(sum(len(vs) >= 2 for vs in votes_of))}
     slots = _slot_matrix(votes_of)
     if not slots:
@@ -212,11 +208,8 @@ def _set_alpha(votes_of, distance: str, params: AuditParams, n_boot: int | None 
     n_boot = params.n_boot if n_boot is None else n_boot
     if n_boot:
         counts, domain = set_value_counts(slots)
-        if counts.shape[0] * counts.shape[1] ** 2 <= BOOTSTRAP_CELLS:
-            d = set_distance_matrix(domain, distance)
-            interval = batched.alpha_bootstrap_counts_fast(counts, lambda _n_v: d, n_boot=n_boot, seed=params.seed)
-        else:
-            interval = metrics.multilabel_alpha_bootstrap(slots, distance, n_boot=n_boot, seed=params.seed)
+        d = set_distance_matrix(domain, distance)
+        interval = batched.alpha_bootstrap_counts_fast(counts, d, n_boot=n_boot, seed=params.seed)
         out.update({k: v for k, v in boot(interval).items() if k != "estimate"})
     return out
 
