@@ -62,8 +62,12 @@ Custom questions (docs/algorithms.md#judge-answers)
     category for multi-label, per response for questions about each
     response), decided by ``curation.judging.answers``; the answers go into
     ``AnnotationInput.answers`` (stored typed by ``annotation_record``) and the
-    numbers behind them under ``probabilities["questions"]``. A panel's
-    finish adds the jury (``jury_record``, docs/algorithms.md#judge-juries).
+    numbers behind them under ``probabilities["questions"]``. Items this judge
+    annotated before a question existed (or before ``questions`` was on) are
+    planned again and asked only what they lack; the answers are added to the
+    earlier annotation (``annotation_answers_add``), its verdict unchanged. A
+    panel's finish adds the jury (``jury_record``, docs/algorithms.md#judge-juries)
+    on items the jury has not answered yet.
 
 Judgment items (free-text critiques) are not judged.
 
@@ -110,7 +114,7 @@ from annotate.models import (
     content_hash,
 )
 from annotate.selectors import principles_in_use, questions_in_use
-from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.services.annotations import AnnotationInput, annotation_answers_add, annotation_record
 from annotate.services.principles import principle_versions_current
 from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
@@ -509,6 +513,24 @@ def judge_ranking(*, loaded, item: Item, system: str = JUDGE_SYSTEM) -> Annotati
     )
 
 
+def items_missing_answers(*, project: Project, annotator: Annotator, kinds, questions) -> list[int]:
+    """Items this judge annotated whose annotation lacks an answer to a question it would be asked now
+    (a question added, or ``questions`` switched on, after the item was judged)."""
+    from annotate.models import Answer
+
+    ids: set[int] = set()
+    for kind in kinds:
+        for question in judgeable_questions(questions, kind):
+            answered = Answer.objects.filter(annotation=OuterRef("pk"), question=question)
+            ids.update(
+                Annotation.objects.filter(annotator=annotator, item__project=project, kind=kind, item__excluded=False,
+                                          item__probe_for__isnull=True, item__rejudge_of__isnull=True)
+                .exclude(Exists(answered))
+                .values_list("item_id", flat=True)
+            )  # fmt: skip
+    return sorted(ids)
+
+
 def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int | None):
     judged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
     items = (
@@ -561,6 +583,12 @@ def judge_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
             plan = rejudgment_items_to_judge(rejudgment=rejudgment, annotator=annotator)
         else:
             plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
+            if params.questions:  # items judged before a question existed are asked it now
+                questions = questions_in_use(project)
+                missing = items_missing_answers(project=project, annotator=annotator, kinds=params.kinds,
+                                                questions=questions)  # fmt: skip
+                plan = sorted(set(plan) | set(missing))
+                plan = plan[: params.limit] if params.limit else plan
         state.append({"wanted": wanted, "variant": variant, "annotator": annotator.pk, "model": names[wanted]})
         progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if params.principles else 'off'}, "
                      f"questions {'on' if params.questions else 'off'}")  # fmt: skip
@@ -599,6 +627,14 @@ def judge_shards_run(job: Job, shards, progress):
             item = Item.objects.select_related("prompt", "project").filter(pk=item_id).first()
             if item is None:
                 continue
+            existing = Annotation.objects.filter(item=item, annotator=annotator).first()
+            if existing is not None:  # judged before: only the questions it has not answered
+                asked = [q for q in questions if not existing.answers.filter(question=q).exists()]
+                answers, decided = judge_questions(loaded=loaded, item=item, questions=asked, system=system,
+                                                   rating_rule=params.rating_rule)  # fmt: skip
+                rows.append((item, (existing, answers, _decided_json(decided))))
+                progress.tick(f"Judging: {n} of {len(items)} items of shard {shard.index + 1}")
+                continue
             data = _judge_one(loaded, item, principles, system)
             if questions:
                 answers, decided = judge_questions(loaded=loaded, item=item, questions=questions, system=system,
@@ -615,6 +651,12 @@ def judge_shards_run(job: Job, shards, progress):
         for index, annotator, rows in judged:
             counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
             for item, data in rows:
+                if isinstance(data, tuple):  # answers to add to the judge's earlier annotation
+                    existing, answers, decided = data
+                    if answers and annotation_answers_add(annotation=existing, answers=answers,
+                                                          probabilities={"questions": decided}):  # fmt: skip
+                        counts["answered"] = counts.get("answered", 0) + 1
+                    continue
                 if not annotation_record(item=item, annotator=annotator, data=data).created:
                     continue  # judged meanwhile by another run of the same judge: keep the first
                 counts["judged"] += 1

@@ -169,3 +169,40 @@ def test_real_model_answers_a_multi_label_question(project, settings):
     answer = Answer.objects.get(annotation=annotation, question=hazard)
     assert answer.labels == chosen == details["value"]
     assert answer.response_id == response.pk
+
+
+def test_items_judged_before_are_asked_the_new_questions_only(project, questions, scripted_probs):
+    item = make_item(project, "pairwise", texts=["Use a knife on him.", "Call the police."])
+    judge(project, kinds=["pairwise"])  # no questions: the kind's verdict only
+    (annotation,) = Annotation.objects.filter(item=item)
+    assert not annotation.answers.exists() and scripted_probs.prompts == []
+    job = judge(project, kinds=["pairwise"], questions=True)
+    assert Annotation.objects.filter(item=item).count() == 1  # the same judgment, answers added
+    annotation.refresh_from_db()
+    assert {a.question.key for a in annotation.answers.all()} == {"safety", "hazard", "helpful"}
+    assert annotation.choice == "A" and set(annotation.probabilities) >= {"questions", "p_first"}
+    assert job.result["answered"] == 1 and job.result["judged"] == 0
+    asked = len(scripted_probs.prompts)
+    again = judge(project, kinds=["pairwise"], questions=True)
+    assert len(scripted_probs.prompts) == asked and again.result.get("answered", 0) == 0  # nothing left to ask
+
+
+def test_answers_added_to_an_annotation_are_checked_and_never_replace_one(project, questions):
+    from annotate.services.annotations import annotation_answers_add
+    from tests.audit.helpers import annotate
+    from tests.audit.helpers import judge as model_annotator
+
+    item = make_item(project, "pairwise")
+    annotation = annotate(item, model_annotator("adder"), "A")
+    with pytest.raises(ValidationError) as caught:
+        annotation_answers_add(annotation=annotation, answers={"helpful": 9, "safety": "safe"})
+    assert "answers.helpful" in caught.value.message_dict and not annotation.answers.exists()  # nothing half-written
+    assert (
+        annotation_answers_add(annotation=annotation, answers={"helpful": 2}, probabilities={"questions": {"a": 1}})
+        == 1
+    )
+    assert annotation_answers_add(annotation=annotation, answers={"helpful": 5, "safety": "safe"},
+                                  probabilities={"questions": {"b": 2}}) == 1  # fmt: skip
+    annotation.refresh_from_db()
+    assert {a.question.key: a.value for a in annotation.answers.all()} == {"helpful": 2, "safety": "safe"}
+    assert annotation.probabilities["questions"] == {"a": 1, "b": 2}
