@@ -206,3 +206,32 @@ def test_answers_added_to_an_annotation_are_checked_and_never_replace_one(projec
     annotation.refresh_from_db()
     assert {a.question.key: a.value for a in annotation.answers.all()} == {"helpful": 2, "safety": "safe"}
     assert annotation.probabilities["questions"] == {"a": 1, "b": 2}
+
+
+def test_questions_from_the_judge_page_and_the_command(project, questions, personas, scripted_probs):
+    import io
+
+    from django.core.management import CommandError, call_command
+    from django.test import Client
+    from django.urls import reverse
+
+    from curation.models import Job
+
+    client = Client()
+    client.force_login(personas["curator"])
+    url = reverse("jobs:judge", kwargs={"slug": project.slug})
+    page = client.get(url).content.decode()
+    assert "safety, hazard, helpful, note" in page and 'name="questions"' in page and 'name="rating_rule"' in page
+    refused = client.post(url, {"kinds": ["pairwise"], "questions": "on", "rating_rule": "median"})
+    assert refused.status_code == 422 and not Job.objects.filter(kind="judge").exists()
+    assert client.post(url, {"kinds": ["pairwise"], "questions": "on", "rating_rule": "argmax"}).status_code == 302
+    job = Job.objects.get(kind="judge")
+    assert job.params["questions"] is True and job.params["rating_rule"] == "argmax"
+    out = io.StringIO()
+    make_item(project, "pairwise")
+    call_command("judge", project.slug, "--questions", "--rating-rule", "expected", stdout=out, stderr=io.StringIO())
+    latest = Job.objects.filter(kind="judge").latest("created_at")
+    assert latest.params["questions"] is True and latest.params["rating_rule"] == "expected"
+    assert latest.status == "succeeded" and Answer.objects.filter(question=questions["helpful"]).get().rating == 4
+    with pytest.raises(CommandError):
+        call_command("judge", project.slug, "--rating-rule", "median", stderr=io.StringIO())
