@@ -91,8 +91,15 @@ def test_question_page_draws_categories_annotators_and_split_items(world):
     # The drill-down: the item whose answers split most opens on the audit's item page.
     first = entry["top_split"][0]
     assert reverse("audit:item", kwargs={"slug": world["project"].slug, "item_uuid": first["item"]}) in page
-    assert login(world).get(reverse("audit:item", kwargs={"slug": world["project"].slug,
-                                                          "item_uuid": first["item"]})).status_code == 200  # fmt: skip
+    drill = login(world).get(reverse("audit:item", kwargs={"slug": world["project"].slug, "item_uuid": first["item"]}))
+    assert drill.status_code == 200
+    body = drill.content.decode()
+    # Every judgment's answers are on the drill-down (docs/algorithms.md#question-agreement).
+    u = next(i for i, item in enumerate(world["items"]) if str(item.uuid) == first["item"])
+    for r in range(3):
+        labels = ", ".join(LABELS[r][u]) or "none"
+        assert f"hazard: {labels}" in body
+    assert "helpful: " in body
 
 
 def test_text_and_unknown_questions(world):
