@@ -68,6 +68,8 @@ Custom questions (docs/algorithms.md#judge-answers)
     earlier annotation (``annotation_answers_add``), its verdict unchanged. A
     panel's finish adds the jury (``jury_record``, docs/algorithms.md#judge-juries)
     on items the jury has not answered yet.
+    A re-judgment run answers no questions (``questions`` with ``rejudgment``
+    is refused); its copies are left out of both the re-asking and the jury.
 
 Judgment items (free-text critiques) are not judged.
 

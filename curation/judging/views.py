@@ -58,7 +58,10 @@ def judge_launch(request, slug):
             "kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)],
             "panel": ",".join(judge_panel_of(project)),
         },
-        context={"recent": jobs_recent(project=project, limit=5), "principles": principles_in_use(project),
-                 "questions": questions_in_use(project)},  # fmt: skip
+        context={
+            "recent": jobs_recent(project=project, limit=5),
+            "principles": principles_in_use(project),
+            "questions": questions_in_use(project),
+        },  # fmt: skip
         success=lambda job: reverse("jobs:detail", kwargs={"slug": project.slug, "job_uuid": job.uuid}),
     )

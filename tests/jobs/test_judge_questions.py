@@ -56,7 +56,7 @@ def scripted_probs(monkeypatch):
         for text in user_texts:
             free = "Answer: N/A" in text or "Answer A: N/A" in text
             p = dict.fromkeys(labels, 0.1)
-            if not free:
+            if not free and tuple(labels) != ("A", "B", "NA"):  # principle verdicts: flat (NA)
                 if labels[0] == "A":
                     p["C"] = 0.5
                 elif labels[0] == "1":
@@ -235,3 +235,54 @@ def test_questions_from_the_judge_page_and_the_command(project, questions, perso
     assert latest.status == "succeeded" and Answer.objects.filter(question=questions["helpful"]).get().rating == 4
     with pytest.raises(CommandError):
         call_command("judge", project.slug, "--rating-rule", "median", stderr=io.StringIO())
+
+
+def test_questions_are_answered_in_every_shard_and_never_on_rejudgment_copies(
+    project, questions, scripted_probs, monkeypatch
+):
+    """The answering runs inside the sharded judge path, per shard; a re-judgment (which asks only its
+    rewritten principle, of copies kept out of the audits) refuses ``questions`` naming the field,
+    and a later run with questions neither plans the copies nor adds answers to them."""
+    from annotate.models import Item
+    from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
+    from curation.models import Job
+    from curation.projects.services import principle_add, principle_update
+    from curation.refinement.services import rejudgment_create
+
+    monkeypatch.setattr(judging, "ITEMS_PER_SHARD", 1)
+    owner = UserFactory(username="jq-refiner")
+    harmless = principle_add(project=project, name="Harmless", description="No harm.", user=owner)
+    items = [make_item(project, "pairwise") for _ in range(3)]
+    readers = [annotator_for_model(name=f"reader {n}", model_name="m") for n in (1, 2)]
+    for item in items:
+        for reader, verdict in zip(readers, "AB", strict=True):
+            annotation_record(
+                item=item, annotator=reader, data=AnnotationInput(choice="A", verdicts={harmless.pk: verdict})
+            )
+    job = judge(project, kinds=["pairwise"], questions=True)
+    assert job.shards.count() == 3 and job.result["answered"] == 3 and job.result["judged"] == 3
+    judged = Annotation.objects.filter(item__in=items, annotator__type="model").exclude(annotator__in=readers)
+    assert judged.count() == 3
+    for annotation in judged:  # safety, helpful, and hazard for each of the two responses
+        assert annotation.answers.count() == 4 and set(annotation.probabilities["questions"]) == {
+            "safety", "hazard", "helpful"}  # fmt: skip
+
+    principle_update(principle=harmless, description="No harm to a person.", user=owner)
+    harmless.refresh_from_db()
+    rejudgment = rejudgment_create(
+        project=project, principle=harmless, user=owner, size=3, panel="default,strict", enqueue=False
+    )
+    rejudge_job = Job.objects.get(uuid=rejudgment.job_uuid)
+    with pytest.raises(ValidationError) as caught:
+        judge_params_clean(project=project, data={**rejudge_job.params, "questions": True})
+    assert set(caught.value.message_dict) == {"questions"}
+    rejudge_job = run_job(rejudge_job.pk)
+    assert rejudge_job.status == "succeeded", rejudge_job.error
+    copies = Item.objects.filter(rejudgment=rejudgment)
+    assert copies.count() == 3
+    # The default member is the judge above (same model and variant): it judged the copies, without answers.
+    assert Annotation.objects.filter(item__in=copies, annotator=judged.first().annotator).count() == 3
+    assert not Answer.objects.filter(annotation__item__in=copies).exists()
+    again = judge(project, kinds=["pairwise"], questions=True)
+    assert again.result["judged"] == 0 and again.result.get("answered", 0) == 0
+    assert not Answer.objects.filter(annotation__item__in=copies).exists()
