@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 
 CHOICE_LETTERS = string.ascii_uppercase
 RATING_RULES = ("expected", "argmax")
+# ``Annotator.model_name`` of a panel's jury (curation.judging.runner.jury_annotator): a record of the
+# members' aggregate answers, not a judge of its own (no calibration card).
+JURY_MODEL_NAME = "jury"
 
 __all__ = [
     "CHOICE_LETTERS",

@@ -122,6 +122,7 @@ from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
 from curation.judging.answers import (
     CHOICE_LETTERS,
+    JURY_MODEL_NAME,
     JudgeAnswer,
     choice_from_probs,
     choice_letters,
@@ -739,7 +740,7 @@ def jury_annotator(members: list[Annotator]) -> Annotator:
     annotator, _ = Annotator.objects.get_or_create(
         type=Annotator.Type.MODEL,
         name=f"jury [{short}] of {len(members)} judges",
-        model_name="jury",
+        model_name=JURY_MODEL_NAME,
         defaults={"params": {"method": "jury of judge panel members (docs/algorithms.md#judge-juries)",
                              "members": uuids, "members_names": [m.name for m in members]}},
     )  # fmt: skip

@@ -131,6 +131,10 @@ def test_a_panel_answers_as_members_and_a_jury(project, questions, scripted_prob
         {"violence": 1.0, "privacy": 1 / 3}
     )
     assert job.result["jury"]["answered"] == 1
+    from curation.judging.selectors import judge_calibrations
+
+    cards = {card["annotator"] for card in judge_calibrations(project=project)}
+    assert len(cards) == 3 and jury.annotator.name not in cards  # the members' cards, none for the jury
     members = Annotation.objects.filter(item=item).exclude(pk=jury.pk)
     assert members.count() == 3 and Answer.objects.filter(annotation__in=members).count() == 3 * 4
     # Running again answers nothing twice.
