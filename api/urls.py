@@ -52,6 +52,7 @@ v1 = [
     path(
         "projects/<slug:slug>/audit/principles/", views_audit.AuditPrinciplesApi.as_view(), name="api-audit-principles"
     ),
+    path("projects/<slug:slug>/audit/questions/", views_audit.AuditQuestionsApi.as_view(), name="api-audit-questions"),
     path(
         "projects/<slug:slug>/audit/annotators/",
         views_audit.AnnotatorAuditListApi.as_view(),

@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.models import Kind, Source
+from annotate.models import Kind, QuestionType, Source
 from curation.audit.ambiguity import GROUPS, VERDICT_CODES
 from curation.audit.selectors import (
     ANNOTATOR_ORDERS,
@@ -24,6 +24,7 @@ from curation.audit.selectors import (
     audit_items,
     audit_latest,
     audit_principle_agreement,
+    audit_question_agreement,
 )
 from curation.models import AnnotatorAudit, Audit, ItemAudit
 
@@ -300,3 +301,82 @@ class AuditPrinciplesApi(APIView):
         query.is_valid(raise_exception=True)
         entries = audit_principle_agreement(audit=audit, **query.validated_data)
         return Response(PrincipleAgreementOutput(entries, many=True).data)
+
+
+class QuestionAlphaOutput(serializers.Serializer):
+    level = serializers.CharField(help_text="nominal, interval, ordinal, masi or jaccard.")
+    n_units = serializers.IntegerField(help_text="Units (items, or responses) answered by two or more voters.")
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's α; null when undefined.")
+    low = serializers.FloatField(allow_null=True, default=None, help_text="2.5 % bootstrap percentile (headline α).")
+    high = serializers.FloatField(allow_null=True, default=None, help_text="97.5 % bootstrap percentile.")
+    n_ok = serializers.IntegerField(allow_null=True, default=None)
+    reason = serializers.CharField(default="", help_text="Why α is undefined, when it is.")
+
+
+class QuestionCategoryOutput(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+    rate = serializers.FloatField(allow_null=True, help_text="Share of the answers that carry the category.")
+    n_labelled = serializers.IntegerField()
+    n_answers = serializers.IntegerField()
+    alpha = serializers.FloatField(allow_null=True, help_text="α (nominal) of the yes/no 'carries the category'.")
+
+
+class QuestionAnnotatorOutput(serializers.Serializer):
+    annotator = serializers.UUIDField(help_text="Opaque id of the annotator (as in the annotators endpoint).")
+    type = serializers.CharField()
+    agreement = serializers.FloatField(allow_null=True, help_text="1 − mean distance to the question's consensus.")
+    n = serializers.IntegerField(help_text="Answers compared with a consensus.")
+    z = serializers.FloatField(allow_null=True, help_text="Leave-one-out z of the agreement (the outlier rule).")
+    outlier = serializers.BooleanField()
+
+
+class QuestionSplitOutput(serializers.Serializer):
+    item = serializers.UUIDField()
+    response = serializers.UUIDField(allow_null=True, help_text="For questions asked of each response.")
+    agreement = serializers.FloatField(allow_null=True)
+    answers = serializers.DictField(child=serializers.IntegerField(), help_text="Answer -> voters.")
+    consensus = serializers.JSONField(help_text="Option, list of labels or mean rating.")
+
+
+class QuestionAgreementOutput(serializers.Serializer):
+    """One custom question's agreement in the latest audit (docs/algorithms.md#question-agreement)."""
+
+    key = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.ChoiceField(choices=QuestionType.choices)
+    target = serializers.CharField(help_text="item, or response (asked of each response).")
+    retired = serializers.BooleanField()
+    n_answers = serializers.IntegerField()
+    n_annotators = serializers.IntegerField()
+    n_units = serializers.IntegerField(default=0)
+    n_votes = serializers.IntegerField(default=0)
+    alpha = QuestionAlphaOutput(default=None, allow_null=True,
+                                help_text="Headline α: nominal (choice), interval (rating), MASI (multi-label).")  # fmt: skip
+    alpha_ordinal = QuestionAlphaOutput(default=None, allow_null=True, help_text="Ratings: α ordinal.")
+    alpha_jaccard = QuestionAlphaOutput(default=None, allow_null=True, help_text="Multi-label: α with Jaccard.")
+    distribution = serializers.DictField(child=serializers.IntegerField(), default=dict)
+    categories = QuestionCategoryOutput(many=True, default=list)
+    annotators = QuestionAnnotatorOutput(many=True, default=list)
+    outliers = serializers.IntegerField(default=0)
+    top_split = QuestionSplitOutput(many=True, default=list, help_text="Units whose answers agree least (10).")
+    reason = serializers.CharField(default="", help_text="Free text: no agreement measure.")
+
+
+class AuditQuestionsApi(APIView):
+    """Per-question agreement of the latest audit: for each custom question, Krippendorff's α
+    with its bootstrap interval, the answers' distribution, per category the label rate and α
+    (multi-label), each annotator's agreement with the consensus (outliers flagged) and the
+    units that split most. Empty for an audit run before custom questions were measured."""
+
+    class FilterSerializer(serializers.Serializer):
+        question = serializers.SlugField(required=False, max_length=64, help_text="A question's key.")
+        type = serializers.ChoiceField(choices=QuestionType.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: QuestionAgreementOutput(many=True), **ERRORS})
+    def get(self, request, slug):
+        audit = _latest_for(request, slug)
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = audit_question_agreement(audit=audit, **query.validated_data)
+        return Response(QuestionAgreementOutput(entries, many=True).data)

@@ -412,6 +412,7 @@ SPECTACULAR_SETTINGS = {
         "ContentSourceEnum": "annotate.models.Source",
         "PreferenceSignalEnum": "curation.exports.base.SOURCES",
         "ExportAnnotatorsEnum": "api.schema.EXPORT_ANNOTATOR_CHOICES",
+        "QuestionTypeEnum": "annotate.models.QuestionType",
     },
 }
 

@@ -281,6 +281,33 @@ def _answers_write(pairs: list[tuple[Annotation, list[AnswerValue]]]) -> None:
     )
 
 
+def annotation_answers_add(*, annotation: Annotation, answers: dict, probabilities: dict | None = None) -> int:
+    """Add answers to the questions a stored annotation has not answered yet (an algorithmic judge
+    asked questions added after it judged the item), checked by ``answers_validate`` like any answer;
+    answers already stored are kept as they are. ``probabilities`` is merged into the annotation's.
+    Returns the number of answers written; ``ValidationError`` names a bad one, nothing written."""
+    from annotate.selectors import questions_in_use
+
+    item = annotation.item
+    values = answers_validate(item=item, answers=answers, questions=questions_in_use(item.project))
+    with transaction.atomic():
+        locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
+        done = set(Answer.objects.filter(annotation=locked).values_list("question_id", "response__uuid"))
+        fresh = [
+            v for v in values
+            if (v.question.pk, uuid.UUID(v.response_uuid) if v.response_uuid else None) not in done
+        ]  # fmt: skip
+        _answers_write([(locked, fresh)])
+        if fresh and probabilities:
+            merged = dict(locked.probabilities or {})
+            for key, value in probabilities.items():  # one level deep: {"questions": {key: ...}} adds keys
+                both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+                merged[key] = {**merged[key], **value} if both else value
+            locked.probabilities = merged
+            locked.save(update_fields=["probabilities"])
+    return len(fresh)
+
+
 # Recording ------------------------------------------------------------------
 
 

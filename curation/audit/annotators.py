@@ -122,16 +122,12 @@ def outliers(rows: AuditRows, params: AuditParams) -> AnnotatorsSummary:
     eligible = [
         i for i, r in enumerate(rows) if r.agreement is not None and r.details.get("compared", 0) >= p.min_compared
     ]
-    values = np.array([rows[i].agreement for i in eligible])
+    z = metrics.leave_one_out_z([rows[i].agreement for i in eligible], min_peers=p.min_peers)
     for pos, i in enumerate(eligible):
-        if len(eligible) - 1 < p.min_peers:
-            break
-        others = np.delete(values, pos)
-        sd = max(float(others.std(ddof=1)) if others.size > 1 else 0.0, 0.05)
-        z = (values[pos] - others.mean()) / sd
-        rows[i].details["agreement_z"] = round(float(z), 4)
-        if z < -2:
-            rows[i].flag("low_agreement")
+        if not math.isnan(z[pos]):
+            rows[i].details["agreement_z"] = round(float(z[pos]), 4)
+            if z[pos] < -2:
+                rows[i].flag("low_agreement")
     for r in rows:
         probed = r.probe_consistency is not None and r.details.get("n_probes", 0) >= p.min_probes
         if probed and r.probe_consistency < p.probe_floor:

@@ -73,34 +73,71 @@ def krippendorff_alpha_bootstrap_fast(
 
     wide, cols, domain = _wide_counts(np.asarray(data), None)
     counts = wide[:, cols]
+    n_values = counts.shape[1]
+    if level == "ordinal":  # the ordinal metric depends on each replicate's value totals
+
+        def distance(n_v: np.ndarray) -> np.ndarray:
+            return _distance_matrix(level, domain, n_v)
+
+    else:
+        distance = _distance_matrix(level, domain, np.zeros(n_values))
+    return alpha_bootstrap_counts_fast(counts, distance, n_boot=n_boot, seed=seed, confidence=confidence)
+
+
+def alpha_bootstrap_counts_fast(counts: np.ndarray, distance, n_boot: int = 1000, seed: int | None = 0,
+                                confidence: float = 0.95):  # fmt: skip
+    """The bootstrap of :func:`krippendorff_alpha_bootstrap_fast` on a units × values count
+    matrix with any distance between the values: ``distance`` is the values × values matrix, or
+    a function of the replicate's value totals ``n_v`` returning it (the ordinal metric). The
+    multi-label α (``metrics.multilabel_alpha_bootstrap``, MASI/Jaccard between label sets)
+    uses it with a fixed matrix; same draws as ``metrics.bootstrap``.
+
+    With a fixed matrix D a replicate needs no coincidence matrix: its observed disagreement
+    is ``Σ_u draws_u · n_uᵀ D n_u / (m_u − 1)`` (D has a zero diagonal) and its expected one
+    ``n_vᵀ D n_v / (n − 1)`` with ``n_v = Σ_u draws_u · n_u`` over pairable units, so a chunk
+    of replicates is two matrix products of units × values."""
     n_units, n_values = counts.shape
     if n_units < 1:
         raise ValueError("bootstrap needs at least one row")
     m_u = counts.sum(axis=1)
     weight = np.zeros(n_units)
     np.divide(1.0, m_u - 1.0, out=weight, where=m_u >= 2)
-    contrib = counts[:, :, None] * counts[:, None, :]
-    contrib[:, np.arange(n_values), np.arange(n_values)] -= counts
-    contrib = (contrib * weight[:, None, None]).reshape(n_units, n_values * n_values)
     pairable = (weight > 0).astype(np.float64)
-    fixed_d = None if level == "ordinal" else _distance_matrix(level, domain, np.zeros(n_values))
+    fixed = None if callable(distance) else np.asarray(distance, dtype=np.float64)
+    if fixed is not None:
+        observed_u = np.einsum("uc,ck,uk->u", counts, fixed, counts) * weight  # per unit Σ n_uc n_uk δ_ck / (m_u − 1)
+        pairable_counts = counts * pairable[:, None]
 
-    def alpha_of(o: np.ndarray) -> float:
-        n_v = o.sum(axis=0)
-        n = n_v.sum()
-        if n_values < 2 or n <= 1:
-            return float("nan")
-        e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
-        d = fixed_d if fixed_d is not None else _distance_matrix(level, domain, n_v)
-        expected = (e * d).sum()
-        if expected == 0:
-            return float("nan")
-        return float(1.0 - (o * d).sum() / expected)
+        def replicate(draws: np.ndarray) -> list[float]:
+            n_v = draws @ pairable_counts  # [B, values]
+            n = n_v.sum(axis=1)
+            expected = np.einsum("bc,ck,bk->b", n_v, fixed, n_v) / np.where(n > 1, n - 1.0, 1.0)
+            observed = draws @ observed_u
+            ok = (draws @ pairable > 0) & (n > 1) & (expected != 0) & (n_values >= 2)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return np.where(ok, 1.0 - observed / np.where(ok, expected, 1.0), np.nan).tolist()
 
-    def replicate(draws: np.ndarray) -> list[float]:
-        o = (draws @ contrib).reshape(len(draws), n_values, n_values)
-        ok = draws @ pairable > 0  # a replicate with no pairable unit is undefined (skipped)
-        return [alpha_of(o[b]) if ok[b] else float("nan") for b in range(len(draws))]
+    else:
+        contrib = counts[:, :, None] * counts[:, None, :]
+        contrib[:, np.arange(n_values), np.arange(n_values)] -= counts
+        contrib = (contrib * weight[:, None, None]).reshape(n_units, n_values * n_values)
+
+        def alpha_of(o: np.ndarray) -> float:
+            n_v = o.sum(axis=0)
+            n = n_v.sum()
+            if n_values < 2 or n <= 1:
+                return float("nan")
+            e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
+            d = distance(n_v)
+            expected = (e * d).sum()
+            if expected == 0:
+                return float("nan")
+            return float(1.0 - (o * d).sum() / expected)
+
+        def replicate(draws: np.ndarray) -> list[float]:
+            o = (draws @ contrib).reshape(len(draws), n_values, n_values)
+            ok = draws @ pairable > 0  # a replicate with no pairable unit is undefined (skipped)
+            return [alpha_of(o[b]) if ok[b] else float("nan") for b in range(len(draws))]
 
     estimate = replicate(np.ones((1, n_units)))[0] if pairable.any() else float("nan")
     rng = np.random.default_rng(seed)

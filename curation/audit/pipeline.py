@@ -16,6 +16,8 @@ stage                 reads                            returns (summary section)
 ``annotators``        annotator rows (after probes)    ``annotators`` (the outlier rule)
 ``discretion``        consensus_code, verdicts         ``discretion``
 ``ambiguity``         verdicts                         ``ambiguity`` (per-principle agreement)
+``questions``         answers to custom questions      ``questions`` (per-question agreement,
+                                                       categories, per-question outliers)
 ``ches``              consensus_code                   ``ches``
 ====================  ===============================  ==========================================
 
@@ -58,6 +60,7 @@ from curation.audit.counts import counts
 from curation.audit.discretion import discretion
 from curation.audit.load import ProjectData, principle_verdicts_load, project_data_load
 from curation.audit.params import AuditParams
+from curation.audit.questions import questions
 from curation.audit.rankings import rankings
 from curation.audit.rows import AuditRows
 from curation.audit.selectors import annotations_per_day
@@ -73,6 +76,7 @@ STAGES = (
     "consistency",
     "discretion",
     "principle ambiguity",
+    "custom questions",
     "CHES",
     "writing results",
 )
@@ -160,6 +164,8 @@ def _audit_compute(*, project: Project, params: AuditParams, progress: JobProgre
     )
     stage_done()
     summary["ambiguity"] = ambiguity(data, rows, params=params, verdict_rows=verdicts, principles=principles)
+    stage_done()
+    summary["questions"] = questions(data, rows, params=params, project=project)
     stage_done()
     summary["ches"] = ches(data, rows, project=project, consensus_code=choices.consensus_code)
     stage_done()

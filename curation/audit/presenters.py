@@ -366,3 +366,137 @@ def ambiguity(summary: dict, group: str) -> dict:
 
 def _share(value) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+# ------------------------------------------------------------------ custom questions
+
+QUESTION_TYPES = {"single_choice": "Single choice", "multi_label": "Multi-label", "rating": "Rating",
+                  "text": "Free text"}  # fmt: skip
+ALPHA_LEVELS = {"nominal": "nominal", "interval": "interval", "ordinal": "ordinal", "masi": "MASI",
+                "jaccard": "Jaccard"}  # fmt: skip
+
+
+def _alpha_row(entry: dict | None) -> dict:
+    entry = entry or {}
+    return {
+        "alpha": _num(entry.get("alpha")),
+        "low": _num(entry.get("low")),
+        "high": _num(entry.get("high")),
+        "level": ALPHA_LEVELS.get(entry.get("level", ""), entry.get("level", "")),
+        "n_units": entry.get("n_units"),
+        "reason": entry.get("reason", ""),
+    }
+
+
+def questions_overview(summary: dict) -> dict:
+    """The questions page: one row per question (headline α with its interval) and their bar chart."""
+    stored = summary.get("questions")
+    rows = []
+    for e in (stored or {}).get("entries") or []:
+        rows.append({"key": e["key"], "label": e.get("label", e["key"]), "type": QUESTION_TYPES.get(e["type"], e["type"]),
+                     "target": e.get("target"), "retired": e.get("retired"), "n_answers": e.get("n_answers", 0),
+                     "n_annotators": e.get("n_annotators", 0), "outliers": e.get("outliers", 0),
+                     "text": e["type"] == "text", **_alpha_row(e.get("alpha"))})  # fmt: skip
+    plot = ""
+    measured = [r for r in rows if not r["text"]]
+    if any(r["alpha"] is not None for r in measured):
+        lows = [v for r in measured for v in (r["low"], r["alpha"]) if v is not None]
+        plot = _svg(
+            plots.bar_chart(
+                [
+                    plots.Bar(r["key"], r["alpha"], r["low"], r["high"], note=f"{r['level']}, n = {r['n_units']}")
+                    for r in measured
+                ],  # fmt: skip
+                title="Krippendorff's α per question with 95% bootstrap interval",
+                value_label="α (1 = annotators agree, 0 = chance)",
+                domain=(min([0.0, *lows]), 1.0),
+                reference=0.667,
+                reference_label="α = 0.667 (tentative conclusions)",
+            )
+        )
+    return {"rows": rows, "plot": plot, "stored": stored is not None}
+
+
+def question_detail(entry: dict, names: dict[str, tuple[str, str]]) -> dict:
+    """One question's page: α table, distribution and category plots, annotators (``names``:
+    annotator uuid -> (name, type label)) and the units that split most."""
+    labels = entry.get("labels") or {}
+    alphas = [("alpha", _alpha_row(entry.get("alpha")))]
+    for key in ("alpha_ordinal", "alpha_jaccard"):
+        if key in entry:
+            alphas.append((key, _alpha_row(entry[key])))
+    out: dict = {"entry": entry, "type": QUESTION_TYPES.get(entry["type"], entry["type"]),
+                 "alphas": [a for _, a in alphas]}  # fmt: skip
+    distribution = entry.get("distribution") or {}
+    total = entry.get("n_votes") or 0
+    if distribution:
+        bars = [plots.Bar(labels.get(k, k), v, note=f"{v} of {total} answers") for k, v in distribution.items()]
+        if entry["type"] == "multi_label":
+            bars.append(plots.Bar("(none)", entry.get("distribution_none", 0), note="answers with no label"))
+        out["distribution_plot"] = _svg(
+            plots.bar_chart(bars, title="Answers (voters only)",
+                            value_label="answers" + (" carrying the label" if entry["type"] == "multi_label" else ""))
+        )  # fmt: skip
+    categories = entry.get("categories") or []
+    out["categories"] = categories
+    if categories:
+        out["rate_plot"] = _svg(
+            plots.bar_chart(
+                [
+                    plots.Bar(c["label"], _num(c["rate"]), note=f"{c['n_labelled']} of {c['n_answers']}")
+                    for c in categories
+                ],
+                title="Label rate per category",
+                value_label="share of the answers that carry the category",
+                domain=(0.0, 1.0),
+            )
+        )
+        lows = [c["alpha"] for c in categories if c["alpha"] is not None]
+        out["category_alpha_plot"] = _svg(
+            plots.bar_chart(
+                [plots.Bar(c["label"], _num(c["alpha"]), note="yes/no, nominal") for c in categories],
+                title="Krippendorff's α per category (yes/no)",
+                value_label="α of 'carries the category' (1 = agree, 0 = chance)",
+                domain=(min([0.0, *lows]), 1.0),
+                reference=0.667,
+                reference_label="α = 0.667",
+            )
+        )
+    annotators = []
+    for a in entry.get("annotators") or []:
+        name, kind = names.get(a["annotator"], (a["annotator"][:8], a.get("type", "")))
+        annotators.append({**a, "name": name, "kind": kind})
+    out["annotators"] = annotators
+    if annotators:
+        out["annotator_plot"] = _svg(
+            plots.bar_chart(
+                [
+                    plots.Bar(
+                        a["name"],
+                        _num(a["agreement"]),
+                        note=f"{a['n']} compared",
+                        css="flagged" if a["outlier"] else ("judge" if a.get("type") != "human" else ""),
+                    )
+                    for a in annotators
+                ],  # fmt: skip
+                title="Agreement with the question's consensus per annotator (outliers in red)",
+                value_label="1 − mean distance to the consensus",
+                domain=(0.0, 1.0),
+            )
+        )
+    out["top_split"] = [
+        {**s, "answers_text": ", ".join(f"{labels.get(k, k)} × {n}" for k, n in (s.get("answers") or {}).items()),
+         "consensus_text": _consensus_text(s.get("consensus"), entry["type"], labels)}
+        for s in entry.get("top_split") or []
+    ]  # fmt: skip
+    return out
+
+
+def _consensus_text(value, qtype: str, labels: dict) -> str:
+    if value is None:
+        return "—"
+    if qtype == "multi_label":
+        return ", ".join(labels.get(v, v) for v in value) or "(none)"
+    if qtype == "rating":
+        return f"{value:.2f}"
+    return labels.get(value, value)

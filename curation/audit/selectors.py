@@ -272,3 +272,11 @@ def audit_principle_agreement(*, audit: Audit, group: str = "", kind: str = "", 
         out.append({**entry, "principle": {"id": pk, "name": names.get(pk, str(pk))}})
     out.sort(key=lambda e: (e.get("alpha") is None, e.get("alpha") or 0.0, -(e.get("split_share") or 0.0)))
     return out
+
+
+def audit_question_agreement(*, audit: Audit, question: str = "", type: str = "") -> list[dict]:  # noqa: A002
+    """The audit's per-question entries (docs/algorithms.md#question-agreement), in the
+    project's question order, optionally one ``question`` (its key) or one ``type``. Empty
+    for an audit stored before custom questions were measured."""
+    entries = ((audit.summary or {}).get("questions") or {}).get("entries") or []
+    return [e for e in entries if (not question or e.get("key") == question) and (not type or e.get("type") == type)]

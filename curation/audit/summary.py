@@ -212,6 +212,53 @@ class AmbiguitySummary(TypedDict):
     entries: list[PrincipleAgreementEntry]
 
 
+class QuestionAlpha(TypedDict):
+    """Krippendorff's α of one question (docs/algorithms.md#question-agreement)."""
+
+    level: str  # nominal / interval / ordinal / masi / jaccard
+    n_units: int  # units with two or more votes
+    alpha: float | None
+    low: NotRequired[float | None]  # percentile bootstrap over units (95 %), headline α only
+    high: NotRequired[float | None]
+    mean: NotRequired[float | None]
+    sd: NotRequired[float | None]
+    n_ok: NotRequired[int]
+    reason: NotRequired[str]  # why α is undefined, when it is
+
+
+class QuestionEntry(TypedDict):
+    """One custom question's agreement (``curation.audit.questions``)."""
+
+    key: str
+    label: str
+    type: str  # single_choice / multi_label / rating / text
+    target: str  # item / response
+    retired: bool
+    version: int | None  # the current version's number
+    n_answers: int  # usable answers (voters or not)
+    n_annotators: int
+    n_units: NotRequired[int]  # units with two or more votes
+    n_votes: NotRequired[int]
+    alpha: NotRequired[QuestionAlpha]  # nominal / interval / masi
+    alpha_ordinal: NotRequired[QuestionAlpha]  # rating
+    alpha_jaccard: NotRequired[QuestionAlpha]  # multi-label
+    distribution: NotRequired[dict[str, int]]  # option / label / point -> votes
+    distribution_none: NotRequired[int]  # multi-label: votes with no label
+    labels: NotRequired[dict[str, str]]  # option value -> label
+    categories: NotRequired[list[dict]]  # multi-label: {"value", "label", "rate", "n_labelled", "n_answers", "alpha"}
+    scale: NotRequired[int]
+    mean: NotRequired[float | None]
+    top_split: NotRequired[list[dict]]  # {"item", "response", "agreement", "answers", "consensus"}, lowest first
+    annotators: NotRequired[list[dict]]  # {"annotator", "type", "agreement", "n", "z", "outlier"}
+    outliers: NotRequired[int]
+    reason: NotRequired[str]  # free text: no agreement measure
+
+
+class QuestionsSummary(TypedDict):
+    n_boot: int
+    entries: list[QuestionEntry]
+
+
 class ProgressSummary(TypedDict):
     days: list[str]  # YYYY-MM-DD
     by_kind: dict[str, list[int]]
@@ -236,6 +283,7 @@ class AuditSummary(TypedDict):
     consistency: ConsistencySummary
     discretion: DiscretionSummary
     ambiguity: NotRequired[AmbiguitySummary]  # absent in audits stored before it existed
+    questions: NotRequired[QuestionsSummary]  # absent in audits stored before custom questions
     ches: ChesSummary
     judges: NotRequired[list[dict]]  # calibration cards of model annotators (curation.judging.selectors)
     progress: ProgressSummary
@@ -273,3 +321,4 @@ class AnnotatorDetails(TypedDict, total=False):
     thumbs: ThumbsCheck
     dawid_skene_accuracy: dict[str, float]  # kind -> p
     discretion: dict  # {"arbitrariness", "priority", "discrepancy_vs_human", "n_rows"}
+    questions: dict[str, dict]  # question key -> {"agreement", "n", "z", "outlier"}

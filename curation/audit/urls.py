@@ -17,4 +17,6 @@ urlpatterns = [
     path("p/<slug:slug>/curate/audit/annotators/", views.annotators, name="annotators"),
     path("p/<slug:slug>/curate/audit/discretion/", views.discretion, name="discretion"),
     path("p/<slug:slug>/curate/audit/ambiguity/", views.ambiguity, name="ambiguity"),
+    path("p/<slug:slug>/curate/audit/questions/", views.questions, name="questions"),
+    path("p/<slug:slug>/curate/audit/questions/<slug:key>/", views.question, name="question"),
 ]

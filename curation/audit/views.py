@@ -381,3 +381,32 @@ def ambiguity(request, slug):
         }
     )
     return render(request, "curation/audit/ambiguity.html", context, status=status)
+
+
+# ------------------------------------------------------------------ custom questions
+
+
+@login_required
+@require_GET
+def questions(request, slug):
+    """Agreement per custom question (docs/algorithms.md#question-agreement)."""
+    project = project_for_curator(request.user, slug)
+    context = _audit_context(request, project, "questions")
+    context["q"] = presenters.questions_overview(context["summary"])
+    return render(request, "curation/audit/questions.html", context)
+
+
+@login_required
+@require_GET
+def question(request, slug, key):
+    """One question: α, distribution, categories, annotators and the units that split most."""
+    project = project_for_curator(request.user, slug)
+    context = _audit_context(request, project, "questions")
+    entries = (context["summary"].get("questions") or {}).get("entries") or []
+    entry = next((e for e in entries if e.get("key") == key), None)
+    if entry is None:
+        raise Http404("No such question in the latest audit.")
+    uuids = [a["annotator"] for a in entry.get("annotators") or []]
+    names = {str(a.uuid): (a.name, a.get_type_display()) for a in Annotator.objects.filter(uuid__in=uuids)}
+    context["q"] = presenters.question_detail(entry, names)
+    return render(request, "curation/audit/question.html", context)

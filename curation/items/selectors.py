@@ -9,7 +9,7 @@ from django.db.models import Case, Exists, F, OuterRef, Prefetch, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from annotate.models import Annotation, Annotator, Assignment, Item, PrincipleVerdict, Project
+from annotate.models import Annotation, Annotator, Answer, Assignment, Item, PrincipleVerdict, Project
 
 
 class ItemState(models.TextChoices):
@@ -85,10 +85,18 @@ def annotators_of_project(*, project: Project):
 
 
 def item_annotations(*, item: Item):
-    """Every annotation of an item, oldest first, with annotator and verdicts loaded."""
+    """Every annotation of an item, oldest first, with annotator, verdicts and answers to custom questions loaded."""
     return (
         Annotation.objects.filter(item=item)
         .select_related("annotator")
-        .prefetch_related(Prefetch("verdicts", queryset=PrincipleVerdict.objects.select_related("principle")))
+        .prefetch_related(
+            Prefetch("verdicts", queryset=PrincipleVerdict.objects.select_related("principle")),
+            Prefetch(
+                "answers",
+                queryset=Answer.objects.select_related("question", "response").order_by(
+                    "question__position", "question_id", "id"
+                ),
+            ),
+        )  # fmt: skip
         .order_by("created_at", "pk")
     )

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from annotate.models import Kind, Project, Rejudgment
 from curation.jobs.params import MODEL_MAX_LENGTH, param_int, param_text
+from curation.judging.answers import RATING_RULES
 
 JUDGE_KINDS = (Kind.PAIRWISE.value, Kind.THUMB.value, Kind.RANKING.value)
 # Prompt variants of the judge: the instruction its system prompt adds (curation.judging.runner).
@@ -29,6 +30,9 @@ class JudgeParams:
     limit: int | None = None
     kinds: tuple[str, ...] = JUDGE_KINDS
     principles: bool = False
+    # Answer the project's custom questions (docs/algorithms.md#judge-answers); ratings by this rule.
+    questions: bool = False
+    rating_rule: str = "expected"
     model: str = ""
     # (model, variant) per panel member; empty: one judge, ``model`` with the default prompt
     panel: tuple[tuple[str, str], ...] = ()
@@ -124,6 +128,14 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
             found = False
         if not found:
             errors["rejudgment"] = "rejudgment: no such re-judgment sample in this project"
+    rating_rule = data.get("rating_rule") or "expected"
+    if rating_rule not in RATING_RULES:
+        errors["rating_rule"] = f"rating_rule must be one of {', '.join(RATING_RULES)}, got {rating_rule!r}"
+    if rejudgment and data.get("questions"):
+        errors["questions"] = (
+            "questions: a re-judgment asks only its rewritten principle, of copies kept out of the audits; "
+            "answer the custom questions with an ordinary judge run"
+        )
     save_panel = bool(data.get("save_panel"))
     if save_panel and not panel and "panel" not in errors:
         errors["save_panel"] = "save_panel: give the panel's members to save"
@@ -133,6 +145,8 @@ def judge_params_clean(*, project: Project, data: dict) -> JudgeParams:
         limit=limit,
         kinds=tuple(k for k in JUDGE_KINDS if k in set(kinds_value)),
         principles=bool(data.get("principles")),
+        questions=bool(data.get("questions")),
+        rating_rule=rating_rule,
         model=model,
         panel=panel,
         save_panel=save_panel,

@@ -56,6 +56,21 @@ Ranking items
     gives each side half a win); responses with equal scores form a tied
     group. ``probabilities["pairs"]`` keeps every pair's numbers.
 
+Custom questions (docs/algorithms.md#judge-answers)
+    With ``questions``, the judge also answers the project's questions in use
+    (not free text): one prompt and its content-free twin per question (per
+    category for multi-label, per response for questions about each
+    response), decided by ``curation.judging.answers``; the answers go into
+    ``AnnotationInput.answers`` (stored typed by ``annotation_record``) and the
+    numbers behind them under ``probabilities["questions"]``. Items this judge
+    annotated before a question existed (or before ``questions`` was on) are
+    planned again and asked only what they lack; the answers are added to the
+    earlier annotation (``annotation_answers_add``), its verdict unchanged. A
+    panel's finish adds the jury (``jury_record``, docs/algorithms.md#judge-juries)
+    on items the jury has not answered yet.
+    A re-judgment run answers no questions (``questions`` with ``rejudgment``
+    is refused); its copies are left out of both the re-asking and the jury.
+
 Judgment items (free-text critiques) are not judged.
 
 Calibration card
@@ -87,12 +102,35 @@ import logging
 
 from django.db.models import Exists, OuterRef
 
-from annotate.models import Annotation, Annotator, Item, Kind, Principle, Project, Rejudgment, Verdict, content_hash
-from annotate.selectors import principles_in_use
-from annotate.services.annotations import AnnotationInput, annotation_record
+from annotate.models import (
+    Annotation,
+    Annotator,
+    Item,
+    Kind,
+    Principle,
+    Project,
+    QuestionTarget,
+    QuestionType,
+    Rejudgment,
+    Verdict,
+    content_hash,
+)
+from annotate.selectors import principles_in_use, questions_in_use
+from annotate.services.annotations import AnnotationInput, annotation_answers_add, annotation_record
 from annotate.services.principles import principle_versions_current
 from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
+from curation.judging.answers import (
+    CHOICE_LETTERS,
+    JURY_MODEL_NAME,
+    JudgeAnswer,
+    choice_from_probs,
+    choice_letters,
+    jury_answer,
+    labels_from_probs,
+    rating_digits,
+    rating_from_probs,
+)
 from curation.judging.params import JUDGE_VARIANTS, judge_params_clean
 from curation.judging.selectors import judge_calibration
 from curation.models import Job
@@ -157,6 +195,18 @@ PRINCIPLE_TEMPLATE = (
     "reply NA. Reply with A, B or NA."
 )
 THUMB_TEMPLATE = "Question: {question}\n\nAnswer: {a}\n\nIs this answer correct and helpful? Reply yes or no."
+# Custom questions (docs/algorithms.md#judge-answers): {subject} is the answer judged, or every answer of the
+# item (Answer A, Answer B, ...) for a question about the whole item. They are not part of the judge's
+# identity (``_judge_prompt_text``): adding questions to a project does not make a new judge.
+QUESTION_CHOICE_TEMPLATE = "Question: {question}\n\n{subject}\n\n{label}{help}\n{options}\nReply with one letter."
+QUESTION_LABEL_TEMPLATE = (
+    'Question: {question}\n\n{subject}\n\n{label}{help}\nDoes the category "{category}"{category_help} apply? '
+    "Reply yes or no."
+)
+QUESTION_RATING_TEMPLATE = (
+    "Question: {question}\n\n{subject}\n\n{label}{help}\nRate from {low_digit} ({low}) to {high_digit} ({high}). "
+    "Reply with one digit."
+)
 ANSWER_PREFIX = "Answer:"
 CONTENT_FREE = "N/A"
 # Each label's spellings; every spelling counts bare and space-prefixed (curation.llm.judge.label_token_ids).
@@ -191,9 +241,10 @@ def _label_probs(
 
     loaded.require_local("The algorithmic judge")
     prompts = [[{"role": "system", "content": system}, {"role": "user", "content": u}] for u in user_texts]
-    spellings = tuple(s for label in labels for s in LABEL_SPELLINGS[label])
+    spelled = {label: LABEL_SPELLINGS.get(label, (label,)) for label in labels}  # letters, digits: themselves
+    spellings = tuple(dict.fromkeys(s for label in labels for s in spelled[label]))
     probs = next_token_label_probs(loaded, prompts, spellings, assistant_prefix=ANSWER_PREFIX, normalise=False)
-    return [{label: sum(p[s] for s in LABEL_SPELLINGS[label]) for label in labels} for p in probs]
+    return [{label: sum(p[s] for s in spelled[label]) for label in labels} for p in probs]
 
 
 def _calibrated(raw: dict[str, float], prior: dict[str, float]) -> dict[str, float]:
@@ -296,6 +347,105 @@ def _thumb(loaded, messages, text: str, system: str = JUDGE_SYSTEM) -> dict:
     return {"yes": cal["yes"], "no": cal["no"], "raw": raw, "prior": free}
 
 
+# ---------------------------------------------------------------- custom questions
+
+
+def _question_subject(texts: list[str]) -> str:
+    if len(texts) == 1:
+        return f"Answer: {texts[0]}"
+    return "\n\n".join(f"Answer {CHOICE_LETTERS[i]}: {t}" for i, t in enumerate(texts))
+
+
+def _help(text: str) -> str:
+    return f" ({text})" if text else ""
+
+
+def question_prompts(question, messages, texts: list[str]) -> tuple[list[str], list[str], list]:
+    """``(prompts, labels, keys)`` for one custom question about ``texts`` (one response, or every
+    response of the item): the prompts to score (each followed by its content-free twin), the answer
+    labels whose next-token probabilities decide, and what each prompt asks (a category for
+    multi-label, else None). docs/algorithms.md#judge-answers."""
+    version = question.current
+    q = _question(messages)
+    common = {"question": q, "label": version.label, "help": _help(version.description)}
+    subjects = (_question_subject(texts), _question_subject([CONTENT_FREE] * len(texts)))
+    if question.type == QuestionType.SINGLE_CHOICE:
+        letters = choice_letters(len(version.options))
+        options = "\n".join(f"{letter}. {o.get('label') or o['value']}" for letter, o in zip(letters, version.options,
+                                                                                                strict=True))  # fmt: skip
+        prompts = [QUESTION_CHOICE_TEMPLATE.format(subject=sub, options=options, **common) for sub in subjects]
+        return prompts, letters, [None]
+    if question.type == QuestionType.RATING:
+        digits = rating_digits(version.scale)
+        fields = {"low_digit": digits[0], "high_digit": digits[-1], "low": version.low_label or "lowest",
+                  "high": version.high_label or "highest"}  # fmt: skip
+        prompts = [QUESTION_RATING_TEMPLATE.format(subject=sub, **fields, **common) for sub in subjects]
+        return prompts, digits, [None]
+    prompts, keys = [], []
+    for option in version.options:
+        category = option.get("label") or option["value"]
+        for sub in subjects:
+            prompts.append(QUESTION_LABEL_TEMPLATE.format(subject=sub, category=category,
+                                                          category_help=_help(option.get("description", "")),
+                                                          **common))  # fmt: skip
+        keys.append(option["value"])
+    return prompts, ["yes", "no"], keys
+
+
+def judge_question(loaded, question, messages, texts: list[str], *, system: str = JUDGE_SYSTEM,
+                   rating_rule: str = "expected") -> JudgeAnswer:  # fmt: skip
+    """The judge's answer to one custom question about ``texts``, from calibrated next-token
+    probabilities (docs/algorithms.md#judge-answers); the raw and calibrated numbers in ``details``."""
+    prompts, labels, keys = question_prompts(question, messages, texts)
+    probs = _label_probs(loaded, prompts, tuple(labels), system)
+    pairs = [(probs[i], probs[i + 1]) for i in range(0, len(probs), 2)]  # (asked, content-free)
+    if question.type == QuestionType.MULTI_LABEL:
+        calibrated = {key: _calibrated(raw, free) for key, (raw, free) in zip(keys, pairs, strict=True)}
+        answer = labels_from_probs(calibrated)
+        raw = {key: raw for key, (raw, _) in zip(keys, pairs, strict=True)}
+        return JudgeAnswer(answer.value, {**answer.details, "raw": raw, "calibration": "content-free"})
+    ((raw, free),) = pairs
+    calibrated = _calibrated(raw, free)
+    if question.type == QuestionType.SINGLE_CHOICE:
+        answer = choice_from_probs(calibrated, question.current.values)
+    else:
+        answer = rating_from_probs(calibrated, question.current.scale, rule=rating_rule)
+    return JudgeAnswer(answer.value, {**answer.details, "raw": raw, "prior": free, "calibration": "content-free"})
+
+
+def judgeable_questions(questions, kind: str) -> list:
+    """The questions a judge answers on items of ``kind``: not free text, at most 26 options for a choice."""
+    return [
+        q for q in questions
+        if kind in q.current.kinds and q.type != QuestionType.TEXT
+        and not (q.type == QuestionType.SINGLE_CHOICE and len(q.current.options) > len(CHOICE_LETTERS))
+    ]  # fmt: skip
+
+
+def judge_questions(*, loaded, item: Item, questions, system: str = JUDGE_SYSTEM, rating_rule: str = "expected"):
+    """``(answers, decided)``: the ``AnnotationInput.answers`` of the item's questions (per response
+    keyed by the response's uuid) and the ``JudgeAnswer`` behind each (same layout)."""
+    responses = item.ordered_responses()
+    answers, decided = {}, {}
+    for question in judgeable_questions(questions, item.kind):
+        if question.target == QuestionTarget.RESPONSE:
+            per = {str(r.uuid): judge_question(loaded, question, item.prompt.messages, [r.text], system=system,
+                                               rating_rule=rating_rule) for r in responses}  # fmt: skip
+            answers[question.key] = {u: a.value for u, a in per.items()}
+            decided[question.key] = per
+        else:
+            answer = judge_question(loaded, question, item.prompt.messages, [r.text for r in responses],
+                                    system=system, rating_rule=rating_rule)  # fmt: skip
+            answers[question.key] = answer.value
+            decided[question.key] = answer
+    return answers, decided
+
+
+def _decided_json(decided: dict) -> dict:
+    return {key: ({u: {"value": a.value, **a.details} for u, a in v.items()} if isinstance(v, dict)
+                  else {"value": v.value, **v.details}) for key, v in decided.items()}  # fmt: skip
+
+
 # ---------------------------------------------------------------- deciding
 
 
@@ -366,6 +516,24 @@ def judge_ranking(*, loaded, item: Item, system: str = JUDGE_SYSTEM) -> Annotati
     )
 
 
+def items_missing_answers(*, project: Project, annotator: Annotator, kinds, questions) -> list[int]:
+    """Items this judge annotated whose annotation lacks an answer to a question it would be asked now
+    (a question added, or ``questions`` switched on, after the item was judged)."""
+    from annotate.models import Answer
+
+    ids: set[int] = set()
+    for kind in kinds:
+        for question in judgeable_questions(questions, kind):
+            answered = Answer.objects.filter(annotation=OuterRef("pk"), question=question)
+            ids.update(
+                Annotation.objects.filter(annotator=annotator, item__project=project, kind=kind, item__excluded=False,
+                                          item__probe_for__isnull=True, item__rejudge_of__isnull=True)
+                .exclude(Exists(answered))
+                .values_list("item_id", flat=True)
+            )  # fmt: skip
+    return sorted(ids)
+
+
 def items_to_judge(*, project: Project, annotator: Annotator, kinds, limit: int | None):
     judged = Annotation.objects.filter(item=OuterRef("pk"), annotator=annotator)
     items = (
@@ -418,8 +586,15 @@ def judge_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
             plan = rejudgment_items_to_judge(rejudgment=rejudgment, annotator=annotator)
         else:
             plan = items_to_judge(project=project, annotator=annotator, kinds=params.kinds, limit=params.limit)
+            if params.questions:  # items judged before a question existed are asked it now
+                questions = questions_in_use(project)
+                missing = items_missing_answers(project=project, annotator=annotator, kinds=params.kinds,
+                                                questions=questions)  # fmt: skip
+                plan = sorted(set(plan) | set(missing))
+                plan = plan[: params.limit] if params.limit else plan
         state.append({"wanted": wanted, "variant": variant, "annotator": annotator.pk, "model": names[wanted]})
-        progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if params.principles else 'off'}")
+        progress.log(f"judge {annotator.name}: {len(plan)} item(s), principles {'on' if params.principles else 'off'}, "
+                     f"questions {'on' if params.questions else 'off'}")  # fmt: skip
         shards += [
             ({"member": m, "items": plan[i : i + ITEMS_PER_SHARD]}, len(plan[i : i + ITEMS_PER_SHARD]))
             for i in range(0, len(plan), ITEMS_PER_SHARD)
@@ -441,6 +616,7 @@ def judge_shards_run(job: Job, shards, progress):
     rejudgment = _rejudgment_of(job)
     if rejudgment is not None:  # only the rewritten principle, in its new wording
         principles = [rejudgment_principle(rejudgment)]
+    questions = questions_in_use(project) if params.questions else []  # docs/algorithms.md#judge-answers
     members = job.checkpoint["members"]
     judged = []
     for shard in shards:
@@ -454,7 +630,22 @@ def judge_shards_run(job: Job, shards, progress):
             item = Item.objects.select_related("prompt", "project").filter(pk=item_id).first()
             if item is None:
                 continue
-            rows.append((item, _judge_one(loaded, item, principles, system)))
+            existing = Annotation.objects.filter(item=item, annotator=annotator).first()
+            if existing is not None:  # judged before: only the questions it has not answered
+                asked = [q for q in questions if not existing.answers.filter(question=q).exists()]
+                answers, decided = judge_questions(loaded=loaded, item=item, questions=asked, system=system,
+                                                   rating_rule=params.rating_rule)  # fmt: skip
+                rows.append((item, (existing, answers, _decided_json(decided))))
+                progress.tick(f"Judging: {n} of {len(items)} items of shard {shard.index + 1}")
+                continue
+            data = _judge_one(loaded, item, principles, system)
+            if questions:
+                answers, decided = judge_questions(loaded=loaded, item=item, questions=questions, system=system,
+                                                   rating_rule=params.rating_rule)  # fmt: skip
+                if answers:
+                    data.answers = answers
+                    data.probabilities = {**(data.probabilities or {}), "questions": _decided_json(decided)}
+            rows.append((item, data))
             progress.tick(f"Judging: {n} of {len(items)} items of shard {shard.index + 1}")
         judged.append((shard.index, annotator, rows))
 
@@ -463,12 +654,20 @@ def judge_shards_run(job: Job, shards, progress):
         for index, annotator, rows in judged:
             counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
             for item, data in rows:
+                if isinstance(data, tuple):  # answers to add to the judge's earlier annotation
+                    existing, answers, decided = data
+                    if answers and annotation_answers_add(annotation=existing, answers=answers,
+                                                          probabilities={"questions": decided}):  # fmt: skip
+                        counts["answered"] = counts.get("answered", 0) + 1
+                    continue
                 if not annotation_record(item=item, annotator=annotator, data=data).created:
                     continue  # judged meanwhile by another run of the same judge: keep the first
                 counts["judged"] += 1
                 counts["by_kind"][item.kind] = counts["by_kind"].get(item.kind, 0) + 1
                 if data.consistent is False:
                     counts["inconsistent"] += 1
+                if data.answers:
+                    counts["answered"] = counts.get("answered", 0) + 1
             reported[index] = counts
         return reported
 
@@ -496,6 +695,8 @@ def judge_finish(job: Job, progress: JobProgress) -> dict:
         total = counts[payload["member"]]
         total["judged"] += result.get("judged", 0)
         total["inconsistent"] += result.get("inconsistent", 0)
+        if result.get("answered"):
+            total["answered"] = total.get("answered", 0) + result["answered"]
         for kind, n in result.get("by_kind", {}).items():
             total["by_kind"][kind] = total["by_kind"].get(kind, 0) + n
     results = []
@@ -511,14 +712,113 @@ def judge_finish(job: Job, progress: JobProgress) -> dict:
     if rejudgment is not None:
         comparison = rejudgment_compare(rejudgment=rejudgment)
         progress.log(f"re-judgment {rejudgment.uuid}: compared on {comparison['groups']['all']['n_items']} item(s)")
-    if not judge_params_clean(project=project, data=job.params).panel:
+    params = judge_params_clean(project=project, data=job.params)
+    if not params.panel:
         return {k: v for k, v in results[0].items() if k != "variant"}
+    jury = None
+    questions = questions_in_use(project) if params.questions else []
+    if questions:
+        jury = jury_record(project=project, members=[Annotator.objects.get(pk=m["annotator"]) for m in members],
+                           questions=questions, kinds=params.kinds)  # fmt: skip
+        progress.log(f"jury {jury['name']}: {jury['answered']} item(s) answered")
     return {
+        **({"jury": jury} if jury else {}),
         "panel": results,
         "judged": sum(r["judged"] for r in results),
         "inconsistent": sum(r["inconsistent"] for r in results),
         "model": ", ".join(sorted({r["model"] for r in results})),
     }
+
+
+# ---------------------------------------------------------------- jury (docs/algorithms.md#judge-juries)
+
+
+def jury_annotator(members: list[Annotator]) -> Annotator:
+    """The ``model`` annotator that holds a panel's aggregate answers (one per set of members)."""
+    uuids = sorted(str(m.uuid) for m in members)
+    short = content_hash(uuids)[:8]
+    annotator, _ = Annotator.objects.get_or_create(
+        type=Annotator.Type.MODEL,
+        name=f"jury [{short}] of {len(members)} judges",
+        model_name=JURY_MODEL_NAME,
+        defaults={"params": {"method": "jury of judge panel members (docs/algorithms.md#judge-juries)",
+                             "members": uuids, "members_names": [m.name for m in members]}},
+    )  # fmt: skip
+    return annotator
+
+
+def _member_answer(stored: dict) -> JudgeAnswer:
+    return JudgeAnswer(stored["value"], {k: v for k, v in stored.items() if k != "value"})
+
+
+def _jury_kind_fields(item: Item, annotations: list[Annotation]) -> dict:
+    """The jury annotation's own label: never a vote (``consistent=False``); pairwise ``tie``, thumb the
+    members' majority (a split by their mean calibrated P(yes) vs P(no)), ranking one tied group."""
+    if item.kind == Kind.THUMB:
+        ups = sum(a.choice == "up" for a in annotations)
+        if 2 * ups == len(annotations):
+            yes = sum(float((a.probabilities or {}).get("yes", 0.0)) for a in annotations)
+            no = sum(float((a.probabilities or {}).get("no", 0.0)) for a in annotations)
+            return {"choice": "up" if yes > no else "down"}
+        return {"choice": "up" if 2 * ups > len(annotations) else "down"}
+    if item.kind == Kind.RANKING:
+        return {"ranking": [item.response_uuids()]}
+    return {"choice": "tie"}
+
+
+def jury_record(*, project: Project, members: list[Annotator], questions, kinds) -> dict:
+    """Aggregate the members' answers to the custom questions on every item all of them answered and
+    the jury has not, as one annotation of the jury annotator (``jury_answer``: majority, majority per
+    category, mean). The annotation is ``consistent=False`` — a record beside the members' own
+    answers, never a vote — and keeps each member's answer in ``probabilities["jury"]``."""
+    jury = jury_annotator(members)
+    member_ids = [m.pk for m in members]
+    done = Annotation.objects.filter(item=OuterRef("pk"), annotator=jury)
+    items = (
+        Item.objects.filter(
+            project=project, kind__in=list(kinds), excluded=False, probe_for__isnull=True, rejudge_of__isnull=True
+        )
+        .exclude(Exists(done))
+        .select_related("prompt", "project")
+        .order_by("id")
+    )
+    by_item: dict[int, list[Annotation]] = {}
+    for a in Annotation.objects.filter(item__in=items, annotator_id__in=member_ids).order_by("annotator_id"):
+        by_item.setdefault(a.item_id, []).append(a)
+    answered = 0
+    for item in items:
+        annotations = by_item.get(item.pk, [])
+        if len(annotations) != len(members):
+            continue
+        stored = [(a.probabilities or {}).get("questions") or {} for a in annotations]
+        answers, record = {}, {}
+        for question in judgeable_questions(questions, item.kind):
+            if not all(question.key in s for s in stored):
+                continue
+            if question.target == QuestionTarget.RESPONSE:
+                per = {}
+                for uuid in item.response_uuids():
+                    if all(uuid in s[question.key] for s in stored):
+                        per[uuid] = jury_answer(question.type, [_member_answer(s[question.key][uuid]) for s in stored])
+                answers[question.key] = {u: j.value for u, j in per.items()}
+                record[question.key] = {u: {"value": j.value, **j.details} for u, j in per.items()}
+            else:
+                j = jury_answer(question.type, [_member_answer(s[question.key]) for s in stored])
+                answers[question.key] = j.value
+                record[question.key] = {"value": j.value, **j.details}
+        if not answers:
+            continue
+        data = AnnotationInput(
+            **_jury_kind_fields(item, annotations),
+            answers=answers,
+            display_order=item.response_uuids(),
+            probabilities={"jury": record, "members": [str(m.uuid) for m in members]},
+            consistent=False,
+            metadata={"jury": True, "judge": "jury of the panel's answers to the custom questions; not a vote"},
+        )
+        if annotation_record(item=item, annotator=jury, data=data).created:
+            answered += 1
+    return {"annotator": str(jury.uuid), "name": jury.name, "answered": answered}
 
 
 JUDGE_SHARDS = ShardSpec(plan=judge_plan, run=judge_shards_run, finish=judge_finish, done_message=judge_done_message)

@@ -35,6 +35,7 @@ from annotate.models import Annotation, Annotator, Kind, Project
 from curation import consensus
 from curation.audit.common import PAIRWISE_CODES
 from curation.consensus import DEFAULT_VOTERS
+from curation.judging.answers import JURY_MODEL_NAME
 
 MIN_PAIRS = 10
 MIN_COMPARED = 10
@@ -126,8 +127,13 @@ def _verdict(card: dict) -> tuple[str, str]:
 
 
 def judge_calibrations(*, project: Project) -> list[dict]:
-    """The card of every model annotator that judged pairwise items of ``project`` (for the audit)."""
-    judges = Annotator.objects.filter(
-        type=Annotator.Type.MODEL, annotations__item__project=project, annotations__kind=Kind.PAIRWISE
-    ).distinct()
+    """The card of every model annotator that judged pairwise items of ``project`` (for the audit);
+    a panel's jury is no judge of its own (its pairwise label is always a tie) and has none."""
+    judges = (
+        Annotator.objects.filter(
+            type=Annotator.Type.MODEL, annotations__item__project=project, annotations__kind=Kind.PAIRWISE
+        )
+        .exclude(model_name=JURY_MODEL_NAME)
+        .distinct()
+    )
     return [judge_calibration(project=project, annotator=judge) for judge in judges.order_by("name")]

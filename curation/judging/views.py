@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from annotate.models import Kind
-from annotate.selectors import principles_in_use, project_for_curator
+from annotate.selectors import principles_in_use, project_for_curator, questions_in_use
 from curation.jobs.selectors import jobs_recent
 from curation.jobs.views import launch_page
 from curation.judging.params import JUDGE_KINDS, JUDGE_VARIANTS, judge_panel_of
@@ -23,6 +23,16 @@ class JudgeForm(forms.Form):
     )
     principles = forms.BooleanField(
         required=False, help_text="Also give an A / B / NA verdict per project principle (pairwise items)."
+    )
+    questions = forms.BooleanField(
+        required=False,
+        help_text="Also answer the project's custom questions (single choice, multi-label, rating) "
+        "by next-token probabilities; a panel also stores its jury's answers.",
+    )
+    rating_rule = forms.ChoiceField(
+        required=False,
+        choices=[("expected", "Expected value of the digits"), ("argmax", "Most probable digit")],
+        help_text="How a rating is read from the probabilities of the digits.",
     )
     panel = forms.CharField(
         required=False,
@@ -48,6 +58,10 @@ def judge_launch(request, slug):
             "kinds": [k for k in JUDGE_KINDS if k in (project.kinds or Kind.values)],
             "panel": ",".join(judge_panel_of(project)),
         },
-        context={"recent": jobs_recent(project=project, limit=5), "principles": principles_in_use(project)},
+        context={
+            "recent": jobs_recent(project=project, limit=5),
+            "principles": principles_in_use(project),
+            "questions": questions_in_use(project),
+        },  # fmt: skip
         success=lambda job: reverse("jobs:detail", kwargs={"slug": project.slug, "job_uuid": job.uuid}),
     )

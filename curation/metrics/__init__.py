@@ -1,7 +1,7 @@
 """Pure-maths curation metrics (numpy/scipy only; no ORM, no Django settings).
 
 Definitions, defaults and worked numbers: ``docs/algorithms.md``. Every function is tested
-against a reference package (krippendorff, crowd-kit, choix, scikit-learn, scipy) or a
+against a reference package (krippendorff, NLTK, crowd-kit, choix, scikit-learn, scipy) or a
 hand-worked case in ``tests/metrics/``.
 
 Public API
@@ -16,6 +16,12 @@ Public API
     cohen_kappa(a, b, weights=None) -> float ; cohen_kappa_matrix(data) -> (κ per rater pair, overlap)
     krippendorff_alpha_bootstrap(data, level, n_boot=1000, seed=0) -> BootstrapResult (units resampled)
     annotator_vs_consensus(data, consensus) -> RaterAgreement(share, n)
+    leave_one_out_z(values, min_peers=3, sd_floor=0.05) -> z per value against the others (the outlier rule)
+``questions`` (docs/algorithms.md#question-agreement) — custom questions; label sets: raters × units, cells sets or None
+    multilabel_alpha(data, distance="masi"|"jaccard") -> float ; multilabel_alpha_bootstrap(...) -> BootstrapResult
+    masi_distance(a, b), jaccard_distance(a, b) -> float
+    category_agreement(data, categories) -> [CategoryAgreement(category, rate, n_labelled, n_answers, alpha)]
+    rater_distance_agreement(data, consensus, distance) -> RaterDistanceAgreement(agreement, n)
 ``ambiguity`` (docs/algorithms.md#principle-ambiguity) — one principle's verdict codes, raters × items
     principle_agreement(data, n_boot=1000, seed=0) -> PrincipleAgreement(alpha, interval, split_share, n_items, ...)
     versions_compare(old_counts, new_counts, n_boot=1000, seed=0) -> VersionComparison(old, new, difference, ...)
@@ -55,6 +61,7 @@ from .agreement import (
     krippendorff_alpha,
     krippendorff_alpha_bootstrap,
     krippendorff_alpha_from_counts,
+    leave_one_out_z,
     unit_entropy,
     value_counts,
 )
@@ -82,9 +89,27 @@ from .discretion import (
     principle_priority,
     principle_supremacy,
 )
+from .questions import (
+    CategoryAgreement,
+    RaterDistanceAgreement,
+    category_agreement,
+    jaccard_distance,
+    masi_distance,
+    multilabel_alpha,
+    multilabel_alpha_bootstrap,
+    rater_distance_agreement,
+)
 
 __all__ = [
     "AgreementCategories",
+    "CategoryAgreement",
+    "RaterDistanceAgreement",
+    "category_agreement",
+    "jaccard_distance",
+    "masi_distance",
+    "multilabel_alpha",
+    "multilabel_alpha_bootstrap",
+    "rater_distance_agreement",
     "BootstrapResult",
     "DawidSkeneResult",
     "PrincipleAgreement",
@@ -114,6 +139,7 @@ __all__ = [
     "krippendorff_alpha",
     "krippendorff_alpha_bootstrap",
     "krippendorff_alpha_from_counts",
+    "leave_one_out_z",
     "ln_ches",
     "principle_agreement",
     "versions_compare",

@@ -227,6 +227,12 @@ def krippendorff_alpha_from_counts(
 def _alpha_wide(wide: np.ndarray, cols: np.ndarray, domain: np.ndarray, level: str) -> float:
     if len(domain) < 2:
         raise ValueError("Krippendorff's alpha needs at least 2 values in the value domain")
+    o = _coincidences(wide, cols)
+    return alpha_from_coincidences(o, _distance_matrix(level, domain, o.sum(axis=0)))
+
+
+def _coincidences(wide: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The observed coincidence matrix ``o_ck`` (docs/algorithms.md#krippendorff-alpha) of per-unit counts."""
     valid = np.zeros(wide.shape[1])
     valid[cols] = 1.0
     m_u = wide @ valid  # ratings per unit (BLAS; faster than a row reduction over few columns)
@@ -238,10 +244,16 @@ def _alpha_wide(wide: np.ndarray, cols: np.ndarray, domain: np.ndarray, level: s
     weighted = wide * weight[:, None]
     o = (weighted.T @ wide)[np.ix_(cols, cols)]  # Σ_u n_uc n_uk / (m_u − 1)
     o[np.diag_indices_from(o)] -= (np.ones(len(m_u)) @ weighted)[cols]  # − δ_ck n_uc / (m_u − 1)
+    return o
+
+
+def alpha_from_coincidences(o: np.ndarray, d: np.ndarray) -> float:
+    """α = 1 − Σ o·δ / Σ e·δ from an observed coincidence matrix and a distance matrix between
+    its values (docs/algorithms.md#krippendorff-alpha; any distance, e.g. MASI between label sets,
+    docs/algorithms.md#multi-label-alpha). NaN when the expected disagreement is 0."""
     n_v = o.sum(axis=0)
     n = n_v.sum()
     e = (np.outer(n_v, n_v) - np.diag(n_v)) / (n - 1.0)
-    d = _distance_matrix(level, domain, n_v)
     expected = (e * d).sum()
     if expected == 0:  # every pairable value identical: α is undefined (the package gives NaN too)
         return float("nan")
@@ -502,3 +514,22 @@ def annotator_vs_consensus(data: npt.ArrayLike, consensus: npt.ArrayLike) -> Rat
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n > 0, hits / np.where(n > 0, n, 1), np.nan)
     return RaterAgreement(share=share, n=n.astype(np.int64))
+
+
+def leave_one_out_z(values: npt.ArrayLike, min_peers: int = 3, sd_floor: float = 0.05) -> np.ndarray:
+    """Each value's z against the others (docs/algorithms.md#outliers): ``(x_i − mean of the others) /
+    max(sample sd of the others, sd_floor)``; all NaN when fewer than ``min_peers`` others exist.
+
+    The low-agreement outlier rule of the audit (``z < −2``), for annotators overall and per question.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {v.shape}")
+    z = np.full(v.shape, np.nan)
+    if len(v) - 1 < min_peers:
+        return z
+    for i in range(len(v)):
+        others = np.delete(v, i)
+        sd = max(float(others.std(ddof=1)) if others.size > 1 else 0.0, sd_floor)
+        z[i] = (v[i] - others.mean()) / sd
+    return z

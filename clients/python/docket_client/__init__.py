@@ -32,6 +32,7 @@ from .models import (  # noqa: E402
     AuditSummary,
     Item,
     PrincipleAgreement,
+    QuestionAgreement,
     ResponseText,
 )
 from .webhooks import Webhook, WebhookDelivery, verify_signature  # noqa: E402
@@ -40,6 +41,7 @@ __all__ = [
     "Annotation",
     "AnnotatorAudit",
     "PrincipleAgreement",
+    "QuestionAgreement",
     "AnnotatorRef",
     "AuditItem",
     "AuditSummary",

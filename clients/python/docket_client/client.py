@@ -16,7 +16,7 @@ from . import __version__
 from .datasets import Dataset
 from .errors import AuthenticationError, DocketError, RateLimited, ServerError, TransportError, error_from_response
 from .jobs import Job
-from .models import Annotation, AnnotatorAudit, AuditItem, AuditSummary, Item, PrincipleAgreement
+from .models import Annotation, AnnotatorAudit, AuditItem, AuditSummary, Item, PrincipleAgreement, QuestionAgreement
 from .webhooks import Webhook, WebhookDelivery
 
 API = "/api/v1/"
@@ -314,6 +314,13 @@ class Project:
         params = {"group": group, "kind": kind, "principle": None if principle is None else str(principle)}
         rows = self._client.get_json(self._path("audit/principles/"), **params)
         return [PrincipleAgreement.from_api(row) for row in rows]
+
+    def audit_questions(self, *, question: str | None = None, type: str | None = None) -> list[QuestionAgreement]:  # noqa: A002
+        """Agreement on each custom question in the latest audit (α per question, per category for
+        multi-label, annotators against the consensus); ``question`` is a key, ``type`` one of
+        ``single_choice``, ``multi_label``, ``rating``, ``text``."""
+        rows = self._client.get_json(self._path("audit/questions/"), question=question, type=type)
+        return [QuestionAgreement.from_api(row) for row in rows]
 
     def export(self, format: str = "dpo", *, name: str | None = None, **options: Any) -> Job:  # noqa: A002
         """Queue an export (format options, filters, split: the API's ``ExportOptions``); returns its job.

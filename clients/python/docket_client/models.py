@@ -274,3 +274,50 @@ class PrincipleAgreement:
             top_split=list(data.get("top_split") or []),
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class QuestionAgreement:
+    """One custom question's agreement in the latest audit: its headline Krippendorff's α
+    (``level`` nominal for a single choice, interval for a rating, MASI for multi-label) with its
+    bootstrap interval; ``categories`` (multi-label) as ``{"value", "label", "rate", "n_labelled",
+    "n_answers", "alpha"}``; ``annotators`` as ``{"annotator", "type", "agreement", "n", "z",
+    "outlier"}``; ``top_split`` the units whose answers agree least. ``raw`` has every field
+    (``alpha_ordinal``, ``alpha_jaccard``, ``distribution``, …)."""
+
+    key: str
+    label: str
+    type: str
+    target: str
+    level: str
+    alpha: float | None
+    low: float | None
+    high: float | None
+    n_answers: int
+    n_units: int
+    outliers: int
+    categories: list[dict[str, Any]]
+    annotators: list[dict[str, Any]]
+    top_split: list[dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> QuestionAgreement:
+        alpha = data.get("alpha") or {}
+        return cls(
+            key=str(data.get("key") or ""),
+            label=str(data.get("label") or ""),
+            type=str(data.get("type") or ""),
+            target=str(data.get("target") or ""),
+            level=str(alpha.get("level") or ""),
+            alpha=alpha.get("alpha"),
+            low=alpha.get("low"),
+            high=alpha.get("high"),
+            n_answers=int(data.get("n_answers") or 0),
+            n_units=int(data.get("n_units") or 0),
+            outliers=int(data.get("outliers") or 0),
+            categories=list(data.get("categories") or []),
+            annotators=list(data.get("annotators") or []),
+            top_split=list(data.get("top_split") or []),
+            raw=data,
+        )

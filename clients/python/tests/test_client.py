@@ -87,8 +87,22 @@ def test_audit_items_with_response_texts(lab, live_worker):
         for who, annotation in enumerate(Annotation.objects.filter(item=item).order_by("id")):
             verdict = "B" if index == 0 and who == 1 else "A"
             make_verdict(annotation=annotation, principle=honest, verdict=verdict)
+    from annotate.models import Answer
+    from curation.projects.questions import question_add
+
+    hazard = question_add(project=lab["project"], user=None, spec={"key": "hazard", "type": "multi_label",
+                          "label": "Hazards", "options": ["violence", "hate"]})  # fmt: skip
+    for index, item in enumerate(lab["voted"]):
+        for who, annotation in enumerate(Annotation.objects.filter(item=item).order_by("id")):
+            labels = ["violence"] if (index + who) % 2 else []
+            Answer.objects.create(annotation=annotation, question=hazard, version=hazard.current,
+                                  type="multi_label", labels=labels)  # fmt: skip
     job = audit_create(project=lab["project"], user=None, params={"n_boot": 20})
     client.job(str(job.uuid)).wait(timeout=180, poll_interval=0.5)
+    (asked,) = project.audit_questions(type="multi_label")
+    assert (asked.key, asked.level, asked.n_answers) == ("hazard", "masi", 8)
+    assert [c["value"] for c in asked.categories] == ["violence", "hate"]
+    assert asked.alpha == asked.raw["alpha"]["alpha"] and project.audit_questions(question="nope") == []
     (everyone,) = project.audit_principles(group="all")
     assert (everyone.principle, everyone.kind, everyone.n_items, everyone.split_share) == (
         "honest",

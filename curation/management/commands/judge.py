@@ -1,4 +1,4 @@
-"""``python manage.py judge PROJECT_SLUG [--limit N] [--principles] [--kinds …] [--model NAME] [--panel V,V@MODEL]``
+"""``python manage.py judge PROJECT_SLUG [--limit N] [--principles] [--questions] [--rating-rule R] [--kinds …] [--model NAME] [--panel V,V@MODEL]``
 
 The algorithmic judge annotates the project's pairwise, thumb and ranking
 items it has not judged yet, from next-token probabilities; see
@@ -22,6 +22,12 @@ class Command(JobCommand):
         parser.add_argument(
             "--principles", action="store_true", help="also an A / B / NA verdict per project principle (pairwise)"
         )
+        parser.add_argument(
+            "--questions", action="store_true", help="also answer the project's custom questions (not free text)"
+        )
+        parser.add_argument(
+            "--rating-rule", choices=("expected", "argmax"), help="ratings: expected value (default) or argmax"
+        )
         parser.add_argument("--kinds", help="comma-separated: pairwise,thumb,ranking (default: the project's)")
         parser.add_argument("--model", help="a local model folder or .gguf file (default: the project's model)")
         parser.add_argument(
@@ -35,6 +41,10 @@ class Command(JobCommand):
         data = {name: options[name] for name in ("limit", "kinds", "model", "panel") if options.get(name) is not None}
         if options.get("principles"):
             data["principles"] = True
+        if options.get("questions"):
+            data["questions"] = True
+        if options.get("rating_rule"):
+            data["rating_rule"] = options["rating_rule"]
         if options.get("save_panel"):
             data["save_panel"] = True
         return data
