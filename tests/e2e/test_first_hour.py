@@ -69,6 +69,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def docket():
     """``make run`` with nothing configured but an empty data folder (and the shared model cache)."""
@@ -81,6 +85,9 @@ def docket():
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "run", f"PORT={port}"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        # Ctrl+C as in a terminal, even when pytest itself runs with SIGINT ignored (started with `&` or
+        # nohup): a shell cannot trap a signal ignored when it started, so make run's trap would never run
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     server = Docket(url=f"http://127.0.0.1:{port}", data=data, log=log, proc=proc)
     deadline = time.monotonic() + 300
