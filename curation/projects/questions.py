@@ -33,7 +33,6 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.utils import timezone
 
 from annotate.models import Kind, Project, Question, QuestionTarget, QuestionType, QuestionVersion
 from curation.projects.activity import activity_record, changes_between
@@ -418,28 +417,9 @@ def question_update(*, question: Question, spec: dict, user) -> Question:
 def question_retire(*, question: Question, user, retired: bool = True) -> Question:
     """Retire a question (no longer asked; its answers stay for audits and
     exports), or with ``retired=False`` ask it again, at the end of the list."""
-    with transaction.atomic():
-        locked = Question.objects.select_for_update().select_related("project").get(pk=question.pk)
-        if (locked.retired_at is not None) == retired:
-            raise ValidationError({"question": f"{locked.key!r} is {'already retired' if retired else 'not retired'}"})
-        if retired:
-            locked.retired_at = timezone.now()
-        else:
-            locked.retired_at = None
-            last = Question.objects.filter(project=locked.project_id, retired_at__isnull=True).aggregate(
-                m=models.Max("position")
-            )["m"]
-            locked.position = 0 if last is None else last + 1
-        locked.save(update_fields=["retired_at", "position"])
-        activity_record(
-            project=locked.project,
-            actor=user,
-            verb="question.retire" if retired else "question.restore",
-            target=locked,
-            changes={"retired": [not retired, retired]},
-        )
-    question.retired_at, question.position = locked.retired_at, locked.position
-    return question
+    from curation.projects.services import retired_set  # services imports this module's definitions
+
+    return retired_set(question, label=question.key, noun="question", user=user, retired=retired)
 
 
 def question_move(*, question: Question, offset: int, user) -> list[Question]:

@@ -427,17 +427,23 @@ def principle_retire(*, principle: Principle, user, retired: bool = True) -> Pri
     """Retire a principle (hidden from annotators and judges from now on; its
     past verdicts stay for audits), or with ``retired=False`` bring it back at
     the end of the list."""
+    return retired_set(principle, label=principle.name, noun="principle", user=user, retired=retired)
+
+
+def retired_set(obj, *, label: str, noun: str, user, retired: bool):
+    """Retire ``obj`` (a principle or a question: ``retired_at`` and ``position``
+    in its project's list), or bring it back at the end of the list; logged as
+    ``<noun>.retire`` / ``<noun>.restore``. The one rule behind both."""
+    model = type(obj)
     with transaction.atomic():
-        locked = Principle.objects.select_for_update().select_related("project").get(pk=principle.pk)
+        locked = model.objects.select_for_update().select_related("project").get(pk=obj.pk)
         if (locked.retired_at is not None) == retired:
-            raise ValidationError(
-                {"principle": f"{locked.name!r} is {'already retired' if retired else 'not retired'}"}
-            )
+            raise ValidationError({noun: f"{label!r} is {'already retired' if retired else 'not retired'}"})
         if retired:
             locked.retired_at = timezone.now()
         else:
             locked.retired_at = None
-            last = Principle.objects.filter(project=locked.project_id, retired_at__isnull=True).aggregate(
+            last = model.objects.filter(project=locked.project_id, retired_at__isnull=True).aggregate(
                 m=models.Max("position")
             )["m"]
             locked.position = 0 if last is None else last + 1
@@ -445,9 +451,9 @@ def principle_retire(*, principle: Principle, user, retired: bool = True) -> Pri
         activity_record(
             project=locked.project,
             actor=user,
-            verb="principle.retire" if retired else "principle.restore",
+            verb=f"{noun}.retire" if retired else f"{noun}.restore",
             target=locked,
             changes={"retired": [not retired, retired]},
         )
-    principle.retired_at, principle.position = locked.retired_at, locked.position
-    return principle
+    obj.retired_at, obj.position = locked.retired_at, locked.position
+    return obj
