@@ -208,7 +208,7 @@ def test_judge_form_creates_a_job(client, project, personas, no_enqueue):
     job = Job.objects.get()
     assert response.status_code == 302
     assert job.kind == "judge"
-    assert job.params == {"limit": 3, "kinds": ["pairwise"], "principles": True}
+    assert job.params == {"limit": 3, "kinds": ["pairwise"], "principles": True, "questions": False}
 
 
 def test_recent_partial_renders_for_the_overview(rf, project, personas):
