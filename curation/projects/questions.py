@@ -36,6 +36,7 @@ from django.db import models, transaction
 
 from annotate.models import Kind, Project, Question, QuestionTarget, QuestionType, QuestionVersion
 from curation.projects.activity import activity_record, changes_between
+from curation.projects.retiring import retired_set
 
 log = logging.getLogger(__name__)
 
@@ -417,8 +418,6 @@ def question_update(*, question: Question, spec: dict, user) -> Question:
 def question_retire(*, question: Question, user, retired: bool = True) -> Question:
     """Retire a question (no longer asked; its answers stay for audits and
     exports), or with ``retired=False`` ask it again, at the end of the list."""
-    from curation.projects.services import retired_set  # services imports this module's definitions
-
     return retired_set(question, label=question.key, noun="question", user=user, retired=retired)
 
 

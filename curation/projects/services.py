@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
-from django.utils import timezone
 
 from annotate.models import Kind, Membership, Principle, Project, Role
 from annotate.services.principles import guidance_clean, principle_version_snapshot
 from curation.projects.activity import activity_record, changes_between
 from curation.projects.questions import question_add, question_check
+from curation.projects.retiring import retired_set
 
 log = logging.getLogger(__name__)
 
@@ -428,32 +428,3 @@ def principle_retire(*, principle: Principle, user, retired: bool = True) -> Pri
     past verdicts stay for audits), or with ``retired=False`` bring it back at
     the end of the list."""
     return retired_set(principle, label=principle.name, noun="principle", user=user, retired=retired)
-
-
-def retired_set(obj, *, label: str, noun: str, user, retired: bool):
-    """Retire ``obj`` (a principle or a question: ``retired_at`` and ``position``
-    in its project's list), or bring it back at the end of the list; logged as
-    ``<noun>.retire`` / ``<noun>.restore``. The one rule behind both."""
-    model = type(obj)
-    with transaction.atomic():
-        locked = model.objects.select_for_update().select_related("project").get(pk=obj.pk)
-        if (locked.retired_at is not None) == retired:
-            raise ValidationError({noun: f"{label!r} is {'already retired' if retired else 'not retired'}"})
-        if retired:
-            locked.retired_at = timezone.now()
-        else:
-            locked.retired_at = None
-            last = model.objects.filter(project=locked.project_id, retired_at__isnull=True).aggregate(
-                m=models.Max("position")
-            )["m"]
-            locked.position = 0 if last is None else last + 1
-        locked.save(update_fields=["retired_at", "position"])
-        activity_record(
-            project=locked.project,
-            actor=user,
-            verb=f"{noun}.retire" if retired else f"{noun}.restore",
-            target=locked,
-            changes={"retired": [not retired, retired]},
-        )
-    obj.retired_at, obj.position = locked.retired_at, locked.position
-    return obj
