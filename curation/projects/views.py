@@ -269,6 +269,23 @@ def guidelines_preview(request, slug):
 PRINCIPLE_ACTIONS = ("add", "edit", "up", "down", "retire", "restore")
 
 
+def _owner_action(request, project, *, is_owner: bool, noun: str, actions, run, done_url: str):
+    """An owner's POST on a principles or questions page: check the role and the
+    action, run it through ``run(request, project, action)`` (a service call that
+    returns the success message) and redirect to ``done_url``; on a refused
+    action, ``(None, action, errors)`` for the page to show with a 400."""
+    if not is_owner:
+        raise PermissionDenied(f"Only owners change {noun}.")
+    action = request.POST.get("action")
+    if action not in actions:
+        return None, action, {"action": ["unknown action"]}
+    try:
+        messages.success(request, run(request, project, action))
+        return redirect(done_url, slug=project.slug), action, {}
+    except ValidationError as error:
+        return None, action, error.message_dict
+
+
 def _principle_action(request, project, action: str) -> str:
     """Carry out one principle action of the principles page; returns what to tell the owner."""
     form = (PrincipleForm if action in ("add", "edit") else PrincipleActionForm)(request.POST)
@@ -318,17 +335,12 @@ def principles(request, slug):
     errors: dict[str, list[str]] = {}
     failed = None
     if request.method == "POST":
-        if not is_owner:
-            raise PermissionDenied("Only owners change principles.")
-        action = request.POST.get("action")
-        if action not in PRINCIPLE_ACTIONS:
-            errors = {"action": ["unknown action"]}
-        else:
-            try:
-                messages.success(request, _principle_action(request, project, action))
-                return redirect("curation:principles", slug=project.slug)
-            except ValidationError as error:
-                errors = error.message_dict
+        done, action, errors = _owner_action(
+            request, project, is_owner=is_owner, noun="principles", actions=PRINCIPLE_ACTIONS,
+            run=_principle_action, done_url="curation:principles",
+        )  # fmt: skip
+        if done:
+            return done
         status = 400
         if action == "add":
             add_form = PrincipleForm(request.POST)
@@ -419,17 +431,12 @@ def questions_page(request, slug):
     errors: dict[str, list[str]] = {}
     failed, failed_form = None, None
     if request.method == "POST":
-        if not is_owner:
-            raise PermissionDenied("Only owners change questions.")
-        action = request.POST.get("action")
-        if action not in QUESTION_ACTIONS:
-            errors = {"action": ["unknown action"]}
-        else:
-            try:
-                messages.success(request, _question_action(request, project, action))
-                return redirect("curation:questions", slug=project.slug)
-            except ValidationError as error:
-                errors = error.message_dict
+        done, action, errors = _owner_action(
+            request, project, is_owner=is_owner, noun="questions", actions=QUESTION_ACTIONS,
+            run=_question_action, done_url="curation:questions",
+        )  # fmt: skip
+        if done:
+            return done
         status = 400
         if action in ("add", "edit"):
             question_id = request.POST.get("question") if action == "edit" else None
