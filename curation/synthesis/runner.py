@@ -2,40 +2,52 @@
 
 ``synthesize_create`` (``curation.synthesis.services``) validates the
 parameters (``curation.synthesis.params``) and queues the job for the page,
-the command and tests; ``instructions_synthesize`` is its runner
-(``curation.jobs.registry``).
+the command and tests; ``SYNTHESIZE_SHARDS`` is how it runs
+(``curation.jobs.registry.SHARDED``): sharded, so any number of model workers
+sample for one job together (``curation.jobs.shards``), and the stored result
+is the same whatever the number of workers.
 
 What a run does
-    1. Pre-query template from the model's own chat template
-       (``curation.synthesis.template``): the text up to where a user's
-       message starts, with the chosen system prompt's turn when one is
-       given (otherwise the template's default system turn, if any).
-    2. Samples ``n`` instructions, ``batch_size`` sequences per forward pass,
-       all continuing the shared prefix, stopping at the end of the user turn
-       (or ``max_new_tokens``). Optional weighted system prompts: each sample
-       draws one (seeded by the job's seed and its index), samples of the
-       same system prompt in a batch are generated together.
-    3. Filters each batch (``curation.synthesis.filters``): empty, too short,
-       too long, truncated (no end of turn), ending in ':', junk characters,
-       language, exact duplicates (normalised hash, against the project's
-       prompts and everything accepted so far), near duplicates (centred
-       mean-pooled hidden states of the same model, ``curation.synthesis.embed``;
-       squared distance of unit vectors below ``near_duplicate_distance``,
-       against earlier samples and the project's latest
-       ``EXISTING_EMBEDDED`` prompts; 0 turns it off) and, with
-       ``min_input_quality``, the judge's input-quality tag.
-    4. Quality tags (input quality, difficulty, category) for every accepted
-       instruction from the model's next-token probabilities
-       (``curation.synthesis.tags``), unless ``tags`` is off.
-    5. One transaction per batch: accepted instructions become ``Prompt``
-       rows (``source='synthesized'``, ``tags`` = the three tags,
+    1. Plan (once): one sampling shard per ``batch_size`` samples, with its
+       seed (the job's seed + the shard's number: the seeds the one-worker
+       loop used per batch), and the newest project prompt the duplicates
+       filters compare with (read then, so a replay decides the same).
+    2. Each sampling shard (any worker) builds the pre-query template from the
+       model's own chat template (``curation.synthesis.template``: the text up
+       to where a user's message starts, with the chosen system prompt's turn
+       when one is given, otherwise the template's default system turn, if
+       any) and samples its indices, all continuing the shared prefix,
+       stopping at the end of the user turn (or ``max_new_tokens``). Optional
+       weighted system prompts: each sample draws one (seeded by the job's
+       seed and its index); samples of the same system prompt are generated
+       together. Then each sample's own model work, for the samples that pass
+       the per-sample filters (``filters.sample_reason``): its embedding
+       (centred mean-pooled hidden states of the same model,
+       ``curation.synthesis.embed``) and its quality tags (input quality,
+       difficulty, category from next-token probabilities,
+       ``curation.synthesis.tags``), unless ``tags`` is off. All of it is kept
+       as the shard's result (vectors as float32 bytes), nothing else written.
+    3. Between the rounds (``synthesize_more``, once, the worker that finished
+       the last sampling shard): the filters (``curation.synthesis.filters``)
+       on every batch in sample order: empty, too short, too long, truncated
+       (no end of turn), ending in ':', junk characters, language, exact
+       duplicates (normalised hash, against the project's prompts and
+       everything accepted before), near duplicates (squared distance of unit
+       vectors below ``near_duplicate_distance``, against earlier samples and
+       the project's latest ``EXISTING_EMBEDDED`` prompts; 0 turns it off)
+       and, with ``min_input_quality``, the input-quality tag. One
+       transaction per batch: accepted instructions become ``Prompt`` rows
+       (``source='synthesized'``, ``tags`` = the three tags,
        ``metadata["synthesis"]`` = job, model, parameters, probabilities,
        distance); every sample, accepted or not, becomes a
-       ``SynthesizedInstruction`` with its reason; the job's checkpoint moves
-       to the next index. A resumed run continues after the last committed
-       batch with the same seeds, so it samples what the dead run would have.
+       ``SynthesizedInstruction`` with its reason; the checkpoint records the
+       next batch to store. A worker taking this step over replays the
+       filters of the stored batches (same inputs) and stores the rest.
+    4. With ``responses`` = K > 0, a second round of shards (a few accepted
+       prompts each, any worker): responses seeded by the seed and the
+       prompts' content hashes, stored with the shard's done mark.
 
-Then, with ``responses`` = K > 0, for the accepted prompts:
+The responses, for the accepted prompts:
     * ``response_mode='items'``: K responses each and items of ``kinds`` for
       people, exactly as candidate generation stores them
       (``curation.generation.runner``: Responses, PromptGeneration, items).
