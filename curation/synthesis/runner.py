@@ -78,7 +78,7 @@ from django.db import transaction
 from annotate.models import Annotation, Annotator, Item, Kind, Project, Prompt, Source, content_hash
 from curation.jobs.lifecycle import JobProgress, job_progress
 from curation.jobs.shards import ShardSpec
-from curation.models import Job, SynthesizedInstruction
+from curation.models import Job, JobShard, SynthesizedInstruction
 from curation.synthesis.filters import REASONS, Candidate, apply_filters, normalised_hash
 from curation.synthesis.params import SynthesisParams, synthesis_params_clean
 
@@ -667,7 +667,9 @@ def synthesize_more(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
     progress.message("Embedding the project's prompts")
     existing = _existing_texts(job.project, through=state["existing_through"])
     screen = Screen(loaded, params, existing_texts=existing, embed_batch=params.batch_size)
-    for shard in job.shards.filter(payload__phase=SAMPLE).order_by("index"):
+    sampled = job.shards.filter(payload__phase=SAMPLE).order_by("index").values_list("pk", flat=True)
+    for pk in list(sampled):
+        shard = JobShard.objects.get(pk=pk)  # one shard's result (its vectors and tags) in memory at a time
         candidates, vectors, tags = _shard_batch(shard.result)
         start, stop = shard.payload["start"], shard.payload["stop"]
         progress.message(f"Filtering instructions {start + 1}–{stop}")
