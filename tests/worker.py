@@ -85,6 +85,39 @@ def wait_for(predicate, *, timeout: float, what: str, proc=None, log=None, every
     pytest.fail(f"timed out waiting for {what}" + (f":\n{log.read_text()[-4000:]}" if log else ""))
 
 
+def kill_a_worker_mid_shard(job, workers: list[subprocess.Popen], logs: list[Path]):
+    """SIGKILL one of ``workers`` in the middle of a shard of sharded ``job``:
+    one that has already finished a shard (its model is loaded) and holds
+    another, frozen (SIGSTOP) first to check the shard is still its and
+    unfinished. Returns ``(victim, shard)``; fails if the job ends first."""
+    from curation.models import Job, JobShard
+
+    def holding(proc):
+        prefix = f":{proc.pid}:"
+        return [s for s in JobShard.objects.filter(job=job) if prefix in s.worker]
+
+    for _ in range(4000):
+        candidates = [
+            (proc, s)
+            for proc in workers
+            for s in holding(proc)
+            if s.status == "running" and any(d.status == "done" for d in holding(proc))
+        ]
+        if candidates:
+            proc, shard = candidates[0]
+            os.kill(proc.pid, signal.SIGSTOP)
+            shard.refresh_from_db()
+            if shard.status == "running" and f":{proc.pid}:" in shard.worker:
+                stop_worker(proc, signal.SIGKILL)
+                return proc, shard
+            os.kill(proc.pid, signal.SIGCONT)
+        job.refresh_from_db()
+        assert job.status not in Job.ENDED, f"the job ended before a worker was caught mid-shard: {job.error}"
+        assert all(proc.poll() is None for proc in workers), [log.read_text()[-2000:] for log in logs]
+        time.sleep(0.05)
+    pytest.fail("no worker was caught in the middle of a shard")
+
+
 def purge_queues() -> None:
     import redis
 

@@ -22,13 +22,12 @@ from curation.jobs.lifecycle import JobProgress
 from curation.jobs.shards import ShardSpec
 from curation.judging.runner import JUDGE_SHARDS
 from curation.models import Job, JobKind
-from curation.synthesis.runner import instructions_synthesize
+from curation.synthesis.runner import SYNTHESIZE_SHARDS
 
 Runner = Callable[[Job, JobProgress], dict | None]
 
 RUNNERS: dict[str, Runner] = {
     JobKind.AUDIT.value: project_audit,
-    JobKind.SYNTHESIZE.value: instructions_synthesize,
     JobKind.EXPORT.value: dataset_export,
     JobKind.IMPORT.value: items_import_job,
 }
@@ -39,4 +38,5 @@ SHARDED: dict[str, ShardSpec] = {
     JobKind.ENCODE.value: ENCODE_SHARDS,
     JobKind.JUDGE.value: JUDGE_SHARDS,
     JobKind.GENERATE.value: GENERATE_SHARDS,
+    JobKind.SYNTHESIZE.value: SYNTHESIZE_SHARDS,
 }

@@ -42,6 +42,7 @@ from curation.jobs.shards import (
     shards_claim,
     shards_complete,
     shards_create,
+    shards_extend,
     shards_release,
     worker_label,
 )
@@ -202,7 +203,7 @@ def _run_sharded(job_id: int, spec, *, on_progress, celery_task_id: str, fan_out
         took_part = True
         if planned and fan_out is not None:
             fan_out(job, planned)
-    took_part = _work_shards(job, spec, on_progress) or took_part
+    took_part = _work_shards(job, spec, on_progress, fan_out) or took_part
     job.refresh_from_db()
     if on_progress is not None:
         on_progress(job)
@@ -230,18 +231,30 @@ def _plan_shards(job: Job, token: uuid.UUID, spec, on_progress) -> int:
     return planned if job.status == Job.Status.RUNNING else 0
 
 
-def _finish_sharded(job: Job, token: uuid.UUID, spec, on_progress) -> None:
+def _finish_sharded(job: Job, token: uuid.UUID, spec, on_progress) -> int:
+    """Finish a job whose shards are all done, holding its lease: ``spec.more``
+    first (a further round of shards: returns how many, and the job runs on),
+    else ``spec.finish`` and the job ends (returns 0)."""
     job.refresh_from_db()
     progress = JobProgress(job, token, on_progress)
+    added = 0
 
     def body() -> None:
+        nonlocal added
+        plan = spec.more(job, progress) if spec.more is not None else []
+        if plan:
+            added = shards_extend(job=job, token=token, plan=plan)
+            progress.log(f"{added} more shard(s) of {sum(u for _p, u in plan)} unit(s) planned on {worker_label()}")
+            return
         progress.log(f"all {job.shards.count()} shard(s) done; finishing on {worker_label()}")
         job_finish(job=job, token=token, result=spec.finish(job, progress) or {})
 
     _run_holding_lease(job, token, progress, body)
+    job.refresh_from_db()
+    return added if job.status == Job.Status.RUNNING else 0
 
 
-def _work_shards(job: Job, spec, on_progress) -> bool:
+def _work_shards(job: Job, spec, on_progress, fan_out=None) -> bool:
     """Claim and run shards of ``job`` until none is left; returns whether this run took part."""
     token = uuid.uuid4()
     took_part = joined = False
@@ -252,10 +265,15 @@ def _work_shards(job: Job, spec, on_progress) -> bool:
         if not JobShard.objects.filter(job=job).exclude(status=JobShard.Status.DONE).exists():
             # every shard is done: its finisher holds the job; take over only if that run died
             claim = job_start(job_id=job.pk)
-            if claim is not None:
-                _finish_sharded(claim[0], claim[1], spec, on_progress)
+            if claim is None:
+                return took_part
+            took_part = True
+            added = _finish_sharded(claim[0], claim[1], spec, on_progress)
+            if not added:
                 return True
-            return took_part
+            if fan_out is not None:
+                fan_out(job, added)
+            continue
         if job.cancel_requested:
             job_cancel_if_idle(job=job)
             return took_part
@@ -305,5 +323,8 @@ def _work_shards(job: Job, spec, on_progress) -> bool:
                 heartbeat.stop()
         progress.refresh()
         if finishing is not None:
-            _finish_sharded(job, finishing, spec, on_progress)
-            return True
+            added = _finish_sharded(job, finishing, spec, on_progress)
+            if not added:
+                return True
+            if fan_out is not None:
+                fan_out(job, added)  # a further round (ShardSpec.more): idle workers join it

@@ -27,6 +27,14 @@ number of workers (a one-worker run is the same path with one worker):
    result, and anything that must follow the job) and ends the job. A finisher
    that dies is taken over like any dead run (``lifecycle.job_start``).
 
+   A kind whose work has a cross-shard step between two rounds of shards
+   (synthesize: de-duplicate every sample against the others, then sample
+   responses for the accepted ones) gives ``spec.more``: the finisher runs it
+   first, holding the job's lease; a non-empty plan is stored as a further
+   round of shards (:func:`shards_extend`, indices continuing, the job's total
+   grown) that every worker runs like the first, and the finisher of that
+   round calls ``more`` again. ``finish`` runs once ``more`` returns nothing.
+
 Progress, log, message and cancel are the job row's, written by every worker:
 ``progress_done`` is the sum of the done shards' units, the log tail is
 appended under a row lock, and a cancel stops every worker before its next
@@ -83,6 +91,11 @@ class ShardSpec:
       ``finish`` adds up). ``progress`` is a
       :class:`ShardProgress`. It must not write the job's own rows itself.
     * ``finish(job, progress) -> result``: once, after the last shard is done.
+    * ``more(job, progress) -> [(payload, units), …]`` (optional): run by the
+      finisher before ``finish``, holding the job's lease; a non-empty list is
+      a further round of shards (see the module docstring). It must be safe to
+      run again (a finisher that dies is taken over) and must return ``[]``
+      once its rounds are planned (read the job's shards to know).
     * ``done_message(job, done, total) -> str``: the job's message after a shard.
     * ``shards_per_claim(job) -> int``: how many shards a worker takes at once
       (e.g. more on a GPU, whose batches are larger).
@@ -93,6 +106,7 @@ class ShardSpec:
     finish: Callable
     done_message: Callable = field(default=lambda job, done, total: f"{done} of {total} done")
     shards_per_claim: Callable = field(default=_one_per_claim)
+    more: Callable | None = None
 
 
 def fanout() -> int:
@@ -156,6 +170,25 @@ def shards_create(*, job: Job, token: uuid.UUID, plan: list[tuple[dict, int]]) -
             raise JobLost(f"job {job.uuid} is no longer held by this run")
         JobShard.objects.bulk_create(
             JobShard(job=job, index=n, payload=payload, units=units) for n, (payload, units) in enumerate(plan)
+        )
+    return len(plan)
+
+
+def shards_extend(*, job: Job, token: uuid.UUID, plan: list[tuple[dict, int]]) -> int:
+    """Add a further round of shards to a running job (``ShardSpec.more``) as the run holding ``token``:
+    indices continue after the last shard's, the job's total grows by their units."""
+    with transaction.atomic():
+        start = (JobShard.objects.filter(job=job).order_by("-index").values_list("index", flat=True).first() or 0) + 1
+        won = Job.objects.filter(pk=job.pk, lease_token=token, status=Job.Status.RUNNING).update(
+            progress_total=F("progress_total") + sum(units for _payload, units in plan),
+            worker="",  # many workers again: liveness is the heartbeat alone
+            heartbeat_at=timezone.now(),
+            message=f"{len(plan)} more shard(s) waiting for workers",
+        )
+        if not won:
+            raise JobLost(f"job {job.uuid} is no longer held by this run")
+        JobShard.objects.bulk_create(
+            JobShard(job=job, index=start + n, payload=payload, units=units) for n, (payload, units) in enumerate(plan)
         )
     return len(plan)
 

@@ -70,8 +70,9 @@ def job_enqueue(*, job: Job) -> None:
 
 
 def job_fan_out(job: Job, shards: int) -> None:
-    """After a sharded job is planned: enqueue up to ``DOCKET_JOB_FANOUT`` more
-    tasks for it (one fewer than its shards), so that many more idle workers
+    """After a sharded job is planned (or given a further round, ``ShardSpec.more``):
+    enqueue up to ``DOCKET_JOB_FANOUT`` more tasks for it (one fewer than its
+    shards), so that many more idle workers
     join it (``curation.jobs.shards``); a task that finds nothing left ends at
     once. Not in eager mode, where a task would run inline inside this one."""
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):

@@ -119,6 +119,28 @@ def _unit(x: np.ndarray) -> np.ndarray:
 QUALITY_LEVELS = ("very poor", "poor", "average", "good", "excellent")
 
 
+def sample_reason(
+    text: str, *, finished: bool, config: FilterConfig, language: Callable[[str], str] = detect_language
+) -> str | None:
+    """The first filter a stripped sample fails on its own (every filter before the
+    duplicate checks, which compare it with others), or None when it passes them."""
+    if not text:
+        return "empty"
+    if len(text) < config.min_chars:
+        return "too_short"
+    if len(text) > config.max_chars:
+        return "too_long"
+    if config.require_finished and not finished:
+        return "truncated"
+    if config.reject_colon_ending and text.endswith((":", "：")):
+        return "ends_with_colon"
+    if junk_share(text) > config.max_junk_share:
+        return "junk"
+    if config.languages and language(text) not in config.languages:
+        return "language"
+    return None
+
+
 def apply_filters(
     candidates: Sequence[Candidate],
     *,
@@ -148,20 +170,9 @@ def apply_filters(
     for candidate in candidates:
         text = candidate.text.strip()
         candidate.text = text
-        if not text:
-            reject(candidate, "empty")
-        elif len(text) < config.min_chars:
-            reject(candidate, "too_short")
-        elif len(text) > config.max_chars:
-            reject(candidate, "too_long")
-        elif config.require_finished and not candidate.finished:
-            reject(candidate, "truncated")
-        elif config.reject_colon_ending and text.endswith((":", "：")):
-            reject(candidate, "ends_with_colon")
-        elif junk_share(text) > config.max_junk_share:
-            reject(candidate, "junk")
-        elif config.languages and language(text) not in config.languages:
-            reject(candidate, "language")
+        reason = sample_reason(text, finished=candidate.finished, config=config, language=language)
+        if reason is not None:
+            reject(candidate, reason)
         else:
             digest = normalised_hash(text)
             if digest in seen:

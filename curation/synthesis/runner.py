@@ -2,40 +2,52 @@
 
 ``synthesize_create`` (``curation.synthesis.services``) validates the
 parameters (``curation.synthesis.params``) and queues the job for the page,
-the command and tests; ``instructions_synthesize`` is its runner
-(``curation.jobs.registry``).
+the command and tests; ``SYNTHESIZE_SHARDS`` is how it runs
+(``curation.jobs.registry.SHARDED``): sharded, so any number of model workers
+sample for one job together (``curation.jobs.shards``), and the stored result
+is the same whatever the number of workers.
 
 What a run does
-    1. Pre-query template from the model's own chat template
-       (``curation.synthesis.template``): the text up to where a user's
-       message starts, with the chosen system prompt's turn when one is
-       given (otherwise the template's default system turn, if any).
-    2. Samples ``n`` instructions, ``batch_size`` sequences per forward pass,
-       all continuing the shared prefix, stopping at the end of the user turn
-       (or ``max_new_tokens``). Optional weighted system prompts: each sample
-       draws one (seeded by the job's seed and its index), samples of the
-       same system prompt in a batch are generated together.
-    3. Filters each batch (``curation.synthesis.filters``): empty, too short,
-       too long, truncated (no end of turn), ending in ':', junk characters,
-       language, exact duplicates (normalised hash, against the project's
-       prompts and everything accepted so far), near duplicates (centred
-       mean-pooled hidden states of the same model, ``curation.synthesis.embed``;
-       squared distance of unit vectors below ``near_duplicate_distance``,
-       against earlier samples and the project's latest
-       ``EXISTING_EMBEDDED`` prompts; 0 turns it off) and, with
-       ``min_input_quality``, the judge's input-quality tag.
-    4. Quality tags (input quality, difficulty, category) for every accepted
-       instruction from the model's next-token probabilities
-       (``curation.synthesis.tags``), unless ``tags`` is off.
-    5. One transaction per batch: accepted instructions become ``Prompt``
-       rows (``source='synthesized'``, ``tags`` = the three tags,
+    1. Plan (once): one sampling shard per ``batch_size`` samples, with its
+       seed (the job's seed + the shard's number: the seeds the one-worker
+       loop used per batch), and the newest project prompt the duplicates
+       filters compare with (read then, so a replay decides the same).
+    2. Each sampling shard (any worker) builds the pre-query template from the
+       model's own chat template (``curation.synthesis.template``: the text up
+       to where a user's message starts, with the chosen system prompt's turn
+       when one is given, otherwise the template's default system turn, if
+       any) and samples its indices, all continuing the shared prefix,
+       stopping at the end of the user turn (or ``max_new_tokens``). Optional
+       weighted system prompts: each sample draws one (seeded by the job's
+       seed and its index); samples of the same system prompt are generated
+       together. Then each sample's own model work, for the samples that pass
+       the per-sample filters (``filters.sample_reason``): its embedding
+       (centred mean-pooled hidden states of the same model,
+       ``curation.synthesis.embed``) and its quality tags (input quality,
+       difficulty, category from next-token probabilities,
+       ``curation.synthesis.tags``), unless ``tags`` is off. All of it is kept
+       as the shard's result (vectors as float32 bytes), nothing else written.
+    3. Between the rounds (``synthesize_more``, once, the worker that finished
+       the last sampling shard): the filters (``curation.synthesis.filters``)
+       on every batch in sample order: empty, too short, too long, truncated
+       (no end of turn), ending in ':', junk characters, language, exact
+       duplicates (normalised hash, against the project's prompts and
+       everything accepted before), near duplicates (squared distance of unit
+       vectors below ``near_duplicate_distance``, against earlier samples and
+       the project's latest ``EXISTING_EMBEDDED`` prompts; 0 turns it off)
+       and, with ``min_input_quality``, the input-quality tag. One
+       transaction per batch: accepted instructions become ``Prompt`` rows
+       (``source='synthesized'``, ``tags`` = the three tags,
        ``metadata["synthesis"]`` = job, model, parameters, probabilities,
        distance); every sample, accepted or not, becomes a
-       ``SynthesizedInstruction`` with its reason; the job's checkpoint moves
-       to the next index. A resumed run continues after the last committed
-       batch with the same seeds, so it samples what the dead run would have.
+       ``SynthesizedInstruction`` with its reason; the checkpoint records the
+       next batch to store. A worker taking this step over replays the
+       filters of the stored batches (same inputs) and stores the rest.
+    4. With ``responses`` = K > 0, a second round of shards (a few accepted
+       prompts each, any worker): responses seeded by the seed and the
+       prompts' content hashes, stored with the shard's done mark.
 
-Then, with ``responses`` = K > 0, for the accepted prompts:
+The responses, for the accepted prompts:
     * ``response_mode='items'``: K responses each and items of ``kinds`` for
       people, exactly as candidate generation stores them
       (``curation.generation.runner``: Responses, PromptGeneration, items).
@@ -54,6 +66,8 @@ Then, with ``responses`` = K > 0, for the accepted prompts:
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
 from collections import Counter
@@ -63,13 +77,15 @@ from django.db import transaction
 
 from annotate.models import Annotation, Annotator, Item, Kind, Project, Prompt, Source, content_hash
 from curation.jobs.lifecycle import JobProgress, job_progress
-from curation.models import Job, SynthesizedInstruction
+from curation.jobs.shards import ShardSpec
+from curation.models import Job, JobShard, SynthesizedInstruction
 from curation.synthesis.filters import REASONS, Candidate, apply_filters, normalised_hash
 from curation.synthesis.params import SynthesisParams, synthesis_params_clean
 
 logger = logging.getLogger(__name__)
 
 EXISTING_EMBEDDED = 2000
+SAMPLE, RESPOND = "sample", "respond"  # the two rounds of shards
 DPO_ANNOTATOR_PREFIX = "magpie-dpo"
 
 
@@ -236,18 +252,24 @@ class Screen:
         from curation.synthesis.tags import tags_for
 
         missing = [t for t in dict.fromkeys(texts) if t not in self._tags]
-        for text, tags in zip(missing, tags_for(self.loaded, missing, batch_size=self.embed_batch)):
-            self._tags[text] = tags
+        if missing:
+            for text, tags in zip(missing, tags_for(self.loaded, missing, batch_size=self.embed_batch)):
+                self._tags[text] = tags
         return [self._tags[t] for t in texts]
 
-    def run(self, candidates: list[Candidate]):
+    def run(self, candidates: list[Candidate], *, vectors: dict | None = None, tags: dict | None = None):
+        """Filter one batch after the earlier ones. ``vectors`` and ``tags`` (text ->
+        embedding / tags, computed by the shard that sampled the batch) replace the
+        model calls for the texts they hold."""
         params = self.params
         batch_vectors: list[np.ndarray] = []
+        if tags:
+            self._tags.update(tags)
 
         def embed(texts):
-            vectors = self._embed(texts)
-            batch_vectors.append(vectors)
-            return vectors
+            found = np.vstack([vectors[t] for t in texts]) if vectors is not None else self._embed(texts)
+            batch_vectors.append(found)
+            return found
 
         report = apply_filters(
             candidates,
@@ -370,16 +392,10 @@ def dpo_pair(ranking: dict) -> tuple[int, int] | None:
     return best, worst
 
 
-def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisParams, prompt_ids: list[int], state):
-    from curation.generation.runner import (
-        GenerationParams,
-        generation_fingerprint,
-        items_build_for_prompt,
-        prompt_outputs_store,
-    )
-    from curation.llm.generate import generate
+def _response_params(params: SynthesisParams):
+    from curation.generation.runner import GenerationParams
 
-    gen = GenerationParams(
+    return GenerationParams(
         per_prompt=params.responses,
         max_new_tokens=params.response_max_new_tokens,
         temperature=params.response_temperature,
@@ -388,11 +404,20 @@ def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisPar
         kinds=params.kinds if params.response_mode == "items" else (),
         batch_size=params.batch_size,
     )
-    fingerprint = generation_fingerprint(model_name=loaded.name, params=gen)
+
+
+def responses_compute(progress, loaded, params: SynthesisParams, prompt_ids: list[int]):
+    """K responses for each prompt (and the judge's win matrix and ranking in DPO
+    mode): the model's work for one responses shard, nothing written. Seeded by
+    the seed and the prompts' content hashes, so any worker samples the same."""
+    from curation.generation.runner import _chunk_seed
+    from curation.llm.generate import generate
+
+    gen = _response_params(params)
     prompts = Prompt.objects.in_bulk(prompt_ids)
     chunk_ids = [pid for pid in prompt_ids if pid in prompts]
     if not chunk_ids:
-        return
+        return chunk_ids, prompts, [], {}
     outputs = generate(
         loaded,
         [prompts[pid].messages for pid in chunk_ids],
@@ -400,7 +425,7 @@ def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisPar
         temperature=gen.temperature,
         top_p=gen.top_p,
         max_new_tokens=gen.max_new_tokens,
-        seed=params.seed + min(chunk_ids),
+        seed=_chunk_seed(params.seed, [prompts[pid].content_hash for pid in chunk_ids]),
         batch_size=gen.batch_size,
         on_batch=lambda _d, _t: progress.tick(),
     )
@@ -414,38 +439,47 @@ def _responses_for(job: Job, progress: JobProgress, loaded, params: SynthesisPar
                 matrix = win_matrix(loaded, prompts[pid].messages, texts)
                 judged[pid] = (texts, matrix, ranking_from_pairwise(matrix))
             progress.tick()
-    annotator = dpo_annotator(model_name=loaded.name) if params.response_mode == "dpo" else None
-    counts = Counter(state.get("responses", {}))
-    with transaction.atomic():
-        for pid, outs in zip(chunk_ids, outputs):
-            created, _dups, items = prompt_outputs_store(
-                job=job, prompt=prompts[pid], outputs=outs, model_name=loaded.name, params=gen, fingerprint=fingerprint
-            )
-            counts["responses_created"] += created
-            for kind, k in items.items():
-                counts[f"items_{kind}"] += k
-            if annotator is None:
-                continue
-            if pid not in judged:
-                counts["dpo_discarded_identical"] += 1
-                continue
-            texts, matrix, ranking = judged[pid]
-            pair = dpo_pair(ranking)
-            if pair is None:
-                counts["dpo_discarded_tie"] += 1
-                continue
-            by_hash = dict(prompts[pid].responses.values_list("content_hash", "pk"))
-            chosen, rejected = (by_hash[content_hash(texts[i])] for i in pair)
-            items_build_for_prompt(
-                prompt=prompts[pid],
-                response_ids=[chosen, rejected],
-                kinds=[Kind.PAIRWISE],
-                metadata={"magpie_dpo": True, "job": str(job.uuid)},
-            )
-            counts["dpo_pairs"] += _dpo_annotate(annotator, prompts[pid], chosen, rejected, matrix, ranking, pair)
-        state["responses"] = dict(counts)
-        job_progress(job=job, token=progress.token, checkpoint=state)
-        job.checkpoint = state
+    return chunk_ids, prompts, outputs, judged
+
+
+def responses_store(*, job: Job, model_name: str, params: SynthesisParams, computed) -> Counter:
+    """Store one responses shard (``responses_compute``): responses, generation
+    records and items as candidate generation stores them, and the Magpie-DPO
+    pairs with their annotations. Returns the counts."""
+    from curation.generation.runner import generation_fingerprint, items_build_for_prompt, prompt_outputs_store
+
+    chunk_ids, prompts, outputs, judged = computed
+    gen = _response_params(params)
+    fingerprint = generation_fingerprint(model_name=model_name, params=gen)
+    annotator = dpo_annotator(model_name=model_name) if params.response_mode == "dpo" else None
+    counts: Counter = Counter()
+    for pid, outs in zip(chunk_ids, outputs):
+        created, _dups, items = prompt_outputs_store(
+            job=job, prompt=prompts[pid], outputs=outs, model_name=model_name, params=gen, fingerprint=fingerprint
+        )
+        counts["responses_created"] += created
+        for kind, k in items.items():
+            counts[f"items_{kind}"] += k
+        if annotator is None:
+            continue
+        if pid not in judged:
+            counts["dpo_discarded_identical"] += 1
+            continue
+        texts, matrix, ranking = judged[pid]
+        pair = dpo_pair(ranking)
+        if pair is None:
+            counts["dpo_discarded_tie"] += 1
+            continue
+        by_hash = dict(prompts[pid].responses.values_list("content_hash", "pk"))
+        chosen, rejected = (by_hash[content_hash(texts[i])] for i in pair)
+        items_build_for_prompt(
+            prompt=prompts[pid],
+            response_ids=[chosen, rejected],
+            kinds=[Kind.PAIRWISE],
+            metadata={"magpie_dpo": True, "job": str(job.uuid)},
+        )
+        counts["dpo_pairs"] += _dpo_annotate(annotator, prompts[pid], chosen, rejected, matrix, ranking, pair)
+    return counts
 
 
 def _dpo_annotate(annotator, prompt, chosen: int, rejected: int, matrix, ranking, pair) -> int:
@@ -484,8 +518,9 @@ def _dpo_annotate(annotator, prompt, chosen: int, rejected: int, matrix, ranking
 # ------------------------------------------------------------ the job
 
 
-def _existing_texts(project: Project) -> list[str]:
-    prompts = Prompt.objects.filter(project=project).order_by("-id").values_list("messages", flat=True)
+def _existing_texts(project: Project, *, through: int) -> list[str]:
+    """The last user message of the project's prompts with id <= ``through``, newest first."""
+    prompts = Prompt.objects.filter(project=project, pk__lte=through).order_by("-id").values_list("messages", flat=True)
     texts = []
     for messages in prompts.iterator(chunk_size=2000):
         users = [m.get("content", "") for m in messages or [] if m.get("role") == "user"]
@@ -494,77 +529,209 @@ def _existing_texts(project: Project) -> list[str]:
     return texts
 
 
-def instructions_synthesize(job: Job, progress: JobProgress) -> dict:
-    """The 'synthesize' job: see the module docstring."""
+def _model(progress, job: Job, params: SynthesisParams):
     from curation.llm.runtime import load_model_step
 
-    project = job.project
-    params = synthesis_params_clean(project=project, data=job.params)
-    loaded = load_model_step(progress, params.model or project.model_name or None)
+    loaded = load_model_step(progress, params.model or job.project.model_name or None)
     loaded.require_local("Magpie synthesis (raw-prefix sampling)")
-    state = dict(progress.checkpoint or {})
-    state.setdefault("next", 0)
-    state.setdefault("counts", dict.fromkeys(REASONS, 0))
-    state.setdefault("accepted", 0)
-    state.setdefault("prompt_ids", [])
-    state.setdefault("responded", 0)
-    if state["next"] == 0:
-        progress.log(
-            f"model {loaded.name}; {params.n} sample(s), batch {params.batch_size}, T={params.temperature}, "
-            f"top_p={params.top_p}, max_new_tokens={params.max_new_tokens}"
-        )
-    else:
-        progress.log(f"resuming at sample {state['next']} of {params.n}")
-    respond = params.responses > 0
-    progress.set_total(params.n + (len(state["prompt_ids"]) if respond and state["next"] >= params.n else 0))
-    progress.set_done(state["next"] + state["responded"])
-    progress.message("Embedding the project's prompts")
-    screen = Screen(loaded, params, existing_texts=_existing_texts(project), embed_batch=params.batch_size)
+    return loaded
 
-    batch_no = state["next"] // params.batch_size
-    while state["next"] < params.n:
-        start = state["next"]
-        indices = list(range(start, min(start + params.batch_size, params.n)))
-        progress.message(f"Sampling instructions {start + 1}–{indices[-1] + 1} of {params.n}")
-        candidates = sample_instructions(
-            loaded, params, indices, seed=params.seed + batch_no, on_batch=lambda _d, _t: progress.tick()
+
+def synthesize_plan(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
+    """Plan the 'synthesize' job (phase 1 of ``curation.jobs.shards``): one
+    sampling shard per ``batch_size`` samples, each with its own seed (the job's
+    seed + the shard's number, what the one-worker loop used per batch), and the
+    newest prompt the de-duplication compares with (later ones are not read, so a
+    replay decides the same)."""
+    params = synthesis_params_clean(project=job.project, data=job.params)
+    loaded = _model(progress, job, params)
+    latest = Prompt.objects.filter(project=job.project).order_by("-id").values_list("pk", flat=True).first() or 0
+    progress.save_checkpoint(
+        {"model": loaded.name, "existing_through": latest, "stored_next": 0, "counts": dict.fromkeys(REASONS, 0)}
+        | {"accepted": 0, "prompt_ids": []}
+    )
+    progress.log(
+        f"model {loaded.name}; {params.n} sample(s), batch {params.batch_size}, T={params.temperature}, "
+        f"top_p={params.top_p}, max_new_tokens={params.max_new_tokens}"
+    )
+    size = params.batch_size
+    return [
+        ({"phase": SAMPLE, "start": start, "stop": min(start + size, params.n), "seed": params.seed + b},
+         min(start + size, params.n) - start)
+        for b, start in enumerate(range(0, params.n, size))
+    ]  # fmt: skip
+
+
+def _vectors_encode(vectors: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(vectors, dtype=np.float32).tobytes()).decode("ascii")
+
+
+def _vectors_decode(text: str, rows: int) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.float32).reshape(rows, -1)
+
+
+def _sample_shard(progress, loaded, params: SynthesisParams, payload: dict) -> dict:
+    """Sample one shard's instructions and do each sample's own model work: the
+    embedding and tags of every sample that passes the per-sample filters
+    (``filters.sample_reason``). What compares samples with each other and with
+    the project (duplicates, near duplicates) waits for ``synthesize_more``."""
+    from curation.synthesis.filters import sample_reason
+
+    start, stop = payload["start"], payload["stop"]
+    progress.message(f"Sampling instructions {start + 1}–{stop} of {params.n}")
+    indices = list(range(start, stop))
+    candidates = sample_instructions(
+        loaded, params, indices, seed=payload["seed"], on_batch=lambda _d, _t: progress.tick()
+    )
+    config = params.filter_config()
+    texts = list(
+        dict.fromkeys(
+            c.text.strip()
+            for c in candidates
+            if sample_reason(c.text.strip(), finished=c.finished, config=config) is None
         )
-        progress.message(f"Filtering instructions {start + 1}–{indices[-1] + 1}")
-        report = screen.run(candidates)
+    )
+    out = {
+        "samples": [
+            {"text": c.text, "finished": c.finished, **{k: c.meta[k] for k in ("index", "n_tokens", "system_prompt")}}
+            for c in candidates
+        ],
+        "texts": texts,
+    }
+    if texts and params.near_duplicate_distance > 0:
+        from curation.synthesis.embed import embed_texts
+
+        progress.message(f"Embedding instructions {start + 1}–{stop}")
+        out["vectors"] = _vectors_encode(embed_texts(loaded, texts, batch_size=params.batch_size))
+    if texts and params.tags:
+        from curation.synthesis.tags import tags_for
+
+        progress.message(f"Tagging instructions {start + 1}–{stop}")
+        out["tags"] = json.loads(json.dumps(tags_for(loaded, texts, batch_size=params.batch_size), default=float))
+    return out
+
+
+def _shard_batch(result: dict) -> tuple[list[Candidate], dict | None, dict | None]:
+    """A sampling shard's candidates, and its texts' vectors and tags, from its stored result."""
+    candidates = [
+        Candidate(s["text"], finished=s["finished"], meta={k: s[k] for k in ("index", "n_tokens", "system_prompt")})
+        for s in result["samples"]
+    ]
+    texts = result["texts"]
+    vectors = None
+    if "vectors" in result:
+        vectors = dict(zip(texts, _vectors_decode(result["vectors"], len(texts))))
+    tags = dict(zip(texts, result["tags"])) if "tags" in result else None
+    return candidates, vectors, tags
+
+
+def synthesize_shards_run(job: Job, shards, progress):
+    """Phase 2: a sampling shard samples and embeds/tags (kept as the shard's
+    result); a responses shard samples responses (and judges them) and returns
+    the write that stores them."""
+    params = synthesis_params_clean(project=job.project, data=job.params)
+    loaded = _model(progress, job, params)
+    results: dict[int, dict] = {}
+    computed = []
+    for shard in shards:
+        payload = shard.payload
+        if payload["phase"] == SAMPLE:
+            results[shard.index] = _sample_shard(progress, loaded, params, payload)
+        else:
+            first, count = payload["first"], len(payload["prompts"])
+            progress.message(f"Responses for instructions {first}–{first + count - 1}")
+            computed.append((shard.index, responses_compute(progress, loaded, params, payload["prompts"])))
+
+    def write() -> dict[int, dict]:
+        for index, work in computed:
+            counts = responses_store(job=job, model_name=loaded.name, params=params, computed=work)
+            results[index] = {"responses": dict(counts)}
+        return results
+
+    return write
+
+
+def synthesize_more(job: Job, progress: JobProgress) -> list[tuple[dict, int]]:
+    """Between the rounds (the finisher, holding the job's lease): filter the
+    sampling shards' batches in sample order, each against the project's prompts
+    and everything accepted before it (exact and near duplicates, the quality
+    floor), and store them, one transaction per batch with the checkpoint; then
+    plan the responses shards when ``responses`` > 0. A finisher taking over
+    replays the filters of the batches already stored (same inputs, same
+    decisions) and stores the rest."""
+    if job.shards.filter(payload__phase=RESPOND).exists():
+        return []  # the responses round is planned (and done): finish
+    params = synthesis_params_clean(project=job.project, data=job.params)
+    loaded = _model(progress, job, params)
+    state = dict(job.checkpoint)
+    progress.message("Embedding the project's prompts")
+    existing = _existing_texts(job.project, through=state["existing_through"])
+    screen = Screen(loaded, params, existing_texts=existing, embed_batch=params.batch_size)
+    sampled = job.shards.filter(payload__phase=SAMPLE).order_by("index").values_list("pk", flat=True)
+    for pk in list(sampled):
+        shard = JobShard.objects.get(pk=pk)  # one shard's result (its vectors and tags) in memory at a time
+        candidates, vectors, tags = _shard_batch(shard.result)
+        start, stop = shard.payload["start"], shard.payload["stop"]
+        progress.message(f"Filtering instructions {start + 1}–{stop}")
+        report = screen.run(candidates, vectors=vectors, tags=tags)
+        if shard.index < state["stored_next"]:
+            continue  # stored by a finisher that died: replayed for what later batches compare with
         with transaction.atomic():
             new_ids = synthesized_store(job=job, report=report, model_name=loaded.name, params=params)
             counts = Counter(state["counts"])
             counts.update({k: v for k, v in report.counts.items() if v})
             state = {
                 **state,
-                "next": indices[-1] + 1,
+                "stored_next": shard.index + 1,
                 "counts": dict(counts),
                 "accepted": state["accepted"] + len(report.accepted),
                 "prompt_ids": state["prompt_ids"] + new_ids,
             }
             job_progress(job=job, token=progress.token, checkpoint=state)
             job.checkpoint = state
-        batch_no += 1
         rejected = sum(report.counts.values())
-        progress.log(f"samples {start + 1}–{indices[-1] + 1}: {len(report.accepted)} accepted, {rejected} rejected")
-        progress.advance(len(indices), message=f"{state['accepted']} accepted of {state['next']} sampled")
+        progress.log(f"samples {start + 1}–{stop}: {len(report.accepted)} accepted, {rejected} rejected")
+        progress.check_cancelled()
+    progress.message(f"{state['accepted']} accepted of {params.n} sampled")
+    if params.responses <= 0 or not state["prompt_ids"]:
+        return []
+    per_shard = max(1, params.batch_size // max(1, params.responses))
+    ids = state["prompt_ids"]
+    return [
+        ({"phase": RESPOND, "first": offset + 1, "prompts": ids[offset : offset + per_shard]},
+         len(ids[offset : offset + per_shard]))
+        for offset in range(0, len(ids), per_shard)
+    ]  # fmt: skip
 
-    if respond:
-        progress.set_total(params.n + len(state["prompt_ids"]))
-        pending = state["prompt_ids"][state["responded"] :]
-        per_chunk = max(1, params.batch_size // max(1, params.responses))
-        for offset in range(0, len(pending), per_chunk):
-            chunk = pending[offset : offset + per_chunk]
-            progress.message(f"Responses for instructions {state['responded'] + 1}–{state['responded'] + len(chunk)}")
-            state["responded"] += len(chunk)
-            _responses_for(job, progress, loaded, params, chunk, state)
-            progress.advance(len(chunk), message=f"Responses for {state['responded']} of {len(state['prompt_ids'])}")
+
+def synthesize_done_message(job: Job, done: int, total: int) -> str:
+    n = int((job.params or {}).get("n") or SynthesisParams.n)
+    text = f"{min(done, n)} of {n} sampled"
+    return text + (f"; responses for {done - n} of {total - n} instructions" if total > n else "")
+
+
+def synthesize_finish(job: Job, progress: JobProgress) -> dict:
+    """The job's result (phase 3): the stored counts and the responses shards' counts added up."""
+    params = synthesis_params_clean(project=job.project, data=job.params)
+    state = job.checkpoint
+    responses: Counter = Counter()
+    for result in job.shards.filter(payload__phase=RESPOND).values_list("result", flat=True):
+        responses.update((result or {}).get("responses", {}))
     return {
-        "model": loaded.name,
-        "sampled": state["next"],
+        "model": state["model"],
+        "sampled": params.n,
         "accepted": state["accepted"],
         "prompts_created": len(state["prompt_ids"]),
         "rejected": state["counts"],
-        "responses": state.get("responses", {}),
+        "responses": dict(responses),
         "params": params.as_dict(),
     }
+
+
+SYNTHESIZE_SHARDS = ShardSpec(
+    plan=synthesize_plan,
+    run=synthesize_shards_run,
+    finish=synthesize_finish,
+    more=synthesize_more,
+    done_message=synthesize_done_message,
+)

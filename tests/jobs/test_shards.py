@@ -5,6 +5,7 @@ The same path with real workers and the real model: test_shards_workers.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import timedelta
@@ -72,6 +73,30 @@ def test_one_worker_runs_every_shard_in_order_and_finishes_once(project, countin
     assert {s.status for s in ended.shards.all()} == {"done"} and {s.attempts for s in ended.shards.all()} == {1}
     assert run_job(job.pk) is None  # ended: nothing to do, nothing run again
     assert counting["finish"] == 1
+
+
+def test_more_adds_a_round_of_shards_that_runs_before_the_finish(project, counting, monkeypatch):
+    spec = registry.SHARDED["encode"]
+    rounds = []
+
+    def more(job, progress):
+        rounds.append(sorted(job.shards.values_list("index", "status")))
+        if job.shards.filter(payload__round=2).exists():
+            return []
+        return [({"round": 2, "items": [10 + i]}, 1) for i in range(2)]
+
+    fanned = []
+    monkeypatch.setitem(registry.SHARDED, "encode", dataclasses.replace(spec, more=more))
+    job = job_create(project=project, kind="encode", params={"shards": 2}, enqueue=False)
+    ended = run_job(job.pk, fan_out=lambda j, n: fanned.append(n))
+    assert ended.status == "succeeded", ended.error
+    # more ran after the first round (both done), then after the second; the finish once, last
+    assert rounds == [[(0, "done"), (1, "done")], [(0, "done"), (1, "done"), (2, "done"), (3, "done")]]
+    assert counting["run"] == [[0], [1], [2], [3]] and counting["written"] == [0, 1, 2, 3, 10, 11]
+    assert counting["finish"] == 1 and ended.result == {"written": 6}
+    assert (ended.progress_done, ended.progress_total) == (6, 6)  # 4 units, then 2 more
+    assert fanned == [2, 2]  # after planning, and after the round more added: idle workers join each
+    assert "2 more shard(s) of 2 unit(s) planned" in ended.log_tail
 
 
 def test_a_job_with_nothing_to_do_finishes_at_planning(project, counting):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from curation.ches.selectors import encoding_model_name, pair_ches
 from curation.ches.services import encode_create
 from curation.models import Job, JobShard, ResponseEncoding
 from tests.factories import ProjectFactory, ResponseFactory
-from tests.worker import purge_queues, start_worker, stop_worker, wait_for
+from tests.worker import kill_a_worker_mid_shard, purge_queues, start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -92,32 +91,7 @@ def test_three_workers_share_one_encode_job_and_one_is_killed_mid_shard(tmp_path
     try:
         job = encode_create(project=shared, user=None, params={"batch_size": 2})  # autocommit: enqueued at once
 
-        def holding(proc):
-            prefix = f":{proc.pid}:"
-            return [s for s in JobShard.objects.filter(job=job) if prefix in s.worker]
-
-        # wait until a worker that has already encoded a shard (its model is loaded) is in the middle of another
-        victim = shard = None
-        for _ in range(4000):
-            candidates = [
-                (proc, s)
-                for proc in workers
-                for s in holding(proc)
-                if s.status == "running" and any(d.status == "done" for d in holding(proc))
-            ]
-            if candidates:
-                proc, s = candidates[0]
-                os.kill(proc.pid, signal.SIGSTOP)  # freeze it, then check the shard is still its, unfinished
-                s.refresh_from_db()
-                if s.status == "running" and f":{proc.pid}:" in s.worker:
-                    victim, shard = proc, s
-                    break
-                os.kill(proc.pid, signal.SIGCONT)
-            assert not _ended(job), job.error
-            assert all(proc.poll() is None for proc in workers), [log.read_text()[-2000:] for log in logs]
-            time.sleep(0.05)
-        assert victim is not None, "no worker was caught in the middle of a shard"
-        stop_worker(victim, signal.SIGKILL)
+        victim, shard = kill_a_worker_mid_shard(job, workers, logs)
         survivors = [w for w in workers if w is not victim]
         wait_for(lambda: _ended(job), timeout=600, what="the job to end", proc=survivors[0], log=logs[0])
         assert job.status == "succeeded", job.error

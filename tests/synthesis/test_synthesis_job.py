@@ -1,23 +1,25 @@
 """The synthesis job: parameters, weighted system prompts, Magpie-DPO pair
-rule, storing and resuming (scripted sampler), and the real default model
+rule, storing, resuming and taking a dead finisher over (scripted sampler), and the real default model
 (slow): embeddings, tags, filters on constructed inputs, a small job with
 de-duplication against the project's prompts, and Magpie-DPO pairs."""
 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from annotate.models import Annotation, Item, Prompt, Source, content_hash
 from curation.jobs.runner import run_job
 from curation.jobs.services import job_create
 from curation.llm.judge import ranking_from_pairwise
-from curation.models import Job, SynthesizedInstruction
+from curation.models import Job, JobShard, SynthesizedInstruction
 from curation.synthesis import runner as synthesis
 from curation.synthesis.filters import Candidate, FilterConfig, apply_filters, normalised_hash
 from curation.synthesis.params import SynthesisParams, synthesis_params_clean, system_prompts_parse
@@ -173,30 +175,76 @@ def test_job_stores_prompts_and_every_rejection(project, scripted):
     assert (job.progress_done, job.progress_total) == (6, 6)
 
 
+def _expected_rows(job):
+    rows = {s.index: s for s in SynthesizedInstruction.objects.filter(job=job)}
+    assert {i: (r.accepted, r.reason) for i, r in rows.items()} == {
+        0: (True, ""),
+        1: (False, "ends_with_colon"),
+        2: (False, "duplicate"),
+        3: (False, "truncated"),
+        4: (False, "duplicate"),  # across shards: #0 was accepted in the first
+        5: (True, ""),
+    }
+    made = Prompt.objects.filter(project=job.project, source=Source.SYNTHESIZED).order_by("id")
+    assert [p.text for p in made] == [SCRIPT[0].text, SCRIPT[5].text]
+    assert job.result["accepted"] == 2 and job.result["prompts_created"] == 2 and job.result["sampled"] == 6
+
+
 @pytest.mark.django_db
 @pytest.mark.usefixtures("no_heartbeat_thread")
-def test_resume_continues_after_the_last_committed_batch(project, scripted):
+def test_resume_runs_only_the_shards_left(project, scripted, monkeypatch):
+    add_prompt(project, "What is the capital of France?")
     job = job_create(project=project, kind="synthesize", params=NO_MODEL, enqueue=False)
-    # As if a first run died after committing batch 0 (samples 0-3).
-    first = SynthesisParams(**{**NO_MODEL, "languages": ("en",)})
-    report = apply_filters(
-        [
-            Candidate(c.text, c.finished, {"index": i, "n_tokens": 1, "system_prompt": ""})
-            for i, c in enumerate(SCRIPT[:4])
-        ],
-        config=first.filter_config(),
-    )
-    synthesis.synthesized_store(job=job, report=report, model_name="fake-model", params=first)
-    counts = {k: v for k, v in report.counts.items() if v}
-    Job.objects.filter(pk=job.pk).update(
-        checkpoint={"next": 4, "counts": counts, "accepted": 2, "prompt_ids": [], "responded": 0}
-    )
+    fake = synthesis.sample_instructions
+
+    def dies_on_the_second_shard(loaded, params, indices, **kwargs):
+        if indices[0] == 4:
+            raise KeyboardInterrupt  # the worker stops in the middle of shard 1
+        return fake(loaded, params, indices, **kwargs)
+
+    monkeypatch.setattr(synthesis, "sample_instructions", dies_on_the_second_shard)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(job.pk)
+    assert list(JobShard.objects.filter(job=job).order_by("index").values_list("status", flat=True)) == [
+        "done",
+        "pending",
+    ]
+    assert not SynthesizedInstruction.objects.filter(job=job).exists()  # stored once every shard is sampled
+    monkeypatch.setattr(synthesis, "sample_instructions", fake)
+    scripted.clear()
     job = run_job(job.pk)
     assert job.status == Job.Status.SUCCEEDED, job.error
-    assert scripted == [([4, 5], 12)]  # only the second batch, with its own seed
-    assert SynthesizedInstruction.objects.filter(job=job).count() == 6
-    # the first run's accepted prompt still counts for exact duplicates
-    assert SynthesizedInstruction.objects.get(job=job, index=4).reason == "duplicate"
+    assert scripted == [([4, 5], 12)]  # only the shard left, with its own seed
+    _expected_rows(job)
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("no_heartbeat_thread")
+def test_a_finisher_that_died_is_taken_over_and_replays_the_stored_batches(project, scripted, monkeypatch):
+    add_prompt(project, "What is the capital of France?")
+    job = job_create(project=project, kind="synthesize", params=NO_MODEL, enqueue=False)
+    store = synthesis.synthesized_store
+    calls = []
+
+    def dies_after_the_first_batch(**kwargs):
+        calls.append(kwargs["report"])
+        if len(calls) == 2:
+            raise SystemExit  # the finisher's process ends after storing shard 0's batch
+        return store(**kwargs)
+
+    monkeypatch.setattr(synthesis, "synthesized_store", dies_after_the_first_batch)
+    with pytest.raises(SystemExit):
+        run_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.checkpoint["stored_next"] == 1
+    assert SynthesizedInstruction.objects.filter(job=job).count() == 4
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))  # its run is dead
+    monkeypatch.setattr(synthesis, "synthesized_store", store)
+    scripted.clear()
+    job = run_job(job.pk)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert scripted == []  # nothing sampled again
+    _expected_rows(job)
 
 
 @pytest.mark.django_db
