@@ -85,6 +85,12 @@ def wait_for(predicate, *, timeout: float, what: str, proc=None, log=None, every
     pytest.fail(f"timed out waiting for {what}" + (f":\n{log.read_text()[-4000:]}" if log else ""))
 
 
+def job_ended(job) -> bool:
+    """Whether ``job`` (reloaded) has ended: succeeded, failed or cancelled."""
+    job.refresh_from_db()
+    return job.status in type(job).ENDED
+
+
 def kill_a_worker_mid_shard(job, workers: list[subprocess.Popen], logs: list[Path]):
     """SIGKILL one of ``workers`` in the middle of a shard of sharded ``job``:
     one that has already finished a shard (its model is loaded) and holds

@@ -18,9 +18,9 @@ import pytest
 from annotate.models import Item, ItemResponse, Prompt, content_hash
 from curation.ches.selectors import encoding_model_name, pair_ches
 from curation.ches.services import encode_create
-from curation.models import Job, JobShard, ResponseEncoding
+from curation.models import JobShard, ResponseEncoding
 from tests.factories import ProjectFactory, ResponseFactory
-from tests.worker import kill_a_worker_mid_shard, purge_queues, start_worker, stop_worker, wait_for
+from tests.worker import job_ended, kill_a_worker_mid_shard, purge_queues, start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -76,11 +76,6 @@ def _vectors(project, model_name) -> list[bytes]:
     ]
 
 
-def _ended(job):
-    job.refresh_from_db()
-    return job.status in Job.ENDED
-
-
 @pytest.mark.django_db(transaction=True)
 def test_three_workers_share_one_encode_job_and_one_is_killed_mid_shard(tmp_path):
     purge_queues()
@@ -93,7 +88,7 @@ def test_three_workers_share_one_encode_job_and_one_is_killed_mid_shard(tmp_path
 
         victim, shard = kill_a_worker_mid_shard(job, workers, logs)
         survivors = [w for w in workers if w is not victim]
-        wait_for(lambda: _ended(job), timeout=600, what="the job to end", proc=survivors[0], log=logs[0])
+        wait_for(lambda: job_ended(job), timeout=600, what="the job to end", proc=survivors[0], log=logs[0])
         assert job.status == "succeeded", job.error
 
         # the killed worker's shard was taken over by another worker and done once
@@ -117,7 +112,7 @@ def test_three_workers_share_one_encode_job_and_one_is_killed_mid_shard(tmp_path
         # the same job on an identical project with one worker left
         stop_worker(survivors[1])
         one = encode_create(project=reference, user=None, params={"batch_size": 2})
-        wait_for(lambda: _ended(one), timeout=600, what="the one-worker job", proc=survivors[0], log=logs[0])
+        wait_for(lambda: job_ended(one), timeout=600, what="the one-worker job", proc=survivors[0], log=logs[0])
         assert one.status == "succeeded", one.error
         assert len({s.worker for s in JobShard.objects.filter(job=one)}) == 1
     finally:

@@ -17,10 +17,10 @@ import signal
 import pytest
 
 from annotate.models import Prompt, Response, content_hash
-from curation.models import Job, JobShard, SynthesizedInstruction
+from curation.models import JobShard, SynthesizedInstruction
 from curation.synthesis.services import synthesize_create
 from tests.factories import ProjectFactory
-from tests.worker import kill_a_worker_mid_shard, purge_queues, start_worker, stop_worker, wait_for
+from tests.worker import job_ended, kill_a_worker_mid_shard, purge_queues, start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -62,11 +62,6 @@ def _prompts(project) -> list[tuple]:
     ]
 
 
-def _ended(job):
-    job.refresh_from_db()
-    return job.status in Job.ENDED
-
-
 @pytest.mark.django_db(transaction=True)
 def test_three_workers_share_one_synthesize_job_and_one_is_killed_mid_shard(tmp_path):
     purge_queues()
@@ -77,7 +72,7 @@ def test_three_workers_share_one_synthesize_job_and_one_is_killed_mid_shard(tmp_
         job = synthesize_create(project=shared, user=None, params=PARAMS)  # autocommit: enqueued at once
         victim, shard = kill_a_worker_mid_shard(job, workers, logs)
         survivors = [w for w in workers if w is not victim]
-        wait_for(lambda: _ended(job), timeout=600, what="the job to end", proc=survivors[0], log=logs[0])
+        wait_for(lambda: job_ended(job), timeout=600, what="the job to end", proc=survivors[0], log=logs[0])
         assert job.status == "succeeded", job.error
 
         shard.refresh_from_db()
@@ -93,7 +88,7 @@ def test_three_workers_share_one_synthesize_job_and_one_is_killed_mid_shard(tmp_
 
         stop_worker(survivors[1])
         one = synthesize_create(project=reference, user=None, params=PARAMS)
-        wait_for(lambda: _ended(one), timeout=600, what="the one-worker job", proc=survivors[0], log=logs[0])
+        wait_for(lambda: job_ended(one), timeout=600, what="the one-worker job", proc=survivors[0], log=logs[0])
         assert one.status == "succeeded", one.error
         assert len({s.worker for s in JobShard.objects.filter(job=one)}) == 1
     finally:
