@@ -116,7 +116,7 @@ from annotate.models import (
     content_hash,
 )
 from annotate.selectors import questions_in_use
-from annotate.services.answers import AnswerValue, answer_rows, answers_validate
+from annotate.services.answers import AnswerValue, answer_rows, answers_required, answers_validate
 from annotate.services.assignment import overlap_limit
 from annotate.services.principles import principle_versions_current
 from curation import consensus
@@ -319,7 +319,6 @@ def annotation_record(
     assignment: Assignment | None = None,
     idempotency_key: uuid.UUID | None = None,
     now=None,
-    require_answers: bool = False,
 ) -> Recorded:
     """Store one judgment exactly once, with everything it changes on the item; see the module docstring.
 
@@ -331,16 +330,17 @@ def annotation_record(
     does not fit the item, ``IdempotencyKeyReused`` when the key was used for
     another item, and, on a lease, ``LeaseLost`` when it ran out and others
     completed the item (nothing is stored). ``now``: the clock a lease is
-    judged by (expiry, ``finished_at``), the present by default.
-    ``require_answers``: the project's required questions must be answered
-    (a person's submission on the annotate page; ``annotate.services.answers``).
+    judged by (expiry, ``finished_at``), the present by default. A person's
+    judgment (on a lease or not) must answer the project's required questions
+    (``answers_required``); other annotators' need not.
     """
     key = idempotency_key or uuid.uuid4()
+    require = answers_required(annotator)
     if assignment is not None:
         if item is not None and item.pk != assignment.item_id:
             raise ValueError("the item judged on a lease is the lease's item")
         recorded = _record_on_lease(
-            assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require_answers
+            assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require
         )
         if recorded.created:
             _announce(project_id=assignment.item.project_id, annotations=[recorded.annotation])
@@ -394,10 +394,11 @@ def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annot
     """Validate, insert what is not stored yet, write the verdicts, count on the items (no lease). In a transaction."""
     annotations, answers = [], []
     questions = None
-    if any(label.data.answers for label in labels):
+    require = answers_required(annotator)
+    if require or any(label.data.answers for label in labels):
         questions = questions_in_use(labels[0].item.project)
     for label in labels:
-        answers.append(annotation_validate(item=label.item, data=label.data, questions=questions))
+        answers.append(annotation_validate(item=label.item, data=label.data, questions=questions, require=require))
         annotations.append(
             _annotation_build(
                 item=label.item,

@@ -14,9 +14,19 @@ question's ``key``:
 Values by type: single choice, an option's value (a string); multi-label, a
 list of option values (``[]``: none of them applies); rating, a whole number
 1..scale; text, a string (empty: no answer). A question is answered under
-its current version. ``required`` questions must be answered on the
-annotate page (``require=True``, which ``annotation_record(require_answers=True)``
-passes on); other writers (the API, import, judges) may leave any question out.
+its current version.
+
+Required questions (``answers_required``, the one rule)
+    A person's judgment (an annotator of type ``human``) must answer every
+    required question asked on the item's kind, whatever the path: the
+    annotate page, or the REST API when the token's user posts as a person.
+    ``annotation_record`` applies it (``require=True`` here). Imported labels
+    and model annotators (the judge, a panel's jury, Magpie-DPO's judge,
+    external annotators through the API) are exempt: an import carries the
+    labels an existing dataset has, which never answered questions defined
+    here, and refusing it would lose the labels; a judge answers only what
+    it can (never free text, and only with ``questions`` on), and its
+    answers are added later when questions change (docs/questions.md#required-questions).
 
 Errors are field errors named ``answers.<key>`` (and ``answers.<key>.<response
 uuid>`` for one response's answer), so a page shows each in place.
@@ -29,9 +39,15 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from annotate.models import Answer, Item, Question, QuestionTarget, QuestionType
+from annotate.models import Annotator, Answer, Item, Question, QuestionTarget, QuestionType
 
 ANSWER_TEXT_MAX = 20000
+
+
+def answers_required(annotator: Annotator) -> bool:
+    """Whether ``annotator``'s judgments must answer the required questions: a person's do,
+    imported labels and model annotators' do not (module docstring)."""
+    return annotator.type == Annotator.Type.HUMAN
 
 
 @dataclass(frozen=True)

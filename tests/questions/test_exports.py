@@ -11,6 +11,7 @@ import datasets
 import pytest
 from django.core.management import CommandError, call_command
 
+from annotate.models import Annotator
 from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.consensus import question_consensus
 from curation.models import Dataset
@@ -46,14 +47,17 @@ def build(project, owner):
     first = make_item(project, kind="pairwise", texts=["Safe answer", "Risky answer"])
     second = make_item(project, kind="pairwise", texts=["Plain", "Better"])
     people = [human(f"p{n}") for n in range(3)]
+    # The second item's labels come from an imported set, which answers no question (a person's must
+    # answer the required rating: docs/questions.md#required-questions).
+    imported = [Annotator.objects.create(type=Annotator.Type.IMPORTED, name=f"i{n}") for n in range(3)]
     r0, r1 = first.response_uuids()
     hazards = [([["privacy"], []]), ([["privacy", "self_harm"], []]), ([[], []])]
-    for person, choice, hazard, helpful, topic, note in zip(
-        people, "AAB", hazards, (4, 5, 3), ("code", "code", "maths"), ("a", "", "b"), strict=True
+    for person, label, choice, hazard, helpful, topic, note in zip(
+        people, imported, "AAB", hazards, (4, 5, 3), ("code", "code", "maths"), ("a", "", "b"), strict=True
     ):
         answers = {"hazard": {r0: hazard[0], r1: hazard[1]}, "helpful": helpful, "topic": topic, "note": note}
         annotation_record(annotator=person, item=first, data=AnnotationInput(choice=choice, answers=answers))
-        annotation_record(annotator=person, item=second, data=AnnotationInput(choice="B"))
+        annotation_record(annotator=label, item=second, data=AnnotationInput(choice="B"))
     return first, second
 
 
