@@ -58,11 +58,14 @@ class AnswerValue:
     question: Question
     response_uuid: str | None
     value: object
+    # The answer's own position check (``Answer.consistent``): None when nothing was checked.
+    consistent: bool | None = None
 
     def columns(self) -> dict:
         """The typed columns of the answer's row (``Answer`` fields)."""
         qtype = self.question.type
         return {
+            "consistent": self.consistent,
             "type": qtype,
             "choice": self.value if qtype == QuestionType.SINGLE_CHOICE else "",
             "labels": list(self.value) if qtype == QuestionType.MULTI_LABEL else [],
@@ -114,15 +117,28 @@ def _missing(question: Question, value) -> bool:
 
 
 def answers_validate(
-    *, item: Item, answers: Mapping | None, questions: list[Question], require: bool = False
+    *,
+    item: Item,
+    answers: Mapping | None,
+    questions: list[Question],
+    require: bool = False,
+    consistent: Mapping[str, bool] | None = None,
 ) -> list[AnswerValue]:
     """Check ``answers`` (see the module docstring) against the project's
     ``questions`` in use (``questions_in_use``) for ``item``; the typed
-    answers, or ``ValidationError`` with every bad answer named."""
+    answers, or ``ValidationError`` with every bad answer named.
+    ``consistent``: question key -> the answers' own position check (an
+    algorithmic judge's, ``Answer.consistent``); keys not given: unchecked."""
     answers = answers or {}
+    consistent = consistent or {}
     if not isinstance(answers, Mapping):
         raise ValidationError({"answers": "an object of question keys and answers"})
     errors: dict[str, str] = {}
+    for key, flag in consistent.items():
+        if key not in answers:
+            errors[f"answers.{key}"] = "a position check is given without its answer"
+        elif not isinstance(flag, bool):
+            errors[f"answers.{key}"] = "the position check is true or false"
     asked = {q.key: q for q in questions if item.kind in q.current.kinds}
     for key in answers:
         if key not in asked:
@@ -142,7 +158,7 @@ def answers_validate(
                 errors[field] = error.messages[0]
                 continue
             if value is not None:
-                out.append(AnswerValue(question, None, value))
+                out.append(AnswerValue(question, None, value, consistent.get(key)))
             if require and question.current.required and _missing(question, value):
                 errors[field] = "required"
             continue
@@ -169,7 +185,7 @@ def answers_validate(
                 errors[f"{field}.{response_uuid}"] = error.messages[0]
                 continue
             if value is not None:
-                out.append(AnswerValue(question, response_uuid, value))
+                out.append(AnswerValue(question, response_uuid, value, consistent.get(key)))
             if require and question.current.required and _missing(question, value):
                 errors[f"{field}.{response_uuid}"] = "required"
     if errors:

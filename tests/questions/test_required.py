@@ -74,7 +74,10 @@ def test_api_person_must_answer_required_questions_external_annotator_need_not(p
     assert api(curator).post(url, external, format="json").status_code == 201
     # Outsiders and annotators still get 404 (the endpoint is for curators).
     for persona in ("annotator", "outsider"):
-        assert api(personas[persona]).post(url, {"choice": "A", "answers": {"helpful": 1}}, format="json").status_code == 404
+        assert (
+            api(personas[persona]).post(url, {"choice": "A", "answers": {"helpful": 1}}, format="json").status_code
+            == 404
+        )
 
 
 def test_page_refuses_a_missing_required_answer_through_the_service(client_for, project, personas, questions):  # noqa: F811
