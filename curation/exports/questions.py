@@ -131,7 +131,7 @@ class QuestionColumns:
         """``{(key, response id or None): [values of the votes]}`` of ``item``, read once per item."""
         if self._item_id != item.id:
             answers: dict = {}
-            for j in item.judgments:
+            for j in item.judgments + item.answer_judgments:
                 # Each answer by its own position check, not the judgment's pairwise one
                 # (curation.consensus.answer_counts).
                 for key, response_id, value, consistent in j.answers:

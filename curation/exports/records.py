@@ -207,6 +207,9 @@ class ItemRec:
     ches: float | None = None
     ln_ches: float | None = None
     metadata: dict = field(default_factory=dict)
+    # Judgments a filter removed for their verdict alone (a judge's position-inconsistent one, with
+    # ``drop_judge_inconsistent``) whose answers to the custom questions still count (.questions).
+    answer_judgments: tuple[JudgmentRec, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:

@@ -367,3 +367,10 @@ def test_exports_read_answers_by_their_own_position_check(project, questions, sc
     raw, _ = export(project, tmp_path, "raw", "--voters", "human,imported,model")
     judged = next(r for r in raw.to_list() if r["consistent"] is False)
     assert judged["q_safety"] == "unsure"  # the raw rows keep every answer as given
+    # Dropping the judge's inconsistent judgments drops its verdict (and its raw row), not its answers.
+    dropped, manifest = export(project, tmp_path, "dpo", "--plain", "--voters", "human,imported,model",
+                               "--drop-swap-inconsistent")  # fmt: skip
+    (row,) = dropped.to_list()
+    assert (row["q_hazard_chosen"], row["q_helpful"], row["q_safety"]) == (["violence"], 4.0, None)
+    raw, _ = export(project, tmp_path, "raw", "--voters", "human,imported,model", "--drop-swap-inconsistent")
+    assert [r["consistent"] for r in raw.to_list()] == [None]
