@@ -27,6 +27,7 @@ raw, one row per judgment: that judgment's own answers
     ``q_<key>``         about the item: the answer (string, list of strings, integer or string), null if none;
                         about each response: one answer per response in the item's order (a list, nulls
                         where none)
+    ``answers_inconsistent``  the keys of its answers whose own position check failed (never votes), null if none
 
 Filters (``ExportOptions.question_filters``): a list of ``{"column", "op",
 "value"}``; a row is written only when every condition holds, otherwise it
@@ -115,7 +116,12 @@ def listwise_columns(questions: Sequence[QuestionRec]) -> frozenset[str]:
 
 
 def raw_fields(questions: Sequence[QuestionRec]) -> list[pa.Field]:
-    return [pa.field(f"q_{q.key}", _raw_type(q), nullable=True) for q in questions]
+    """The raw format's question columns, and ``answers_inconsistent`` (the keys of the judgment's
+    answers whose own position check failed, null when none: docs/questions.md#judge-answers-and-position)."""
+    if not questions:
+        return []
+    out = [pa.field(f"q_{q.key}", _raw_type(q), nullable=True) for q in questions]
+    return out + [pa.field("answers_inconsistent", pa.list_(pa.string()), nullable=True)]
 
 
 class QuestionColumns:
@@ -199,7 +205,8 @@ class QuestionColumns:
 def raw_columns(questions: Sequence[QuestionRec], item: ItemRec, answers) -> dict:
     """One judgment's own answers as the raw format's question columns."""
     given = {(key, response_id): value for key, response_id, value, _consistent in answers}
-    out: dict[str, Any] = {}
+    flipped = sorted({key for key, _response_id, _value, consistent in answers if not answer_counts(consistent)})
+    out: dict[str, Any] = {"answers_inconsistent": flipped or None}
     for q in questions:
         if q.target == "item":
             out[f"q_{q.key}"] = given.get((q.key, None))

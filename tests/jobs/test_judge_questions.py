@@ -347,6 +347,8 @@ def test_answers_count_by_their_own_position_check_not_the_pairwise_verdicts(pro
 
 
 def test_exports_read_answers_by_their_own_position_check(project, questions, scripted_probs, tmp_path, settings):
+    import datasets
+
     from annotate.services.annotations import AnnotationInput, annotation_record
     from tests.exports.db_builders import export_dir_fixture, human
     from tests.questions.test_exports import export
@@ -367,6 +369,10 @@ def test_exports_read_answers_by_their_own_position_check(project, questions, sc
     raw, _ = export(project, tmp_path, "raw", "--voters", "human,imported,model")
     judged = next(r for r in raw.to_list() if r["consistent"] is False)
     assert judged["q_safety"] == "unsure"  # the raw rows keep every answer as given
+    assert judged["answers_inconsistent"] == ["safety"] and raw.features["answers_inconsistent"] == datasets.List(
+        datasets.Value("string")
+    )
+    assert next(r for r in raw.to_list() if r["consistent"] is None)["answers_inconsistent"] is None
     # Dropping the judge's inconsistent judgments drops its verdict (and its raw row), not its answers.
     dropped, manifest = export(project, tmp_path, "dpo", "--plain", "--voters", "human,imported,model",
                                "--drop-swap-inconsistent")  # fmt: skip
