@@ -36,7 +36,7 @@ from django.core.exceptions import ValidationError
 from annotate import jsoninput
 from annotate.models import Assignment, Kind, Principle, Question, QuestionTarget, QuestionType, Verdict
 from annotate.services.annotations import AnnotationInput
-from annotate.services.answers import answers_validate
+from annotate.services.answers import answers_required, answers_validate
 
 PAIRWISE_SCREEN_CHOICES = [
     ("left", "A (left) is better"),
@@ -163,13 +163,28 @@ class SubmitForm(forms.Form):
                 }
         self.answers = answers
         try:
-            answers_validate(item=self.item, answers=answers, questions=self.all_questions, require=True)
+            # The service's rule (a person's judgment answers the required questions), checked here
+            # too so that every error of the form shows at once.
+            answers_validate(
+                item=self.item,
+                answers=answers,
+                questions=self.all_questions,
+                require=answers_required(self.assignment.annotator),
+            )
         except ValidationError as error:
-            screen_index = {uuid: n for n, uuid in enumerate(self.screen, start=1)}
-            for name, messages in error.message_dict.items():
-                parts = name.split(".")
+            self.add_service_errors(error)
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Put the field errors of ``annotation_record`` / ``answers_validate`` on this form's fields
+        (``answers.<key>[.<response uuid>]`` to the question's field shown for it)."""
+        screen_index = {uuid: n for n, uuid in enumerate(self.screen, start=1)}
+        for name, messages in error.message_dict.items():
+            parts = name.split(".")
+            if parts[0] == "answers" and len(parts) >= 2:
                 field = f"q_{parts[1]}" if len(parts) == 2 else f"q_{parts[1]}__{screen_index.get(parts[2], 0)}"
-                self.add_error(field if field in self.fields else None, messages)
+            else:
+                field = name
+            self.add_error(field if field in self.fields else None, messages)
 
     # Screen -> canonical -------------------------------------------------
 

@@ -672,7 +672,14 @@ class Answer(models.Model):
     the selected options' values, an array column, possibly empty), ``rating``
     (1..scale) or ``text``. ``type`` repeats the question's type so the
     database checks the right column is set. ``response`` is set when the
-    question targets each response (one answer per response), else null."""
+    question targets each response (one answer per response), else null.
+    ``consistent`` is the answer's own position check: an algorithmic judge
+    asks a question whose prompt shows two or more responses in both orders,
+    and the answer is ``False`` when the orders disagree (or it is a panel
+    jury's aggregate, a record beside the members' answers); ``None`` when
+    nothing was checked (people, imports, a question about one response).
+    An answer with ``consistent=False`` is never a vote
+    (``curation.consensus.answer_counts``)."""
 
     annotation = models.ForeignKey(Annotation, related_name="answers", on_delete=models.CASCADE)
     question = models.ForeignKey(Question, related_name="answers", on_delete=models.CASCADE)
@@ -683,6 +690,7 @@ class Answer(models.Model):
     labels = ArrayField(models.CharField(max_length=100), default=list, blank=True)
     rating = models.PositiveSmallIntegerField(null=True, blank=True)
     text = models.TextField(blank=True)
+    consistent = models.BooleanField(null=True, blank=True)
 
     class Meta:
         constraints = [

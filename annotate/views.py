@@ -196,14 +196,12 @@ def annotate_submit(request, slug, assignment_uuid):
                 annotator=annotator,
                 data=form.to_input(),
                 idempotency_key=form.cleaned_data["idempotency_key"],
-                require_answers=True,
             )
         except LeaseLost as exc:
             message = (messages.WARNING, f"{exc} Your answer was not stored; here is the next item.")
         except ValidationError as exc:
             if hasattr(exc, "error_dict"):
-                for field, errors in exc.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                form.add_service_errors(exc)
             else:
                 message = (messages.WARNING, f"{' '.join(exc.messages)} Your answer was not stored.")
         else:

@@ -52,6 +52,7 @@ from annotate.models import (
 )
 from annotate.selectors import principles_in_use, user_may_create_projects
 from annotate.services.annotations import AnnotationInput, annotation_record, annotator_for_model
+from annotate.services.assignment import annotator_for_user
 from annotate.services.principles import GUIDANCE_MAX_ENTRIES, GUIDANCE_TEXT_MAX
 from curation.imports.services import import_create
 from curation.models import Job
@@ -629,11 +630,16 @@ class ImportApi(APIView):
 
 
 class AnnotationCreateApi(APIView):
-    """Submit an annotation from an external algorithmic annotator.
+    """Submit an annotation from an external algorithmic annotator, or as a person.
 
-    The annotator is identified by ``annotator.name`` and ``annotator.model_name``
-    and stored like any judge: a model annotator, whose labels never take one
-    of the item's human slots nor count towards its overlap. Stored by
+    With ``annotator``, the annotator is identified by ``annotator.name`` and
+    ``annotator.model_name`` and stored like any judge: a model annotator,
+    whose labels never take one of the item's human slots nor count towards
+    its overlap. Without it, the token's user submits as a person (their own
+    ``human`` annotator, the one the annotate page uses): the judgment takes
+    one of the item's slots like an imported label (no lease), and the
+    project's required questions must be answered (the service's rule,
+    ``annotate.services.answers.answers_required``). Stored by
     ``annotate.services.annotations.annotation_record``, like every other
     judgment. The same ``idempotency_key`` (or a second annotation of the
     same item by the same annotator) returns the first one with 200 instead
@@ -647,7 +653,13 @@ class AnnotationCreateApi(APIView):
             model_name = serializers.CharField(max_length=500)
             prompt = serializers.CharField(required=False, allow_blank=True, default="")
 
-        annotator = AnnotatorInput()
+        annotator = AnnotatorInput(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="An external algorithmic annotator; leave it out to submit as yourself (a person: the "
+            "project's required questions must be answered).",
+        )
         idempotency_key = serializers.UUIDField(required=False)
         choice = serializers.CharField(required=False, allow_blank=True, default="")
         strength = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -694,12 +706,14 @@ class AnnotationCreateApi(APIView):
                 f"Invalid input: verdicts: unknown principle {unknown[0]!r}",
                 {"verdicts": [f"unknown principle {unknown[0]!r}"]},
             )
-        # One transaction: a submission refused by annotation_record leaves no new annotator behind.
+        who = values["annotator"]
+        # A person's annotator row is theirs whatever comes of this submission (the annotate page makes
+        # the same one); an external annotator's is made in the submission's transaction, so a refused
+        # submission leaves no new annotator behind.
+        person = annotator_for_user(request.user) if who is None else None
         with transaction.atomic():
-            annotator = annotator_for_model(
-                name=values["annotator"]["name"],
-                model_name=values["annotator"]["model_name"],
-                judge_prompt=values["annotator"]["prompt"],
+            annotator = person or annotator_for_model(
+                name=who["name"], model_name=who["model_name"], judge_prompt=who["prompt"]
             )
             annotation, created = annotation_record(
                 item=item,

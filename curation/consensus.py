@@ -57,6 +57,17 @@ Custom questions (:func:`question_consensus`)
     answers that selected it, and the consensus labels are those selected
     by more than half; rating, the mean; free text has no consensus (every
     answer is kept).
+
+    Whose answers count (:func:`answer_counts`): the voters' answers, each
+    by its own position check, not its annotation's. A judge whose pairwise
+    verdict flipped when the responses were swapped (``consistent=False``
+    on the annotation) still answered a question about one response, or
+    about a one-response item, without any A/B order to be biased by: those
+    answers count. A question about the whole item whose prompt shows two or
+    more responses is asked by the judge in both orders, and its answer
+    counts only when both orders agree (``Answer.consistent``); a panel
+    jury's answers never count (they aggregate the members, who vote
+    themselves). docs/questions.md#judge-answers-and-position.
 """
 
 from __future__ import annotations
@@ -283,6 +294,12 @@ class QuestionConsensus:
     value: object
     shares: dict
     answers: int
+
+
+def answer_counts(consistent: bool | None) -> bool:
+    """Whether a voter's answer to a custom question is a vote: unless its own position check
+    failed (``Answer.consistent`` is ``False``), whatever its annotation's pairwise check said."""
+    return consistent is not False
 
 
 def question_consensus(qtype: str, answers: Sequence, *, values: Sequence[str] = ()) -> QuestionConsensus:

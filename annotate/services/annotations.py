@@ -116,7 +116,7 @@ from annotate.models import (
     content_hash,
 )
 from annotate.selectors import questions_in_use
-from annotate.services.answers import AnswerValue, answer_rows, answers_validate
+from annotate.services.answers import AnswerValue, answer_rows, answers_required, answers_validate
 from annotate.services.assignment import overlap_limit
 from annotate.services.principles import principle_versions_current
 from curation import consensus
@@ -171,6 +171,8 @@ class AnnotationInput:
     metadata: dict = field(default_factory=dict)
     # Custom questions: {question key: answer} (annotate.services.answers).
     answers: dict = field(default_factory=dict)
+    # {question key: the answer's own position check} (an algorithmic judge's, ``Answer.consistent``).
+    answers_consistent: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,11 +253,17 @@ def annotation_validate(
     if data.time_spent_ms is not None and data.time_spent_ms < 0:
         errors["time_spent_ms"] = "time spent cannot be negative"
     answers: list[AnswerValue] = []
-    if data.answers or require:
+    if data.answers or data.answers_consistent or require:
         if questions is None:
             questions = questions_in_use(item.project)
         try:
-            answers = answers_validate(item=item, answers=data.answers, questions=questions, require=require)
+            answers = answers_validate(
+                item=item,
+                answers=data.answers,
+                questions=questions,
+                require=require,
+                consistent=data.answers_consistent,
+            )
         except ValidationError as error:
             errors.update({k: " ".join(v) for k, v in error.message_dict.items()})
     if errors:
@@ -281,15 +289,18 @@ def _answers_write(pairs: list[tuple[Annotation, list[AnswerValue]]]) -> None:
     )
 
 
-def annotation_answers_add(*, annotation: Annotation, answers: dict, probabilities: dict | None = None) -> int:
+def annotation_answers_add(
+    *, annotation: Annotation, answers: dict, probabilities: dict | None = None, consistent: dict | None = None
+) -> int:
     """Add answers to the questions a stored annotation has not answered yet (an algorithmic judge
     asked questions added after it judged the item), checked by ``answers_validate`` like any answer;
     answers already stored are kept as they are. ``probabilities`` is merged into the annotation's.
+    ``consistent``: the answers' own position checks (``answers_validate``).
     Returns the number of answers written; ``ValidationError`` names a bad one, nothing written."""
-    from annotate.selectors import questions_in_use
-
     item = annotation.item
-    values = answers_validate(item=item, answers=answers, questions=questions_in_use(item.project))
+    values = answers_validate(
+        item=item, answers=answers, questions=questions_in_use(item.project), consistent=consistent
+    )
     with transaction.atomic():
         locked = Annotation.objects.select_for_update().get(pk=annotation.pk)
         done = set(Answer.objects.filter(annotation=locked).values_list("question_id", "response__uuid"))
@@ -319,7 +330,6 @@ def annotation_record(
     assignment: Assignment | None = None,
     idempotency_key: uuid.UUID | None = None,
     now=None,
-    require_answers: bool = False,
 ) -> Recorded:
     """Store one judgment exactly once, with everything it changes on the item; see the module docstring.
 
@@ -331,16 +341,17 @@ def annotation_record(
     does not fit the item, ``IdempotencyKeyReused`` when the key was used for
     another item, and, on a lease, ``LeaseLost`` when it ran out and others
     completed the item (nothing is stored). ``now``: the clock a lease is
-    judged by (expiry, ``finished_at``), the present by default.
-    ``require_answers``: the project's required questions must be answered
-    (a person's submission on the annotate page; ``annotate.services.answers``).
+    judged by (expiry, ``finished_at``), the present by default. A person's
+    judgment (on a lease or not) must answer the project's required questions
+    (``answers_required``); other annotators' need not.
     """
     key = idempotency_key or uuid.uuid4()
+    require = answers_required(annotator)
     if assignment is not None:
         if item is not None and item.pk != assignment.item_id:
             raise ValueError("the item judged on a lease is the lease's item")
         recorded = _record_on_lease(
-            assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require_answers
+            assignment=assignment, annotator=annotator, data=data, key=key, now=now, require=require
         )
         if recorded.created:
             _announce(project_id=assignment.item.project_id, annotations=[recorded.annotation])
@@ -394,10 +405,11 @@ def _record_many(*, annotator: Annotator, labels: Sequence[Label]) -> list[Annot
     """Validate, insert what is not stored yet, write the verdicts, count on the items (no lease). In a transaction."""
     annotations, answers = [], []
     questions = None
-    if any(label.data.answers for label in labels):
+    require = answers_required(annotator)
+    if require or any(label.data.answers or label.data.answers_consistent for label in labels):
         questions = questions_in_use(labels[0].item.project)
     for label in labels:
-        answers.append(annotation_validate(item=label.item, data=label.data, questions=questions))
+        answers.append(annotation_validate(item=label.item, data=label.data, questions=questions, require=require))
         annotations.append(
             _annotation_build(
                 item=label.item,
@@ -700,6 +712,7 @@ def _submit_sql(
         [json.dumps(c["labels"]) for c in columns],
         [c["rating"] for c in columns],
         [c["text"] for c in columns],
+        [c["consistent"] for c in columns],
         item.project.overlap,
         Item.Status.DONE.value,
         item.pk,
@@ -736,12 +749,13 @@ def _submit_sql_text() -> str:
                 AS v(principle, version, verdict)
         ), answers AS (
             INSERT INTO {Answer._meta.db_table}
-                (annotation_id, question_id, version_id, response_id, type, choice, labels, rating, text)
+                (annotation_id, question_id, version_id, response_id, type, choice, labels, rating, text, consistent)
             SELECT ann.id, x.question, x.version, resp.id, x.type, x.choice,
-                   ARRAY(SELECT jsonb_array_elements_text(CAST(x.labels AS jsonb))), x.rating, x.text
+                   ARRAY(SELECT jsonb_array_elements_text(CAST(x.labels AS jsonb))), x.rating, x.text, x.consistent
             FROM ann, unnest(CAST(%s AS bigint[]), CAST(%s AS bigint[]), CAST(%s AS uuid[]), CAST(%s AS text[]),
-                             CAST(%s AS text[]), CAST(%s AS text[]), CAST(%s AS integer[]), CAST(%s AS text[]))
-                 AS x(question, version, response, type, choice, labels, rating, text)
+                             CAST(%s AS text[]), CAST(%s AS text[]), CAST(%s AS integer[]), CAST(%s AS text[]),
+                             CAST(%s AS boolean[]))
+                 AS x(question, version, response, type, choice, labels, rating, text, consistent)
             LEFT JOIN {Response._meta.db_table} resp ON resp.uuid = x.response
         ), counted AS (
             UPDATE {Item._meta.db_table} SET annotation_count = annotation_count + 1,

@@ -14,9 +14,19 @@ question's ``key``:
 Values by type: single choice, an option's value (a string); multi-label, a
 list of option values (``[]``: none of them applies); rating, a whole number
 1..scale; text, a string (empty: no answer). A question is answered under
-its current version. ``required`` questions must be answered on the
-annotate page (``require=True``, which ``annotation_record(require_answers=True)``
-passes on); other writers (the API, import, judges) may leave any question out.
+its current version.
+
+Required questions (``answers_required``, the one rule)
+    A person's judgment (an annotator of type ``human``) must answer every
+    required question asked on the item's kind, whatever the path: the
+    annotate page, or the REST API when the token's user posts as a person.
+    ``annotation_record`` applies it (``require=True`` here). Imported labels
+    and model annotators (the judge, a panel's jury, Magpie-DPO's judge,
+    external annotators through the API) are exempt: an import carries the
+    labels an existing dataset has, which never answered questions defined
+    here, and refusing it would lose the labels; a judge answers only what
+    it can (never free text, and only with ``questions`` on), and its
+    answers are added later when questions change (docs/questions.md#required-questions).
 
 Errors are field errors named ``answers.<key>`` (and ``answers.<key>.<response
 uuid>`` for one response's answer), so a page shows each in place.
@@ -29,9 +39,15 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from annotate.models import Answer, Item, Question, QuestionTarget, QuestionType
+from annotate.models import Annotator, Answer, Item, Question, QuestionTarget, QuestionType
 
 ANSWER_TEXT_MAX = 20000
+
+
+def answers_required(annotator: Annotator) -> bool:
+    """Whether ``annotator``'s judgments must answer the required questions: a person's do,
+    imported labels and model annotators' do not (module docstring)."""
+    return annotator.type == Annotator.Type.HUMAN
 
 
 @dataclass(frozen=True)
@@ -42,11 +58,14 @@ class AnswerValue:
     question: Question
     response_uuid: str | None
     value: object
+    # The answer's own position check (``Answer.consistent``): None when nothing was checked.
+    consistent: bool | None = None
 
     def columns(self) -> dict:
         """The typed columns of the answer's row (``Answer`` fields)."""
         qtype = self.question.type
         return {
+            "consistent": self.consistent,
             "type": qtype,
             "choice": self.value if qtype == QuestionType.SINGLE_CHOICE else "",
             "labels": list(self.value) if qtype == QuestionType.MULTI_LABEL else [],
@@ -98,15 +117,28 @@ def _missing(question: Question, value) -> bool:
 
 
 def answers_validate(
-    *, item: Item, answers: Mapping | None, questions: list[Question], require: bool = False
+    *,
+    item: Item,
+    answers: Mapping | None,
+    questions: list[Question],
+    require: bool = False,
+    consistent: Mapping[str, bool] | None = None,
 ) -> list[AnswerValue]:
     """Check ``answers`` (see the module docstring) against the project's
     ``questions`` in use (``questions_in_use``) for ``item``; the typed
-    answers, or ``ValidationError`` with every bad answer named."""
+    answers, or ``ValidationError`` with every bad answer named.
+    ``consistent``: question key -> the answers' own position check (an
+    algorithmic judge's, ``Answer.consistent``); keys not given: unchecked."""
     answers = answers or {}
+    consistent = consistent or {}
     if not isinstance(answers, Mapping):
         raise ValidationError({"answers": "an object of question keys and answers"})
     errors: dict[str, str] = {}
+    for key, flag in consistent.items():
+        if key not in answers:
+            errors[f"answers.{key}"] = "a position check is given without its answer"
+        elif not isinstance(flag, bool):
+            errors[f"answers.{key}"] = "the position check is true or false"
     asked = {q.key: q for q in questions if item.kind in q.current.kinds}
     for key in answers:
         if key not in asked:
@@ -126,7 +158,7 @@ def answers_validate(
                 errors[field] = error.messages[0]
                 continue
             if value is not None:
-                out.append(AnswerValue(question, None, value))
+                out.append(AnswerValue(question, None, value, consistent.get(key)))
             if require and question.current.required and _missing(question, value):
                 errors[field] = "required"
             continue
@@ -153,7 +185,7 @@ def answers_validate(
                 errors[f"{field}.{response_uuid}"] = error.messages[0]
                 continue
             if value is not None:
-                out.append(AnswerValue(question, response_uuid, value))
+                out.append(AnswerValue(question, response_uuid, value, consistent.get(key)))
             if require and question.current.required and _missing(question, value):
                 errors[f"{field}.{response_uuid}"] = "required"
     if errors:

@@ -56,6 +56,14 @@ class ProjectData:
         return self.audited[self.ann_item] & (self.ann_consistent != 0)
 
     @property
+    def ann_voter(self) -> np.ndarray:
+        """Per annotation: whether its annotator's source is among the voters (usable or not)."""
+        voter = np.fromiter((t in self.voters for t in self.annotator_type), dtype=bool, count=len(self.annotator_type))
+        if not len(self.ann_id):
+            return np.zeros(0, dtype=bool)
+        return voter[self.ann_annotator]
+
+    @property
     def vote(self) -> np.ndarray:
         """The usable annotations by the voters: what consensus and agreement count
         (docs/algorithms.md#who-votes)."""

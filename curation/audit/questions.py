@@ -24,6 +24,10 @@ the audited items:
   ``question_outlier`` (informational: it does not make them an outlier overall).
 
 Free-text questions are counted but have no agreement measure.
+
+Which answers are read: those of audited items whose own position check did
+not fail (``curation.consensus.answer_counts``); an annotation's pairwise
+``consistent=False`` (a judge's flipped verdict) does not drop its answers.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from curation.audit.common import boot, index_of, num
 from curation.audit.load import ProjectData
 from curation.audit.params import AuditParams
 from curation.audit.rows import AuditRows
-from curation.consensus import question_consensus
+from curation.consensus import answer_counts, question_consensus
 from curation.metrics.questions import masi_distance, set_distance_matrix, set_value_counts
 
 TOP_SPLIT = 10
@@ -58,17 +62,19 @@ def questions(data: ProjectData, rows: AuditRows, *, params: AuditParams, projec
         return out
     answers = list(
         Answer.objects.filter(question__project=project).values_list(
-            "annotation_id", "question_id", "response_id", "choice", "labels", "rating"
+            "annotation_id", "question_id", "response_id", "choice", "labels", "rating", "consistent"
         )
     )
     ann = index_of(d.ann_id, [a[0] for a in answers]) if answers else np.zeros(0, dtype=np.int64)
-    usable, vote = d.usable, d.vote
+    # An answer counts by its own position check, not its annotation's pairwise one
+    # (curation.consensus.answer_counts): a position-inconsistent judge's answers about one response stay.
+    audited, voter = d.audited[d.ann_item], d.ann_voter
     by_question: dict[int, list] = defaultdict(list)
-    for (_, qid, response_id, choice, labels, rating), a in zip(answers, ann.tolist(), strict=True):
-        if a >= 0 and usable[a]:
+    for (_, qid, response_id, choice, labels, rating, consistent), a in zip(answers, ann.tolist(), strict=True):
+        if a >= 0 and audited[a] and answer_counts(consistent):
             by_question[qid].append((a, response_id, choice, labels, rating))
     for q in qs:
-        out["entries"].append(_question_entry(d, rows, q, by_question.get(q.pk, []), vote, params))
+        out["entries"].append(_question_entry(d, rows, q, by_question.get(q.pk, []), voter, params))
     return out
 
 

@@ -130,7 +130,7 @@ class Format:
         self.questions = tuple(questions) if self.question_roles is not None or self.name == "raw" else ()
         self.answer_columns = QuestionColumns(self.questions, self.question_roles or ("",))
         names = [f.name for f in self.question_fields()]
-        self.question_filters = check_filters(self.options.question_filters, names)
+        self.question_filters = check_filters(self.options.question_filters, names, self.question_list_columns())
 
     # -- to implement -----------------------------------------------------------------------
     def fields(self) -> list[pa.Field]:
@@ -142,6 +142,10 @@ class Format:
     # -- shared ---------------------------------------------------------------------------
     def question_fields(self) -> list[pa.Field]:
         return consensus_fields(self.questions, self.question_roles or ("",))
+
+    def question_list_columns(self) -> frozenset[str]:
+        """Question columns holding one value per response of the row (a filter holds for each)."""
+        return frozenset()
 
     def schema(self) -> pa.Schema:
         return pa.schema(self.fields() + self.question_fields())

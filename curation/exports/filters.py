@@ -18,7 +18,9 @@ what the earlier ones left":
 3. ``flagged_annotators``: judgments by the given annotator ids;
 4. ``swap_inconsistent``: judgments whose ids are given (the audit's
    position-swap probes) and, with ``drop_judge_inconsistent``, judgments an
-   algorithmic judge marked ``consistent=False`` (never counted as votes anyway);
+   algorithmic judge marked ``consistent=False`` (never counted as votes anyway;
+   their answers to the custom questions stay, each counting by its own
+   position check: ``ItemRec.answer_judgments``);
 5. ``intransitive``: judgments whose ids are given (the audit's transitivity
    violations);
 6. ``min_judgments``: items with fewer usable judgments (``consistent`` not False);
@@ -173,6 +175,18 @@ class SwapInconsistent(JudgmentFilter):
         if self.drop_judge_inconsistent and judgment.consistent is False:
             return False
         return judgment.id not in self.ids
+
+    def __call__(self, item: ItemRec) -> ItemRec | None:
+        """As every judgment filter; a judge's judgment removed only for its position-inconsistent
+        verdict keeps its answers to the custom questions (``ItemRec.answer_judgments``): each answer
+        counts by its own position check (docs/questions.md#judge-answers-and-position)."""
+        kept = super().__call__(item)
+        if kept is item or kept is None:
+            return kept
+        verdict_only = tuple(j for j in item.judgments if j.answers and j.consistent is False and j.id not in self.ids)
+        return (
+            dataclasses.replace(kept, answer_judgments=kept.answer_judgments + verdict_only) if verdict_only else kept
+        )
 
 
 class Intransitive(JudgmentFilter):

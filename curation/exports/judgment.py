@@ -12,6 +12,11 @@
 ``instruction`` is the prompt (a message list when conversational, else a
 string as set by ``plain_prompt``); ``response`` and ``corrected_response`` are
 completions (``[{"role": "assistant", ...}]`` when conversational).
+
+Custom questions (docs/questions.md#exports): the consensus of the item's
+votes, as in SFT: a question about the item is the item's, a question about
+each response is read for ``response`` (the item's one response); every row
+of an item carries the same values.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class JudgmentFormat(Format):
         "kind_not_used": "pairwise and ranking items (and thumbs unless judgment_positives)",
     }
 
+    question_roles = ("",)
+
     def fields(self) -> list[pa.Field]:
         t = self.text_type
         return [
@@ -48,12 +55,13 @@ class JudgmentFormat(Format):
         original = item.responses[0].text
         if corrected is not None and (not corrected.strip() or corrected.strip() == original.strip()):
             corrected = None
-        return {
+        row = {
             "instruction": self.prompt_value(item.prompt),
             "response": self.completion_value(original),
             "judgment": critique,
             "corrected_response": None if corrected is None else self.completion_value(corrected),
         }
+        return self.with_answers(row, item, refs={"": (item, item.responses[0].id)})
 
     def rows(self, items: list[ItemRec]) -> Iterator[dict]:
         for item in items:

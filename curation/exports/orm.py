@@ -321,8 +321,10 @@ def _merge(
 
 # ---------------------------------------------------------------- custom questions
 
-# One annotation's answers as JSON text: [[key, response uuid or null, type, choice, labels, rating, text], ...].
-_ANSWERS_SQL = f"""(SELECT json_agg(json_build_array(q.key, r.uuid::text, a.type, a.choice, a.labels, a.rating, a.text)
+# One annotation's answers as JSON text:
+# [[key, response uuid or null, type, choice, labels, rating, text, consistent], ...].
+_ANSWERS_SQL = f"""(SELECT json_agg(json_build_array(q.key, r.uuid::text, a.type, a.choice, a.labels, a.rating, a.text,
+                                              a.consistent)
                             ORDER BY a.id)
                    FROM {Answer._meta.db_table} a JOIN {Question._meta.db_table} q ON q.id = a.question_id
                    LEFT JOIN {Response._meta.db_table} r ON r.id = a.response_id
@@ -330,11 +332,11 @@ _ANSWERS_SQL = f"""(SELECT json_agg(json_build_array(q.key, r.uuid::text, a.type
 
 
 def _answers_of(text: str | None) -> tuple:
-    """``(key, response uuid or None, typed value)`` per answer (``_ANSWERS_SQL``'s JSON)."""
+    """``(key, response uuid or None, typed value, consistent)`` per answer (``_ANSWERS_SQL``'s JSON)."""
     out = []
-    for key, response, qtype, choice, labels, rating, answer_text in loads(text) if text else ():
+    for key, response, qtype, choice, labels, rating, answer_text, consistent in loads(text) if text else ():
         value = {"single_choice": choice, "multi_label": labels, "rating": rating, "text": answer_text}[qtype]
-        out.append((key, response, value))
+        out.append((key, response, value, consistent))
     return tuple(out)
 
 

@@ -141,8 +141,9 @@ class JudgmentRec:
     time_spent_ms: int | None = None
     consistent: bool | None = None
     created_at: str | None = None  # ISO 8601, only the raw export shows it
-    # Answers to custom questions: (question key, response id or None for the item, typed value).
-    answers: tuple[tuple[str, str | None, Any], ...] = ()
+    # Answers to custom questions: (question key, response id or None for the item, typed value, and
+    # the answer's own position check, ``Answer.consistent``: None unchecked; False is never a vote).
+    answers: tuple[tuple[str, str | None, Any, bool | None], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -206,6 +207,9 @@ class ItemRec:
     ches: float | None = None
     ln_ches: float | None = None
     metadata: dict = field(default_factory=dict)
+    # Judgments a filter removed for their verdict alone (a judge's position-inconsistent one, with
+    # ``drop_judge_inconsistent``) whose answers to the custom questions still count (.questions).
+    answer_judgments: tuple[JudgmentRec, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:

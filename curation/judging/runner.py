@@ -62,7 +62,11 @@ Custom questions (docs/algorithms.md#judge-answers)
     category for multi-label, per response for questions about each
     response), decided by ``curation.judging.answers``; the answers go into
     ``AnnotationInput.answers`` (stored typed by ``annotation_record``) and the
-    numbers behind them under ``probabilities["questions"]``. Items this judge
+    numbers behind them under ``probabilities["questions"]``. A question about
+    the whole item of two or more responses is asked in both orders too, and
+    its answer is stored with its own position check (``Answer.consistent``;
+    docs/questions.md#judge-answers-and-position): whether a judgment's
+    answers count never depends on its pairwise verdict's consistency. Items this judge
     annotated before a question existed (or before ``questions`` was on) are
     planned again and asked only what they lack; the answers are added to the
     earlier annotation (``annotation_answers_add``), its verdict unchanged. A
@@ -423,22 +427,38 @@ def judgeable_questions(questions, kind: str) -> list:
 
 
 def judge_questions(*, loaded, item: Item, questions, system: str = JUDGE_SYSTEM, rating_rule: str = "expected"):
-    """``(answers, decided)``: the ``AnnotationInput.answers`` of the item's questions (per response
-    keyed by the response's uuid) and the ``JudgeAnswer`` behind each (same layout)."""
+    """``(answers, decided, consistent)``: the ``AnnotationInput.answers`` of the item's questions (per
+    response keyed by the response's uuid), the ``JudgeAnswer`` behind each (same layout), and the
+    position check of each answer to a question about the whole item whose prompt shows two or more
+    responses (``AnnotationInput.answers_consistent``).
+
+    Such a question is asked twice, the responses in the item's order and reversed (its own swap
+    test, like the pairwise verdict's): the answer is the first order's, ``consistent`` whether the
+    reversed order gave the same answer, and ``details["swapped"]`` keeps the other order's answer.
+    A question about one response shows no order, so it is asked once and left unchecked
+    (docs/questions.md#judge-answers-and-position)."""
     responses = item.ordered_responses()
-    answers, decided = {}, {}
+    answers, decided, consistent = {}, {}, {}
     for question in judgeable_questions(questions, item.kind):
         if question.target == QuestionTarget.RESPONSE:
             per = {str(r.uuid): judge_question(loaded, question, item.prompt.messages, [r.text], system=system,
                                                rating_rule=rating_rule) for r in responses}  # fmt: skip
             answers[question.key] = {u: a.value for u, a in per.items()}
             decided[question.key] = per
-        else:
-            answer = judge_question(loaded, question, item.prompt.messages, [r.text for r in responses],
-                                    system=system, rating_rule=rating_rule)  # fmt: skip
-            answers[question.key] = answer.value
-            decided[question.key] = answer
-    return answers, decided
+            continue
+        texts = [r.text for r in responses]
+        answer = judge_question(loaded, question, item.prompt.messages, texts, system=system,
+                                rating_rule=rating_rule)  # fmt: skip
+        if len(texts) >= 2:
+            swapped = judge_question(loaded, question, item.prompt.messages, texts[::-1], system=system,
+                                     rating_rule=rating_rule)  # fmt: skip
+            same = swapped.value == answer.value
+            consistent[question.key] = same
+            answer = JudgeAnswer(answer.value, {**answer.details, "consistent": same,
+                                                "swapped": {"value": swapped.value, **swapped.details}})  # fmt: skip
+        answers[question.key] = answer.value
+        decided[question.key] = answer
+    return answers, decided, consistent
 
 
 def _decided_json(decided: dict) -> dict:
@@ -633,17 +653,17 @@ def judge_shards_run(job: Job, shards, progress):
             existing = Annotation.objects.filter(item=item, annotator=annotator).first()
             if existing is not None:  # judged before: only the questions it has not answered
                 asked = [q for q in questions if not existing.answers.filter(question=q).exists()]
-                answers, decided = judge_questions(loaded=loaded, item=item, questions=asked, system=system,
-                                                   rating_rule=params.rating_rule)  # fmt: skip
-                rows.append((item, (existing, answers, _decided_json(decided))))
+                answers, decided, checked = judge_questions(loaded=loaded, item=item, questions=asked, system=system,
+                                                            rating_rule=params.rating_rule)  # fmt: skip
+                rows.append((item, (existing, answers, _decided_json(decided), checked)))
                 progress.tick(f"Judging: {n} of {len(items)} items of shard {shard.index + 1}")
                 continue
             data = _judge_one(loaded, item, principles, system)
             if questions:
-                answers, decided = judge_questions(loaded=loaded, item=item, questions=questions, system=system,
-                                                   rating_rule=params.rating_rule)  # fmt: skip
+                answers, decided, checked = judge_questions(loaded=loaded, item=item, questions=questions,
+                                                            system=system, rating_rule=params.rating_rule)  # fmt: skip
                 if answers:
-                    data.answers = answers
+                    data.answers, data.answers_consistent = answers, checked
                     data.probabilities = {**(data.probabilities or {}), "questions": _decided_json(decided)}
             rows.append((item, data))
             progress.tick(f"Judging: {n} of {len(items)} items of shard {shard.index + 1}")
@@ -655,9 +675,10 @@ def judge_shards_run(job: Job, shards, progress):
             counts = {"judged": 0, "inconsistent": 0, "by_kind": {}}
             for item, data in rows:
                 if isinstance(data, tuple):  # answers to add to the judge's earlier annotation
-                    existing, answers, decided = data
+                    existing, answers, decided, checked = data
                     if answers and annotation_answers_add(annotation=existing, answers=answers,
-                                                          probabilities={"questions": decided}):  # fmt: skip
+                                                          probabilities={"questions": decided},
+                                                          consistent=checked):  # fmt: skip
                         counts["answered"] = counts.get("answered", 0) + 1
                     continue
                 if not annotation_record(item=item, annotator=annotator, data=data).created:
@@ -770,7 +791,8 @@ def jury_record(*, project: Project, members: list[Annotator], questions, kinds)
     """Aggregate the members' answers to the custom questions on every item all of them answered and
     the jury has not, as one annotation of the jury annotator (``jury_answer``: majority, majority per
     category, mean). The annotation is ``consistent=False`` — a record beside the members' own
-    answers, never a vote — and keeps each member's answer in ``probabilities["jury"]``."""
+    answers, never a vote, and so are its answers (``Answer.consistent=False``) — and keeps each
+    member's answer in ``probabilities["jury"]``."""
     jury = jury_annotator(members)
     member_ids = [m.pk for m in members]
     done = Annotation.objects.filter(item=OuterRef("pk"), annotator=jury)
@@ -811,6 +833,8 @@ def jury_record(*, project: Project, members: list[Annotator], questions, kinds)
         data = AnnotationInput(
             **_jury_kind_fields(item, annotations),
             answers=answers,
+            # Never votes: the members' own answers are (curation.consensus.answer_counts).
+            answers_consistent=dict.fromkeys(answers, False),
             display_order=item.response_uuids(),
             probabilities={"jury": record, "members": [str(m.uuid) for m in members]},
             consistent=False,

@@ -2,6 +2,7 @@ import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import prefetch_related_objects
 
 from annotate.models import Annotation, Assignment, Item
 from annotate.services.annotations import AnnotationInput, annotation_record
@@ -148,8 +149,6 @@ def test_the_one_statement_submit_and_the_general_one_store_the_same_annotation(
     room for no more judgments: ``max_overlap`` 2 and an overlap of 1, one
     judgment agrees with itself), so both end with a done item.
     """
-    from django.db.models import prefetch_related_objects
-
     from curation.projects.services import principle_add
 
     principles = [principle_add(project=project, name=n, user=None) for n in ("honest", "brief")]  # with versions
@@ -164,7 +163,8 @@ def test_the_one_statement_submit_and_the_general_one_store_the_same_annotation(
         annotator = annotator_for_user(UserFactory())
         lease = assignment_next(project=project, annotator=annotator)
         assert lease.item == item
-        prefetch_related_objects([lease.item.project], "principles")  # as the submit's lease lookup leaves them
+        # as the submit's lease lookup leaves them (a person's submit reads the questions: required ones)
+        prefetch_related_objects([lease.item.project], "principles", "questions")
         values = dict(data)
         if values.get("ranking") == "reversed":
             values["ranking"] = [[u] for u in reversed(item.response_uuids())]
@@ -188,6 +188,7 @@ def test_the_submit_is_one_statement_and_marks_the_item_done_at_overlap(project)
     people = [annotator_for_user(UserFactory()) for _ in range(2)]
     leases = [assignment_next(project=project, annotator=a) for a in people]
     for n, (lease, annotator) in enumerate(zip(leases, people, strict=True), start=1):
+        prefetch_related_objects([lease.item.project], "questions")  # as the submit's lease lookup leaves them
         _annotation, _created, statements = _submit_counting_statements(lease, annotator, AnnotationInput(choice="A"))
         assert len(statements) == 1, statements
         item.refresh_from_db()

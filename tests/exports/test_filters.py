@@ -83,6 +83,26 @@ def test_consistency_filters():
     assert n == 2 and [j.annotator_id for j in kept[0].judgments] == ["h1", "m1", "m2"]
 
 
+def test_a_judges_inconsistent_verdict_goes_its_answers_stay():
+    """docs/questions.md#judge-answers-and-position: with ``drop_judge_inconsistent`` the verdict goes,
+    the answers stay for the question columns (each by its own check); a swap-probe finding goes whole."""
+    answers = (("hazard", "i1-a", ["privacy"], None), ("tone", None, "rude", False))
+    item = pairwise(
+        "i1",
+        P,
+        "a",
+        "b",
+        [
+            judgment("h1", "A", id="i1-h1", answers=(("hazard", "i1-a", [], None),)),
+            judgment("m2", "tie", annotator_type="model", consistent=False, id="i1-m2", answers=answers),
+        ],
+    )
+    (kept,), n, _ = SwapInconsistent({"i1-h1"}, drop_judge_inconsistent=True).apply([item])
+    assert n == 2 and kept.judgments == () and [j.id for j in kept.answer_judgments] == ["i1-m2"]
+    (kept,), _, _ = Intransitive(set()).apply([kept])  # later filters keep them
+    assert [j.id for j in kept.answer_judgments] == ["i1-m2"]
+
+
 def test_min_judgments_counts_usable_only():
     # mixed_item has 5 judgments, one of them consistent=False: 4 usable
     kept, n, _ = MinJudgments(5).apply([mixed_item("i1"), thumb("t", P, "x", ["up"] * 5)])

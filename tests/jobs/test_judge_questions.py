@@ -47,7 +47,7 @@ def scripted_probs(monkeypatch):
     """Next-token probabilities from a script: the content-free twin ("N/A") gets a flat prior; the
     real prompt favours C for a choice, 4 for a rating, and yes for violence on a text that mentions
     a knife. The 'strict' variant's system prompt shifts the rating to 2 and says yes to privacy."""
-    calls = SimpleNamespace(prompts=[])
+    calls = SimpleNamespace(prompts=[], flip_choice=False, pair_consistent=True)
 
     def label_probs(loaded, user_texts, labels, system=judging.JUDGE_SYSTEM):
         calls.prompts += user_texts
@@ -58,7 +58,8 @@ def scripted_probs(monkeypatch):
             p = dict.fromkeys(labels, 0.1)
             if not free and tuple(labels) != ("A", "B", "NA"):  # principle verdicts: flat (NA)
                 if labels[0] == "A":
-                    p["C"] = 0.5
+                    # flip_choice: position-biased on the choice, C only when the knife text is shown first
+                    p["C" if not calls.flip_choice or "Answer A: Use a knife" in text else "A"] = 0.5
                 elif labels[0] == "1":
                     p["2" if strict else "4"] = 0.6
                 else:
@@ -69,7 +70,8 @@ def scripted_probs(monkeypatch):
 
     monkeypatch.setattr(judging, "_label_probs", label_probs)
     monkeypatch.setattr(judging, "_pair_both_orders", lambda loaded, messages, a, b, system=None: {
-        "winner": "A", "consistent": True, "orders": [], "p_first": 0.6, "p_second": 0.4})  # fmt: skip
+        "winner": "A" if calls.pair_consistent else None, "consistent": calls.pair_consistent, "orders": [],
+        "p_first": 0.6, "p_second": 0.4})  # fmt: skip
     from curation.llm import runtime
 
     monkeypatch.setattr(runtime, "get_model", lambda name=None: SimpleNamespace(name=name or "judge-model"))
@@ -91,8 +93,11 @@ def test_judge_answers_each_question_type_typed(project, questions, scripted_pro
     assert details["hazard"][str(a.uuid)]["p_yes"]["violence"] == pytest.approx(0.4 / 0.1 / (0.4 / 0.1 + 1.0))
     assert details["helpful"]["expected"] == pytest.approx((1 + 2 + 3 + 4 * 6 + 5) / 10)  # calibrated 1,1,1,6,1
     assert details["safety"]["calibration"] == "content-free" and details["safety"]["prior"]["A"] == 0.1
-    # One prompt and its content-free twin per question (and per category and response for multi-label).
-    assert len(scripted_probs.prompts) == 2 + 2 + 2 * 2 * 2
+    # One prompt and its content-free twin per question (and per category and response for multi-label);
+    # the two questions about the whole pair also in the reversed order (their own swap test).
+    assert len(scripted_probs.prompts) == 2 * (2 + 2) + 2 * 2 * 2
+    assert details["safety"]["consistent"] is True and details["safety"]["swapped"]["value"] == "unsure"
+    assert answers[("safety", None)].consistent is True and answers[("hazard", a.pk)].consistent is None
     assert job.result["answered"] == 1
     # The judge's answers are not votes by default (docs/algorithms.md#who-votes).
     assert annotation.annotator.type == "model"
@@ -173,6 +178,29 @@ def test_real_model_answers_a_multi_label_question(project, settings):
     answer = Answer.objects.get(annotation=annotation, question=hazard)
     assert answer.labels == chosen == details["value"]
     assert answer.response_id == response.pk
+
+
+@pytest.mark.slow
+def test_real_model_checks_a_question_about_the_pair_in_both_orders(project, settings):
+    """The default model answers a question about the whole pair in both orders; the stored answer is
+    the first order's, marked consistent exactly when the reversed order agreed; a question about each
+    response is asked once per response and left unchecked."""
+    owner = UserFactory(username="jq-real-pair")
+    better = question_add(project=project, user=owner, spec={"key": "tone", "type": "single_choice",
+                          "label": "What is the tone of the answers?", "options": ["polite", "rude"]})  # fmt: skip
+    short = question_add(project=project, user=owner, spec={"key": "short", "type": "multi_label",
+                         "target": "response", "label": "Which apply to the answer?",
+                         "options": ["short", "insulting"]})  # fmt: skip
+    item = make_item(project, "pairwise", texts=["Paris is the capital of France.", "Shut up, it is Paris."])
+    judge(project, kinds=["pairwise"], questions=True)
+    annotation = Annotation.objects.get(item=item)
+    details = annotation.probabilities["questions"]["tone"]
+    assert details["raw"] != details["swapped"]["raw"]  # the reversed order is another prompt
+    answer = Answer.objects.get(annotation=annotation, question=better)
+    assert answer.choice == details["value"]
+    assert answer.consistent is (details["swapped"]["value"] == details["value"]) is details["consistent"]
+    per_response = Answer.objects.filter(annotation=annotation, question=short)
+    assert per_response.count() == 2 and {a.consistent for a in per_response} == {None}
 
 
 def test_items_judged_before_are_asked_the_new_questions_only(project, questions, scripted_probs):
@@ -290,3 +318,65 @@ def test_questions_are_answered_in_every_shard_and_never_on_rejudgment_copies(
     again = judge(project, kinds=["pairwise"], questions=True)
     assert again.result["judged"] == 0 and again.result.get("answered", 0) == 0
     assert not Answer.objects.filter(annotation__item__in=copies).exists()
+
+
+def test_answers_count_by_their_own_position_check_not_the_pairwise_verdicts(project, questions, scripted_probs):
+    """A judge whose pairwise verdict flipped under the swap (``consistent=False``) keeps its answers
+    about each response and its answers about the pair that agree in both orders; an answer about the
+    pair that flips with the order is not a vote (docs/questions.md#judge-answers-and-position). Read
+    the same by the audit and the exports."""
+    from tests.audit.helpers import run_audit
+
+    scripted_probs.flip_choice, scripted_probs.pair_consistent = True, False
+    item = make_item(project, "pairwise", texts=["Use a knife on him.", "Call the police."])
+    a, b = item.ordered_responses()
+    judge(project, kinds=["pairwise"], questions=True)
+    annotation = Annotation.objects.get(item=item)
+    assert annotation.consistent is False and annotation.choice == "tie"  # the pairwise verdict is no vote
+    stored = {(x.question.key, x.response_id): x for x in annotation.answers.all()}
+    assert (stored[("safety", None)].choice, stored[("safety", None)].consistent) == ("unsure", False)  # C, then A
+    assert (stored[("helpful", None)].rating, stored[("helpful", None)].consistent) == (4, True)
+    assert stored[("hazard", a.pk)].labels == ["violence"] and stored[("hazard", a.pk)].consistent is None
+    assert annotation.probabilities["questions"]["safety"]["swapped"]["value"] == "safe"  # letter A
+
+    summary = run_audit(project, n_boot=0, voters=["human", "imported", "model"]).summary["questions"]
+    entries = {e["key"]: e for e in summary["entries"]}
+    assert entries["helpful"]["distribution"] == {"1": 0, "2": 0, "3": 0, "4": 1, "5": 0}
+    assert entries["hazard"]["n_answers"] == 2 and entries["hazard"]["distribution"]["violence"] == 1
+    assert entries["safety"]["n_answers"] == 0  # the flipped answer is left out
+
+
+def test_exports_read_answers_by_their_own_position_check(project, questions, scripted_probs, tmp_path, settings):
+    import datasets
+
+    from annotate.services.annotations import AnnotationInput, annotation_record
+    from tests.exports.db_builders import export_dir_fixture, human
+    from tests.questions.test_exports import export
+
+    export_dir_fixture(settings, tmp_path)
+    scripted_probs.flip_choice, scripted_probs.pair_consistent = True, False
+    item = make_item(project, "pairwise", texts=["Use a knife on him.", "Call the police."])
+    judge(project, kinds=["pairwise"], questions=True)
+    assert Annotation.objects.get(item=item).consistent is False
+    annotation_record(annotator=human("voter"), item=item, data=AnnotationInput(choice="A"))  # no answers
+    # The pair's consensus is the person's A; the question columns are the judge's answers that count.
+    dpo, _ = export(project, tmp_path, "dpo", "--plain", "--voters", "human,imported,model")
+    (row,) = dpo.to_list()
+    assert row["chosen"] == "Use a knife on him."
+    assert row["q_hazard_chosen"] == ["violence"] and row["q_hazard_rejected"] == []  # about one response: kept
+    assert row["q_helpful"] == 4.0  # about the pair, the same in both orders: kept
+    assert row["q_safety"] is None  # about the pair, flipped with the order: not a vote
+    raw, _ = export(project, tmp_path, "raw", "--voters", "human,imported,model")
+    judged = next(r for r in raw.to_list() if r["consistent"] is False)
+    assert judged["q_safety"] == "unsure"  # the raw rows keep every answer as given
+    assert judged["answers_inconsistent"] == ["safety"] and raw.features["answers_inconsistent"] == datasets.List(
+        datasets.Value("string")
+    )
+    assert next(r for r in raw.to_list() if r["consistent"] is None)["answers_inconsistent"] is None
+    # Dropping the judge's inconsistent judgments drops its verdict (and its raw row), not its answers.
+    dropped, manifest = export(project, tmp_path, "dpo", "--plain", "--voters", "human,imported,model",
+                               "--drop-swap-inconsistent")  # fmt: skip
+    (row,) = dropped.to_list()
+    assert (row["q_hazard_chosen"], row["q_helpful"], row["q_safety"]) == (["violence"], 4.0, None)
+    raw, _ = export(project, tmp_path, "raw", "--voters", "human,imported,model", "--drop-swap-inconsistent")
+    assert [r["consistent"] for r in raw.to_list()] == [None]

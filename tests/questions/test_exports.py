@@ -11,6 +11,7 @@ import datasets
 import pytest
 from django.core.management import CommandError, call_command
 
+from annotate.models import Annotator
 from annotate.services.annotations import AnnotationInput, annotation_record
 from curation.consensus import question_consensus
 from curation.models import Dataset
@@ -46,14 +47,17 @@ def build(project, owner):
     first = make_item(project, kind="pairwise", texts=["Safe answer", "Risky answer"])
     second = make_item(project, kind="pairwise", texts=["Plain", "Better"])
     people = [human(f"p{n}") for n in range(3)]
+    # The second item's labels come from an imported set, which answers no question (a person's must
+    # answer the required rating: docs/questions.md#required-questions).
+    imported = [Annotator.objects.create(type=Annotator.Type.IMPORTED, name=f"i{n}") for n in range(3)]
     r0, r1 = first.response_uuids()
     hazards = [([["privacy"], []]), ([["privacy", "self_harm"], []]), ([[], []])]
-    for person, choice, hazard, helpful, topic, note in zip(
-        people, "AAB", hazards, (4, 5, 3), ("code", "code", "maths"), ("a", "", "b"), strict=True
+    for person, label, choice, hazard, helpful, topic, note in zip(
+        people, imported, "AAB", hazards, (4, 5, 3), ("code", "code", "maths"), ("a", "", "b"), strict=True
     ):
         answers = {"hazard": {r0: hazard[0], r1: hazard[1]}, "helpful": helpful, "topic": topic, "note": note}
         annotation_record(annotator=person, item=first, data=AnnotationInput(choice=choice, answers=answers))
-        annotation_record(annotator=person, item=second, data=AnnotationInput(choice="B"))
+        annotation_record(annotator=label, item=second, data=AnnotationInput(choice="B"))
     return first, second
 
 
@@ -170,3 +174,99 @@ def test_bad_question_filters_are_refused_naming_the_option(project, personas, e
             )
         assert words in str(caught.value)
     assert not Dataset.objects.exists()
+
+
+def build_ranking_and_judgment(project, owner):
+    """A ranking item three people rank alike and answer (hand-worked below), one ranked by an
+    imported set (no answers), and a judgment item two people critique."""
+    three_questions(project, owner)
+    ranked = make_item(project, kind="ranking", texts=["One", "Two", "Three"])
+    r0, r1, r2 = ranked.response_uuids()
+    people = [human(f"r{n}") for n in range(3)]
+    hazards = [{r0: ["privacy"]}, {r0: ["privacy"], r1: ["self_harm"]}, {r0: [], r2: []}]  # Two: one answer
+    for person, hazard, helpful, note in zip(people, hazards, (2, 3, 4), ("x", "", "y"), strict=True):
+        answers = {"hazard": hazard, "helpful": helpful, "note": note}
+        data = AnnotationInput(ranking=[[r2], [r0], [r1]], answers=answers)
+        annotation_record(annotator=person, item=ranked, data=data)
+    silent = make_item(project, kind="ranking", texts=["Alpha", "Beta", "Gamma"])
+    s0, s1, s2 = silent.response_uuids()
+    imported = Annotator.objects.create(type=Annotator.Type.IMPORTED, name="ranker")
+    annotation_record(annotator=imported, item=silent, data=AnnotationInput(ranking=[[s0], [s1], [s2]]))
+    judged = make_item(project, kind="judgment", texts=["Draft answer"])
+    (d0,) = judged.response_uuids()
+    for person, hazard, helpful in zip(people[:2], (["privacy"], ["privacy", "self_harm"]), (1, 2), strict=True):
+        data = AnnotationInput(critique=f"Too vague ({helpful})", answers={"hazard": {d0: hazard}, "helpful": helpful})
+        annotation_record(annotator=person, item=judged, data=data)
+
+
+def test_ranking_and_judgment_carry_typed_question_columns(project, personas, export_dir, tmp_path):
+    build_ranking_and_judgment(project, personas["owner"])
+    shares = {v: datasets.Value("float64") for v in ("violent_crimes", "terrorism", "self_harm", "privacy")}
+    ranking, _ = export(project, tmp_path, "ranking", "--plain")
+    f = ranking.features
+    assert f["q_hazard"] == datasets.List(datasets.List(datasets.Value("string")))  # one per response
+    assert f["q_hazard_shares"] == datasets.List(shares)
+    assert f["q_helpful"] == datasets.Value("float64") and f["q_note"] == datasets.List(datasets.Value("string"))
+    rows = {r["responses"][0]: r for r in ranking.to_list()}
+    row = rows["Three"]
+    assert row["responses"] == ["Three", "One", "Two"]  # best first; the question lists follow this order
+    assert row["q_hazard"] == [[], ["privacy"], ["self_harm"]]  # privacy on One by 2 of 3; self_harm by Two's one
+    none = dict.fromkeys(shares, 0.0)
+    assert row["q_hazard_shares"] == [
+        {**none},  # Three: answered [] once
+        {**none, "privacy": 2 / 3},
+        {**none, "self_harm": 1.0},  # Two: answered once, with self_harm
+    ]
+    assert (row["q_helpful"], row["q_note"]) == (3.0, ["x", "y"])
+    silent = rows["Alpha"]
+    assert (silent["q_hazard"], silent["q_hazard_shares"], silent["q_helpful"], silent["q_note"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    # A condition on a per-response column holds for every response of the row (null: only "empty").
+    kept, manifest = export(
+        project, tmp_path, "ranking", "--plain", "--question-filters", '[{"column": "q_hazard", "op": "empty"}]'
+    )
+    assert [r["responses"][0] for r in kept.to_list()] == ["Alpha"]
+    assert {"reason": "question_filter", "count": 1} in [
+        {k: d[k] for k in ("reason", "count")} for d in manifest["dropped_by_format"]
+    ]
+    kept, _ = export(
+        project,
+        tmp_path,
+        "ranking",
+        "--plain",
+        "--question-filters",
+        '[{"column": "q_hazard", "op": "not_contains", "value": "violent_crimes"}, {"column": "q_helpful", "op": ">=", "value": 3}]',
+    )
+    assert [r["responses"][0] for r in kept.to_list()] == ["Three"]
+
+    judgment, _ = export(project, tmp_path, "judgment", "--plain")
+    f = judgment.features
+    assert f["q_hazard"] == datasets.List(datasets.Value("string")) and f["q_hazard_shares"] == shares
+    assert f["q_helpful"] == datasets.Value("float64")
+    rows = judgment.to_list()
+    assert sorted(r["judgment"] for r in rows) == ["Too vague (1)", "Too vague (2)"]
+    for r in rows:  # the item's consensus on every row: privacy by both, self_harm by one of two (not more)
+        assert (r["response"], r["q_hazard"], r["q_helpful"]) == ("Draft answer", ["privacy"], 1.5)
+        assert r["q_hazard_shares"] == {**none, "privacy": 1.0, "self_harm": 0.5}
+    kept, manifest = export(
+        project,
+        tmp_path,
+        "judgment",
+        "--plain",
+        "--question-filters",
+        '[{"column": "q_helpful", "op": ">", "value": 1}]',
+    )
+    assert kept.num_rows == 2
+    with pytest.raises(CommandError, match="2 rows that failed options.question_filters"):
+        export(project, tmp_path, "judgment", "--question-filters", '[{"column": "q_hazard", "op": "empty"}]')
+
+
+def test_ranking_filters_name_its_question_columns(project, personas, export_dir, tmp_path):
+    build_ranking_and_judgment(project, personas["owner"])
+    with pytest.raises(CommandError) as caught:
+        export(project, tmp_path, "ranking", "--question-filters", '[{"column": "q_hazard_chosen", "op": "empty"}]')
+    assert "q_hazard_chosen" in str(caught.value) and "q_hazard_shares" in str(caught.value)

@@ -216,6 +216,7 @@ def test_a_submit_stays_one_statement_and_its_annotation_is_noted_once_committed
 ):
     from django.core.cache import cache
     from django.db import connection
+    from django.db.models import prefetch_related_objects
     from django.test.utils import CaptureQueriesContext
 
     from annotate.services.assignment import annotator_for_user, assignment_next
@@ -229,6 +230,7 @@ def test_a_submit_stays_one_statement_and_its_annotation_is_noted_once_committed
     make_item(project, kind="pairwise")
     annotator = annotator_for_user(UserFactory())
     lease = assignment_next(project=project, annotator=annotator)
+    prefetch_related_objects([lease.item.project], "questions")  # as the submit's lease lookup leaves them
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with CaptureQueriesContext(connection) as queries:
             annotation, created = annotation_record(

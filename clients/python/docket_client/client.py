@@ -374,9 +374,41 @@ class Project:
         project's custom questions by key (a question about each response: an object
         keyed by response id), as ``Annotation.answers`` gives them back.
         """
+        who = {"name": annotator, "model_name": model_name, "prompt": annotator_prompt}
+        return self._annotate(
+            item, who, choice=choice, strength=strength, ranking=ranking, critique=critique,
+            corrected_response=corrected_response, rationale=rationale, verdicts=verdicts,
+            probabilities=probabilities, idempotency_key=idempotency_key, answers=answers,
+        )  # fmt: skip
+
+    def annotate(
+        self,
+        item: str | Item,
+        *,
+        choice: str = "",
+        strength: int | None = None,
+        ranking: list[list[str]] | None = None,
+        critique: str = "",
+        corrected_response: str = "",
+        rationale: str = "",
+        verdicts: dict[str, str] | None = None,
+        idempotency_key: str | uuid.UUID | None = None,
+        answers: dict[str, Any] | None = None,
+    ) -> Annotation:
+        """Store your own judgment of ``item`` as a person (curators and owners): the same annotator
+        as on the annotate page, taking one of the item's slots. The project's required questions
+        must be answered (``ValidationError`` naming ``answers.<key>`` otherwise, nothing stored).
+        Idempotent like ``annotate_external``."""
+        return self._annotate(
+            item, None, choice=choice, strength=strength, ranking=ranking, critique=critique,
+            corrected_response=corrected_response, rationale=rationale, verdicts=verdicts,
+            probabilities=None, idempotency_key=idempotency_key, answers=answers,
+        )  # fmt: skip
+
+    def _annotate(self, item: str | Item, who: dict | None, *, choice, strength, ranking, critique,
+                  corrected_response, rationale, verdicts, probabilities, idempotency_key, answers) -> Annotation:  # fmt: skip
         item_id = item.id if isinstance(item, Item) else str(item)
         body: dict[str, Any] = {
-            "annotator": {"name": annotator, "model_name": model_name, "prompt": annotator_prompt},
             "idempotency_key": str(idempotency_key or uuid.uuid4()),
             "choice": choice,
             "strength": strength,
@@ -388,6 +420,8 @@ class Project:
             "probabilities": probabilities,
             "answers": answers or {},
         }
+        if who is not None:
+            body["annotator"] = who
         response = self._client.request("POST", self._path(f"items/{item_id}/annotations/"), json=body, retry=True)
         return Annotation.from_api(response.json())
 

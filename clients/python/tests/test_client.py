@@ -217,6 +217,23 @@ def test_annotate_external_is_idempotent_and_for_curators(lab):
     assert "verdicts" in invalid.value.fields
 
 
+def test_annotate_as_a_person_must_answer_the_required_questions(lab):
+    from curation.projects.questions import question_add
+
+    question_add(project=lab["project"], user=None, spec={"key": "helpful", "type": "rating", "label": "Helpful?",
+                                                          "scale": 5, "required": True})  # fmt: skip
+    curator = login(lab, "curator").project("lab")
+    fresh = str(lab["fresh"].uuid)
+    with pytest.raises(ValidationError) as invalid:
+        curator.annotate(fresh, choice="A")
+    assert invalid.value.fields == {"answers.helpful": ["required"]}
+    assert list(login(lab, "researcher").project("lab").annotations(item=fresh)) == []
+    mine = curator.annotate(fresh, choice="A", answers={"helpful": 4})
+    assert (mine.annotator.type, mine.answers) == ("human", {"helpful": 4})
+    # An external annotator is not asked for them.
+    assert curator.annotate_external(fresh, annotator="j", model_name="m", choice="B").annotator.type == "model"
+
+
 @pytest.fixture
 def private_hooks(monkeypatch, settings):
     """Webhooks to 127.0.0.1 allowed, here (the live server) and in the worker (its environment)."""
