@@ -26,7 +26,8 @@ whole set with ``--full``; ``--quick``: 8 pairs, the matmul measured briefly):
   before; ``--no-per-pair`` skips it, it is the slowest arm).
 
 Against the machine: before the arms, the bench times a dense
-``torch.matmul`` at the model's dtype with the same threads (``peak_gflops``,
+``torch.matmul`` at the encoder's dtype (``encode_dtype``: bfloat16 products on a
+CPU with native bfloat16, else the model's) with the same threads (``peak_gflops``,
 the best of several runs of an n×n product). ``flop_share`` = the cached
 arm's achieved model FLOP/s ÷ that peak, where the model FLOPs are the matrix
 products the cached path needs for the real (unpadded) tokens it runs:
@@ -41,6 +42,10 @@ against the fair baseline): ``max_rel_err`` is the largest, over pairs and
 over CHES and LN-CHES, of ``|fast − ref| / max(|<S+,S->|, ||S+||²)``, i.e.
 relative to the two terms CHES subtracts (a difference of two near-equal
 terms of size ~1e5–1e7 carries ~1e-7 relative rounding from float32 sums).
+The per-pair reference always runs the full model at its own dtype (float32
+on a CPU); the cached and fair arms at the encoder's. With bfloat16 products
+the error is ~1e-3 (``TOLERANCE``); the attention products stay float32 there,
+yet all model FLOPs are held against the bfloat16 peak (the stricter reading).
 
     .venv/bin/python bench/ches.py            # 2,300-pair set, 300-pair sample, 3 runs
     .venv/bin/python bench/ches.py --quick    # 8 pairs, 1 run (< 60 s on a quiet 2-core machine)
@@ -63,7 +68,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from curation.llm.encode import _decoder, default_batch_size, encode_many, encode_reference  # noqa: E402
+from curation.llm.encode import (  # noqa: E402
+    _decoder,
+    default_batch_size,
+    encode_dtype,
+    encode_many,
+    encode_reference,
+    encoder,
+)
 from curation.llm.generate import prompt_ids  # noqa: E402
 from curation.llm.runtime import get_model  # noqa: E402
 from curation.metrics.ches import ches, ches_batch, ln_ches  # noqa: E402
@@ -75,6 +87,9 @@ WORDS = (
     "good", "better", "best", "value", "change", "work", "reason", "idea", "plan", "test", "city", "river",
     "history", "science", "music", "language", "memory", "network", "budget", "recipe", "garden", "travel", "health", "sleep",
 )  # fmt: skip
+# Largest max_rel_err accepted, by the encoder's dtype: float32 rounding; bfloat16 matrix products (float32
+# residual stream, norms and attention) measured 1.3e-3 against the float32 path on a 24-pair sample.
+TOLERANCE = {torch.float32: 1e-4, torch.bfloat16: 5e-3}
 TOKENS_PER_WORD = 1.3  # SmolLM2's tokenizer on these sentences, about
 
 
@@ -204,8 +219,9 @@ def run_cached(loaded, prompts, pairs, batch_size):
 
 @torch.inference_mode()
 def encode_unbatched(loaded, conversation, responses):
-    """Each distinct response once: one decoder pass over prompt + response, no cache, no batch, no LM head."""
-    decoder = _decoder(loaded.model)
+    """Each distinct response once: one decoder pass over prompt + response, no cache, no batch, no LM head
+    (the encoder's decoder, at its dtype: ``encode_dtype``)."""
+    decoder = encoder(loaded)
     prompt = prompt_ids(loaded, conversation)
     seen: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
     out = []
@@ -265,7 +281,7 @@ def main() -> None:
     started = time.perf_counter()
     loaded = get_model(args.model)
     load_s = time.perf_counter() - started
-    dtype = next(loaded.model.parameters()).dtype
+    dtype = encode_dtype(loaded)
     args.batch_size = args.batch_size or default_batch_size(loaded)
     peak = measure_peak(dtype, str(loaded.device).split(":")[0], seconds=1.0 if args.quick else 4.0)
     full_prompts, full_pairs = build(args.pairs)
@@ -326,10 +342,12 @@ def main() -> None:
         f"RESULT speedup={fair_s / cached_s:.2f} speedup_per_pair={per_pair} flop_share={gflops / peak:.2f} "
         f"model_gflops={gflops:.1f} peak_gflops={peak:.1f} pairs_per_s={len(pairs) / cached_s:.1f} "
         f"projected_full_s={projected:.0f} full_pairs={len(full_pairs)} pairs={len(pairs)} "
-        f"max_rel_err={worst:.2e} threads={torch.get_num_threads()} runs={n} load1={load[0]:.2f}"
+        f"max_rel_err={worst:.2e} dtype={str(dtype).removeprefix('torch.')} threads={torch.get_num_threads()} "
+        f"runs={n} load1={load[0]:.2f}"
     )
-    if worst > 1e-4:
-        sys.exit(f"max_rel_err {worst:.2e} exceeds 1e-4")
+    tolerance = TOLERANCE.get(dtype, 1e-4)
+    if worst > tolerance:
+        sys.exit(f"max_rel_err {worst:.2e} exceeds {tolerance:.0e} ({dtype})")
 
 
 if __name__ == "__main__":

@@ -343,6 +343,11 @@ DOCKET_EXPORT_DIR = _path("DOCKET_EXPORT_DIR", DATA_DIR / "exports")
 DOCKET_TORCH_THREADS = env_int("DOCKET_TORCH_THREADS", 0, minimum=0)
 DOCKET_WORKER_PROCESSES = env_int("DOCKET_WORKER_PROCESSES", 0, minimum=0)
 DOCKET_DEVICE = env_str("DOCKET_DEVICE", "")
+# Dtype of the CHES encoder's matrix products (curation.llm.encode.encode_dtype): auto = bfloat16 for a
+# float32 model on a CPU with native bfloat16 (avx512_bf16 / amx_bf16), else the model's own.
+DOCKET_ENCODE_DTYPE = env_str("DOCKET_ENCODE_DTYPE", "auto")
+if DOCKET_ENCODE_DTYPE not in {"auto", "float32", "bfloat16"}:
+    raise ImproperlyConfigured(f"DOCKET_ENCODE_DTYPE={DOCKET_ENCODE_DTYPE!r} must be auto, float32 or bfloat16")
 # Uploaded import files wait here for their import job (web and workers share it,
 # like the export folder); each job's rejected lines stay beside its upload.
 DOCKET_IMPORT_DIR = _path("DOCKET_IMPORT_DIR", DATA_DIR / "imports")

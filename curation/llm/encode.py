@@ -42,14 +42,16 @@ checking and benchmarks. The two agree to float32 rounding.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import torch
 
 from .generate import prompt_ids
-from .model import LoadedModel
+from .model import LoadedModel, setting
 
 # Rows × padded width of one batch, at most (bounds memory for long responses).
 MAX_BATCH_TOKENS = 8192
@@ -110,6 +112,81 @@ def _decoder(model):
     getter = getattr(model, "get_decoder", None)
     decoder = getter() if callable(getter) else None
     return decoder if decoder is not None else model.model
+
+
+ENCODE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` among its flags)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:  # pragma: no cover - non-Linux
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def encode_dtype(loaded: LoadedModel) -> torch.dtype:
+    """The dtype of the encoder's matrix products (docs/algorithms.md#ches-encoding).
+
+    The model's own dtype, except a float32 model on a CPU whose flags say it
+    multiplies bfloat16 natively (:func:`cpu_has_bf16`): there the decoder's
+    linear layers run in bfloat16 (about 5x the float32 matmul rate on the
+    2-core AVX-512 machine of bench/ches.py) while everything else stays
+    float32. ``DOCKET_ENCODE_DTYPE`` = ``float32`` / ``bfloat16`` forces one
+    (``auto``, the default, applies the rule); a half-precision model (a GPU)
+    always runs at its own dtype.
+    """
+    own = next(loaded.model.parameters()).dtype
+    if own != torch.float32:
+        return own
+    wanted = str(setting("DOCKET_ENCODE_DTYPE", "auto") or "auto").strip().lower()
+    if wanted in ENCODE_DTYPES:
+        return ENCODE_DTYPES[wanted]
+    if wanted != "auto":
+        raise ValueError(f"DOCKET_ENCODE_DTYPE must be auto, float32 or bfloat16, got {wanted!r}")
+    return torch.bfloat16 if str(loaded.device).startswith("cpu") and cpu_has_bf16() else own
+
+
+class LowPrecisionLinear(torch.nn.Module):
+    """A linear layer whose product runs at a lower dtype: the input is rounded to it, the weight stored in it,
+    the product accumulated in float32 by the kernel and handed back at the input's dtype (float32), so the
+    residual stream, the norms and attention stay float32."""
+
+    def __init__(self, linear: torch.nn.Linear, dtype: torch.dtype):
+        super().__init__()
+        self.weight = torch.nn.Parameter(linear.weight.detach().to(dtype), requires_grad=False)
+        bias = linear.bias
+        self.bias = None if bias is None else torch.nn.Parameter(bias.detach().clone(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.linear(x.to(self.weight.dtype), self.weight).to(x.dtype)
+        return y if self.bias is None else y + self.bias
+
+
+def encoder(loaded: LoadedModel):
+    """The decoder the encoder runs: :func:`_decoder` itself at the model's dtype, else (see
+    :func:`encode_dtype`) a copy of it with every ``nn.Linear`` a :class:`LowPrecisionLinear`, built once per
+    loaded model and dtype (the embeddings and norms shared with the model, not copied)."""
+    decoder = _decoder(loaded.model)
+    dtype = encode_dtype(loaded)
+    if dtype == next(decoder.parameters()).dtype:
+        return decoder
+    held = loaded.extra.get("encoder")
+    if held is not None and held[0] is decoder and held[1] == dtype:
+        return held[2]
+    embed = getattr(decoder, "embed_tokens", None)
+    memo = {id(embed): embed} if embed is not None else {}
+    low = copy.deepcopy(decoder, memo)
+    for module in list(low.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.Linear):
+                setattr(module, name, LowPrecisionLinear(child, dtype))
+    low.eval()
+    loaded.extra["encoder"] = (decoder, dtype, low)
+    return low
 
 
 # A batch's rows stay within this factor (+ BATCH_SLACK tokens) of its shortest row: padding costs as much as
@@ -193,7 +270,7 @@ def encode_many(
     if not prompts:
         return []
     encoded = [_inputs(loaded, conversation, responses) for conversation, responses in prompts]
-    decoder = _decoder(loaded.model)
+    decoder = encoder(loaded)
     device = loaded.device
     pad = loaded.tokenizer.pad_token_id if loaded.tokenizer.pad_token_id is not None else 0
 

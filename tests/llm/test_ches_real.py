@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from curation.ches.selectors import encoding_model_name, encodings_for, pair_ches
 from curation.jobs.runner import run_job
 from curation.jobs.services import job_create
-from curation.llm.encode import encode_reference
+from curation.llm.encode import encode_dtype, encode_reference
 from curation.metrics.ches import ches, ln_ches
 from curation.models import ResponseEncoding
 from tests.factories import make_item
@@ -45,7 +46,11 @@ def test_identical_responses_have_ches_exactly_zero(encoded):
 
 
 def test_stored_vectors_and_pair_ches_equal_the_reference(encoded, llm):
+    """The job's default path against float32: float32 rounding, or with bfloat16 products (a CPU with native
+    bfloat16, curation.llm.encode.encode_dtype) bench/ches.py's bfloat16 tolerance."""
     item, other, model = encoded
+    low = encode_dtype(llm) != torch.float32
+    vector_tol, ches_tol = (2e-2, 5e-3) if low else (1e-4, 1e-4)
     responses = item.ordered_responses()
     # one unbatched forward pass of the full model per response (the paper's per-example script)
     reference = encode_reference(llm, item.prompt.messages, [r.text for r in responses])
@@ -54,7 +59,7 @@ def test_stored_vectors_and_pair_ches_equal_the_reference(encoded, llm):
         vector, count = stored[response.pk]
         assert count == n == len(llm.tokenizer(response.text, add_special_tokens=False)["input_ids"]) + 1
         assert vector.shape == (llm.model.config.hidden_size,)
-        assert np.linalg.norm(vector - ref) / np.linalg.norm(ref) < 1e-4
+        assert np.linalg.norm(vector - ref) / np.linalg.norm(ref) < vector_tol
     pairs = [(a, b) for a in range(3) for b in range(3) if a != b]
     values, normalised = pair_ches(pairs=[(responses[a].pk, responses[b].pk) for a, b in pairs], model_name=model)
     for k, (a, b) in enumerate(pairs):
@@ -62,9 +67,9 @@ def test_stored_vectors_and_pair_ches_equal_the_reference(encoded, llm):
         sp, sn = sp.astype(np.float64), sn.astype(np.float64)
         # error relative to the two terms CHES subtracts (see bench/ches.py)
         scale = max(abs(sp @ sn), sp @ sp)
-        assert abs(values[k] - ches(sp, sn)) <= 1e-4 * scale
+        assert abs(values[k] - ches(sp, sn)) <= ches_tol * scale
         ln_scale = max(abs(sp @ sn) / (lp * ln), (sp @ sp) / lp**2)
-        assert abs(normalised[k] - ln_ches(sp, lp, sn, ln)) <= 1e-4 * ln_scale
+        assert abs(normalised[k] - ln_ches(sp, lp, sn, ln)) <= ches_tol * ln_scale
     # the prompt conditions the vector: "4" under another prompt is encoded differently
     same_text = [r for r in other.ordered_responses() if r.text == TEXTS[0]][0]
     a = ResponseEncoding.objects.get(response=responses[0]).as_array()

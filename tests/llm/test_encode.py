@@ -5,15 +5,28 @@ import pytest
 import torch
 
 from curation.llm.encode import (
+    LowPrecisionLinear,
     _batches,
+    _decoder,
     _length_band,
     _shared_prefix,
+    encode_dtype,
     encode_many,
     encode_reference,
     encode_responses,
+    encoder,
     response_ids,
 )
 from curation.llm.generate import prompt_ids
+from curation.metrics.ches import ches, ln_ches
+
+
+@pytest.fixture(autouse=True)
+def float32_products(settings):
+    """The exactness tests below check the batching against float32 rounding; the bfloat16 products the
+    encoder uses on a CPU with native bfloat16 are checked against float32 in the tests at the end."""
+    settings.DOCKET_ENCODE_DTYPE = "float32"
+
 
 RESPONSES = [
     "4",
@@ -126,3 +139,60 @@ def test_batches_group_by_band_sort_by_length_and_respect_every_limit():
 def test_no_prompts_no_work(llm):
     assert encode_many(llm, []) == []
     assert encode_many(llm, [(CONVERSATIONS[0], [])]) == [[]]
+
+
+def _ches_errors(mine, reference):
+    """Largest CHES / LN-CHES error over all ordered pairs, relative to the two terms CHES subtracts."""
+    worst = 0.0
+    for a in range(len(reference)):
+        for b in range(len(reference)):
+            if a == b:
+                continue
+            (sp, lp), (sn, ln) = [(v.astype(np.float64), n) for v, n in (reference[a], reference[b])]
+            (mp, _), (mn, _) = [(v.astype(np.float64), n) for v, n in (mine[a], mine[b])]
+            scale = max(abs(sp @ sn), sp @ sp)
+            worst = max(worst, abs(ches(mp, mn) - ches(sp, sn)) / scale)
+            ln_scale = max(abs(sp @ sn) / (lp * ln), (sp @ sp) / lp**2)
+            worst = max(worst, abs(ln_ches(mp, lp, mn, ln) - ln_ches(sp, lp, sn, ln)) / ln_scale)
+    return worst
+
+
+@pytest.mark.slow
+def test_bfloat16_products_stay_close_to_float32(llm, settings):
+    """The bfloat16 path (linear layers' products in bfloat16, float32 residual stream, norms and attention)
+    against the plain float32 computation: one unbatched full-model pass per response."""
+    settings.DOCKET_ENCODE_DTYPE = "bfloat16"
+    assert encode_dtype(llm) == torch.bfloat16
+    low = encoder(llm)
+    assert low is encoder(llm) and low is not _decoder(llm.model)  # built once per model and dtype
+    linears = [m for m in low.modules() if isinstance(m, LowPrecisionLinear)]
+    assert len(linears) == 7 * llm.model.config.num_hidden_layers
+    assert not any(isinstance(m, torch.nn.Linear) for m in low.modules())
+    assert all(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert low.embed_tokens is _decoder(llm.model).embed_tokens and low.norm.weight.dtype == torch.float32
+    many = encode_many(llm, list(zip(CONVERSATIONS, ANSWERS, strict=True)), batch_size=3)
+    for conversation, answers, out in zip(CONVERSATIONS, ANSWERS, many, strict=True):
+        reference = encode_reference(llm, conversation, answers)  # float32 throughout
+        for (mine, n_mine), (ref, n_ref) in zip(out, reference, strict=True):
+            assert n_mine == n_ref and mine.dtype == np.float32
+            assert np.linalg.norm(mine - ref) / np.linalg.norm(ref) < 2e-2
+        if len(answers) > 1:
+            assert _ches_errors(out, reference) < 5e-3  # bench/ches.py's TOLERANCE for bfloat16
+    assert np.array_equal(many[0][0][0], many[3][0][0])
+    settings.DOCKET_ENCODE_DTYPE = "float32"
+    assert encode_dtype(llm) == torch.float32 and encoder(llm) is _decoder(llm.model)
+
+
+def test_encode_dtype_rule(llm, settings, monkeypatch):
+    from curation.llm import encode
+
+    settings.DOCKET_ENCODE_DTYPE = "auto"
+    monkeypatch.setattr(encode, "cpu_has_bf16", lambda: True)
+    assert encode_dtype(llm) == torch.bfloat16
+    monkeypatch.setattr(encode, "cpu_has_bf16", lambda: False)
+    assert encode_dtype(llm) == torch.float32
+    settings.DOCKET_ENCODE_DTYPE = "bfloat16"
+    assert encode_dtype(llm) == torch.bfloat16
+    settings.DOCKET_ENCODE_DTYPE = "half"
+    with pytest.raises(ValueError, match="DOCKET_ENCODE_DTYPE"):
+        encode_dtype(llm)
