@@ -156,17 +156,7 @@ def test_job_stores_prompts_and_every_rejection(project, scripted):
     job = run_job(job.pk)
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert scripted == [([0, 1, 2, 3], 11), ([4, 5], 12)]  # batches, seed + batch number
-    rows = {s.index: s for s in SynthesizedInstruction.objects.filter(job=job)}
-    assert {i: (r.accepted, r.reason) for i, r in rows.items()} == {
-        0: (True, ""),
-        1: (False, "ends_with_colon"),
-        2: (False, "duplicate"),
-        3: (False, "truncated"),
-        4: (False, "duplicate"),  # across batches: #0 was accepted in the first
-        5: (True, ""),
-    }
-    made = Prompt.objects.filter(project=project, source=Source.SYNTHESIZED).order_by("id")
-    assert [p.text for p in made] == [SCRIPT[0].text, SCRIPT[5].text]
+    rows, made = _expected_rows(job)
     assert rows[0].prompt == made[0] and rows[5].prompt == made[1]
     meta = made[0].metadata["synthesis"]
     assert meta["job"] == str(job.uuid) and meta["model"] == "fake-model" and meta["temperature"] == 1.0
@@ -188,6 +178,7 @@ def _expected_rows(job):
     made = Prompt.objects.filter(project=job.project, source=Source.SYNTHESIZED).order_by("id")
     assert [p.text for p in made] == [SCRIPT[0].text, SCRIPT[5].text]
     assert job.result["accepted"] == 2 and job.result["prompts_created"] == 2 and job.result["sampled"] == 6
+    return rows, made
 
 
 @pytest.mark.django_db
